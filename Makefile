@@ -1,0 +1,39 @@
+# xai: one command each for set-up, build, tests, the demo and the benchmarks.
+#   make demo   installs what is missing, builds, runs the main job on the bundled default
+#   make test   installs what is missing, builds, runs every test
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+CMAKE_ARGS ?=
+XAI := $(BUILD_DIR)/xai
+
+.PHONY: all deps configure build test demo bench clean format
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
+
+configure: deps $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	$(XAI) inspect-model tests/fixtures/models/gpt2
+	$(XAI) predict --model tests/fixtures/models/gpt2 --prompt "Mara lives in Oslo. Where does Mara live?" --top 5
+
+bench: build
+	scripts/bench.sh $(BUILD_DIR)
+
+clean:
+	rm -rf $(BUILD_DIR)
+
+format:
+	find framework methods datasets tests -name '*.cpp' -o -name '*.h' | xargs clang-format -i

@@ -1,0 +1,13 @@
+// The xai subcommands. Each takes its arguments (after the subcommand name) and returns an exit
+// code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace xai::cli {
+
+int inspect_model(const std::vector<std::string>& args);
+int predict(const std::vector<std::string>& args);
+
+}  // namespace xai::cli

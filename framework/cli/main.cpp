@@ -1,0 +1,64 @@
+// xai: the command-line entry point.
+#include <ATen/Parallel.h>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "framework/cli/commands.h"
+#include "framework/common/args.h"
+#include "framework/common/error.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(const std::vector<std::string>&);
+  const char* usage;
+};
+
+const Command kCommands[] = {
+    {"inspect-model", xai::cli::inspect_model,
+     "inspect-model DIR [--seq-len T] [--batch B] [--dtype float32|bfloat16|float16]\n"
+     "      family, sizes, parameters, and memory estimates for a checkpoint folder"},
+    {"predict", xai::cli::predict,
+     "predict --model DIR --prompt TEXT [--top K] [--device cpu|cuda] [--threads N] [--json]\n"
+     "      the prompt's tokens and the top-K next tokens with probabilities"},
+};
+
+void usage(std::ostream& os) {
+  os << "usage: xai COMMAND [options]\n\ncommands:\n";
+  for (const auto& c : kCommands) os << "  " << c.usage << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    usage(argc < 2 ? std::cerr : std::cout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  for (const auto& c : kCommands) {
+    if (name != c.name) continue;
+    try {
+      return c.run(args);
+    } catch (const xai::Error& e) {
+      std::cerr << "xai " << name << ": error: " << e.what() << "\n";
+      return 1;
+    } catch (const std::exception& e) {
+      std::cerr << "xai " << name << ": internal error: " << e.what() << "\n";
+      return 3;
+    }
+  }
+  std::vector<std::string> known;
+  for (const auto& c : kCommands) known.push_back(c.name);
+  const std::string near = xai::cli::nearest(name, known);
+  std::cerr << "xai: unknown command '" << name << "'"
+            << (near.empty() ? "" : " (did you mean '" + near + "'?)") << "\n";
+  usage(std::cerr);
+  return 2;
+}

@@ -1,0 +1,138 @@
+// xai predict: tokenize a prompt, run one forward pass, print the most likely next tokens.
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "framework/cli/commands.h"
+#include "framework/common/args.h"
+#include "framework/common/error.h"
+#include "framework/model/model.h"
+#include "framework/text/tokenizer.h"
+
+namespace xai::cli {
+namespace {
+
+// Printable form of a token's text: control characters escaped, the rest as is.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int predict(const std::vector<std::string>& argv) {
+  Args args("predict", argv, {"model", "prompt", "top", "device", "threads"}, {"json"});
+  XAI_CHECK(args.positional().empty(), "predict: unexpected argument '", args.positional()[0],
+            "' (HINT: --model DIR --prompt TEXT)");
+  const std::string dir = args.require("model");
+  const std::string prompt = args.require("prompt");
+  const int64_t top = args.get_int("top", 5);
+  XAI_CHECK(top > 0, "predict: --top must be positive");
+  if (auto threads = args.get("threads")) {
+    const int64_t n = args.get_int("threads", 0);
+    XAI_CHECK(n > 0, "predict: --threads must be positive");
+    at::set_num_threads(static_cast<int>(n));
+  }
+  LoadOptions load;
+  try {
+    load.device = at::Device(args.get_or("device", "cpu"));
+  } catch (const std::exception&) {
+    throw Error("predict: --device must be cpu, cuda or cuda:N (got '" + args.get_or("device", "") +
+                "')");
+  }
+
+  namespace fs = std::filesystem;
+  XAI_CHECK(fs::is_directory(dir), dir, ": model folder does not exist");
+  const fs::path tok_path = fs::path(dir) / "tokenizer.json";
+  XAI_CHECK(fs::exists(tok_path), tok_path.string(), ": not found (predict needs the tokenizer)");
+  const Tokenizer tokenizer = Tokenizer::from_file(tok_path.string());
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<Model> model = load_model(dir, load);
+  const auto t1 = std::chrono::steady_clock::now();
+
+  const Encoding enc = tokenizer.encode(prompt, /*add_special_tokens=*/true);
+  XAI_CHECK(enc.size() > 0, "predict: the prompt encodes to no tokens");
+  const int64_t T = static_cast<int64_t>(enc.size());
+  XAI_CHECK(T <= model->spec().max_positions, "predict: the prompt has ", T,
+            " tokens, more than the model's ", model->spec().max_positions, " positions");
+
+  ForwardRequest req;
+  req.input_ids = at::tensor(enc.ids, at::kLong).view({1, T});
+  req.logit_positions = at::tensor(std::vector<int64_t>{T - 1}, at::kLong);
+  at::Tensor probs, top_p, top_i;
+  {
+    at::NoGradGuard no_grad;
+    ForwardResult out = model->forward(req);
+    at::Tensor logits = out.logits.index({0, 0}).to(at::kCPU);  // (V)
+    probs = at::softmax(logits, -1);
+    const int64_t k = std::min<int64_t>(top, probs.size(0));
+    auto tk = probs.topk(k);
+    top_p = std::get<0>(tk);
+    top_i = std::get<1>(tk);
+  }
+  const auto t2 = std::chrono::steady_clock::now();
+  const double load_s = std::chrono::duration<double>(t1 - t0).count();
+  const double fwd_s = std::chrono::duration<double>(t2 - t1).count();
+
+  if (args.flag("json")) {
+    nlohmann::json j;
+    j["model"] = dir;
+    j["prompt"] = prompt;
+    for (size_t i = 0; i < enc.size(); ++i) {
+      j["tokens"].push_back({{"id", enc.ids[i]},
+                             {"token", enc.tokens[i]},
+                             {"begin", enc.offsets[i].begin},
+                             {"end", enc.offsets[i].end}});
+    }
+    for (int64_t r = 0; r < top_p.size(0); ++r) {
+      const int64_t id = top_i[r].item<int64_t>();
+      j["top"].push_back(
+          {{"id", id}, {"text", tokenizer.decode({id}, false)}, {"prob", top_p[r].item<double>()}});
+    }
+    j["seconds"] = {{"load", load_s}, {"forward", fwd_s}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+
+  const ModelSpec& s = model->spec();
+  std::printf("model   %s (%s, %lld layers, vocabulary %lld)\n", dir.c_str(), s.model_type.c_str(),
+              static_cast<long long>(s.num_layers), static_cast<long long>(s.vocab_size));
+  std::printf("prompt  %lld tokens\n", static_cast<long long>(T));
+  for (size_t i = 0; i < enc.size(); ++i) {
+    std::printf("  %4zu  %-24s bytes [%lld, %lld)  id %lld%s\n", i,
+                ("'" + printable(enc.tokens[i]) + "'").c_str(),
+                static_cast<long long>(enc.offsets[i].begin),
+                static_cast<long long>(enc.offsets[i].end), static_cast<long long>(enc.ids[i]),
+                enc.special[i] ? "  (special)" : "");
+  }
+  std::printf("next token after position %lld:\n", static_cast<long long>(T - 1));
+  for (int64_t r = 0; r < top_p.size(0); ++r) {
+    const int64_t id = top_i[r].item<int64_t>();
+    std::printf("  %2lld. %-24s p = %.4f  id %lld\n", static_cast<long long>(r + 1),
+                ("'" + printable(tokenizer.decode({id}, false)) + "'").c_str(),
+                top_p[r].item<double>(), static_cast<long long>(id));
+  }
+  std::printf("load %.3f s, forward %.3f s\n", load_s, fwd_s);
+  return 0;
+}
+
+}  // namespace xai::cli

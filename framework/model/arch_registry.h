@@ -1,0 +1,41 @@
+// The architecture registry: per family, every Hugging Face tensor name with its expected shape
+// and whether it is required, optional or tied. A checkpoint is checked against it before any
+// compute, so a wrong or incomplete checkpoint fails with the full list of problems.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "framework/model/model_spec.h"
+
+namespace xai {
+
+class Checkpoint;
+
+enum class TensorRole { kRequired, kOptional, kTied };
+
+struct TensorEntry {
+  std::string name;  // canonical name, as *ForCausalLM.save_pretrained writes it
+  std::vector<int64_t> shape;
+  TensorRole role = TensorRole::kRequired;
+  std::string tied_to;  // kTied: the canonical name it shares storage with when absent
+};
+
+// The full table for a spec, in model order.
+std::vector<TensorEntry> tensor_table(const ModelSpec& spec);
+
+// Canonical name -> name in the checkpoint, after the whole table was checked.
+struct CheckpointBinding {
+  std::map<std::string, std::string> names;  // only for tensors present in the checkpoint
+  std::vector<std::string> unknown;          // checkpoint tensors the family does not use
+  bool has(const std::string& canonical) const { return names.count(canonical) != 0; }
+};
+
+// Checks every name, shape and dtype (floating point) of the table against the checkpoint.
+// Accepts both the *ForCausalLM layout ("transformer."/"model." prefixes) and the bare base-model
+// layout. Throws one xai::Error listing every problem; unknown tensors are returned, not fatal.
+CheckpointBinding bind_checkpoint(const Checkpoint& ck, const ModelSpec& spec);
+
+}  // namespace xai

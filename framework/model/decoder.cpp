@@ -1,0 +1,222 @@
+#include "framework/model/decoder.h"
+
+#include <cmath>
+
+#include "framework/common/error.h"
+#include "framework/model/arch_registry.h"
+#include "framework/tensor_io/checkpoint.h"
+
+namespace xai {
+namespace {
+
+// Added to the logits of keys a query may not see. Finite, so a row with no visible key (a padding
+// query) gives a uniform row instead of NaN.
+constexpr float kMasked = -1e30f;
+
+at::Tensor select_positions(const at::Tensor& h, const at::Tensor& positions, int64_t T) {
+  // h (B, T, D); positions (P) or (B, P) -> (B, P, D)
+  at::Tensor pos = positions.to(h.device(), at::kLong);
+  XAI_CHECK(pos.dim() == 1 || pos.dim() == 2, "forward: logit_positions must be (P) or (B, P)");
+  if (pos.numel() > 0) {
+    const int64_t lo = pos.min().item<int64_t>(), hi = pos.max().item<int64_t>();
+    XAI_CHECK(lo >= 0 && hi < T, "forward: logit_positions [", lo, ", ", hi,
+              "] outside the input's ", T, " positions");
+  }
+  if (pos.dim() == 1) return h.index_select(1, pos);
+  XAI_CHECK(pos.size(0) == h.size(0), "forward: logit_positions has ", pos.size(0),
+            " rows for a batch of ", h.size(0));
+  return h.gather(1, pos.unsqueeze(-1).expand({pos.size(0), pos.size(1), h.size(2)}));
+}
+
+}  // namespace
+
+bool AttentionControl::applies_to(int layer) const {
+  if (layers.empty()) return true;
+  for (int l : layers)
+    if (l == layer) return true;
+  return false;
+}
+
+at::Tensor activation(const std::string& name, const at::Tensor& x) {
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") {
+    return at::gelu(x, "tanh");
+  }
+  if (name == "gelu") return at::gelu(x);
+  if (name == "silu" || name == "swish") return at::silu(x);
+  if (name == "relu") return at::relu(x);
+  throw Error(str_cat("activation '", name, "' is not supported"));
+}
+
+void check_activation_supported(const ModelSpec& spec) {
+  static const char* kKnown[] = {
+      "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "silu", "swish", "relu"};
+  for (const char* k : kKnown)
+    if (spec.activation == k) return;
+  throw Error(str_cat(spec.source, ": activation '", spec.activation,
+                      "' is not supported (supported: gelu_new, gelu_pytorch_tanh, gelu_fast, "
+                      "gelu, silu, relu)"));
+}
+
+at::Tensor DecoderLM::weight(const Checkpoint& ck, const CheckpointBinding& b,
+                             const std::string& name) {
+  auto it = b.names.find(name);
+  XAI_CHECK(it != b.names.end(), ck.dir(), ": internal: tensor '", name, "' was not bound");
+  at::Tensor t = ck.get(it->second);
+  if (t.device() == device_ && t.scalar_type() == dtype_) return t;  // zero-copy
+  return t.to(device_, dtype_);
+}
+
+at::Tensor DecoderLM::embed(const at::Tensor& ids) {
+  XAI_CHECK(ids.dim() == 2, "embed: ids must be (B, T), got ", ids.dim(), " dimensions");
+  XAI_CHECK(ids.scalar_type() == at::kLong || ids.scalar_type() == at::kInt,
+            "embed: ids must be integers");
+  at::Tensor i = ids.to(device_, at::kLong);
+  if (i.numel() > 0) {
+    const int64_t lo = i.min().item<int64_t>(), hi = i.max().item<int64_t>();
+    XAI_CHECK(lo >= 0 && hi < spec_.vocab_size, "input ids [", lo, ", ", hi,
+              "] fall outside the vocabulary of ", spec_.vocab_size,
+              " (HINT: the tokenizer does not belong to this model)");
+  }
+  return at::embedding(wte_, i);  // (B, T, D)
+}
+
+ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionControl& ctl) {
+  ForwardResult result;
+  at::Tensor x;  // (B, T, D)
+  if (req.inputs_embeds.defined()) {
+    XAI_CHECK(!req.input_ids.defined(), "forward: give input_ids or inputs_embeds, not both");
+    XAI_CHECK(req.inputs_embeds.dim() == 3 && req.inputs_embeds.size(2) == spec_.hidden_size,
+              "forward: inputs_embeds must be (B, T, ", spec_.hidden_size, ")");
+    x = req.inputs_embeds.to(device_, dtype_);
+  } else {
+    XAI_CHECK(req.input_ids.defined(), "forward: input_ids or inputs_embeds is required");
+    x = embed(req.input_ids);
+  }
+
+  ForwardState st;
+  st.control = &ctl;
+  st.result = &result;
+  st.return_cache = req.return_cache;
+  st.B = x.size(0);
+  st.T = x.size(1);
+  XAI_CHECK(st.T > 0, "forward: empty input (T = 0)");
+  if (req.past != nullptr && !req.past->empty()) {
+    const KVCache& p = *req.past;
+    XAI_CHECK(
+        static_cast<int64_t>(p.keys.size()) == spec_.num_layers && p.values.size() == p.keys.size(),
+        "forward: past cache has ", p.keys.size(), " layers, the model ", spec_.num_layers);
+    XAI_CHECK(p.batch() == 1 || p.batch() == st.B, "forward: past cache batch ", p.batch(),
+              " is neither 1 nor the input batch ", st.B);
+    st.past = &p;
+    st.past_len = p.length();
+  }
+  st.S = st.past_len + st.T;
+  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(device_);
+
+  // Absolute positions, counted over real tokens.
+  at::Tensor key_valid;  // (B, S) bool
+  if (req.attention_mask.defined()) {
+    XAI_CHECK(req.attention_mask.dim() == 2 && req.attention_mask.size(0) == st.B &&
+                  req.attention_mask.size(1) == st.S,
+              "forward: attention_mask must be (B, past + T) = (", st.B, ", ", st.S, ")");
+    key_valid = req.attention_mask.to(device_).ne(0);
+    st.positions = (key_valid.to(at::kLong).cumsum(1) - 1).clamp_min(0).slice(1, st.past_len);
+  } else {
+    st.positions = at::arange(st.past_len, st.S, long_opts).unsqueeze(0).expand({st.B, st.T});
+  }
+  if (spec_.family == Family::kGpt2) {
+    const int64_t last = st.positions.max().item<int64_t>();
+    XAI_CHECK(last < spec_.max_positions, "forward: position ", last, " is beyond the model's ",
+              spec_.max_positions, " learned positions (HINT: shorten the input)");
+  }
+
+  // Causal (and sliding-window, and padding) visibility of key k for the query at position q.
+  at::Tensor q_abs = at::arange(st.past_len, st.S, long_opts).unsqueeze(1);  // (T, 1)
+  at::Tensor k_abs = at::arange(0, st.S, long_opts).unsqueeze(0);            // (1, S)
+  at::Tensor allowed = k_abs.le(q_abs);                                      // (T, S)
+  if (spec_.sliding_window) allowed = allowed.logical_and(k_abs.gt(q_abs - *spec_.sliding_window));
+  allowed = allowed.view({1, 1, st.T, st.S});
+  if (key_valid.defined()) allowed = allowed.logical_and(key_valid.view({st.B, 1, 1, st.S}));
+  st.allowed = allowed;
+  st.mask = at::zeros(allowed.sizes(), at::TensorOptions().dtype(at::kFloat).device(device_))
+                .masked_fill_(allowed.logical_not(), kMasked);
+
+  if (ctl.key_factors.defined()) {
+    XAI_CHECK(ctl.key_factors.dim() == 2 && ctl.key_factors.size(1) == st.S &&
+                  (ctl.key_factors.size(0) == st.B || ctl.key_factors.size(0) == 1),
+              "forward: key_factors must be (B, past + T) = (", st.B, ", ", st.S, ")");
+  }
+  if (ctl.keep_probs) result.attn_probs.resize(spec_.num_layers);
+  if (req.return_cache) {
+    result.cache.keys.resize(spec_.num_layers);
+    result.cache.values.resize(spec_.num_layers);
+  }
+
+  prepare(st);
+  x = add_positions(x, st);
+  for (int l = 0; l < spec_.num_layers; ++l) x = block(l, x, st);
+
+  at::Tensor h = req.logit_positions.defined() ? select_positions(x, req.logit_positions, st.T) : x;
+  h = final_norm(h);
+  result.logits = at::linear(h, lm_head_).to(at::kFloat);  // (B, P, V)
+  return result;
+}
+
+at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k_new,
+                             const at::Tensor& v_new, double scale, ForwardState& st) {
+  const int64_t B = st.B, T = st.T, S = st.S;
+  const int64_t H = q.size(1), Hkv = k_new.size(1), Dh = q.size(3), G = H / Hkv;
+  at::Tensor k = k_new, v = v_new;  // (B, Hkv, S, Dh) after the prefix is prepended
+  if (st.past != nullptr) {
+    at::Tensor pk = st.past->keys[layer], pv = st.past->values[layer];
+    if (pk.size(0) != B) {
+      pk = pk.expand({B, -1, -1, -1});
+      pv = pv.expand({B, -1, -1, -1});
+    }
+    k = at::cat({pk, k_new}, 2);
+    v = at::cat({pv, v_new}, 2);
+  }
+  if (st.return_cache) {
+    st.result->cache.keys[layer] = k;
+    st.result->cache.values[layer] = v;
+  }
+
+  const AttentionControl& ctl = *st.control;
+  const bool controlled = ctl.applies_to(layer);
+  const bool suppress = controlled && ctl.key_factors.defined();
+
+  // Query heads h = kv * G + g share key/value head kv (grouped-query attention): fold the group
+  // into the row dimension so no key or value is copied.
+  at::Tensor qg = q.contiguous().view({B, Hkv, G * T, Dh});  // (B, Hkv, G*T, Dh)
+  at::Tensor logits;                                         // (B, H, T, S) float
+  if (!suppress) {
+    logits = at::matmul(qg * scale, k.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
+    logits = logits + st.mask;
+  } else {
+    at::Tensor raw = at::matmul(qg, k.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
+    at::Tensor f = ctl.key_factors.to(raw.device(), at::kFloat).view({-1, 1, 1, S});
+    if (ctl.mode == SuppressionMode::kShiftedScores) {
+      at::Tensor row_min =
+          ctl.shift_minimum == ShiftMinimum::kAllKeys
+              ? raw.amin(-1, true)
+              : raw.masked_fill(st.allowed.logical_not(), std::numeric_limits<float>::infinity())
+                    .amin(-1, true);  // (B, H, T, 1)
+      logits = (raw - row_min) * f * scale + st.mask;
+    } else {
+      at::Tensor log_f = at::where(f.gt(0), f.log(), at::full({}, -1e4f, f.options()));
+      logits = raw * scale + log_f + st.mask;
+    }
+  }
+  at::Tensor probs = at::softmax(logits, -1).to(v.scalar_type());  // (B, H, T, S)
+  if (controlled && ctl.replace_probs) {
+    probs = ctl.replace_probs(layer, probs);
+    XAI_CHECK(probs.dim() == 4 && probs.size(0) == B && probs.size(1) == H && probs.size(2) == T &&
+                  probs.size(3) == S,
+              "replace_probs must return (B, H, T, S) = (", B, ", ", H, ", ", T, ", ", S, ")");
+  }
+  if (controlled && ctl.keep_probs) st.result->attn_probs[layer] = probs;
+  at::Tensor out = at::matmul(probs.reshape({B, Hkv, G * T, S}), v);  // (B, Hkv, G*T, Dh)
+  return out.view({B, H, T, Dh}).transpose(1, 2).reshape({B, T, H * Dh});
+}
+
+}  // namespace xai

@@ -1,0 +1,75 @@
+// Internal: the forward skeleton shared by the decoder-only families (embeddings, mask and
+// positions, one block per layer, written-out attention with its control hooks, the LM head at
+// selected positions). A family supplies its blocks; nothing here is family-specific.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+#include "framework/model/model.h"
+
+namespace xai {
+
+class Checkpoint;
+struct CheckpointBinding;
+
+// What one forward call carries through its layers.
+struct ForwardState {
+  const AttentionControl* control = nullptr;
+  const KVCache* past = nullptr;
+  int64_t B = 0, T = 0, S = 0, past_len = 0;
+  at::Tensor positions;  // (B, T) int64 absolute positions (counted over real tokens)
+  at::Tensor mask;       // (B or 1, 1, T, S) float additive: 0 allowed, very negative masked
+  at::Tensor allowed;    // (B or 1, 1, T, S) bool, same information
+  at::Tensor rope_cos, rope_sin;  // (B, 1, T, Dh) for rotary families
+  ForwardResult* result = nullptr;
+  bool return_cache = false;
+};
+
+class DecoderLM : public Model {
+ public:
+  ForwardResult forward(const ForwardRequest& request, const AttentionControl& control) override;
+  at::Tensor embed(const at::Tensor& ids) override;
+  const ModelSpec& spec() const override { return spec_; }
+  at::Device device() const override { return device_; }
+  at::ScalarType dtype() const override { return dtype_; }
+
+ protected:
+  DecoderLM(ModelSpec spec, const LoadOptions& options, at::ScalarType dtype)
+      : spec_(std::move(spec)), device_(options.device), dtype_(dtype) {}
+
+  // Per-family pieces.
+  virtual void prepare(ForwardState& st) {}  // e.g. rotary tables from st.positions
+  virtual at::Tensor add_positions(const at::Tensor& x, const ForwardState& st) { return x; }
+  virtual at::Tensor block(int layer, const at::Tensor& x, ForwardState& st) = 0;  // (B, T, D)
+  virtual at::Tensor final_norm(const at::Tensor& x) = 0;
+  at::Tensor wte_;      // (V, D)
+  at::Tensor lm_head_;  // (V, D), may alias wte_
+
+  // Written-out attention: q (B, H, T, Dh), k and v (B, Hkv, T, Dh) of this call's tokens.
+  // Appends them to the cached prefix, applies the control, returns (B, T, H * Dh).
+  at::Tensor attend(int layer, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                    double scale, ForwardState& st);
+
+  // Loads one weight (canonical name) to the model's device and dtype; fp32 on CPU stays a
+  // zero-copy view of the mapped file.
+  at::Tensor weight(const Checkpoint& ck, const CheckpointBinding& b, const std::string& name);
+
+  ModelSpec spec_;
+  at::Device device_;
+  at::ScalarType dtype_;
+};
+
+// Elementwise activation by its Hugging Face name; throws for an unknown one.
+at::Tensor activation(const std::string& name, const at::Tensor& x);
+void check_activation_supported(const ModelSpec& spec);
+
+std::unique_ptr<Model> make_gpt2(const ModelSpec& spec, const Checkpoint& ck,
+                                 const CheckpointBinding& b, const LoadOptions& options,
+                                 at::ScalarType dtype);
+std::unique_ptr<Model> make_llama(const ModelSpec& spec, const Checkpoint& ck,
+                                  const CheckpointBinding& b, const LoadOptions& options,
+                                  at::ScalarType dtype);
+
+}  // namespace xai

@@ -1,0 +1,93 @@
+// GPT-2 (GPT2LMHeadModel): learned positions, pre-LayerNorm blocks, fused QKV, Conv1D weights
+// stored [in, out] (used as x @ W, so no transpose and no copy), tied LM head.
+#include <cmath>
+
+#include "framework/common/error.h"
+#include "framework/model/arch_registry.h"
+#include "framework/model/decoder.h"
+#include "framework/tensor_io/checkpoint.h"
+
+namespace xai {
+namespace {
+
+struct Gpt2Layer {
+  at::Tensor ln1_w, ln1_b;          // (D)
+  at::Tensor attn_w, attn_b;        // (D, 3D), (3D)
+  at::Tensor proj_w, proj_b;        // (D, D), (D)
+  at::Tensor ln2_w, ln2_b;          // (D)
+  at::Tensor fc_w, fc_b;            // (D, F), (F)
+  at::Tensor fc_proj_w, fc_proj_b;  // (F, D), (D)
+};
+
+// x (B, T, in) @ w (in, out) + b -> (B, T, out)
+at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  const auto B = x.size(0), T = x.size(1);
+  return at::addmm(b, x.reshape({B * T, x.size(2)}), w).view({B, T, w.size(1)});
+}
+
+class Gpt2 final : public DecoderLM {
+ public:
+  Gpt2(const ModelSpec& spec, const Checkpoint& ck, const CheckpointBinding& b,
+       const LoadOptions& options, at::ScalarType dtype)
+      : DecoderLM(spec, options, dtype) {
+    wte_ = weight(ck, b, "transformer.wte.weight");
+    wpe_ = weight(ck, b, "transformer.wpe.weight");
+    lm_head_ = b.has("lm_head.weight") && !spec.tie_word_embeddings
+                   ? weight(ck, b, "lm_head.weight")
+                   : wte_;
+    for (int64_t i = 0; i < spec.num_layers; ++i) {
+      auto w = [&](const char* rest) {
+        return weight(ck, b, str_cat("transformer.h.", i, ".", rest));
+      };
+      layers_.push_back({w("ln_1.weight"), w("ln_1.bias"), w("attn.c_attn.weight"),
+                         w("attn.c_attn.bias"), w("attn.c_proj.weight"), w("attn.c_proj.bias"),
+                         w("ln_2.weight"), w("ln_2.bias"), w("mlp.c_fc.weight"), w("mlp.c_fc.bias"),
+                         w("mlp.c_proj.weight"), w("mlp.c_proj.bias")});
+    }
+    lnf_w_ = weight(ck, b, "transformer.ln_f.weight");
+    lnf_b_ = weight(ck, b, "transformer.ln_f.bias");
+  }
+
+ protected:
+  at::Tensor add_positions(const at::Tensor& x, const ForwardState& st) override {
+    return x + at::embedding(wpe_, st.positions);  // (B, T, D)
+  }
+
+  at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
+    const Gpt2Layer& L = layers_[l];
+    const int64_t B = st.B, T = st.T, D = spec_.hidden_size, H = spec_.num_heads,
+                  Dh = spec_.head_dim;
+    at::Tensor h = at::layer_norm(x, {D}, L.ln1_w, L.ln1_b, spec_.norm_eps);  // (B, T, D)
+    at::Tensor qkv = conv1d(h, L.attn_w, L.attn_b);                           // (B, T, 3D)
+    auto parts = qkv.view({B, T, 3, H, Dh}).unbind(2);                        // 3 x (B, T, H, Dh)
+    at::Tensor q = parts[0].transpose(1, 2);                                  // (B, H, T, Dh)
+    at::Tensor k = parts[1].transpose(1, 2).contiguous();
+    at::Tensor v = parts[2].transpose(1, 2).contiguous();
+    double scale = spec_.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(Dh)) : 1.0;
+    if (spec_.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(l + 1);
+    at::Tensor a = attend(l, q, k, v, scale, st);  // (B, T, D)
+    at::Tensor y = x + conv1d(a, L.proj_w, L.proj_b);
+    h = at::layer_norm(y, {D}, L.ln2_w, L.ln2_b, spec_.norm_eps);
+    h = activation(spec_.activation, conv1d(h, L.fc_w, L.fc_b));  // (B, T, F)
+    return y + conv1d(h, L.fc_proj_w, L.fc_proj_b);
+  }
+
+  at::Tensor final_norm(const at::Tensor& x) override {
+    return at::layer_norm(x, {spec_.hidden_size}, lnf_w_, lnf_b_, spec_.norm_eps);
+  }
+
+ private:
+  at::Tensor wpe_;  // (n_positions, D)
+  std::vector<Gpt2Layer> layers_;
+  at::Tensor lnf_w_, lnf_b_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_gpt2(const ModelSpec& spec, const Checkpoint& ck,
+                                 const CheckpointBinding& b, const LoadOptions& options,
+                                 at::ScalarType dtype) {
+  return std::make_unique<Gpt2>(spec, ck, b, options, dtype);
+}
+
+}  // namespace xai

@@ -1,0 +1,120 @@
+// Llama family (LlamaForCausalLM; the same code serves MistralForCausalLM and Qwen2ForCausalLM):
+// RMSNorm, rotary position embedding in Hugging Face's rotate-half layout, grouped-query
+// attention, SwiGLU MLP, optional QKV / output / MLP biases, tied or untied head.
+#include <cmath>
+
+#include "framework/common/error.h"
+#include "framework/model/arch_registry.h"
+#include "framework/model/decoder.h"
+#include "framework/model/rope.h"
+#include "framework/tensor_io/checkpoint.h"
+
+namespace xai {
+namespace {
+
+struct LlamaLayer {
+  at::Tensor attn_norm;             // (D)
+  at::Tensor wq, wk, wv, wo;        // (H*Dh, D), (Hkv*Dh, D), (Hkv*Dh, D), (D, H*Dh)
+  at::Tensor bq, bk, bv, bo;        // optional
+  at::Tensor mlp_norm;              // (D)
+  at::Tensor w_gate, w_up, w_down;  // (F, D), (F, D), (D, F)
+  at::Tensor b_gate, b_up, b_down;  // optional
+};
+
+// Hugging Face LlamaRMSNorm: normalise in float32, then scale in the input dtype.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
+  return w * y.to(x.scalar_type());
+}
+
+// x (B, H, T, Dh); cos/sin (B, 1, T, Dh)
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  at::Tensor rotated = at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+  return x * cos + rotated * sin;
+}
+
+class Llama final : public DecoderLM {
+ public:
+  Llama(const ModelSpec& spec, const Checkpoint& ck, const CheckpointBinding& b,
+        const LoadOptions& options, at::ScalarType dtype)
+      : DecoderLM(spec, options, dtype) {
+    wte_ = weight(ck, b, "model.embed_tokens.weight");
+    lm_head_ = b.has("lm_head.weight") && !spec.tie_word_embeddings
+                   ? weight(ck, b, "lm_head.weight")
+                   : wte_;
+    for (int64_t i = 0; i < spec.num_layers; ++i) {
+      auto w = [&](const char* rest) {
+        return weight(ck, b, str_cat("model.layers.", i, ".", rest));
+      };
+      LlamaLayer L;
+      L.attn_norm = w("input_layernorm.weight");
+      L.wq = w("self_attn.q_proj.weight");
+      L.wk = w("self_attn.k_proj.weight");
+      L.wv = w("self_attn.v_proj.weight");
+      L.wo = w("self_attn.o_proj.weight");
+      if (spec.qkv_bias) {
+        L.bq = w("self_attn.q_proj.bias");
+        L.bk = w("self_attn.k_proj.bias");
+        L.bv = w("self_attn.v_proj.bias");
+      }
+      if (spec.o_bias) L.bo = w("self_attn.o_proj.bias");
+      L.mlp_norm = w("post_attention_layernorm.weight");
+      L.w_gate = w("mlp.gate_proj.weight");
+      L.w_up = w("mlp.up_proj.weight");
+      L.w_down = w("mlp.down_proj.weight");
+      if (spec.mlp_bias) {
+        L.b_gate = w("mlp.gate_proj.bias");
+        L.b_up = w("mlp.up_proj.bias");
+        L.b_down = w("mlp.down_proj.bias");
+      }
+      layers_.push_back(std::move(L));
+    }
+    norm_ = weight(ck, b, "model.norm.weight");
+    inv_freq_ = rope_inverse_frequencies(spec).to(device_);  // (Dh / 2) float
+  }
+
+ protected:
+  void prepare(ForwardState& st) override {
+    // angles (B, T, Dh/2) -> cos/sin (B, 1, T, Dh) in the layout of rotate_half
+    at::Tensor angles = st.positions.to(at::kFloat).unsqueeze(-1) * inv_freq_;
+    at::Tensor emb = at::cat({angles, angles}, -1).unsqueeze(1);
+    st.rope_cos = emb.cos().to(dtype_);
+    st.rope_sin = emb.sin().to(dtype_);
+  }
+
+  at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
+    const LlamaLayer& L = layers_[l];
+    const int64_t B = st.B, T = st.T, H = spec_.num_heads, Hkv = spec_.num_kv_heads,
+                  Dh = spec_.head_dim;
+    at::Tensor h = rms_norm(x, L.attn_norm, spec_.norm_eps);                       // (B, T, D)
+    at::Tensor q = at::linear(h, L.wq, L.bq).view({B, T, H, Dh}).transpose(1, 2);  // (B,H,T,Dh)
+    at::Tensor k = at::linear(h, L.wk, L.bk).view({B, T, Hkv, Dh}).transpose(1, 2);
+    at::Tensor v = at::linear(h, L.wv, L.bv).view({B, T, Hkv, Dh}).transpose(1, 2).contiguous();
+    q = apply_rope(q, st.rope_cos, st.rope_sin);
+    k = apply_rope(k, st.rope_cos, st.rope_sin);
+    at::Tensor a = attend(l, q, k, v, 1.0 / std::sqrt(static_cast<double>(Dh)), st);  // (B,T,H*Dh)
+    at::Tensor y = x + at::linear(a, L.wo, L.bo);
+    h = rms_norm(y, L.mlp_norm, spec_.norm_eps);
+    at::Tensor gate = activation(spec_.activation, at::linear(h, L.w_gate, L.b_gate));  // (B,T,F)
+    return y + at::linear(gate * at::linear(h, L.w_up, L.b_up), L.w_down, L.b_down);
+  }
+
+  at::Tensor final_norm(const at::Tensor& x) override { return rms_norm(x, norm_, spec_.norm_eps); }
+
+ private:
+  std::vector<LlamaLayer> layers_;
+  at::Tensor norm_;
+  at::Tensor inv_freq_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_llama(const ModelSpec& spec, const Checkpoint& ck,
+                                  const CheckpointBinding& b, const LoadOptions& options,
+                                  at::ScalarType dtype) {
+  return std::make_unique<Llama>(spec, ck, b, options, dtype);
+}
+
+}  // namespace xai

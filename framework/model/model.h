@@ -1,0 +1,91 @@
+// The Model interface every explainer works through: one forward call with optional control of
+// the attention (AtMan suppression, kept or replaced probabilities, a cached K/V prefix).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/model/model_spec.h"
+
+namespace xai {
+
+// How key_factors act on the attention of a query row (reference/atman.md section 1).
+enum class SuppressionMode {
+  kShiftedScores,  // AtMan paper code: logit = f_k * (s_qk - min_k' s_qk') / sqrt(d)
+  kLogAdditive,    // production variant: logit = s_qk / sqrt(d) + log(f_k); f_k = 0 -> -1e4
+};
+// Which keys the row minimum of kShiftedScores runs over.
+enum class ShiftMinimum {
+  kAllKeys,    // every key position, masked ones included (paper code)
+  kValidKeys,  // only keys the query may attend to (production code)
+};
+
+struct AttentionControl {
+  at::Tensor key_factors;  // (B, S) float factor per key column, S = past + T; undefined = none
+  SuppressionMode mode = SuppressionMode::kShiftedScores;
+  ShiftMinimum shift_minimum = ShiftMinimum::kAllKeys;
+  // Return the attention probabilities A_l (B, H, T, S) of every controlled layer. They stay in
+  // the autograd graph when grad mode is on and an input requires grad.
+  bool keep_probs = false;
+  // Replaces A_l after the softmax (AttAttr feeds alpha * A_l).
+  std::function<at::Tensor(int layer, const at::Tensor& probs)> replace_probs;
+  std::vector<int> layers;  // layers the control applies to; empty = all
+
+  bool applies_to(int layer) const;
+};
+
+// Keys and values of a prefix, per layer, after rotary embedding: (B, Hkv, S, Dh) each.
+struct KVCache {
+  std::vector<at::Tensor> keys;
+  std::vector<at::Tensor> values;
+  bool empty() const { return keys.empty(); }
+  int64_t length() const { return keys.empty() ? 0 : keys[0].size(2); }
+  int64_t batch() const { return keys.empty() ? 0 : keys[0].size(0); }
+};
+
+struct ForwardRequest {
+  at::Tensor input_ids;      // (B, T) int64, or
+  at::Tensor inputs_embeds;  // (B, T, D) token embeddings as embed() returns them
+  // (B, S) 1 for real tokens, 0 for padding, S = past + T; undefined = all real. Positions are
+  // counted over real tokens, so a left-padded row gives the same numbers as the unpadded one.
+  at::Tensor attention_mask;
+  // (P) or (B, P) positions in [0, T) whose logits are needed; the LM head runs only there.
+  // Undefined = every position.
+  at::Tensor logit_positions;
+  const KVCache* past = nullptr;  // a prefix of batch 1 or B; its positions come first
+  bool return_cache = false;      // fill ForwardResult::cache with past + this call's K/V
+};
+
+struct ForwardResult {
+  at::Tensor logits;                   // (B, P, V) float
+  std::vector<at::Tensor> attn_probs;  // per layer (B, H, T, S) when keep_probs, else empty
+  KVCache cache;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual ForwardResult forward(const ForwardRequest& request,
+                                const AttentionControl& control = AttentionControl()) = 0;
+  // Layer-0 token embeddings (B, T, D) of ids (B, T), without positions.
+  virtual at::Tensor embed(const at::Tensor& ids) = 0;
+  virtual const ModelSpec& spec() const = 0;
+  virtual at::Device device() const = 0;
+  virtual at::ScalarType dtype() const = 0;
+};
+
+struct LoadOptions {
+  at::Device device = at::kCPU;
+  // Weights dtype: undefined = float32 on CPU, the checkpoint's own on CUDA.
+  c10::optional<at::ScalarType> dtype;
+};
+
+// Reads config.json, validates the checkpoint against the family's table (all names, shapes,
+// dtypes) and builds the model. Unknown extra tensors are reported on stderr in one line.
+std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& options = {});
+
+}  // namespace xai

@@ -1,0 +1,235 @@
+#include "framework/model/model_spec.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "framework/common/error.h"
+#include "framework/model/arch_registry.h"
+
+namespace xai {
+namespace {
+
+using nlohmann::json;
+
+// Typed access to config.json keys with messages that name the file and the key.
+class ConfigReader {
+ public:
+  ConfigReader(const json& j, std::string source) : j_(j), source_(std::move(source)) {}
+
+  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
+
+  int64_t integer(const char* key) const {
+    if (!has(key)) throw Error(str_cat(source_, ": missing required key '", key, "'"));
+    return integer_value(key);
+  }
+  int64_t integer_or(const char* key, int64_t fallback) const {
+    return has(key) ? integer_value(key) : fallback;
+  }
+  std::optional<int64_t> optional_integer(const char* key) const {
+    if (!has(key)) return std::nullopt;
+    // eos_token_id may be a list (Llama-3): keep the first.
+    if (j_[key].is_array()) {
+      if (j_[key].empty()) return std::nullopt;
+      if (!j_[key][0].is_number_integer()) bad(key, "an integer or a list of integers");
+      return j_[key][0].get<int64_t>();
+    }
+    return integer_value(key);
+  }
+  double number_or(const char* key, double fallback) const {
+    if (!has(key)) return fallback;
+    if (!j_[key].is_number()) bad(key, "a number");
+    return j_[key].get<double>();
+  }
+  bool boolean_or(const char* key, bool fallback) const {
+    if (!has(key)) return fallback;
+    if (!j_[key].is_boolean()) bad(key, "true or false");
+    return j_[key].get<bool>();
+  }
+  std::string string_or(const char* key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    if (!j_[key].is_string()) bad(key, "a string");
+    return j_[key].get<std::string>();
+  }
+  [[noreturn]] void bad(const std::string& key, const char* expected) const {
+    throw Error(
+        str_cat(source_, ": key '", key, "' must be ", expected, " (got ", j_[key].dump(), ")"));
+  }
+  const std::string& source() const { return source_; }
+
+ private:
+  int64_t integer_value(const char* key) const {
+    if (!j_[key].is_number_integer()) bad(key, "an integer");
+    return j_[key].get<int64_t>();
+  }
+  const json& j_;
+  std::string source_;
+};
+
+void require_positive(const std::string& source, const char* what, int64_t v) {
+  if (v <= 0) throw Error(str_cat(source, ": '", what, "' must be positive (got ", v, ")"));
+}
+
+void read_gpt2(const ConfigReader& c, ModelSpec& s) {
+  s.family = Family::kGpt2;
+  s.vocab_size = c.integer("vocab_size");
+  s.hidden_size = c.integer("n_embd");
+  s.num_layers = c.integer("n_layer");
+  s.num_heads = c.integer("n_head");
+  s.num_kv_heads = s.num_heads;
+  s.max_positions = c.integer("n_positions");
+  s.intermediate_size = c.integer_or("n_inner", 4 * s.hidden_size);
+  s.norm_eps = c.number_or("layer_norm_epsilon", 1e-5);
+  s.activation = c.string_or("activation_function", "gelu_new");
+  s.tie_word_embeddings = c.boolean_or("tie_word_embeddings", true);
+  s.scale_attn_weights = c.boolean_or("scale_attn_weights", true);
+  s.scale_attn_by_inverse_layer_idx = c.boolean_or("scale_attn_by_inverse_layer_idx", false);
+}
+
+void read_llama(const json& j, const ConfigReader& c, ModelSpec& s) {
+  s.family = Family::kLlama;
+  s.vocab_size = c.integer("vocab_size");
+  s.hidden_size = c.integer("hidden_size");
+  s.num_layers = c.integer("num_hidden_layers");
+  s.num_heads = c.integer("num_attention_heads");
+  s.num_kv_heads = c.integer_or("num_key_value_heads", s.num_heads);
+  s.intermediate_size = c.integer("intermediate_size");
+  s.max_positions = c.integer_or("max_position_embeddings", 2048);
+  s.norm_eps = c.number_or("rms_norm_eps", 1e-6);
+  s.activation = c.string_or("hidden_act", "silu");
+  s.rope_theta = c.number_or("rope_theta", 10000.0);
+  s.tie_word_embeddings = c.boolean_or("tie_word_embeddings", false);
+  if (c.has("head_dim")) s.head_dim = c.integer("head_dim");
+
+  if (s.model_type == "qwen2") {
+    s.qkv_bias = true;
+    if (c.boolean_or("use_sliding_window", false)) {
+      throw Error(str_cat(c.source(),
+                          ": use_sliding_window=true is not supported for qwen2 "
+                          "(its per-layer window rule is not implemented)"));
+    }
+  } else {
+    const bool bias = c.boolean_or("attention_bias", false);
+    s.qkv_bias = bias;
+    s.o_bias = bias;
+    s.mlp_bias = c.boolean_or("mlp_bias", false);
+  }
+  if (s.model_type == "mistral" && c.has("sliding_window")) {
+    s.sliding_window = c.integer("sliding_window");
+    require_positive(c.source(), "sliding_window", *s.sliding_window);
+  }
+
+  if (c.has("rope_scaling")) {
+    const json& r = j["rope_scaling"];
+    if (!r.is_object()) c.bad("rope_scaling", "an object or null");
+    std::string type = r.value("rope_type", r.value("type", std::string("default")));
+    ConfigReader rc(r, c.source() + " rope_scaling");
+    s.rope_scaling.type = type;
+    if (type == "linear") {
+      s.rope_scaling.factor = rc.number_or("factor", 1.0);
+    } else if (type == "llama3") {
+      s.rope_scaling.factor = rc.number_or("factor", 8.0);
+      s.rope_scaling.low_freq_factor = rc.number_or("low_freq_factor", 1.0);
+      s.rope_scaling.high_freq_factor = rc.number_or("high_freq_factor", 4.0);
+      s.rope_scaling.original_max_position_embeddings =
+          rc.integer_or("original_max_position_embeddings", 8192);
+      if (s.rope_scaling.high_freq_factor <= s.rope_scaling.low_freq_factor) {
+        throw Error(c.source() + ": rope_scaling.high_freq_factor must exceed low_freq_factor");
+      }
+    } else if (type != "default") {
+      throw Error(str_cat(c.source(), ": rope_scaling type '", type,
+                          "' is not supported (supported: default, linear, llama3)"));
+    }
+    if (s.rope_scaling.factor <= 0) throw Error(c.source() + ": rope_scaling.factor must be > 0");
+  }
+}
+
+}  // namespace
+
+const char* family_name(Family f) {
+  switch (f) {
+    case Family::kGpt2:
+      return "gpt2";
+    case Family::kLlama:
+      return "llama";
+  }
+  return "?";
+}
+
+ModelSpec parse_model_config(const std::string& json_text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw Error(str_cat(source, ": malformed JSON: ", e.what()));
+  }
+  if (!j.is_object()) throw Error(str_cat(source, ": config.json is not a JSON object"));
+  ConfigReader c(j, source);
+  ModelSpec s;
+  s.source = source;
+  s.model_type = c.string_or("model_type", "");
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
+      j["architectures"][0].is_string()) {
+    s.architecture = j["architectures"][0].get<std::string>();
+  }
+  if (s.model_type == "gpt2") {
+    read_gpt2(c, s);
+  } else if (s.model_type == "llama" || s.model_type == "mistral" || s.model_type == "qwen2") {
+    read_llama(j, c, s);
+  } else if (s.model_type.empty()) {
+    throw Error(str_cat(source, ": missing 'model_type' (supported: gpt2, llama, mistral, qwen2)"));
+  } else {
+    throw Error(str_cat(source, ": model_type '", s.model_type,
+                        "' is not supported (supported: gpt2, llama, mistral, qwen2)"));
+  }
+  require_positive(source, "vocab_size", s.vocab_size);
+  require_positive(source, "hidden size", s.hidden_size);
+  require_positive(source, "number of layers", s.num_layers);
+  require_positive(source, "number of attention heads", s.num_heads);
+  require_positive(source, "number of key/value heads", s.num_kv_heads);
+  require_positive(source, "intermediate size", s.intermediate_size);
+  require_positive(source, "max positions", s.max_positions);
+  if (s.head_dim == 0) {
+    if (s.hidden_size % s.num_heads != 0) {
+      throw Error(str_cat(source, ": hidden size ", s.hidden_size,
+                          " is not divisible by the number of heads ", s.num_heads));
+    }
+    s.head_dim = s.hidden_size / s.num_heads;
+  }
+  require_positive(source, "head_dim", s.head_dim);
+  if (s.head_dim % 2 != 0 && s.family == Family::kLlama) {
+    throw Error(str_cat(source, ": head_dim ", s.head_dim, " must be even for rotary embeddings"));
+  }
+  if (s.num_heads % s.num_kv_heads != 0) {
+    throw Error(str_cat(source, ": num_attention_heads ", s.num_heads,
+                        " is not a multiple of num_key_value_heads ", s.num_kv_heads));
+  }
+  s.bos_token_id = c.optional_integer("bos_token_id");
+  s.eos_token_id = c.optional_integer("eos_token_id");
+  s.pad_token_id = c.optional_integer("pad_token_id");
+  s.torch_dtype = c.string_or("torch_dtype", "");
+  return s;
+}
+
+ModelSpec read_model_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in.good())
+    throw Error(str_cat(path, ": cannot open (a checkpoint folder needs config.json)"));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_model_config(ss.str(), path);
+}
+
+int64_t ModelSpec::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& e : tensor_table(*this)) {
+    if (e.role == TensorRole::kTied) continue;
+    int64_t k = 1;
+    for (int64_t d : e.shape) k *= d;
+    n += k;
+  }
+  return n;
+}
+
+}  // namespace xai

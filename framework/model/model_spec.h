@@ -1,0 +1,63 @@
+// ModelSpec: the typed view of a Hugging Face config.json that every architecture is built from.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace xai {
+
+enum class Family { kGpt2, kLlama };  // kLlama also covers Mistral and Qwen2
+const char* family_name(Family f);
+
+struct RopeScaling {
+  std::string type = "default";  // default | linear | llama3
+  double factor = 1.0;
+  double low_freq_factor = 1.0;                     // llama3
+  double high_freq_factor = 4.0;                    // llama3
+  int64_t original_max_position_embeddings = 8192;  // llama3
+};
+
+struct ModelSpec {
+  Family family = Family::kGpt2;
+  std::string model_type;    // config.json model_type, e.g. "qwen2"
+  std::string architecture;  // first of config.json architectures, when present
+  std::string source;        // the config.json path (for messages)
+
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;  // == num_heads unless grouped-query attention
+  int64_t head_dim = 0;
+  int64_t intermediate_size = 0;
+  int64_t max_positions = 0;
+  double norm_eps = 1e-5;
+  std::string activation;  // gelu_new | gelu | relu | silu | ...
+
+  // Llama family.
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  bool qkv_bias = false;                  // Qwen2 always, Llama when attention_bias
+  bool o_bias = false;                    // Llama attention_bias
+  bool mlp_bias = false;                  // Llama mlp_bias
+  std::optional<int64_t> sliding_window;  // Mistral (and Qwen2 with use_sliding_window)
+
+  // GPT-2.
+  bool scale_attn_weights = true;
+  bool scale_attn_by_inverse_layer_idx = false;
+
+  bool tie_word_embeddings = false;
+  std::optional<int64_t> bos_token_id, eos_token_id, pad_token_id;
+  std::string torch_dtype;  // as stored ("float32", "bfloat16", ...), informational
+
+  int64_t num_parameters() const;  // counted from the shapes of the architecture table
+};
+
+// Reads and validates config.json. Throws xai::Error naming the file and the bad or missing key,
+// or the unsupported model_type / rope_scaling type.
+ModelSpec read_model_config(const std::string& config_json_path);
+ModelSpec parse_model_config(const std::string& json_text, const std::string& source_name);
+
+}  // namespace xai

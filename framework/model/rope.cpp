@@ -1,0 +1,32 @@
+#include "framework/model/rope.h"
+
+#include <cmath>
+
+#include "framework/common/error.h"
+
+namespace xai {
+
+at::Tensor rope_inverse_frequencies(const ModelSpec& spec) {
+  const int64_t d = spec.head_dim;
+  // Same arithmetic as transformers: float32 exponent, float32 power.
+  at::Tensor exponent = at::arange(0, d, 2, at::kLong).to(at::kFloat) / static_cast<float>(d);
+  at::Tensor inv_freq = 1.0 / at::pow(static_cast<float>(spec.rope_theta), exponent);
+  const RopeScaling& rs = spec.rope_scaling;
+  if (rs.type == "default") return inv_freq;
+  if (rs.type == "linear") return inv_freq / rs.factor;
+  if (rs.type == "llama3") {
+    const double old_len = static_cast<double>(rs.original_max_position_embeddings);
+    const double low_wavelen = old_len / rs.low_freq_factor;
+    const double high_wavelen = old_len / rs.high_freq_factor;
+    at::Tensor wavelen = 2 * M_PI / inv_freq;
+    at::Tensor scaled = at::where(wavelen > low_wavelen, inv_freq / rs.factor, inv_freq);
+    at::Tensor smooth =
+        (old_len / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+    at::Tensor smoothed = (1 - smooth) * scaled / rs.factor + smooth * scaled;
+    at::Tensor medium = wavelen.ge(high_wavelen).logical_and(wavelen.le(low_wavelen));
+    return at::where(medium, smoothed, scaled);
+  }
+  throw Error(str_cat(spec.source, ": rope_scaling type '", rs.type, "' is not supported"));
+}
+
+}  // namespace xai

@@ -1,0 +1,118 @@
+#include "tests/perf/common.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "framework/model/arch_registry.h"
+#include "framework/model/model_spec.h"
+#include "framework/tensor_io/safetensors.h"
+
+namespace xai::bench {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double matmul_gflops(int reps) {
+  at::Tensor a = at::randn({1024, 1024}), b = at::randn({1024, 1024});
+  for (int i = 0; i < 5; ++i) at::mm(a, b);
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    const double t0 = now_seconds();
+    at::mm(a, b);
+    t.push_back(now_seconds() - t0);
+  }
+  return 2.0 * 1024 * 1024 * 1024 / median(t) / 1e9;
+}
+
+int64_t rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+int64_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // kB
+  }
+  return 0;
+}
+
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+void evict_from_page_cache(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return;
+  ::fdatasync(fd);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
+namespace {
+constexpr int64_t kD = 768, kH = 12, kL = 12, kV = 50257, kPos = 1024;
+}
+
+double gpt2_small_forward_flops(int64_t B, int64_t S, int64_t Tk, int64_t head_rows) {
+  const double lin_tok_layer = 2.0 * 12 * kD * kD;
+  return static_cast<double>(B) * kL * (S * lin_tok_layer + 4.0 * S * Tk * kD) +
+         static_cast<double>(head_rows) * 2.0 * kD * kV;
+}
+
+int64_t ensure_gpt2_small(const std::string& dir, bool verbose) {
+  namespace fs = std::filesystem;
+  const fs::path st = fs::path(dir) / "model.safetensors";
+  nlohmann::json cfg = {{"model_type", "gpt2"},
+                        {"architectures", {"GPT2LMHeadModel"}},
+                        {"vocab_size", kV},
+                        {"n_positions", kPos},
+                        {"n_embd", kD},
+                        {"n_layer", kL},
+                        {"n_head", kH},
+                        {"activation_function", "gelu_new"},
+                        {"layer_norm_epsilon", 1e-5},
+                        {"torch_dtype", "float32"}};
+  const ModelSpec spec = parse_model_config(cfg.dump(), "bench config");
+  int64_t want_bytes = 0;
+  for (const auto& e : tensor_table(spec)) {
+    if (e.role == TensorRole::kTied) continue;
+    int64_t n = 4;
+    for (int64_t d : e.shape) n *= d;
+    want_bytes += n;
+  }
+  if (fs::exists(st) && static_cast<int64_t>(fs::file_size(st)) > want_bytes) {
+    return static_cast<int64_t>(fs::file_size(st));
+  }
+  fs::create_directories(dir);
+  if (verbose)
+    std::fprintf(stderr, "writing a GPT-2-small-shaped checkpoint to %s ...\n", dir.c_str());
+  at::manual_seed(0);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& e : tensor_table(spec)) {
+    if (e.role == TensorRole::kTied) continue;
+    const bool norm =
+        e.name.find(".ln_") != std::string::npos || e.name.find("ln_f") != std::string::npos;
+    const bool bias = e.name.size() > 5 && e.name.substr(e.name.size() - 5) == ".bias";
+    at::Tensor t = bias ? at::zeros(e.shape) : norm ? at::ones(e.shape) : at::randn(e.shape) * 0.02;
+    tensors.emplace_back(e.name, t);
+  }
+  std::ofstream(fs::path(dir) / "config.json") << cfg.dump(2);
+  write_safetensors(st.string(), tensors, {{"format", "pt"}});
+  return static_cast<int64_t>(fs::file_size(st));
+}
+
+}  // namespace xai::bench

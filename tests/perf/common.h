@@ -1,0 +1,32 @@
+// Shared pieces of the benchmarks: timing, the matmul ceiling, a GPT-2-small-shaped random
+// checkpoint written with xai's own writer, and resident-memory readings.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+namespace xai::bench {
+
+double now_seconds();
+double median(std::vector<double> v);
+// Median GFLOP/s of a 1024^3 float32 matmul: the ceiling the peers measure against.
+double matmul_gflops(int reps = 30);
+// Resident set size now, and the peak since the last reset_peak_rss() (bytes).
+int64_t rss_bytes();
+int64_t peak_rss_bytes();
+void reset_peak_rss();  // Linux clear_refs: the peak restarts from the current RSS
+// Drops a file's pages from the page cache, so the next read comes from disk.
+void evict_from_page_cache(const std::string& path);
+
+// A GPT-2-small-shaped checkpoint (12 layers, 12 heads, 768 wide, vocab 50257, 1024 positions),
+// random N(0, 0.02) weights, unit norms, zero biases; written once into `dir` and reused.
+// Returns the model.safetensors size in bytes.
+int64_t ensure_gpt2_small(const std::string& dir, bool verbose = true);
+
+// Matmul FLOPs of one forward: B rows of S queries over Tk keys, plus head_rows LM-head rows
+// (the peers' formula, so ratios compare like with like).
+double gpt2_small_forward_flops(int64_t B, int64_t S, int64_t Tk, int64_t head_rows);
+
+}  // namespace xai::bench

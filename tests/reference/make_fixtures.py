@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Builds the golden fixtures under tests/fixtures/ with the Hugging Face reference implementation.
+
+Run once by a developer from the repository root (CI never runs Python):
+
+    python3 tests/reference/make_fixtures.py
+
+Needs torch, transformers (4.46 still supports Debian's torch 1.13), tokenizers and safetensors.
+It first (re)builds the tokenizer fixtures (tokenizer_fixtures.py), then, for each model family,
+a tiny randomly initialised model saved with save_pretrained (safetensors; qwen2 sharded), and a
+reference.safetensors beside it holding inputs and the reference outputs:
+
+    input_ids (1, T) int64      logits (1, T, V) float32     attn.<l> (1, H, T, T) float32
+    batch_ids (3, Tb) int64     batch_mask (3, Tb) int64     batch_logits (3, Tb, V) float32
+    inv_freq (Dh/2) float32     (rotary families)
+
+The padded batch has one full row, one right-padded and one left-padded row; positions are
+counted over real tokens (position_ids = cumsum(mask) - 1), which is xai's convention.
+"""
+import json
+import os
+import shutil
+import sys
+
+import torch
+from safetensors.torch import save_file
+from transformers import (AutoModelForCausalLM, GPT2Config, LlamaConfig, MistralConfig,
+                          Qwen2Config)
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+MODELS = os.path.join(FIXTURES, "models")
+TOKENIZERS = os.path.join(FIXTURES, "tokenizers")
+
+
+def tokenizer_vocab(name):
+    """Size of a fixture tokenizer's vocabulary, added tokens included (max id + 1)."""
+    with open(os.path.join(TOKENIZERS, name, "tokenizer.json"), encoding="utf-8") as f:
+        tok = json.load(f)
+    ids = list(tok["model"]["vocab"].values()) + [t["id"] for t in tok.get("added_tokens", [])]
+    return max(ids) + 1
+
+
+def randomise(model, seed):
+    """HF initialises norms to 1 and biases to 0; perturb every parameter so each one matters."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=g)
+            if "norm" in name or ".ln_" in name or name.endswith("ln_f.weight"):
+                p.copy_(1.0 + 0.1 * noise if name.endswith("weight") else 0.1 * noise)
+            elif name.endswith("bias"):
+                p.copy_(0.1 * noise)
+            else:
+                p.copy_(0.2 * noise)
+
+
+def build(name, config, seed, tokenizer=None, shard=None):
+    out = os.path.join(MODELS, name)
+    shutil.rmtree(out, ignore_errors=True)
+    torch.manual_seed(seed)
+    config._attn_implementation = "eager"  # written-out attention, so probabilities come back
+    model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
+    randomise(model, seed)
+    model.eval()
+    kwargs = {"safe_serialization": True}
+    if shard:
+        kwargs["max_shard_size"] = shard
+    model.save_pretrained(out, **kwargs)
+    if tokenizer:
+        shutil.copy(os.path.join(TOKENIZERS, tokenizer, "tokenizer.json"), out)
+
+    V = config.vocab_size
+    g = torch.Generator().manual_seed(seed + 1)
+    T = 20
+    ids = torch.randint(0, V, (1, T), generator=g)
+    ref = {"input_ids": ids}
+    with torch.no_grad():
+        o = model(input_ids=ids, output_attentions=True, use_cache=False)
+    ref["logits"] = o.logits.float().contiguous()
+    for l, a in enumerate(o.attentions):
+        ref[f"attn.{l}"] = a.float().contiguous()
+
+    # Padded batch: full, right-padded (13 real), left-padded (7 real).
+    Tb = 16
+    rows = torch.randint(0, V, (3, Tb), generator=g)
+    mask = torch.ones(3, Tb, dtype=torch.long)
+    mask[1, 13:] = 0
+    mask[2, : Tb - 7] = 0
+    pad = 0
+    rows = torch.where(mask.bool(), rows, torch.full_like(rows, pad))
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        ob = model(input_ids=rows, attention_mask=mask, position_ids=pos, use_cache=False)
+    ref["batch_ids"] = rows
+    ref["batch_mask"] = mask
+    ref["batch_logits"] = ob.logits.float().contiguous()
+
+    rotary = next((m for n, m in model.named_modules() if n.endswith("rotary_emb")), None)
+    if rotary is not None:
+        ref["inv_freq"] = rotary.inv_freq.float().contiguous()
+    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(out, "reference.safetensors"))
+    size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
+    print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {size / 1024:.0f} KiB")
+
+
+def main():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import tokenizer_fixtures  # noqa: E402
+
+    if "--models-only" not in sys.argv:
+        tokenizer_fixtures.main()
+    os.makedirs(MODELS, exist_ok=True)
+
+    build("gpt2", GPT2Config(vocab_size=tokenizer_vocab("byte_level_bpe"), n_positions=64,
+                             n_embd=64, n_layer=2, n_head=4, activation_function="gelu_new",
+                             resid_pdrop=0, embd_pdrop=0, attn_pdrop=0,
+                             bos_token_id=0, eos_token_id=0),
+          seed=11, tokenizer="byte_level_bpe")
+    build("llama_gqa", LlamaConfig(vocab_size=tokenizer_vocab("llama2_metaspace"), hidden_size=64,
+                                   intermediate_size=96, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2,
+                                   max_position_embeddings=128, rms_norm_eps=1e-5,
+                                   tie_word_embeddings=False, bos_token_id=1, eos_token_id=2),
+          seed=12, tokenizer="llama2_metaspace")
+    build("llama3_rope", LlamaConfig(vocab_size=tokenizer_vocab("llama3_style"), hidden_size=64,
+                                     intermediate_size=96, num_hidden_layers=2,
+                                     num_attention_heads=4, num_key_value_heads=1, head_dim=32,
+                                     max_position_embeddings=512, rope_theta=500.0,
+                                     rope_scaling={"rope_type": "llama3", "factor": 8.0,
+                                                   "low_freq_factor": 1.0,
+                                                   "high_freq_factor": 4.0,
+                                                   "original_max_position_embeddings": 64},
+                                     attention_bias=True, mlp_bias=True,
+                                     tie_word_embeddings=True),
+          seed=13, tokenizer="llama3_style")
+    build("qwen2", Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=96,
+                               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                               max_position_embeddings=128, rope_theta=1000.0,
+                               rope_scaling={"type": "linear", "factor": 2.0},
+                               tie_word_embeddings=False, use_sliding_window=False),
+          seed=14, shard="60KB")
+    build("mistral", MistralConfig(vocab_size=300, hidden_size=64, intermediate_size=96,
+                                   num_hidden_layers=2, num_attention_heads=4,
+                                   num_key_value_heads=2, max_position_embeddings=128,
+                                   sliding_window=6, tie_word_embeddings=False),
+          seed=15)
+
+
+if __name__ == "__main__":
+    main()

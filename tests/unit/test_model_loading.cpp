@@ -1,0 +1,201 @@
+// Loading checkpoints: the bad inputs a user meets (each a one-line error naming file and problem)
+// and the layouts and dtypes that must load.
+#include <ATen/ATen.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "framework/model/arch_registry.h"
+#include "framework/model/model.h"
+#include "framework/tensor_io/checkpoint.h"
+#include "framework/tensor_io/safetensors.h"
+#include "tests/unit/test_util.h"
+
+namespace xai {
+namespace {
+
+namespace fs = std::filesystem;
+using test::expect_error;
+using test::fixture;
+using test::TempDir;
+
+using Tensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+Tensors fixture_tensors(const std::string& name) {
+  Checkpoint ck = Checkpoint::open(fixture("models/" + name));
+  Tensors out;
+  for (const auto& n : ck.names()) out.emplace_back(n, ck.get(n).clone());
+  return out;
+}
+
+nlohmann::json fixture_config(const std::string& name) {
+  return nlohmann::json::parse(test::read_file(fixture("models/" + name + "/config.json")));
+}
+
+// A checkpoint folder in `dir` from a config and tensors.
+void write_model(const TempDir& dir, const nlohmann::json& config, const Tensors& tensors) {
+  test::write_file(dir.file("config.json"), config.dump(2));
+  write_safetensors(dir.file("model.safetensors"), tensors);
+}
+
+at::Tensor logits_of(Model& m) {
+  ForwardRequest req;
+  req.input_ids = SafetensorsFile::open(fixture("models/gpt2/reference.safetensors"))
+                      ->get("input_ids")
+                      .remainder(m.spec().vocab_size);
+  at::NoGradGuard g;
+  return m.forward(req).logits;
+}
+
+TEST(ModelLoading, MissingTensorIsNamed) {
+  TempDir dir;
+  Tensors t = fixture_tensors("gpt2");
+  t.erase(std::remove_if(t.begin(), t.end(),
+                         [](const auto& p) { return p.first == "transformer.h.1.ln_2.bias"; }),
+          t.end());
+  write_model(dir, fixture_config("gpt2"), t);
+  expect_error([&] { load_model(dir.path()); },
+               {dir.path().c_str(), "missing tensor 'transformer.h.1.ln_2.bias'"});
+}
+
+TEST(ModelLoading, WrongShapeIsNamedWithBothShapes) {
+  TempDir dir;
+  nlohmann::json cfg = fixture_config("gpt2");
+  cfg["n_inner"] = 100;
+  write_model(dir, cfg, fixture_tensors("gpt2"));
+  expect_error([&] { load_model(dir.path()); },
+               {"'transformer.h.0.mlp.c_fc.weight' has shape [64, 256]", "implies [64, 100]"});
+}
+
+TEST(ModelLoading, NonFloatingWeightIsRejected) {
+  TempDir dir;
+  Tensors t = fixture_tensors("qwen2");
+  for (auto& [n, w] : t)
+    if (n == "model.norm.weight") w = w.to(at::kInt);
+  write_model(dir, fixture_config("qwen2"), t);
+  expect_error([&] { load_model(dir.path()); }, {"'model.norm.weight' has dtype I32"});
+}
+
+TEST(ModelLoading, UnknownModelTypeIsNamed) {
+  TempDir dir;
+  nlohmann::json cfg = fixture_config("gpt2");
+  cfg["model_type"] = "bert";
+  write_model(dir, cfg, fixture_tensors("gpt2"));
+  expect_error([&] { load_model(dir.path()); },
+               {"config.json", "model_type 'bert' is not supported", "gpt2, llama"});
+}
+
+TEST(ModelLoading, MalformedOrMissingConfig) {
+  TempDir dir;
+  write_safetensors(dir.file("model.safetensors"), fixture_tensors("gpt2"));
+  expect_error([&] { load_model(dir.path()); }, {"config.json", "cannot open"});
+  test::write_file(dir.file("config.json"), "{\"model_type\": \"gpt2\",");
+  expect_error([&] { load_model(dir.path()); }, {"config.json", "malformed JSON"});
+  test::write_file(dir.file("config.json"), R"({"model_type": "gpt2", "n_embd": 64})");
+  expect_error([&] { load_model(dir.path()); }, {"config.json", "missing required key"});
+  test::write_file(dir.file("config.json"),
+                   R"({"model_type": "gpt2", "vocab_size": "many", "n_embd": 64})");
+  expect_error([&] { load_model(dir.path()); }, {"'vocab_size' must be an integer"});
+}
+
+TEST(ModelLoading, UnsupportedRopeScalingIsNamed) {
+  TempDir dir;
+  nlohmann::json cfg = fixture_config("qwen2");
+  cfg["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  write_model(dir, cfg, fixture_tensors("qwen2"));
+  expect_error([&] { load_model(dir.path()); }, {"rope_scaling type 'yarn' is not supported"});
+}
+
+TEST(ModelLoading, MissingFolderIsNamed) {
+  expect_error([] { load_model("/no/such/model"); }, {"/no/such/model", "does not exist"});
+}
+
+TEST(ModelLoading, UnknownExtraTensorsAreReportedNotFatal) {
+  TempDir dir;
+  Tensors t = fixture_tensors("gpt2");
+  t.emplace_back("extra.weight", at::zeros({2}));
+  write_model(dir, fixture_config("gpt2"), t);
+  Checkpoint ck = Checkpoint::open(dir.path());
+  CheckpointBinding b = bind_checkpoint(ck, read_model_config(dir.file("config.json")));
+  EXPECT_EQ(b.unknown, (std::vector<std::string>{"extra.weight"}));
+  auto m = load_model(dir.path());
+  auto ref = load_model(fixture("models/gpt2"));
+  EXPECT_TRUE(at::equal(logits_of(*m), logits_of(*ref)));
+}
+
+TEST(ModelLoading, BaseModelLayoutWithoutPrefixLoads) {
+  TempDir dir;
+  Tensors t;
+  for (auto& [n, w] : fixture_tensors("gpt2")) {
+    t.emplace_back(n.rfind("transformer.", 0) == 0 ? n.substr(12) : n, w);
+  }
+  write_model(dir, fixture_config("gpt2"), t);
+  auto m = load_model(dir.path());
+  auto ref = load_model(fixture("models/gpt2"));
+  EXPECT_TRUE(at::equal(logits_of(*m), logits_of(*ref)));
+}
+
+TEST(ModelLoading, HalfPrecisionCheckpointsLoadAsTheirRoundedValues) {
+  for (auto dtype : {at::kBFloat16, at::kHalf}) {
+    TempDir half, rounded;
+    Tensors h, r;
+    for (auto& [n, w] : fixture_tensors("qwen2")) {
+      h.emplace_back(n, w.to(dtype));
+      r.emplace_back(n, w.to(dtype).to(at::kFloat));
+    }
+    nlohmann::json cfg = fixture_config("qwen2");
+    write_model(half, cfg, h);
+    write_model(rounded, cfg, r);
+    auto a = load_model(half.path());
+    auto b = load_model(rounded.path());
+    EXPECT_EQ(a->dtype(), at::kFloat);  // CPU computes in float32
+    EXPECT_TRUE(at::equal(logits_of(*a), logits_of(*b))) << c10::toString(dtype);
+  }
+}
+
+int64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+TEST(ModelLoading, Float32WeightsStayInTheMappedFileUntilTouched) {
+  // A GPT-2 whose embedding alone is 64 MiB: loading maps it, copies nothing, reads no page.
+  TempDir dir;
+  nlohmann::json cfg = fixture_config("gpt2");
+  cfg["vocab_size"] = 65536;
+  cfg["n_embd"] = 256;
+  cfg["n_head"] = 4;
+  cfg["n_layer"] = 1;
+  {
+    Tensors t;
+    Checkpoint ck = Checkpoint::open(fixture("models/gpt2"));
+    ModelSpec spec = parse_model_config(cfg.dump(), "big");
+    for (const auto& e : tensor_table(spec)) {
+      if (e.role != TensorRole::kTied) t.emplace_back(e.name, at::full(e.shape, 0.01f));
+    }
+    write_model(dir, cfg, t);
+  }
+  const int64_t before = resident_bytes();
+  auto m = load_model(dir.path());
+  const int64_t grown = resident_bytes() - before;
+  EXPECT_LT(grown, 16 << 20) << "loading grew resident memory by " << grown << " bytes";
+  // Touching one embedding row reads only its pages.
+  at::Tensor e = m->embed(at::full({1, 1}, 123, at::kLong));
+  EXPECT_FLOAT_EQ(e[0][0][0].item<float>(), 0.01f);
+  EXPECT_LT(resident_bytes() - before, 16 << 20);
+}
+
+TEST(ModelLoading, SequenceLongerThanLearnedPositionsIsRejected) {
+  auto m = load_model(fixture("models/gpt2"));
+  ForwardRequest req;
+  req.input_ids = at::zeros({1, m->spec().max_positions + 1}, at::kLong);
+  expect_error([&] { m->forward(req); }, {"beyond the model's 64 learned positions"});
+}
+
+}  // namespace
+}  // namespace xai

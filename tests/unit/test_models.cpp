@@ -1,0 +1,168 @@
+// Every family against the Hugging Face reference (tests/reference/make_fixtures.py): logits,
+// attention probabilities, padded batches, plus the Model interface's own contracts.
+#include <ATen/ATen.h>
+
+#include <filesystem>
+
+#include "framework/model/model.h"
+#include "framework/model/rope.h"
+#include "framework/tensor_io/safetensors.h"
+#include "tests/unit/test_util.h"
+
+namespace xai {
+namespace {
+
+using test::fixture;
+
+constexpr double kLogitTol = 1e-4;  // max abs, fp32 (the bar)
+constexpr double kProbTol = 1e-5;
+
+struct Fixture {
+  std::unique_ptr<Model> model;
+  std::shared_ptr<const SafetensorsFile> ref;
+  at::Tensor get(const std::string& name) const { return ref->get(name); }
+};
+
+Fixture load(const std::string& name) {
+  Fixture f;
+  f.model = load_model(fixture("models/" + name));
+  f.ref = SafetensorsFile::open(fixture("models/" + name + "/reference.safetensors"));
+  return f;
+}
+
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+class FamilyTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FamilyTest, LogitsMatchHuggingFace) {
+  Fixture f = load(GetParam());
+  ForwardRequest req;
+  req.input_ids = f.get("input_ids");
+  at::NoGradGuard g;
+  ForwardResult out = f.model->forward(req);
+  EXPECT_EQ(out.logits.sizes(), f.get("logits").sizes());
+  EXPECT_LT(max_abs_diff(out.logits, f.get("logits")), kLogitTol);
+  // The reference logits are far from trivial, so agreement means something.
+  EXPECT_GT(f.get("logits").std().item<double>(), 0.5);
+}
+
+TEST_P(FamilyTest, AttentionProbabilitiesMatchHuggingFace) {
+  Fixture f = load(GetParam());
+  ForwardRequest req;
+  req.input_ids = f.get("input_ids");
+  AttentionControl ctl;
+  ctl.keep_probs = true;
+  at::NoGradGuard g;
+  ForwardResult out = f.model->forward(req, ctl);
+  ASSERT_EQ(static_cast<int64_t>(out.attn_probs.size()), f.model->spec().num_layers);
+  for (size_t l = 0; l < out.attn_probs.size(); ++l) {
+    at::Tensor want = f.get("attn." + std::to_string(l));
+    ASSERT_EQ(out.attn_probs[l].sizes(), want.sizes()) << "layer " << l;
+    EXPECT_LT(max_abs_diff(out.attn_probs[l], want), kProbTol) << "layer " << l;
+  }
+}
+
+TEST_P(FamilyTest, PaddedBatchMatchesReferenceAndUnpaddedRows) {
+  Fixture f = load(GetParam());
+  at::Tensor ids = f.get("batch_ids"), mask = f.get("batch_mask"), want = f.get("batch_logits");
+  ForwardRequest req;
+  req.input_ids = ids;
+  req.attention_mask = mask;
+  at::NoGradGuard g;
+  at::Tensor logits = f.model->forward(req).logits;  // (3, Tb, V)
+  for (int64_t b = 0; b < ids.size(0); ++b) {
+    at::Tensor real = mask[b].nonzero().flatten();  // positions holding real tokens
+    at::Tensor got_b = logits[b].index_select(0, real);
+    EXPECT_LT(max_abs_diff(got_b, want[b].index_select(0, real)), kLogitTol) << "row " << b;
+    // Batch 1 on the same row without padding gives the same numbers.
+    ForwardRequest one;
+    one.input_ids = ids[b].index_select(0, real).unsqueeze(0);
+    at::Tensor alone = f.model->forward(one).logits[0];
+    EXPECT_LT(max_abs_diff(got_b, alone), kLogitTol) << "row " << b;
+  }
+}
+
+TEST_P(FamilyTest, LogitPositionsRunTheHeadOnlyWhereAsked) {
+  Fixture f = load(GetParam());
+  at::NoGradGuard g;
+  ForwardRequest req;
+  req.input_ids = f.get("input_ids").repeat({2, 1});
+  at::Tensor full = f.model->forward(req).logits;
+  req.logit_positions = at::tensor(std::vector<int64_t>{3, 19, 7}, at::kLong);
+  at::Tensor some = f.model->forward(req).logits;
+  ASSERT_EQ(some.sizes(), (std::vector<int64_t>{2, 3, full.size(2)}));
+  EXPECT_LT(max_abs_diff(some, full.index_select(1, req.logit_positions)), 1e-5);
+  // Per-row positions (B, P).
+  req.logit_positions = at::tensor(std::vector<int64_t>{0, 5, 2, 9}, at::kLong).view({2, 2});
+  at::Tensor rows = f.model->forward(req).logits;
+  EXPECT_LT(max_abs_diff(rows[0][1], full[0][5]), 1e-5);
+  EXPECT_LT(max_abs_diff(rows[1][0], full[1][2]), 1e-5);
+  req.logit_positions = at::tensor(std::vector<int64_t>{20}, at::kLong);
+  test::expect_error([&] { f.model->forward(req); }, {"logit_positions", "outside"});
+}
+
+TEST_P(FamilyTest, CachedPrefixContinuesExactly) {
+  Fixture f = load(GetParam());
+  at::NoGradGuard g;
+  at::Tensor ids = f.get("input_ids");
+  const int64_t T = ids.size(1), split = 12;
+  ForwardRequest full;
+  full.input_ids = ids;
+  at::Tensor want = f.model->forward(full).logits;
+
+  ForwardRequest head;
+  head.input_ids = ids.slice(1, 0, split);
+  head.return_cache = true;
+  ForwardResult prefix = f.model->forward(head);
+  ASSERT_EQ(prefix.cache.length(), split);
+
+  ForwardRequest tail;
+  tail.input_ids = ids.slice(1, split).repeat({3, 1});  // a batch-1 prefix serves a batch of 3
+  tail.past = &prefix.cache;
+  tail.return_cache = true;
+  ForwardResult rest = f.model->forward(tail);
+  EXPECT_EQ(rest.cache.length(), T);
+  for (int64_t b = 0; b < 3; ++b) {
+    EXPECT_LT(max_abs_diff(rest.logits[b], want[0].slice(0, split)), kLogitTol) << "row " << b;
+  }
+}
+
+TEST_P(FamilyTest, InputsEmbedsEqualInputIds) {
+  Fixture f = load(GetParam());
+  at::NoGradGuard g;
+  ForwardRequest a, b;
+  a.input_ids = f.get("input_ids");
+  b.inputs_embeds = f.model->embed(a.input_ids);
+  EXPECT_EQ(b.inputs_embeds.sizes(),
+            (std::vector<int64_t>{1, a.input_ids.size(1), f.model->spec().hidden_size}));
+  EXPECT_LT(max_abs_diff(f.model->forward(a).logits, f.model->forward(b).logits), 1e-6);
+}
+
+TEST_P(FamilyTest, RejectsIdsOutsideTheVocabulary) {
+  Fixture f = load(GetParam());
+  ForwardRequest req;
+  req.input_ids =
+      at::tensor(std::vector<int64_t>{1, f.model->spec().vocab_size}, at::kLong).view({1, 2});
+  test::expect_error([&] { f.model->forward(req); }, {"outside the vocabulary"});
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, FamilyTest,
+                         ::testing::Values("gpt2", "llama_gqa", "llama3_rope", "qwen2", "mistral"));
+
+class RotaryTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RotaryTest, InverseFrequenciesMatchHuggingFace) {
+  Fixture f = load(GetParam());
+  at::Tensor got = rope_inverse_frequencies(f.model->spec());
+  at::Tensor want = f.get("inv_freq");
+  ASSERT_EQ(got.sizes(), want.sizes());
+  EXPECT_TRUE(at::allclose(got, want, 1e-6, 0)) << got << want;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, RotaryTest,
+                         ::testing::Values("llama_gqa", "llama3_rope", "qwen2", "mistral"));
+
+}  // namespace
+}  // namespace xai
