@@ -37,6 +37,15 @@ std::string printable(const std::string& s) {
   return out;
 }
 
+// Quoted and padded to `width` characters (code points, not bytes), for aligned columns.
+std::string quoted_column(const std::string& text, size_t width) {
+  std::string q = "'" + printable(text) + "'";
+  size_t chars = 0;
+  for (unsigned char c : q) chars += (c & 0xC0) != 0x80;
+  if (chars < width) q.append(width - chars, ' ');
+  return q;
+}
+
 }  // namespace
 
 int predict(const std::vector<std::string>& argv) {
@@ -118,18 +127,17 @@ int predict(const std::vector<std::string>& argv) {
               static_cast<long long>(s.num_layers), static_cast<long long>(s.vocab_size));
   std::printf("prompt  %lld tokens\n", static_cast<long long>(T));
   for (size_t i = 0; i < enc.size(); ++i) {
-    std::printf("  %4zu  %-24s bytes [%lld, %lld)  id %lld%s\n", i,
-                ("'" + printable(enc.tokens[i]) + "'").c_str(),
-                static_cast<long long>(enc.offsets[i].begin),
-                static_cast<long long>(enc.offsets[i].end), static_cast<long long>(enc.ids[i]),
-                enc.special[i] ? "  (special)" : "");
+    std::printf(
+        "  %4zu  %s bytes [%lld, %lld)  id %lld%s\n", i, quoted_column(enc.tokens[i], 24).c_str(),
+        static_cast<long long>(enc.offsets[i].begin), static_cast<long long>(enc.offsets[i].end),
+        static_cast<long long>(enc.ids[i]), enc.special[i] ? "  (special)" : "");
   }
   std::printf("next token after position %lld:\n", static_cast<long long>(T - 1));
   for (int64_t r = 0; r < top_p.size(0); ++r) {
     const int64_t id = top_i[r].item<int64_t>();
-    std::printf("  %2lld. %-24s p = %.4f  id %lld\n", static_cast<long long>(r + 1),
-                ("'" + printable(tokenizer.decode({id}, false)) + "'").c_str(),
-                top_p[r].item<double>(), static_cast<long long>(id));
+    std::printf("  %2lld. %s p = %.4f  id %lld\n", static_cast<long long>(r + 1),
+                quoted_column(tokenizer.decode({id}, false), 24).c_str(), top_p[r].item<double>(),
+                static_cast<long long>(id));
   }
   std::printf("load %.3f s, forward %.3f s\n", load_s, fwd_s);
   return 0;
