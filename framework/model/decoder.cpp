@@ -3,8 +3,7 @@
 #include <cmath>
 
 #include "framework/common/error.h"
-#include "framework/model/arch_registry.h"
-#include "framework/tensor_io/checkpoint.h"
+#include "framework/model/attention_cpu.h"
 
 namespace xai {
 namespace {
@@ -57,11 +56,8 @@ void check_activation_supported(const ModelSpec& spec) {
                       "gelu, silu, relu)"));
 }
 
-at::Tensor DecoderLM::weight(const Checkpoint& ck, const CheckpointBinding& b,
-                             const std::string& name) {
-  auto it = b.names.find(name);
-  XAI_CHECK(it != b.names.end(), ck.dir(), ": internal: tensor '", name, "' was not bound");
-  at::Tensor t = ck.get(it->second);
+at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name) {
+  at::Tensor t = source(name);
   if (t.device() == device_ && t.scalar_type() == dtype_) return t;  // zero-copy
   return t.to(device_, dtype_);
 }
@@ -120,6 +116,7 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
                   req.attention_mask.size(1) == st.S,
               "forward: attention_mask must be (B, past + T) = (", st.B, ", ", st.S, ")");
     key_valid = req.attention_mask.to(device_).ne(0);
+    st.key_valid = key_valid;
     st.positions = (key_valid.to(at::kLong).cumsum(1) - 1).clamp_min(0).slice(1, st.past_len);
   } else {
     st.positions = at::arange(st.past_len, st.S, long_opts).unsqueeze(0).expand({st.B, st.T});
@@ -188,7 +185,24 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
   // Query heads h = kv * G + g share key/value head kv (grouped-query attention): fold the group
   // into the row dimension so no key or value is copied.
   at::Tensor qg = q.contiguous().view({B, Hkv, G * T, Dh});  // (B, Hkv, G*T, Dh)
-  at::Tensor logits;                                         // (B, H, T, S) float
+
+  // Inference on CPU without kept or replaced probabilities: the fused tile kernel.
+  const bool fused = q.device().is_cpu() && q.scalar_type() == at::kFloat &&
+                     !at::GradMode::is_enabled() &&
+                     !(controlled && (ctl.keep_probs || ctl.replace_probs));
+  if (fused) {
+    FusedAttentionArgs args;
+    args.past_len = st.past_len;
+    args.scale = scale;
+    if (suppress) args.key_factors = ctl.key_factors;
+    args.mode = ctl.mode;
+    args.minimum = ctl.shift_minimum;
+    args.key_valid = st.key_valid;
+    args.window = spec_.sliding_window;
+    at::Tensor out = fused_attention_cpu(qg, k.contiguous(), v.contiguous(), G, args);
+    return out.view({B, H, T, Dh}).transpose(1, 2).reshape({B, T, H * Dh});
+  }
+  at::Tensor logits;  // (B, H, T, S) float
   if (!suppress) {
     logits = at::matmul(qg * scale, k.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
     logits = logits + st.mask;

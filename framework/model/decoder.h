@@ -5,14 +5,15 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 
 #include "framework/model/model.h"
 
 namespace xai {
 
-class Checkpoint;
-struct CheckpointBinding;
+// Gives a weight by canonical name: from a checkpoint, or from tensors in memory.
+using WeightFn = std::function<at::Tensor(const std::string& canonical)>;
 
 // What one forward call carries through its layers.
 struct ForwardState {
@@ -22,6 +23,7 @@ struct ForwardState {
   at::Tensor positions;  // (B, T) int64 absolute positions (counted over real tokens)
   at::Tensor mask;       // (B or 1, 1, T, S) float additive: 0 allowed, very negative masked
   at::Tensor allowed;    // (B or 1, 1, T, S) bool, same information
+  at::Tensor key_valid;  // (B, S) bool from the attention mask; undefined = all keys real
   at::Tensor rope_cos, rope_sin;  // (B, 1, T, Dh) for rotary families
   ForwardResult* result = nullptr;
   bool return_cache = false;
@@ -52,9 +54,10 @@ class DecoderLM : public Model {
   at::Tensor attend(int layer, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                     double scale, ForwardState& st);
 
-  // Loads one weight (canonical name) to the model's device and dtype; fp32 on CPU stays a
-  // zero-copy view of the mapped file.
-  at::Tensor weight(const Checkpoint& ck, const CheckpointBinding& b, const std::string& name);
+  // One weight (canonical name) on the model's device and dtype. A tensor already there is used
+  // as is: fp32 on CPU stays a zero-copy view of the mapped file, and in-memory weights keep
+  // their identity (so a training loop's parameters are the model's).
+  at::Tensor weight(const WeightFn& source, const std::string& name);
 
   ModelSpec spec_;
   at::Device device_;
@@ -65,11 +68,9 @@ class DecoderLM : public Model {
 at::Tensor activation(const std::string& name, const at::Tensor& x);
 void check_activation_supported(const ModelSpec& spec);
 
-std::unique_ptr<Model> make_gpt2(const ModelSpec& spec, const Checkpoint& ck,
-                                 const CheckpointBinding& b, const LoadOptions& options,
-                                 at::ScalarType dtype);
-std::unique_ptr<Model> make_llama(const ModelSpec& spec, const Checkpoint& ck,
-                                  const CheckpointBinding& b, const LoadOptions& options,
-                                  at::ScalarType dtype);
+std::unique_ptr<Model> make_gpt2(const ModelSpec& spec, const WeightFn& weights,
+                                 const LoadOptions& options, at::ScalarType dtype);
+std::unique_ptr<Model> make_llama(const ModelSpec& spec, const WeightFn& weights,
+                                  const LoadOptions& options, at::ScalarType dtype);
 
 }  // namespace xai

@@ -3,9 +3,7 @@
 #include <cmath>
 
 #include "framework/common/error.h"
-#include "framework/model/arch_registry.h"
 #include "framework/model/decoder.h"
-#include "framework/tensor_io/checkpoint.h"
 
 namespace xai {
 namespace {
@@ -27,25 +25,22 @@ at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
 
 class Gpt2 final : public DecoderLM {
  public:
-  Gpt2(const ModelSpec& spec, const Checkpoint& ck, const CheckpointBinding& b,
-       const LoadOptions& options, at::ScalarType dtype)
+  Gpt2(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options, at::ScalarType dtype)
       : DecoderLM(spec, options, dtype) {
-    wte_ = weight(ck, b, "transformer.wte.weight");
-    wpe_ = weight(ck, b, "transformer.wpe.weight");
-    lm_head_ = b.has("lm_head.weight") && !spec.tie_word_embeddings
-                   ? weight(ck, b, "lm_head.weight")
-                   : wte_;
+    wte_ = weight(src, "transformer.wte.weight");
+    wpe_ = weight(src, "transformer.wpe.weight");
+    lm_head_ = !spec.tie_word_embeddings ? weight(src, "lm_head.weight") : wte_;
     for (int64_t i = 0; i < spec.num_layers; ++i) {
       auto w = [&](const char* rest) {
-        return weight(ck, b, str_cat("transformer.h.", i, ".", rest));
+        return weight(src, str_cat("transformer.h.", i, ".", rest));
       };
       layers_.push_back({w("ln_1.weight"), w("ln_1.bias"), w("attn.c_attn.weight"),
                          w("attn.c_attn.bias"), w("attn.c_proj.weight"), w("attn.c_proj.bias"),
                          w("ln_2.weight"), w("ln_2.bias"), w("mlp.c_fc.weight"), w("mlp.c_fc.bias"),
                          w("mlp.c_proj.weight"), w("mlp.c_proj.bias")});
     }
-    lnf_w_ = weight(ck, b, "transformer.ln_f.weight");
-    lnf_b_ = weight(ck, b, "transformer.ln_f.bias");
+    lnf_w_ = weight(src, "transformer.ln_f.weight");
+    lnf_b_ = weight(src, "transformer.ln_f.bias");
   }
 
  protected:
@@ -84,10 +79,9 @@ class Gpt2 final : public DecoderLM {
 
 }  // namespace
 
-std::unique_ptr<Model> make_gpt2(const ModelSpec& spec, const Checkpoint& ck,
-                                 const CheckpointBinding& b, const LoadOptions& options,
-                                 at::ScalarType dtype) {
-  return std::make_unique<Gpt2>(spec, ck, b, options, dtype);
+std::unique_ptr<Model> make_gpt2(const ModelSpec& spec, const WeightFn& src,
+                                 const LoadOptions& options, at::ScalarType dtype) {
+  return std::make_unique<Gpt2>(spec, src, options, dtype);
 }
 
 }  // namespace xai

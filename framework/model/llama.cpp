@@ -4,10 +4,8 @@
 #include <cmath>
 
 #include "framework/common/error.h"
-#include "framework/model/arch_registry.h"
 #include "framework/model/decoder.h"
 #include "framework/model/rope.h"
-#include "framework/tensor_io/checkpoint.h"
 
 namespace xai {
 namespace {
@@ -37,16 +35,14 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 
 class Llama final : public DecoderLM {
  public:
-  Llama(const ModelSpec& spec, const Checkpoint& ck, const CheckpointBinding& b,
-        const LoadOptions& options, at::ScalarType dtype)
+  Llama(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options,
+        at::ScalarType dtype)
       : DecoderLM(spec, options, dtype) {
-    wte_ = weight(ck, b, "model.embed_tokens.weight");
-    lm_head_ = b.has("lm_head.weight") && !spec.tie_word_embeddings
-                   ? weight(ck, b, "lm_head.weight")
-                   : wte_;
+    wte_ = weight(src, "model.embed_tokens.weight");
+    lm_head_ = !spec.tie_word_embeddings ? weight(src, "lm_head.weight") : wte_;
     for (int64_t i = 0; i < spec.num_layers; ++i) {
       auto w = [&](const char* rest) {
-        return weight(ck, b, str_cat("model.layers.", i, ".", rest));
+        return weight(src, str_cat("model.layers.", i, ".", rest));
       };
       LlamaLayer L;
       L.attn_norm = w("input_layernorm.weight");
@@ -71,7 +67,7 @@ class Llama final : public DecoderLM {
       }
       layers_.push_back(std::move(L));
     }
-    norm_ = weight(ck, b, "model.norm.weight");
+    norm_ = weight(src, "model.norm.weight");
     inv_freq_ = rope_inverse_frequencies(spec).to(device_);  // (Dh / 2) float
   }
 
@@ -111,10 +107,9 @@ class Llama final : public DecoderLM {
 
 }  // namespace
 
-std::unique_ptr<Model> make_llama(const ModelSpec& spec, const Checkpoint& ck,
-                                  const CheckpointBinding& b, const LoadOptions& options,
-                                  at::ScalarType dtype) {
-  return std::make_unique<Llama>(spec, ck, b, options, dtype);
+std::unique_ptr<Model> make_llama(const ModelSpec& spec, const WeightFn& src,
+                                  const LoadOptions& options, at::ScalarType dtype) {
+  return std::make_unique<Llama>(spec, src, options, dtype);
 }
 
 }  // namespace xai

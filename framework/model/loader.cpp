@@ -1,4 +1,5 @@
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "framework/common/error.h"
@@ -6,19 +7,46 @@
 #include "framework/model/decoder.h"
 #include "framework/tensor_io/checkpoint.h"
 
-namespace xai {
+#include <ATen/CPUGeneratorImpl.h>
 
-std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& options) {
-  namespace fs = std::filesystem;
-  if (!fs::is_directory(dir)) {
-    throw Error(str_cat(dir,
-                        ": model folder does not exist (HINT: a Hugging Face checkpoint "
-                        "folder with config.json and model.safetensors)"));
-  }
+namespace xai {
+namespace {
+
+void check_device(const LoadOptions& options) {
   if (options.device.is_cuda() && !at::hasCUDA()) {
     throw Error(str_cat("device '", options.device.str(),
                         "': this build of LibTorch has no CUDA "
                         "(HINT: build xai against a CUDA LibTorch, see README 'GPU builds')"));
+  }
+}
+
+std::unique_ptr<Model> make(const ModelSpec& spec, const WeightFn& weights,
+                            const LoadOptions& options, at::ScalarType dtype) {
+  check_activation_supported(spec);
+  switch (spec.family) {
+    case Family::kGpt2:
+      return make_gpt2(spec, weights, options, dtype);
+    case Family::kLlama:
+      return make_llama(spec, weights, options, dtype);
+  }
+  throw Error("internal: unknown family");
+}
+
+std::string shape_str(at::IntArrayRef shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& options) {
+  namespace fs = std::filesystem;
+  check_device(options);
+  if (!fs::is_directory(dir)) {
+    throw Error(str_cat(dir,
+                        ": model folder does not exist (HINT: a Hugging Face checkpoint "
+                        "folder with config.json and model.safetensors)"));
   }
   ModelSpec spec = read_model_config((fs::path(dir) / "config.json").string());
   check_activation_supported(spec);
@@ -29,7 +57,6 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
               << " checkpoint tensor(s) not used by " << spec.model_type << ", e.g. '"
               << binding.unknown.front() << "'\n";
   }
-
   // fp32 on CPU; on an accelerator keep the checkpoint's floating dtype.
   at::ScalarType dtype = at::kFloat;
   if (options.dtype) {
@@ -37,13 +64,79 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   } else if (!options.device.is_cpu()) {
     dtype = to_scalar_type(ck.info(binding.names.begin()->second).dtype);
   }
-  switch (spec.family) {
-    case Family::kGpt2:
-      return make_gpt2(spec, ck, binding, options, dtype);
-    case Family::kLlama:
-      return make_llama(spec, ck, binding, options, dtype);
+  auto source = [&](const std::string& name) {
+    auto it = binding.names.find(name);
+    XAI_CHECK(it != binding.names.end(), dir, ": internal: tensor '", name, "' was not bound");
+    return ck.get(it->second);
+  };
+  return make(spec, source, options, dtype);
+}
+
+std::unique_ptr<Model> build_model(const ModelSpec& spec, const TensorMap& weights,
+                                   const LoadOptions& options) {
+  check_device(options);
+  std::vector<std::string> problems;
+  for (const auto& e : tensor_table(spec)) {
+    auto it = weights.find(e.name);
+    if (it == weights.end()) {
+      if (e.role == TensorRole::kRequired) problems.push_back("missing '" + e.name + "'");
+      continue;
+    }
+    if (it->second.sizes() != at::IntArrayRef(e.shape)) {
+      problems.push_back(str_cat("'", e.name, "' has shape ", shape_str(it->second.sizes()),
+                                 ", the spec implies ", shape_str(e.shape)));
+    }
   }
-  throw Error("internal: unknown family");
+  if (!problems.empty()) {
+    std::string msg = "build_model: weights do not match the spec:";
+    for (size_t i = 0; i < problems.size() && i < 6; ++i) msg += (i ? "; " : " ") + problems[i];
+    throw Error(msg);
+  }
+  const at::ScalarType dtype =
+      options.dtype
+          ? *options.dtype
+          : (options.device.is_cpu() ? at::kFloat : weights.begin()->second.scalar_type());
+  auto source = [&](const std::string& name) { return weights.at(name); };
+  return make(spec, source, options, dtype);
+}
+
+TensorMap init_weights(const ModelSpec& spec, double std, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  TensorMap out;
+  for (const auto& e : tensor_table(spec)) {
+    if (e.role == TensorRole::kTied) continue;
+    const bool bias = e.name.size() > 5 && e.name.compare(e.name.size() - 5, 5, ".bias") == 0;
+    const bool norm = e.shape.size() == 1 && !bias;  // every 1-D weight is a norm scale
+    at::Tensor t;
+    if (bias) {
+      t = at::zeros(e.shape);
+    } else if (norm) {
+      t = at::ones(e.shape);
+    } else {
+      t = at::empty(e.shape).normal_(0.0, std, gen);
+    }
+    out[e.name] = t;
+  }
+  return out;
+}
+
+void save_model(const std::string& dir, const ModelSpec& spec, const TensorMap& weights) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& e : tensor_table(spec)) {
+    if (e.role == TensorRole::kTied) continue;
+    auto it = weights.find(e.name);
+    XAI_CHECK(it != weights.end(), "save_model: missing weight '", e.name, "'");
+    tensors.emplace_back(e.name, it->second.detach().to(at::kCPU, at::kFloat));
+  }
+  write_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  const std::string cfg = (fs::path(dir) / "config.json").string();
+  std::ofstream out(cfg + ".tmp");
+  out << model_config_json(spec) << "\n";
+  out.close();
+  XAI_CHECK(out.good(), cfg, ": write failed");
+  fs::rename(cfg + ".tmp", cfg);
 }
 
 }  // namespace xai

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,5 +88,22 @@ struct LoadOptions {
 // Reads config.json, validates the checkpoint against the family's table (all names, shapes,
 // dtypes) and builds the model. Unknown extra tensors are reported on stderr in one line.
 std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& options = {});
+
+// Weights in memory by canonical name (the *ForCausalLM checkpoint names).
+using TensorMap = std::map<std::string, at::Tensor>;
+
+// Builds a model on weights in memory, checked against the family's table. Tensors already on
+// the target device and dtype are used as they are, not copied: a training loop that gives its
+// parameters (requires_grad) gets a model whose forward differentiates with respect to them.
+std::unique_ptr<Model> build_model(const ModelSpec& spec, const TensorMap& weights,
+                                   const LoadOptions& options = {});
+
+// Fresh weights for spec, as Hugging Face initialises them: N(0, std) matrices and embeddings,
+// unit norm weights, zero biases; seeded.
+TensorMap init_weights(const ModelSpec& spec, double std = 0.02, uint64_t seed = 0);
+
+// Writes a checkpoint folder that load_model (and Hugging Face) read: config.json and
+// model.safetensors (float32, tied tensors written once).
+void save_model(const std::string& dir, const ModelSpec& spec, const TensorMap& weights);
 
 }  // namespace xai

@@ -233,3 +233,68 @@ int64_t ModelSpec::num_parameters() const {
 }
 
 }  // namespace xai
+
+namespace xai {
+
+std::string model_config_json(const ModelSpec& s) {
+  nlohmann::ordered_json j;
+  auto optional_ids = [&] {
+    if (s.bos_token_id) j["bos_token_id"] = *s.bos_token_id;
+    if (s.eos_token_id) j["eos_token_id"] = *s.eos_token_id;
+    if (s.pad_token_id) j["pad_token_id"] = *s.pad_token_id;
+  };
+  if (s.family == Family::kGpt2) {
+    j["architectures"] = {"GPT2LMHeadModel"};
+    j["model_type"] = "gpt2";
+    j["vocab_size"] = s.vocab_size;
+    j["n_positions"] = s.max_positions;
+    j["n_embd"] = s.hidden_size;
+    j["n_layer"] = s.num_layers;
+    j["n_head"] = s.num_heads;
+    j["n_inner"] = s.intermediate_size;
+    j["activation_function"] = s.activation;
+    j["layer_norm_epsilon"] = s.norm_eps;
+    j["scale_attn_weights"] = s.scale_attn_weights;
+    j["scale_attn_by_inverse_layer_idx"] = s.scale_attn_by_inverse_layer_idx;
+    j["tie_word_embeddings"] = s.tie_word_embeddings;
+  } else {
+    const char* arch = s.model_type == "qwen2"     ? "Qwen2ForCausalLM"
+                       : s.model_type == "mistral" ? "MistralForCausalLM"
+                                                   : "LlamaForCausalLM";
+    j["architectures"] = {arch};
+    j["model_type"] = s.model_type.empty() ? "llama" : s.model_type;
+    j["vocab_size"] = s.vocab_size;
+    j["hidden_size"] = s.hidden_size;
+    j["intermediate_size"] = s.intermediate_size;
+    j["num_hidden_layers"] = s.num_layers;
+    j["num_attention_heads"] = s.num_heads;
+    j["num_key_value_heads"] = s.num_kv_heads;
+    j["head_dim"] = s.head_dim;
+    j["max_position_embeddings"] = s.max_positions;
+    j["rms_norm_eps"] = s.norm_eps;
+    j["hidden_act"] = s.activation;
+    j["rope_theta"] = s.rope_theta;
+    if (s.rope_scaling.type != "default") {
+      nlohmann::ordered_json r;
+      r["rope_type"] = s.rope_scaling.type;
+      r["factor"] = s.rope_scaling.factor;
+      if (s.rope_scaling.type == "llama3") {
+        r["low_freq_factor"] = s.rope_scaling.low_freq_factor;
+        r["high_freq_factor"] = s.rope_scaling.high_freq_factor;
+        r["original_max_position_embeddings"] = s.rope_scaling.original_max_position_embeddings;
+      }
+      j["rope_scaling"] = r;
+    }
+    if (s.model_type != "qwen2") {
+      j["attention_bias"] = s.qkv_bias;
+      j["mlp_bias"] = s.mlp_bias;
+    }
+    if (s.sliding_window) j["sliding_window"] = *s.sliding_window;
+    j["tie_word_embeddings"] = s.tie_word_embeddings;
+  }
+  optional_ids();
+  j["torch_dtype"] = "float32";
+  return j.dump(2);
+}
+
+}  // namespace xai

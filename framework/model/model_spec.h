@@ -60,4 +60,8 @@ struct ModelSpec {
 ModelSpec read_model_config(const std::string& config_json_path);
 ModelSpec parse_model_config(const std::string& json_text, const std::string& source_name);
 
+// The config.json text for a spec, in Hugging Face's keys for its model_type; parse_model_config
+// reads it back to the same spec.
+std::string model_config_json(const ModelSpec& spec);
+
 }  // namespace xai

@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
                  ",\"rss_after_first_forward_MB\":" + std::to_string(rss_weights / 1e6) + "}");
 
   std::printf("matmul ceiling (1024^3 fp32, %d threads): %.1f GFLOP/s\n", threads, ceiling);
-  std::printf("%6s %12s %12s %10s %10s\n", "T", "forward s", "GFLOP/s", "ceiling", "extra MB");
+  std::printf("%6s %12s %12s %10s %10s %14s\n", "T", "forward s", "GFLOP/s", "ceiling", "extra MB",
+              "unfused attn s");
   at::NoGradGuard no_grad;
   for (int64_t T : Ts) {
     ForwardRequest req;
@@ -92,10 +93,23 @@ int main(int argc, char** argv) {
       times.push_back(bench::now_seconds() - t0);
     }
     const double s = bench::median(times);
+    // The same forward through the unfused attention (the path autograd uses): grad mode on,
+    // nothing requires grad, so no graph is built, only the attention path differs.
+    std::vector<double> generic_times;
+    {
+      at::AutoGradMode grad_on(true);
+      model->forward(req);
+      for (int r = 0; r < reps; ++r) {
+        t0 = bench::now_seconds();
+        model->forward(req);
+        generic_times.push_back(bench::now_seconds() - t0);
+      }
+    }
+    const double generic_s = bench::median(generic_times);
     const double gflops = bench::gpt2_small_forward_flops(1, T, T, 1) / s / 1e9;
     const double extra = (bench::peak_rss_bytes() - rss_before) / 1e6;  // beyond weights
-    std::printf("%6lld %12.4f %12.1f %10.2f %10.1f\n", static_cast<long long>(T), s, gflops,
-                gflops / ceiling, extra > 0 ? extra : 0.0);
+    std::printf("%6lld %12.4f %12.1f %10.2f %10.1f %14.4f\n", static_cast<long long>(T), s, gflops,
+                gflops / ceiling, extra > 0 ? extra : 0.0, generic_s);
     json.push_back("{\"bench\":\"forward_last\",\"T\":" + std::to_string(T) +
                    ",\"threads\":" + std::to_string(threads) + ",\"seconds\":" + std::to_string(s) +
                    ",\"gflops\":" + std::to_string(gflops) + ",\"ceiling_gflops\":" +

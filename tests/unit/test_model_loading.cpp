@@ -199,3 +199,60 @@ TEST(ModelLoading, SequenceLongerThanLearnedPositionsIsRejected) {
 
 }  // namespace
 }  // namespace xai
+
+namespace xai {
+namespace {
+
+TEST(ModelSpecJson, WritesConfigsThatReadBackToTheSameSpec) {
+  for (const char* name : {"gpt2", "llama_gqa", "llama3_rope", "qwen2", "mistral"}) {
+    ModelSpec a = read_model_config(test::fixture(std::string("models/") + name + "/config.json"));
+    ModelSpec b = parse_model_config(model_config_json(a), "round trip");
+    EXPECT_EQ(model_config_json(a), model_config_json(b)) << name;
+    EXPECT_EQ(a.num_parameters(), b.num_parameters()) << name;
+    EXPECT_EQ(a.head_dim, b.head_dim) << name;
+    EXPECT_EQ(a.rope_scaling.type, b.rope_scaling.type) << name;
+    EXPECT_EQ(a.sliding_window, b.sliding_window) << name;
+    EXPECT_EQ(a.qkv_bias, b.qkv_bias) << name;
+  }
+}
+
+TEST(BuildModel, SavedModelLoadsWithTheSameLogits) {
+  test::TempDir dir;
+  ModelSpec spec = read_model_config(test::fixture("models/llama3_rope/config.json"));
+  TensorMap w = init_weights(spec, 0.2, 7);
+  auto in_memory = build_model(spec, w);
+  save_model(dir.path(), spec, w);
+  auto loaded = load_model(dir.path());
+  ForwardRequest req;
+  req.input_ids = at::arange(10, at::kLong).view({1, 10});
+  at::NoGradGuard g;
+  EXPECT_TRUE(at::equal(in_memory->forward(req).logits, loaded->forward(req).logits));
+}
+
+TEST(BuildModel, ParametersGivenAreTheModelsOwn) {
+  // A training loop's parameters: gradients of the loss reach them.
+  ModelSpec spec = read_model_config(test::fixture("models/gpt2/config.json"));
+  TensorMap w = init_weights(spec, 0.02, 1);
+  for (auto& [n, t] : w) t.requires_grad_(true);
+  auto m = build_model(spec, w);
+  ForwardRequest req;
+  req.input_ids = at::arange(8, at::kLong).view({1, 8});
+  m->forward(req).logits.sum().backward();
+  for (const auto& [n, t] : w) {
+    ASSERT_TRUE(t.grad().defined()) << n;
+  }
+  EXPECT_GT(w.at("transformer.h.1.mlp.c_fc.weight").grad().abs().sum().item<double>(), 0);
+}
+
+TEST(BuildModel, WrongOrMissingWeightsAreNamed) {
+  ModelSpec spec = read_model_config(test::fixture("models/qwen2/config.json"));
+  TensorMap w = init_weights(spec);
+  w.erase("model.norm.weight");
+  w["model.layers.0.self_attn.q_proj.weight"] = at::zeros({3, 3});
+  test::expect_error(
+      [&] { build_model(spec, w); },
+      {"missing 'model.norm.weight'", "'model.layers.0.self_attn.q_proj.weight' has shape [3, 3]"});
+}
+
+}  // namespace
+}  // namespace xai

@@ -1,0 +1,198 @@
+#include "methods/atman.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "framework/common/error.h"
+
+namespace xai {
+
+int64_t AtMan::Suppression::first_key() const {
+  return *std::min_element(keys.begin(), keys.end());
+}
+
+AtMan::AtMan(AtManOptions options) : options_(std::move(options)) {
+  XAI_CHECK(options_.factor >= 0, "atman: factor must be >= 0 (got ", options_.factor, ")");
+  XAI_CHECK(!options_.kappa || (*options_.kappa >= -1 && *options_.kappa <= 1),
+            "atman: kappa must lie in [-1, 1] or be off");
+  XAI_CHECK(options_.batch_size > 0, "atman: batch_size must be positive");
+  XAI_CHECK(options_.top_k >= 0, "atman: top_k must be >= 0");
+  XAI_CHECK(options_.aggregation == "square" || options_.aggregation == "abs" ||
+                options_.aggregation == "sum",
+            "atman: aggregation must be square, abs or sum");
+}
+
+std::vector<AtMan::Suppression> AtMan::plan(const at::Tensor& embeddings,
+                                            const Encoded& sample) const {
+  const int64_t T = sample.size(), P = sample.prompt_len;
+  std::vector<int64_t> positions;
+  for (int64_t i = 0; i < T; ++i) {
+    const bool in_prompt = i < P && sample.explain_mask[i];
+    const bool earlier_target = i >= P && options_.explain_targets;
+    if (in_prompt || earlier_target) positions.push_back(i);
+  }
+  at::Tensor cos;  // (T, T) float32 cosine similarity of layer-0 embeddings, clipped to [-1, 1]
+  if (options_.kappa) {
+    at::Tensor e = embeddings.to(at::kCPU, at::kFloat);
+    at::Tensor n = e / e.norm(2, -1, true).clamp_min(1e-8);
+    cos = at::mm(n, n.t()).clamp(-1, 1).contiguous();
+  }
+  const float f = static_cast<float>(options_.factor);
+  std::vector<Suppression> out;
+  out.reserve(positions.size());
+  for (int64_t i : positions) {
+    Suppression s;
+    s.position = i;
+    s.keys.push_back(i);
+    s.factors.push_back(f);
+    if (options_.kappa) {
+      const float* row = cos.data_ptr<float>() + i * T;
+      std::vector<int64_t> nb;
+      for (int64_t j = 0; j < T; ++j) {
+        if (j != i && row[j] >= *options_.kappa) nb.push_back(j);
+      }
+      if (options_.top_k > 0 && static_cast<int64_t>(nb.size()) > options_.top_k) {
+        std::stable_sort(nb.begin(), nb.end(),
+                         [&](int64_t a, int64_t b) { return row[a] > row[b]; });
+        nb.resize(options_.top_k);
+        std::sort(nb.begin(), nb.end());
+      }
+      for (int64_t j : nb) {
+        const float c = row[j];
+        // Reference: (1 - s)(1 - cos) + s = 1 - f cos; outside [0, 1] the neighbour is untouched.
+        float m = options_.cos_scaled ? (c < 0 || c > 1 ? 1.0f : (1 - f) * (1 - c) + f) : f;
+        s.keys.push_back(j);
+        s.factors.push_back(m);
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Explanation AtMan::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
+  const auto t_start = std::chrono::steady_clock::now();
+  at::NoGradGuard no_grad;
+  const int64_t T = sample.size(), P = sample.prompt_len, n = sample.num_targets();
+  XAI_CHECK(T > 0 && n > 0 && P >= 1 && P - 1 + n == T, "atman: malformed sample (T = ", T,
+            ", prompt_len = ", P, ", targets = ", n, ")");
+  const at::Device dev = model.device();
+  const auto long_cpu = at::TensorOptions().dtype(at::kLong);
+  at::Tensor ids = at::tensor(sample.ids, long_cpu).view({1, T}).to(dev);
+  at::Tensor targets = at::tensor(sample.target_ids, long_cpu).to(dev);  // (n)
+  at::Tensor target_pos = at::arange(P - 1, P - 1 + n, long_cpu);        // (n) predicting positions
+
+  Explanation out;
+  std::vector<Suppression> sups = plan(model.embed(ids)[0], sample);
+
+  // Clean pass, keeping K/V of every layer for prefix reuse.
+  ForwardRequest clean;
+  clean.input_ids = ids;
+  if (options_.head_at_targets) clean.logit_positions = target_pos.to(dev);
+  clean.return_cache = options_.prefix_reuse;
+  ForwardResult base = model.forward(clean);
+  at::Tensor base_logits = options_.head_at_targets
+                               ? base.logits[0]
+                               : base.logits[0].index_select(0, target_pos.to(dev));
+  const at::Tensor ce_clean = target_cross_entropy(base_logits, targets).to(at::kCPU);  // (n)
+  out.cost.forward_passes = 1;
+  out.cost.sequences = 1;
+
+  at::Tensor per_target = at::zeros({n, T}, at::kFloat);  // (n_targets, T)
+  auto pt = per_target.accessor<float, 2>();
+  auto clean_ce = ce_clean.accessor<double, 1>();
+
+  // Perturbations in order of their first suppressed key, so a batch shares a long prefix.
+  std::vector<size_t> order(sups.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return sups[a].first_key() < sups[b].first_key(); });
+
+  AttentionControl control;
+  control.mode = options_.mode;
+  control.shift_minimum = options_.minimum;
+  control.layers = options_.layers;
+  const int64_t total = static_cast<int64_t>(order.size());
+  for (int64_t b0 = 0; b0 < total; b0 += options_.batch_size) {
+    const int64_t nb = std::min(options_.batch_size, total - b0);
+    int64_t start = 0;  // positions before `start` are reused from the clean pass
+    if (options_.prefix_reuse) {
+      start = T;
+      for (int64_t r = 0; r < nb; ++r) start = std::min(start, sups[order[b0 + r]].first_key());
+    }
+    // Targets predicted at positions < start cannot change: only later ones are computed.
+    const int64_t t0 = std::max<int64_t>(0, start - (P - 1));
+    const int64_t nt = n - t0;
+    if (nt <= 0) continue;
+
+    at::Tensor factors = at::ones({nb, T}, at::kFloat);  // (nb, S) over all key positions
+    auto fa = factors.accessor<float, 2>();
+    for (int64_t r = 0; r < nb; ++r) {
+      const Suppression& s = sups[order[b0 + r]];
+      for (size_t k = 0; k < s.keys.size(); ++k) fa[r][s.keys[k]] = s.factors[k];
+    }
+    control.key_factors = factors.to(dev);
+
+    KVCache prefix;
+    ForwardRequest req;
+    req.input_ids = ids.slice(1, start).expand({nb, T - start});
+    if (start > 0) {
+      for (size_t l = 0; l < base.cache.keys.size(); ++l) {
+        prefix.keys.push_back(base.cache.keys[l].slice(2, 0, start));
+        prefix.values.push_back(base.cache.values[l].slice(2, 0, start));
+      }
+      req.past = &prefix;
+    }
+    at::Tensor rows = target_pos.slice(0, t0) - start;  // (nt) positions within this call
+    if (options_.head_at_targets) req.logit_positions = rows.to(dev);
+    ForwardResult res = model.forward(req, control);
+    at::Tensor logits =
+        options_.head_at_targets ? res.logits : res.logits.index_select(1, rows.to(dev));
+    at::Tensor ce = target_cross_entropy(logits.reshape({nb * nt, logits.size(2)}),
+                                         targets.slice(0, t0).repeat({nb}))
+                        .view({nb, nt})
+                        .to(at::kCPU);  // (nb, nt)
+    auto c = ce.accessor<double, 2>();
+    for (int64_t r = 0; r < nb; ++r) {
+      const Suppression& s = sups[order[b0 + r]];
+      // A target predicted before this row's first suppressed key cannot change: keep its exact 0
+      // rather than the rounding noise of a recomputation.
+      const int64_t t_first = std::max<int64_t>(t0, s.first_key() - (P - 1));
+      for (int64_t t = t_first; t < n; ++t) {
+        pt[t][s.position] = static_cast<float>(c[r][t - t0] - clean_ce[t]);
+      }
+    }
+    out.cost.forward_passes += 1;
+    out.cost.sequences += nb;
+    if (ctx.progress) ctx.progress(b0 + nb, total);
+  }
+
+  out.per_target = per_target;
+  out.relevance = aggregate_targets(per_target, options_.aggregation);
+  out.cost.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  return out;
+}
+
+std::string AtManOptions::to_json() const {
+  nlohmann::ordered_json j;
+  j["method"] = "atman";
+  j["factor"] = factor;
+  j["kappa"] = kappa ? nlohmann::ordered_json(*kappa) : nlohmann::ordered_json(nullptr);
+  j["neighbour_factor"] = cos_scaled ? "cos_scaled" : "flat";
+  j["top_k"] = top_k;
+  j["mode"] = mode == SuppressionMode::kShiftedScores ? "shifted_scores" : "log_additive";
+  j["minimum_over"] = minimum == ShiftMinimum::kAllKeys ? "all_keys" : "valid_keys";
+  j["layers"] = layers;
+  j["batch_size"] = batch_size;
+  j["aggregation"] = aggregation;
+  j["explain_targets"] = explain_targets;
+  j["prefix_reuse"] = prefix_reuse;
+  j["head_at_targets"] = head_at_targets;
+  return j.dump();
+}
+
+}  // namespace xai

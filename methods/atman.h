@@ -1,0 +1,62 @@
+// AtMan (Deiseroth et al., NeurIPS 2023): relevance of input token i for target token t is how
+// much suppressing i's attention (and, optionally, that of tokens whose layer-0 embeddings are
+// cosine-similar to it) raises the cross-entropy of t. Forward passes only: memory stays at
+// inference level. Paper-exact by default (shared/reference/atman.md sections 1-3 and 7).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "methods/explainer.h"
+
+namespace xai {
+
+struct AtManOptions {
+  // The multiplier on a suppressed key (paper: f = 0.9 suppression, multiplier 1 - f = 0.1).
+  double factor = 0.1;
+  // Correlated suppression: tokens j with cos(e_i, e_j) >= kappa on layer-0 embeddings are
+  // suppressed with i. nullopt = single-token suppression.
+  std::optional<double> kappa = 0.7;
+  // Neighbour multiplier 1 - (1 - factor) * cos (reference default) or the flat `factor`.
+  bool cos_scaled = true;
+  int64_t top_k = 0;  // at most this many neighbours, most similar first; 0 = no cap
+  SuppressionMode mode = SuppressionMode::kShiftedScores;
+  ShiftMinimum minimum = ShiftMinimum::kAllKeys;
+  std::vector<int> layers;             // empty = every layer
+  int64_t batch_size = 8;              // perturbations per forward call
+  std::string aggregation = "square";  // square | abs | sum over targets
+  bool explain_targets = true;  // also perturb earlier target tokens (they explain later ones)
+  // Fast path switches; each gives the same numbers as the plain path (tested).
+  bool prefix_reuse = true;     // recompute only positions >= the first suppressed one
+  bool head_at_targets = true;  // LM head only at the positions predicting targets
+
+  static AtManOptions from_config(const ConfigNode& node);  // reads and finish()es the node
+  std::string to_json() const;
+};
+
+// per_target[t, i] = CE_t(i suppressed) - CE_t(clean): positive when i matters for target t
+// (the reference code stores the opposite sign; all its consumers square or take abs).
+// relevance = aggregation over targets; positions that were not perturbed score 0.
+class AtMan final : public Explainer {
+ public:
+  explicit AtMan(AtManOptions options);
+  Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
+  std::string params_json() const override { return options_.to_json(); }
+  const AtManOptions& options() const { return options_; }
+
+  // One perturbation: key columns and their multipliers.
+  struct Suppression {
+    int64_t position = 0;        // the explained token i
+    std::vector<int64_t> keys;   // i first, then its neighbours
+    std::vector<float> factors;  // multiplier per key
+    int64_t first_key() const;   // the earliest suppressed position
+  };
+  // The suppressions for every position to explain, given layer-0 embeddings (T, D).
+  std::vector<Suppression> plan(const at::Tensor& embeddings, const Encoded& sample) const;
+
+ private:
+  AtManOptions options_;
+};
+
+}  // namespace xai

@@ -1,0 +1,20 @@
+#include "framework/common/error.h"
+#include "methods/explainer.h"
+
+namespace xai {
+
+at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targets) {
+  XAI_CHECK(logits.dim() == 2 && targets.dim() == 1 && logits.size(0) == targets.size(0),
+            "target_cross_entropy: logits (P, V) and targets (P) disagree");
+  at::Tensor lp = at::log_softmax(logits.to(at::kDouble), -1);             // (P, V)
+  return -lp.gather(1, targets.to(lp.device()).view({-1, 1})).view({-1});  // (P)
+}
+
+at::Tensor aggregate_targets(const at::Tensor& per_target, const std::string& how) {
+  if (how == "square") return per_target.pow(2).sum(0);
+  if (how == "abs") return per_target.abs().sum(0);
+  if (how == "sum") return per_target.sum(0);
+  throw Error("aggregation '" + how + "' is not one of square, abs, sum");
+}
+
+}  // namespace xai

@@ -1,0 +1,70 @@
+// The explainer interface: every method turns (model, encoded sample) into per-target scores and
+// an aggregated relevance per position, and reports what it cost. Methods see the model only
+// through framework/model/model.h and the sample only through Encoded.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/model/model.h"
+#include "framework/text/encoded.h"
+
+namespace xai {
+
+class ConfigNode;
+
+struct Cost {
+  double seconds = 0;
+  int64_t forward_passes = 0;  // model forward calls
+  int64_t sequences = 0;       // rows run through the model, over all calls
+  int64_t backward_passes = 0;
+  int64_t peak_bytes = 0;  // filled by the runner (it owns the measurement)
+};
+
+struct Explanation {
+  // (n_targets, T) raw signed scores in the method's own convention (documented per method);
+  // 0 at positions the method did not score.
+  at::Tensor per_target;
+  // (T) aggregated, non-negative: what the metrics read.
+  at::Tensor relevance;
+  Cost cost;
+  // Method-specific extra outputs (e.g. AttAttr head importance), stored beside the maps.
+  std::map<std::string, at::Tensor> extras;
+};
+
+struct ExplainContext {
+  // Progress within one sample: (done, total) in the method's own units (e.g. perturbations).
+  std::function<void(int64_t done, int64_t total)> progress;
+};
+
+class Explainer {
+ public:
+  virtual ~Explainer() = default;
+  virtual Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) = 0;
+  // The method's resolved parameters as a JSON object text, stored with every result.
+  virtual std::string params_json() const = 0;
+};
+
+// Explainers by name ("atman", ...), built from their YAML mapping. Unknown parameters are an
+// error naming the key and the nearest valid one; an unknown method names the known ones.
+std::unique_ptr<Explainer> make_explainer(const std::string& method, const ConfigNode& params);
+std::vector<std::string> explainer_methods();
+
+// ---- helpers shared by the methods
+// ----------------------------------------------------------------
+
+// (P, V) logits at the positions predicting target tokens (P rows), target ids (P) ->
+// cross-entropy per row, float64 accumulation for the log-sum-exp.
+at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targets);
+
+// (n_targets, T) -> (T): "square" sum_t x^2 (the AtMan reference), "abs" sum_t |x|, "sum" sum_t x
+// (signed; not clamped).
+at::Tensor aggregate_targets(const at::Tensor& per_target, const std::string& how);
+
+}  // namespace xai

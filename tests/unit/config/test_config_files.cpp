@@ -1,0 +1,141 @@
+// Config files: loading, `include:` (nested, relative, precedence, cycles) and file errors
+// (fixtures in tests/fixtures/config/).
+#include "tests/unit/config/config_test_util.h"
+
+namespace xai {
+namespace {
+
+using config_test::contains;
+using config_test::error_of;
+using config_test::fixture;
+
+TEST(Config, IncludesMergeNestedAndRelative) {
+  // experiment.yaml includes shared/base.yaml (which includes ../common.yaml) and shared/data.yaml.
+  Config c = Config::load(fixture("experiment.yaml"));
+  ConfigNode r = c.root();
+  EXPECT_EQ(r.keys(), (std::vector<std::string>{"seed", "batch", "metrics", "model", "explainers",
+                                                "dataset"}));
+  EXPECT_EQ(r.get_int("seed", 0), 1);    // common.yaml only
+  EXPECT_EQ(r.get_int("batch", 0), 16);  // base.yaml beats common.yaml, which it includes
+  EXPECT_EQ(r.get_string_list("metrics", {}),
+            (std::vector<std::string>{"aopc"}));  // lists are replaced, not merged
+  ConfigNode model = r.child("model");
+  EXPECT_EQ(model.get_string("path", ""), "models/gpt2");  // mappings merge key by key
+  EXPECT_EQ(model.get_string("dtype", ""), "bfloat16");    // the including file wins
+  EXPECT_EQ(r.children("explainers").at(0).get_string("name", ""), "atman");
+  EXPECT_DOUBLE_EQ(r.children("explainers").at(0).get_double("kappa", 0), 0.7);
+  EXPECT_EQ(r.child("dataset").get_int("limit", 0), 10);
+  EXPECT_EQ(r.child("dataset").get_string("name", ""), "toy");
+  EXPECT_FALSE(r.has("include"));  // consumed by the loader
+  EXPECT_NO_THROW(c.finish_all());
+}
+
+TEST(Config, SourceNamesTheFileThatSetTheMapping) {
+  Config c = Config::load(fixture("experiment.yaml"));
+  ConfigNode r = c.root();
+  EXPECT_EQ(r.source(), fixture("experiment.yaml"));
+  EXPECT_EQ(r.child("model").source(),
+            fixture("experiment.yaml"));  // both set it; the includer wins
+  EXPECT_EQ(r.child("dataset").source(), fixture("shared/data.yaml"));
+  EXPECT_EQ(r.children("explainers").at(0).source(), fixture("shared/base.yaml"));
+}
+
+TEST(Config, ErrorInIncludedValueNamesIncludedFileAndLine) {
+  Config c = Config::load(fixture("experiment.yaml"));
+  std::string msg = error_of([&] { c.root().children("explainers")[0].get_int("kappa", 0); });
+  EXPECT_TRUE(contains(
+      msg, fixture("shared/base.yaml") + ":9: explainers[0].kappa: expected an integer, got '0.7'"))
+      << msg;
+  msg = error_of([&] { c.root().get_bool("seed", false); });
+  EXPECT_TRUE(contains(msg, fixture("common.yaml") + ":2: seed: expected true or false")) << msg;
+  msg = error_of([&] { c.root().child("model").get_int("dtype", 0); });
+  EXPECT_TRUE(contains(msg, fixture("experiment.yaml") + ":3: model.dtype")) << msg;
+}
+
+TEST(Config, UnknownKeyInIncludingFileNamesItsLine) {
+  Config c = Config::load(fixture("misspelt_include.yaml"));
+  ConfigNode d = c.root().child("dataset");
+  d.get_string("name", "");
+  d.get_int("limit", 0);
+  const std::string msg = error_of([&] { c.finish_all(); });
+  EXPECT_EQ(msg, fixture("misspelt_include.yaml") +
+                     ":3: dataset.limt: unknown key (did you mean 'limit'?)");
+}
+
+TEST(Config, OverridesBeatIncludes) {
+  Config c = Config::load(fixture("experiment.yaml"),
+                          {"batch=32", "model.dtype=float16", "explainers[0].kappa=0.5",
+                           "metrics=[x, y]", "seed=null"});
+  ConfigNode r = c.root();
+  EXPECT_EQ(r.get_int("batch", 0), 32);
+  EXPECT_EQ(r.child("model").get_string("dtype", ""), "float16");
+  EXPECT_EQ(r.child("model").get_string("path", ""), "models/gpt2");
+  EXPECT_DOUBLE_EQ(r.children("explainers")[0].get_double("kappa", 0), 0.5);
+  EXPECT_EQ(r.get_string_list("metrics", {}), (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(r.get_int("seed", 99), 99);  // null unsets, so the default applies
+}
+
+TEST(Config, ParseResolvesIncludesRelativeToSourceName) {
+  Config c = Config::parse("include: shared/data.yaml\nextra: 1\n", fixture("inline.yaml"));
+  EXPECT_EQ(c.root().child("dataset").get_string("name", ""), "toy");
+  EXPECT_EQ(c.root().get_int("extra", 0), 1);
+}
+
+TEST(Config, IncludeCycleIsAnErrorNamingTheCycle) {
+  const std::string msg = error_of([] { Config::load(fixture("cycle_a.yaml")); });
+  EXPECT_TRUE(contains(msg, fixture("cycle_b.yaml") + ":1: include: include cycle: ")) << msg;
+  EXPECT_TRUE(contains(msg, fixture("cycle_a.yaml") + " -> " + fixture("cycle_b.yaml") + " -> " +
+                                fixture("cycle_a.yaml")))
+      << msg;
+}
+
+TEST(Config, SelfIncludeIsACycle) {
+  const std::string msg =
+      error_of([] { Config::parse("include: self.yaml\n", fixture("self.yaml")); });
+  EXPECT_TRUE(
+      contains(msg, "include cycle: " + fixture("self.yaml") + " -> " + fixture("self.yaml")))
+      << msg;
+}
+
+TEST(Config, MissingIncludeNamesPathAndIncludingFile) {
+  const std::string msg = error_of([] { Config::load(fixture("missing_include.yaml")); });
+  EXPECT_TRUE(contains(msg, fixture("missing_include.yaml") + ":2: include: ")) << msg;
+  EXPECT_TRUE(contains(msg, "not found: " + fixture("shared/no_such_file.yaml"))) << msg;
+  EXPECT_TRUE(contains(msg, "(included by " + fixture("missing_include.yaml") + ")")) << msg;
+}
+
+TEST(Config, IncludeMustNameFiles) {
+  std::string msg = error_of([] { Config::parse("include: {a: 1}\n", "exp.yaml"); });
+  EXPECT_TRUE(contains(msg,
+                       "exp.yaml:1: include: expected a file name or a list of file names, "
+                       "got a mapping"))
+      << msg;
+  msg = error_of([] { Config::parse("include:\n  - [a]\n", "exp.yaml"); });
+  EXPECT_TRUE(contains(msg, "exp.yaml:2: include[0]: expected a file name, got a list")) << msg;
+}
+
+TEST(Config, MissingFileNamesPath) {
+  const std::string path = fixture("no_such_experiment.yaml");
+  const std::string msg = error_of([&] { Config::load(path); });
+  EXPECT_TRUE(contains(msg, "config file not found: " + path)) << msg;
+}
+
+TEST(Config, DirectoryIsNotAConfigFile) {
+  const std::string msg = error_of([] { Config::load(fixture("shared")); });
+  EXPECT_TRUE(contains(msg, "is a directory")) << msg;
+}
+
+TEST(Config, MalformedFileNamesFileLineAndParserMessage) {
+  const std::string msg = error_of([] { Config::load(fixture("malformed.yaml")); });
+  EXPECT_TRUE(contains(msg, fixture("malformed.yaml") + ":4: invalid YAML")) << msg;
+  EXPECT_TRUE(contains(msg, "end of sequence flow not found")) << msg;
+}
+
+TEST(Config, MalformedIncludedFileNamesThatFile) {
+  const std::string msg =
+      error_of([] { Config::parse("include: malformed.yaml\n", fixture("inline.yaml")); });
+  EXPECT_TRUE(contains(msg, fixture("malformed.yaml") + ":4: invalid YAML")) << msg;
+}
+
+}  // namespace
+}  // namespace xai

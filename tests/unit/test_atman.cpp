@@ -1,0 +1,172 @@
+// AtMan against the independent reference (tests/reference/atman_reference.py), and the fast
+// path's promise: prefix reuse, head at targets and batching change nothing.
+#include <ATen/ATen.h>
+
+#include <nlohmann/json.hpp>
+
+#include "framework/model/model.h"
+#include "framework/tensor_io/safetensors.h"
+#include "methods/atman.h"
+#include "tests/unit/test_util.h"
+
+namespace xai {
+namespace {
+
+using test::fixture;
+
+// An Encoded from ids, with every prompt position explained.
+Encoded make_sample(const at::Tensor& ids, int64_t prompt_len, const at::Tensor& targets) {
+  Encoded e;
+  const int64_t T = ids.numel();
+  e.ids.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + T);
+  e.target_ids.assign(targets.data_ptr<int64_t>(), targets.data_ptr<int64_t>() + targets.numel());
+  e.prompt_len = prompt_len;
+  e.explain_mask.assign(T, 0);
+  for (int64_t i = 0; i < prompt_len; ++i) e.explain_mask[i] = 1;
+  e.offsets.assign(T, ByteSpan{});
+  e.tokens.assign(T, "");
+  return e;
+}
+
+AtManOptions options_from_json(const nlohmann::json& c) {
+  AtManOptions o;
+  o.factor = c.at("factor").get<double>();
+  o.kappa =
+      c.at("kappa").is_null() ? std::nullopt : std::optional<double>(c["kappa"].get<double>());
+  if (c.contains("mode")) {
+    o.mode = c["mode"] == "log_additive" ? SuppressionMode::kLogAdditive
+                                         : SuppressionMode::kShiftedScores;
+  }
+  if (c.contains("minimum_over") && c["minimum_over"] == "valid_keys") {
+    o.minimum = ShiftMinimum::kValidKeys;
+  }
+  if (c.contains("neighbour_factor")) o.cos_scaled = c["neighbour_factor"] == "cos_scaled";
+  if (c.contains("top_k")) o.top_k = c["top_k"].get<int64_t>();
+  if (c.contains("layers")) o.layers = c["layers"].get<std::vector<int>>();
+  return o;
+}
+
+double relative_error(const at::Tensor& got, const at::Tensor& want) {
+  const double scale = want.abs().max().item<double>();
+  return (got.to(at::kDouble) - want.to(at::kDouble)).abs().max().item<double>() / scale;
+}
+
+class AtManReference : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AtManReference, PerTargetMatchesTheReferenceImplementation) {
+  auto model = load_model(fixture("models/" + GetParam()));
+  auto ref = SafetensorsFile::open(fixture("atman/" + GetParam() + ".safetensors"));
+  const auto configs = nlohmann::json::parse(test::read_file(fixture("atman/configs.json")));
+  ExplainContext ctx;
+  int checked = 0;
+  for (int p = 0; p < 2; ++p) {
+    const std::string k = "p" + std::to_string(p) + ".";
+    Encoded s = make_sample(ref->get(k + "ids"), ref->get(k + "prompt_len").item<int64_t>(),
+                            ref->get(k + "targets"));
+    for (auto it = configs.begin(); it != configs.end(); ++it) {
+      AtManOptions o = options_from_json(it.value());
+      o.batch_size = 4;
+      AtMan atman(o);
+      Explanation e = atman.explain(*model, s, ctx);
+      at::Tensor want = ref->get(k + "per_target." + it.key());
+      ASSERT_EQ(e.per_target.sizes(), want.sizes());
+      EXPECT_LT(relative_error(e.per_target, want), 1e-4) << it.key() << " prompt " << p;
+      EXPECT_TRUE(at::allclose(e.relevance, e.per_target.pow(2).sum(0)));
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 2 * static_cast<int>(configs.size()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, AtManReference, ::testing::Values("gpt2", "llama_gqa", "qwen2"));
+
+class AtManFastPath : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    model_ = load_model(fixture("models/" + GetParam()));
+    at::Tensor ids = at::randint(3, model_->spec().vocab_size, {24}, at::kLong);
+    ids[9] = ids[2];  // a repeated token: correlated suppression has a neighbour
+    sample_ = make_sample(ids.slice(0, 0, 23), 20, ids.slice(0, 20));
+  }
+  at::Tensor run(AtManOptions o) {
+    ExplainContext ctx;
+    return AtMan(o).explain(*model_, sample_, ctx).per_target;
+  }
+  std::unique_ptr<Model> model_;
+  Encoded sample_;
+};
+
+TEST_P(AtManFastPath, PrefixReuseAndHeadAtTargetsMatchThePlainPath) {
+  for (std::optional<double> kappa : {std::optional<double>(), std::optional<double>(0.2)}) {
+    AtManOptions plain;
+    plain.kappa = kappa;
+    plain.prefix_reuse = false;
+    plain.head_at_targets = false;
+    AtManOptions fast = plain;
+    fast.prefix_reuse = true;
+    fast.head_at_targets = true;
+    at::Tensor a = run(plain), b = run(fast);
+    EXPECT_LT(relative_error(b, a), 1e-5) << "kappa " << (kappa ? *kappa : -1);
+    AtManOptions head_only = plain;
+    head_only.head_at_targets = true;
+    EXPECT_LT(relative_error(run(head_only), a), 1e-5);
+  }
+}
+
+TEST_P(AtManFastPath, BatchSizeDoesNotChangeTheScores) {
+  AtManOptions one;
+  one.batch_size = 1;
+  AtManOptions many = one;
+  many.batch_size = 16;
+  EXPECT_LT(relative_error(run(many), run(one)), 1e-5);
+}
+
+TEST_P(AtManFastPath, LaterTokensCannotExplainEarlierTargets) {
+  AtManOptions o;
+  o.kappa = std::nullopt;
+  at::Tensor pt = run(o);  // (3, 23): targets predicted at 19, 20, 21
+  for (int64_t t = 0; t < 3; ++t) {
+    at::Tensor later = pt[t].slice(0, 20 + t);
+    EXPECT_EQ(later.abs().max().item<double>(), 0.0) << "target " << t;
+  }
+  // Positions outside the explain mask and not targets are not scored.
+  Encoded s = sample_;
+  s.explain_mask[4] = 0;
+  ExplainContext ctx;
+  at::Tensor masked = AtMan(o).explain(*model_, s, ctx).per_target;
+  EXPECT_EQ(masked.select(1, 4).abs().max().item<double>(), 0.0);
+  EXPECT_GT(masked.select(1, 5).abs().max().item<double>(), 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, AtManFastPath, ::testing::Values("gpt2", "llama_gqa"));
+
+TEST(AtManPlan, NeighboursFollowKappaTopKAndTheCosineFactor) {
+  // Embeddings with known cosines to row 0: 1 (same), 0.8, 0.6, -0.5.
+  at::Tensor e = at::zeros({5, 2});
+  e[0] = at::tensor({1.0f, 0.0f});
+  e[1] = at::tensor({1.0f, 0.0f});
+  e[2] = at::tensor({0.8f, 0.6f});
+  e[3] = at::tensor({0.6f, 0.8f});
+  e[4] = at::tensor({-0.5f, 0.8660254f});
+  Encoded s = make_sample(at::arange(5, at::kLong), 4, at::tensor(std::vector<int64_t>{9, 9}));
+  AtManOptions o;  // factor 0.1, kappa 0.7, cos-scaled
+  auto plan = AtMan(o).plan(e, s);
+  ASSERT_EQ(plan.size(), 5u);  // 4 prompt tokens + 1 earlier target
+  EXPECT_EQ(plan[0].keys, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_NEAR(plan[0].factors[0], 0.1, 1e-6);
+  EXPECT_NEAR(plan[0].factors[1], 0.1, 1e-6);            // cos 1 -> 1 - 0.9
+  EXPECT_NEAR(plan[0].factors[2], 1 - 0.9 * 0.8, 1e-6);  // 0.28
+  o.top_k = 1;
+  EXPECT_EQ(AtMan(o).plan(e, s)[0].keys, (std::vector<int64_t>{0, 1}));
+  o.top_k = 0;
+  o.cos_scaled = false;
+  EXPECT_NEAR(AtMan(o).plan(e, s)[0].factors[2], 0.1, 1e-6);
+  o.kappa = std::nullopt;
+  EXPECT_EQ(AtMan(o).plan(e, s)[0].keys, (std::vector<int64_t>{0}));
+  o.explain_targets = false;
+  EXPECT_EQ(AtMan(o).plan(e, s).size(), 4u);
+  EXPECT_EQ(plan[3].first_key(), 2);  // position 3's neighbour 2 (cos 0.96) comes first
+}
+
+}  // namespace
+}  // namespace xai
