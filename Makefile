@@ -26,8 +26,10 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 demo: build
-	$(XAI) inspect-model tests/fixtures/models/gpt2
-	$(XAI) predict --model tests/fixtures/models/gpt2 --prompt "Mara lives in Oslo. Where does Mara live?" --top 5
+	rm -rf out/demo
+	$(XAI) run configs/demo.yaml
+	$(XAI) explain --model datasets/toy/models/toy_gpt2 --target " Rome" --prompt "$$(printf \
+	  'Mara lives in Oslo. Ben works in Lima. Mara works in Rome.\nQuestion: Where does Mara work?\nAnswer:')"
 
 bench: build
 	scripts/bench.sh $(BUILD_DIR)

@@ -5,7 +5,17 @@
 #include "framework/common/error.h"
 #include "framework/config/config.h"
 #include "methods/atman.h"
+#include "methods/attattr.h"
+#include "methods/attention.h"
+#include "methods/attnlrp.h"
+#include "methods/chefer.h"
+#include "methods/chefer_lrp.h"
 #include "methods/explainer.h"
+#include "methods/input_x_gradient.h"
+#include "methods/integrated_gradients.h"
+#include "methods/random.h"
+#include "methods/rollout.h"
+#include "methods/saliency.h"
 
 namespace xai {
 namespace {
@@ -19,6 +29,46 @@ const Row kMethods[] = {
     {"atman",
      [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
        return std::make_unique<AtMan>(AtManOptions::from_config(n));
+     }},
+    {"attnlrp",
+     [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
+       return std::make_unique<AttnLrp>(AttnLrpOptions::from_config(n));
+     }},
+    {"chefer_lrp",
+     [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
+       return std::make_unique<CheferLrp>(CheferLrpOptions::from_config(n));
+     }},
+    {"attention",
+     [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
+       return std::make_unique<RawAttention>(AttentionOptions::from_config(n));
+     }},
+    {"rollout",
+     [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
+       return std::make_unique<Rollout>(RolloutOptions::from_config(n));
+     }},
+    {"chefer",
+     [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
+       return std::make_unique<Chefer>(CheferOptions::from_config(n));
+     }},
+    {"attattr",
+     [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
+       return std::make_unique<AttAttr>(AttAttrOptions::from_config(n));
+     }},
+    {"saliency",
+     [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
+       return std::make_unique<Saliency>(SaliencyOptions::from_config(n));
+     }},
+    {"input_x_gradient",
+     [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
+       return std::make_unique<InputXGradient>(InputXGradientOptions::from_config(n));
+     }},
+    {"integrated_gradients",
+     [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
+       return std::make_unique<IntegratedGradients>(IntegratedGradientsOptions::from_config(n));
+     }},
+    {"random",
+     [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
+       return std::make_unique<RandomBaseline>(RandomOptions::from_config(n));
      }},
 };
 

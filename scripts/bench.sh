@@ -37,3 +37,11 @@ PY
 else
   echo "(peer benchmark skipped: no $PEER or no torch for $PY)"
 fi
+
+echo
+echo "== xai AtMan: plain forward vs reference form vs fast path (B=${B:-8}, $THREADS threads)"
+"$BUILD/tests/bench_atman" --threads "$THREADS" --T "$TS" --B "${B:-8}"
+
+echo
+echo "== xai explainers: seconds and peak extra memory per explanation, ratio to one forward"
+"$BUILD/tests/bench_methods" --threads "$THREADS" --T "${METHOD_TS:-256,512}"

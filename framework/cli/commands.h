@@ -9,5 +9,9 @@ namespace xai::cli {
 
 int inspect_model(const std::vector<std::string>& args);
 int predict(const std::vector<std::string>& args);
+int run(const std::vector<std::string>& args);
+int explain(const std::vector<std::string>& args);
+int train(const std::vector<std::string>& args);  // train.cpp, as make_toy_data
+int make_toy_data(const std::vector<std::string>& args);
 
 }  // namespace xai::cli

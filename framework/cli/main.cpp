@@ -19,12 +19,25 @@ struct Command {
 };
 
 const Command kCommands[] = {
+    {"run", xai::cli::run,
+     "run EXPERIMENT.yaml [--set key=value]... [--out DIR] [--resume]\n"
+     "      models x dataset x explainers -> OUT/results.h5, results.json and a summary table"},
+    {"explain", xai::cli::explain,
+     "explain --model DIR --prompt TEXT --target TEXT [--method atman] [--set param=value]...\n"
+     "        [--json] [--no-color]\n"
+     "      relevance of every prompt token for the target, one method"},
     {"inspect-model", xai::cli::inspect_model,
      "inspect-model DIR [--seq-len T] [--batch B] [--dtype float32|bfloat16|float16]\n"
      "      family, sizes, parameters, and memory estimates for a checkpoint folder"},
     {"predict", xai::cli::predict,
      "predict --model DIR --prompt TEXT [--top K] [--device cpu|cuda] [--threads N] [--json]\n"
      "      the prompt's tokens and the top-K next tokens with probabilities"},
+    {"train", xai::cli::train,
+     "train CONFIG [--set key=value]... [--out DIR]\n"
+     "      train a toy model and its tokenizer (configs/train/*.yaml)"},
+    {"make-toy-data", xai::cli::make_toy_data,
+     "make-toy-data OUT [--split train|test] [--n N] [--seed S]\n"
+     "      write toy task questions as SQuAD JSON (datasets/toy/data/test.json)"},
 };
 
 void usage(std::ostream& os) {

@@ -48,7 +48,7 @@ Args::Args(const std::string& command, const std::vector<std::string>& argv,
         if (i + 1 >= argv.size()) throw Error(str_cat(command_, ": --", name, " needs a value"));
         value = argv[++i];
       }
-      values_[name] = value;
+      values_[name].push_back(value);
     } else if (flag_options.count(name) && !has_value) {
       flags_.insert(name);
     } else {
@@ -64,7 +64,12 @@ Args::Args(const std::string& command, const std::vector<std::string>& argv,
 std::optional<std::string> Args::get(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end()) return std::nullopt;
-  return it->second;
+  return it->second.back();
+}
+
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? std::vector<std::string>() : it->second;
 }
 
 std::string Args::require(const std::string& name) const {

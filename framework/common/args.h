@@ -17,7 +17,8 @@ class Args {
        const std::set<std::string>& value_options, const std::set<std::string>& flag_options);
 
   bool flag(const std::string& name) const { return flags_.count(name) != 0; }
-  std::optional<std::string> get(const std::string& name) const;
+  std::optional<std::string> get(const std::string& name) const;    // the last one given
+  std::vector<std::string> get_all(const std::string& name) const;  // every one, in order
   std::string require(const std::string& name) const;
   std::string get_or(const std::string& name, const std::string& fallback) const;
   int64_t get_int(const std::string& name, int64_t fallback) const;
@@ -25,7 +26,7 @@ class Args {
 
  private:
   std::string command_;
-  std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> values_;
   std::set<std::string> flags_;
   std::vector<std::string> positional_;
 };

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "framework/common/error.h"
@@ -15,24 +17,6 @@ namespace {
 
 constexpr int64_t kRowBlock = 64;  // query rows per tile: 64 x S floats stays in L2 up to S ~ 2k
 
-// e^x for x <= 0 (arguments of a softmax after its max is subtracted), written so the compiler
-// vectorises it: 2^(x log2 e) split into an integer power and a degree-6 polynomial on [-1/2, 1/2]
-// (relative error about 2e-7).
-inline float exp_nonpositive(float x) {
-  x = std::max(x, -87.0f);
-  const float t = x * 1.44269504088896341f;
-  const float n = std::nearbyint(t);
-  const float f = (t - n) * 0.693147180559945309f;  // in [-0.347, 0.347]
-  float p =
-      1.0f +
-      f * (1.0f + f * (0.5f + f * (0.166666672f + f * (0.0416666679f + f * (0.00833333377f +
-                                                                            f * 0.00138888892f)))));
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
-}
-
 struct RowParams {
   int64_t lo, hi;        // visible causal/window range [lo, hi) of key positions
   int64_t columns;       // columns present in the row buffer (>= hi)
@@ -41,47 +25,39 @@ struct RowParams {
   const uint8_t* valid;  // key validity (S) or null
 };
 
-// Turns one row of raw scores q.k into attention probabilities in place; columns >= hi become 0.
-__attribute__((target_clones("avx2", "default"))) void softmax_row(float* x, const RowParams& r,
-                                                                   double scale_d,
-                                                                   SuppressionMode mode,
-                                                                   ShiftMinimum minimum,
-                                                                   bool suppress) {
-  const float scale = static_cast<float>(scale_d);
-  const float masked = -1e30f;
-  if (suppress && mode == SuppressionMode::kShiftedScores) {
-    float m = std::numeric_limits<float>::infinity();
-    if (minimum == ShiftMinimum::kAllKeys) {
-      for (int64_t k = 0; k < r.columns; ++k) m = std::min(m, x[k]);
-    } else {
-      for (int64_t k = r.lo; k < r.hi; ++k) {
-        if (!r.valid || r.valid[k]) m = std::min(m, x[k]);
-      }
-    }
-    for (int64_t k = r.lo; k < r.hi; ++k) x[k] = r.f[k] * (x[k] - m) * scale;
-  } else if (suppress) {
-    for (int64_t k = r.lo; k < r.hi; ++k) x[k] = x[k] * scale + r.log_f[k];
-  } else {
-    for (int64_t k = r.lo; k < r.hi; ++k) x[k] *= scale;
-  }
-  if (r.valid) {
-    for (int64_t k = r.lo; k < r.hi; ++k) x[k] = r.valid[k] ? x[k] : masked;
-  }
-  float mx = masked;
-  for (int64_t k = r.lo; k < r.hi; ++k) mx = std::max(mx, x[k]);
-  if (mx <= masked) {  // no visible key (a padding query): an all-zero row, never NaN
-    std::fill(x, x + r.columns, 0.0f);
-    return;
-  }
-  float sum = 0;
-  for (int64_t k = r.lo; k < r.hi; ++k) {
-    x[k] = exp_nonpositive(x[k] - mx);
-    sum += x[k];
-  }
-  const float inv = 1.0f / sum;
-  for (int64_t k = r.lo; k < r.hi; ++k) x[k] *= inv;
-  std::fill(x, x + r.lo, 0.0f);
-  std::fill(x + r.hi, x + r.columns, 0.0f);
+namespace baseline {
+#include "framework/model/softmax_row.inc"
+}  // namespace baseline
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define XAI_HAVE_AVX2_KERNEL 1
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+namespace avx2 {
+#include "framework/model/softmax_row.inc"
+}  // namespace avx2
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+
+using RowKernel = void (*)(float*, const RowParams&, double, SuppressionMode, ShiftMinimum, bool);
+
+// AVX2 when the CPU has it; XAI_CPU_KERNEL=baseline forces the portable one (tests run both).
+RowKernel row_kernel() {
+  const char* force = std::getenv("XAI_CPU_KERNEL");
+  if (force != nullptr && std::string(force) == "baseline") return baseline::softmax_row;
+#ifdef XAI_HAVE_AVX2_KERNEL
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2) return avx2::softmax_row;
+#endif
+  return baseline::softmax_row;
 }
 
 }  // namespace
@@ -108,6 +84,7 @@ at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const a
   const int64_t row_blocks = (T + kRowBlock - 1) / kRowBlock;
   const int64_t tasks = B * Hkv * G * row_blocks;
 
+  const RowKernel kernel = row_kernel();
   at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> tile_buf(static_cast<size_t>(kRowBlock * S));
     for (int64_t task = begin; task < end; ++task) {
@@ -138,7 +115,7 @@ at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const a
         const int64_t q_abs = a.past_len + t0 + i;
         r.hi = q_abs + 1;
         r.lo = a.window ? std::max<int64_t>(0, q_abs - *a.window + 1) : 0;
-        softmax_row(tile_buf.data() + i * cols, r, a.scale, a.mode, a.minimum, suppress);
+        kernel(tile_buf.data() + i * cols, r, a.scale, a.mode, a.minimum, suppress);
       }
       at::Tensor ob = out[b][kvh].narrow(0, g * T + t0, rows);  // (rows, Dh)
       at::mm_out(ob, tile, vb);

@@ -56,6 +56,79 @@ void check_activation_supported(const ModelSpec& spec) {
                       "gelu, silu, relu)"));
 }
 
+namespace {
+
+bool lrp(const ForwardState& st) { return st.rules != GradientRules::kStandard; }
+
+// Forward exactly `value` (bit for bit), backward through `carrier`: carrier - carrier.detach() is
+// exactly 0 in the forward. Every rule below changes gradients this way, never a forward value.
+at::Tensor forward_of(const at::Tensor& value, const at::Tensor& carrier) {
+  return value.detach() + (carrier - carrier.detach());
+}
+
+// Forward value `value`, gradient that of `surrogate` scaled by value / surrogate: the standard way
+// to give an op another backward (relevance rules as modified gradients).
+at::Tensor with_gradient_of(const at::Tensor& value, const at::Tensor& surrogate) {
+  at::Tensor safe = surrogate + at::where(surrogate.ge(0), at::full({}, 1e-9f, surrogate.options()),
+                                          at::full({}, -1e-9f, surrogate.options()));
+  return forward_of(value, surrogate * (value / safe).detach());
+}
+
+// Forward x, gradient scaled by `keep` (q, k, v in AttnLRP).
+at::Tensor scale_gradient(const at::Tensor& x, double keep) { return forward_of(x, x * keep); }
+
+}  // namespace
+
+at::Tensor DecoderLM::linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+                             const at::Tensor& b, bool in_out) {
+  const int64_t B = x.size(0), T = x.size(1);
+  at::Tensor x2 = x.reshape({B * T, x.size(2)});
+  at::Tensor y = in_out ? (b.defined() ? at::addmm(b, x2, w) : at::mm(x2, w))
+                        : at::linear(x2, w, b);  // (B*T, out)
+  if (st.rules == GradientRules::kLrpAlphaBeta) {
+    // z+ rule: Z = x+ W+ + x- W- (no bias) carries the gradient.
+    at::Tensor wp = w.clamp_min(0), wn = w.clamp_max(0);
+    at::Tensor xp = x2.clamp_min(0), xn = x2.clamp_max(0);
+    at::Tensor z =
+        in_out ? at::mm(xp, wp) + at::mm(xn, wn) : at::linear(xp, wp) + at::linear(xn, wn);
+    y = with_gradient_of(y, z);
+  }
+  return y.view({B, T, y.size(1)});
+}
+
+at::Tensor DecoderLM::layer_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+                                 const at::Tensor& b, double eps) {
+  if (!lrp(st)) return at::layer_norm(x, {x.size(-1)}, w, b, eps);
+  if (st.rules == GradientRules::kLrpAlphaBeta) {
+    // Chefer's identity rule: relevance passes elementwise unchanged (x * grad_x = y * grad_y).
+    return with_gradient_of(at::layer_norm(x, {x.size(-1)}, w, b, eps), x);
+  }
+  at::Tensor centered = x - x.mean(-1, true);
+  at::Tensor rstd = at::rsqrt(centered.pow(2).mean(-1, true) + eps).detach();
+  return centered * rstd * w + b;
+}
+
+at::Tensor DecoderLM::rms_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+                               double eps) {
+  // Hugging Face LlamaRMSNorm: normalise in float32, then scale in the input dtype.
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor rstd = at::rsqrt(xf.pow(2).mean(-1, true) + eps);
+  if (lrp(st)) rstd = rstd.detach();
+  return w * (xf * rstd).to(x.scalar_type());
+}
+
+at::Tensor DecoderLM::act(const ForwardState& st, const at::Tensor& u) const {
+  at::Tensor z = activation(spec_.activation, u);
+  if (!lrp(st)) return z;
+  return forward_of(z, u * (z / (u + 1e-10)).detach());  // identity rule: grad * phi(u) / u
+}
+
+at::Tensor DecoderLM::gated(const ForwardState& st, const at::Tensor& g, const at::Tensor& u) {
+  if (!lrp(st)) return g * u;
+  if (st.rules == GradientRules::kCpLrp) return g.detach() * u;  // no relevance into the gate
+  return 0.5 * (g * u.detach() + g.detach() * u);  // uniform rule: half to each factor
+}
+
 at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name) {
   at::Tensor t = source(name);
   if (t.device() == device_ && t.scalar_type() == dtype_) return t;  // zero-copy
@@ -93,6 +166,7 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
   st.control = &ctl;
   st.result = &result;
   st.return_cache = req.return_cache;
+  st.rules = req.rules;
   st.B = x.size(0);
   st.T = x.size(1);
   XAI_CHECK(st.T > 0, "forward: empty input (T = 0)");
@@ -154,8 +228,9 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
   for (int l = 0; l < spec_.num_layers; ++l) x = block(l, x, st);
 
   at::Tensor h = req.logit_positions.defined() ? select_positions(x, req.logit_positions, st.T) : x;
-  h = final_norm(h);
-  result.logits = at::linear(h, lm_head_).to(at::kFloat);  // (B, P, V)
+  h = final_norm(h, st);
+  result.logits =
+      linear(st, h, lm_head_, at::Tensor(), /*in_out=*/false).to(at::kFloat);  // (B,P,V)
   return result;
 }
 
@@ -202,12 +277,26 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
     at::Tensor out = fused_attention_cpu(qg, k.contiguous(), v.contiguous(), G, args);
     return out.view({B, H, T, Dh}).transpose(1, 2).reshape({B, T, H * Dh});
   }
+  // Relevance rules on the attention's inputs (the fused path never runs with gradients).
+  at::Tensor kk = k, vv = v;
+  if (st.rules == GradientRules::kAttnLrp) {
+    qg = scale_gradient(qg, 0.25);
+    kk = scale_gradient(k, 0.25);
+    vv = scale_gradient(v, 0.5);
+  } else if (st.rules == GradientRules::kCpLrp) {
+    qg = qg.detach();
+    kk = k.detach();
+  } else if (st.rules == GradientRules::kLrpAlphaBeta) {
+    qg = scale_gradient(qg, 0.5);
+    kk = scale_gradient(k, 0.5);
+    vv = scale_gradient(v, 0.5);
+  }
   at::Tensor logits;  // (B, H, T, S) float
   if (!suppress) {
-    logits = at::matmul(qg * scale, k.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
+    logits = at::matmul(qg * scale, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
     logits = logits + st.mask;
   } else {
-    at::Tensor raw = at::matmul(qg, k.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
+    at::Tensor raw = at::matmul(qg, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
     at::Tensor f = ctl.key_factors.to(raw.device(), at::kFloat).view({-1, 1, 1, S});
     if (ctl.mode == SuppressionMode::kShiftedScores) {
       at::Tensor row_min =
@@ -221,7 +310,12 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
       logits = raw * scale + log_f + st.mask;
     }
   }
-  at::Tensor probs = at::softmax(logits, -1).to(v.scalar_type());  // (B, H, T, S)
+  at::Tensor probs = at::softmax(logits, -1);  // (B, H, T, S)
+  if (st.rules == GradientRules::kLrpAlphaBeta) {
+    // Identity rule through the softmax: the probabilities' relevance passes to the scores.
+    probs = with_gradient_of(probs, logits.masked_fill(st.allowed.logical_not(), 0));
+  }
+  probs = probs.to(v.scalar_type());
   if (controlled && ctl.replace_probs) {
     probs = ctl.replace_probs(layer, probs);
     XAI_CHECK(probs.dim() == 4 && probs.size(0) == B && probs.size(1) == H && probs.size(2) == T &&
@@ -229,7 +323,8 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
               "replace_probs must return (B, H, T, S) = (", B, ", ", H, ", ", T, ", ", S, ")");
   }
   if (controlled && ctl.keep_probs) st.result->attn_probs[layer] = probs;
-  at::Tensor out = at::matmul(probs.reshape({B, Hkv, G * T, S}), v);  // (B, Hkv, G*T, Dh)
+  at::Tensor used = st.rules == GradientRules::kLrpAlphaBeta ? scale_gradient(probs, 0.5) : probs;
+  at::Tensor out = at::matmul(used.reshape({B, Hkv, G * T, S}), vv);  // (B, Hkv, G*T, Dh)
   return out.view({B, H, T, Dh}).transpose(1, 2).reshape({B, T, H * Dh});
 }
 

@@ -27,6 +27,7 @@ struct ForwardState {
   at::Tensor rope_cos, rope_sin;  // (B, 1, T, Dh) for rotary families
   ForwardResult* result = nullptr;
   bool return_cache = false;
+  GradientRules rules = GradientRules::kStandard;
 };
 
 class DecoderLM : public Model {
@@ -45,9 +46,20 @@ class DecoderLM : public Model {
   virtual void prepare(ForwardState& st) {}  // e.g. rotary tables from st.positions
   virtual at::Tensor add_positions(const at::Tensor& x, const ForwardState& st) { return x; }
   virtual at::Tensor block(int layer, const at::Tensor& x, ForwardState& st) = 0;  // (B, T, D)
-  virtual at::Tensor final_norm(const at::Tensor& x) = 0;
+  virtual at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) = 0;
   at::Tensor wte_;      // (V, D)
   at::Tensor lm_head_;  // (V, D), may alias wte_
+
+  // Building blocks that follow st.rules in their backward (see GradientRules).
+  // x (B, T, in) -> (B, T, out); w is (in, out) when in_out (GPT-2's Conv1D), else (out, in).
+  static at::Tensor linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+                           const at::Tensor& b, bool in_out);
+  static at::Tensor layer_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+                               const at::Tensor& b, double eps);
+  static at::Tensor rms_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+                             double eps);
+  at::Tensor act(const ForwardState& st, const at::Tensor& u) const;  // spec's activation
+  static at::Tensor gated(const ForwardState& st, const at::Tensor& g, const at::Tensor& u);
 
   // Written-out attention: q (B, H, T, Dh), k and v (B, Hkv, T, Dh) of this call's tokens.
   // Appends them to the cached prefix, applies the control, returns (B, T, H * Dh).

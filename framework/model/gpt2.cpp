@@ -17,12 +17,6 @@ struct Gpt2Layer {
   at::Tensor fc_proj_w, fc_proj_b;  // (F, D), (D)
 };
 
-// x (B, T, in) @ w (in, out) + b -> (B, T, out)
-at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  const auto B = x.size(0), T = x.size(1);
-  return at::addmm(b, x.reshape({B * T, x.size(2)}), w).view({B, T, w.size(1)});
-}
-
 class Gpt2 final : public DecoderLM {
  public:
   Gpt2(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options, at::ScalarType dtype)
@@ -50,25 +44,24 @@ class Gpt2 final : public DecoderLM {
 
   at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
     const Gpt2Layer& L = layers_[l];
-    const int64_t B = st.B, T = st.T, D = spec_.hidden_size, H = spec_.num_heads,
-                  Dh = spec_.head_dim;
-    at::Tensor h = at::layer_norm(x, {D}, L.ln1_w, L.ln1_b, spec_.norm_eps);  // (B, T, D)
-    at::Tensor qkv = conv1d(h, L.attn_w, L.attn_b);                           // (B, T, 3D)
-    auto parts = qkv.view({B, T, 3, H, Dh}).unbind(2);                        // 3 x (B, T, H, Dh)
-    at::Tensor q = parts[0].transpose(1, 2);                                  // (B, H, T, Dh)
+    const int64_t B = st.B, T = st.T, H = spec_.num_heads, Dh = spec_.head_dim;
+    at::Tensor h = layer_norm(st, x, L.ln1_w, L.ln1_b, spec_.norm_eps);  // (B, T, D)
+    at::Tensor qkv = linear(st, h, L.attn_w, L.attn_b, true);            // (B, T, 3D)
+    auto parts = qkv.view({B, T, 3, H, Dh}).unbind(2);                   // 3 x (B, T, H, Dh)
+    at::Tensor q = parts[0].transpose(1, 2);                             // (B, H, T, Dh)
     at::Tensor k = parts[1].transpose(1, 2).contiguous();
     at::Tensor v = parts[2].transpose(1, 2).contiguous();
     double scale = spec_.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(Dh)) : 1.0;
     if (spec_.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(l + 1);
     at::Tensor a = attend(l, q, k, v, scale, st);  // (B, T, D)
-    at::Tensor y = x + conv1d(a, L.proj_w, L.proj_b);
-    h = at::layer_norm(y, {D}, L.ln2_w, L.ln2_b, spec_.norm_eps);
-    h = activation(spec_.activation, conv1d(h, L.fc_w, L.fc_b));  // (B, T, F)
-    return y + conv1d(h, L.fc_proj_w, L.fc_proj_b);
+    at::Tensor y = x + linear(st, a, L.proj_w, L.proj_b, true);
+    h = layer_norm(st, y, L.ln2_w, L.ln2_b, spec_.norm_eps);
+    h = act(st, linear(st, h, L.fc_w, L.fc_b, true));  // (B, T, F)
+    return y + linear(st, h, L.fc_proj_w, L.fc_proj_b, true);
   }
 
-  at::Tensor final_norm(const at::Tensor& x) override {
-    return at::layer_norm(x, {spec_.hidden_size}, lnf_w_, lnf_b_, spec_.norm_eps);
+  at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) override {
+    return layer_norm(st, x, lnf_w_, lnf_b_, spec_.norm_eps);
   }
 
  private:

@@ -19,13 +19,6 @@ struct LlamaLayer {
   at::Tensor b_gate, b_up, b_down;  // optional
 };
 
-// Hugging Face LlamaRMSNorm: normalise in float32, then scale in the input dtype.
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
-  at::Tensor xf = x.to(at::kFloat);
-  at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
-  return w * y.to(x.scalar_type());
-}
-
 // x (B, H, T, Dh); cos/sin (B, 1, T, Dh)
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   const int64_t half = x.size(-1) / 2;
@@ -84,20 +77,24 @@ class Llama final : public DecoderLM {
     const LlamaLayer& L = layers_[l];
     const int64_t B = st.B, T = st.T, H = spec_.num_heads, Hkv = spec_.num_kv_heads,
                   Dh = spec_.head_dim;
-    at::Tensor h = rms_norm(x, L.attn_norm, spec_.norm_eps);                       // (B, T, D)
-    at::Tensor q = at::linear(h, L.wq, L.bq).view({B, T, H, Dh}).transpose(1, 2);  // (B,H,T,Dh)
-    at::Tensor k = at::linear(h, L.wk, L.bk).view({B, T, Hkv, Dh}).transpose(1, 2);
-    at::Tensor v = at::linear(h, L.wv, L.bv).view({B, T, Hkv, Dh}).transpose(1, 2).contiguous();
+    at::Tensor h = rms_norm(st, x, L.attn_norm, spec_.norm_eps);  // (B, T, D)
+    at::Tensor q = linear(st, h, L.wq, L.bq, false).view({B, T, H, Dh}).transpose(1, 2);
+    at::Tensor k = linear(st, h, L.wk, L.bk, false).view({B, T, Hkv, Dh}).transpose(1, 2);
+    at::Tensor v =
+        linear(st, h, L.wv, L.bv, false).view({B, T, Hkv, Dh}).transpose(1, 2).contiguous();
     q = apply_rope(q, st.rope_cos, st.rope_sin);
     k = apply_rope(k, st.rope_cos, st.rope_sin);
     at::Tensor a = attend(l, q, k, v, 1.0 / std::sqrt(static_cast<double>(Dh)), st);  // (B,T,H*Dh)
-    at::Tensor y = x + at::linear(a, L.wo, L.bo);
-    h = rms_norm(y, L.mlp_norm, spec_.norm_eps);
-    at::Tensor gate = activation(spec_.activation, at::linear(h, L.w_gate, L.b_gate));  // (B,T,F)
-    return y + at::linear(gate * at::linear(h, L.w_up, L.b_up), L.w_down, L.b_down);
+    at::Tensor y = x + linear(st, a, L.wo, L.bo, false);
+    h = rms_norm(st, y, L.mlp_norm, spec_.norm_eps);
+    at::Tensor gate = act(st, linear(st, h, L.w_gate, L.b_gate, false));  // (B, T, F)
+    at::Tensor up = linear(st, h, L.w_up, L.b_up, false);
+    return y + linear(st, gated(st, gate, up), L.w_down, L.b_down, false);
   }
 
-  at::Tensor final_norm(const at::Tensor& x) override { return rms_norm(x, norm_, spec_.norm_eps); }
+  at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) override {
+    return rms_norm(st, x, norm_, spec_.norm_eps);
+  }
 
  private:
   std::vector<LlamaLayer> layers_;

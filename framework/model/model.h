@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <functional>
 #include <map>
@@ -48,6 +49,27 @@ struct KVCache {
   int64_t batch() const { return keys.empty() ? 0 : keys[0].size(0); }
 };
 
+// How gradients flow backward through the model. The forward values never change; relevance
+// methods read input x gradient (and A x dA at attention probabilities) under these rules, which
+// are written as "modified gradients": a rule's backward through an op is the local relevance rule
+// expressed for gradient x input (shared/reference/baselines.md sections 4 and 7).
+enum class GradientRules {
+  kStandard,  // plain autograd
+  // AttnLRP, LXT's efficient mode: norms with their scale detached, identity rule for
+  // activations (grad * phi(u)/u), uniform rule for gated products (1/2 each), and q, k, v
+  // gradients divided by 4, 4, 2 (the two bilinear matmuls of attention); linear layers and
+  // softmax plain.
+  kAttnLrp,
+  // As kAttnLrp, but no relevance flows through the attention scores: q and k are detached
+  // (CP-LRP, LXT's default for GPT-2); in gated MLPs the gate is detached too, so relevance
+  // flows through the up projection only (LXT's cp_gated_mlp_forward).
+  kCpLrp,
+  // Chefer 2021a's LRP, adapted to decoders: linear layers and the LM head use the z+ (alpha 1,
+  // beta 0) rule, norms, activations and softmax the identity rule, both attention matmuls give
+  // half the relevance to each operand, gated products 1/2 each; residual adds plain.
+  kLrpAlphaBeta,
+};
+
 struct ForwardRequest {
   at::Tensor input_ids;      // (B, T) int64, or
   at::Tensor inputs_embeds;  // (B, T, D) token embeddings as embed() returns them
@@ -59,6 +81,7 @@ struct ForwardRequest {
   at::Tensor logit_positions;
   const KVCache* past = nullptr;  // a prefix of batch 1 or B; its positions come first
   bool return_cache = false;      // fill ForwardResult::cache with past + this call's K/V
+  GradientRules rules = GradientRules::kStandard;
 };
 
 struct ForwardResult {

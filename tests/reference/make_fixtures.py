@@ -112,7 +112,7 @@ def main():
         tokenizer_fixtures.main()
     os.makedirs(MODELS, exist_ok=True)
 
-    build("gpt2", GPT2Config(vocab_size=tokenizer_vocab("byte_level_bpe"), n_positions=64,
+    build("gpt2", GPT2Config(vocab_size=tokenizer_vocab("byte_level_bpe"), n_positions=128,
                              n_embd=64, n_layer=2, n_head=4, activation_function="gelu_new",
                              resid_pdrop=0, embd_pdrop=0, attn_pdrop=0,
                              bos_token_id=0, eos_token_id=0),

@@ -14,6 +14,13 @@ TEST(Args, ParsesValuesFlagsAndPositionals) {
   EXPECT_EQ(a.get_or("model", "none"), "none");
 }
 
+TEST(Args, RepeatedOptionsKeepEveryValue) {
+  Args a("run", {"--set", "a=1", "--set=b.c=2", "x.yaml"}, {"set"}, {});
+  EXPECT_EQ(a.get_all("set"), (std::vector<std::string>{"a=1", "b.c=2"}));
+  EXPECT_EQ(a.get("set"), "b.c=2");
+  EXPECT_TRUE(a.get_all("none").empty());
+}
+
 TEST(Args, UnknownOptionSuggestsTheNearestKnownOne) {
   test::expect_error(
       [] {

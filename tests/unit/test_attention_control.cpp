@@ -1,6 +1,7 @@
 // The attention hooks explainers rely on: key suppression in both modes, kept and replaced
 // probabilities, layer subsets, gradients through the kept probabilities.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include "framework/model/model.h"
 #include "framework/tensor_io/safetensors.h"
@@ -196,6 +197,64 @@ TEST_P(ControlTest, BatchedFactorsMatchOneRowAtATime) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ControlTest, ::testing::Values("gpt2", "qwen2"));
+
+}  // namespace
+}  // namespace xai
+
+namespace xai {
+namespace {
+
+// Relevance rules change the backward only: the same logits, other (finite) gradients.
+class RulesTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RulesTest, ForwardValuesAreTheSameUnderEveryRule) {
+  auto model = load_model(test::fixture("models/" + GetParam()));
+  at::Tensor ids = at::arange(3, 15, at::kLong).view({1, 12});
+  at::Tensor e0 = model->embed(ids).detach();
+  at::Tensor plain_logits, plain_grad;
+  for (auto rules : {GradientRules::kStandard, GradientRules::kAttnLrp, GradientRules::kCpLrp,
+                     GradientRules::kLrpAlphaBeta}) {
+    at::Tensor e = e0.clone().requires_grad_(true);
+    ForwardRequest req;
+    req.inputs_embeds = e;
+    req.logit_positions = at::tensor(std::vector<int64_t>{11}, at::kLong);
+    req.rules = rules;
+    AttentionControl keep;
+    keep.keep_probs = true;
+    ForwardResult out = model->forward(req, keep);
+    out.logits[0][0][5].backward();
+    ASSERT_TRUE(e.grad().defined());
+    EXPECT_TRUE(at::isfinite(e.grad()).all().item<bool>());
+    if (rules == GradientRules::kStandard) {
+      plain_logits = out.logits.detach();
+      plain_grad = e.grad().clone();
+      continue;
+    }
+    EXPECT_LT((out.logits.detach() - plain_logits).abs().max().item<double>(), 1e-5);
+    EXPECT_GT((e.grad() - plain_grad).abs().max().item<double>(), 1e-6);
+  }
+}
+
+TEST_P(RulesTest, CpLrpTreatsTheAttentionProbabilitiesAsConstants) {
+  // q and k detached: no gradient can flow through the scores, only through the values.
+  auto model = load_model(test::fixture("models/" + GetParam()));
+  at::Tensor e =
+      model->embed(at::arange(3, 9, at::kLong).view({1, 6})).detach().requires_grad_(true);
+  for (auto rules : {GradientRules::kStandard, GradientRules::kCpLrp}) {
+    ForwardRequest req;
+    req.inputs_embeds = e;
+    req.rules = rules;
+    AttentionControl keep;
+    keep.keep_probs = true;
+    ForwardResult out = model->forward(req, keep);
+    for (const auto& p : out.attn_probs) {
+      EXPECT_EQ(p.requires_grad(), rules == GradientRules::kStandard);
+    }
+    EXPECT_TRUE(out.logits.requires_grad());  // the value path still carries gradients
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, RulesTest, ::testing::Values("gpt2", "llama_gqa", "qwen2"));
 
 }  // namespace
 }  // namespace xai

@@ -1,6 +1,7 @@
 // Loading checkpoints: the bad inputs a user meets (each a one-line error naming file and problem)
 // and the layouts and dtypes that must load.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <unistd.h>
 
@@ -194,7 +195,7 @@ TEST(ModelLoading, SequenceLongerThanLearnedPositionsIsRejected) {
   auto m = load_model(fixture("models/gpt2"));
   ForwardRequest req;
   req.input_ids = at::zeros({1, m->spec().max_positions + 1}, at::kLong);
-  expect_error([&] { m->forward(req); }, {"beyond the model's 64 learned positions"});
+  expect_error([&] { m->forward(req); }, {"beyond the model's 128 learned positions"});
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Every family against the Hugging Face reference (tests/reference/make_fixtures.py): logits,
 // attention probabilities, padded batches, plus the Model interface's own contracts.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <filesystem>
 

@@ -1,0 +1,61 @@
+// Datasets: readers that turn files (SQuAD JSON, JSONL) or the toy generator into xai::Samples,
+// and the registry that opens one by type name.
+//
+// A dataset is opened whole (file-level problems throw at open), then read one sample at a time:
+// get(i) throws an xai::Error for a bad sample (missing field, answer_start not at the answer),
+// naming the file and the sample, so a pipeline can record the failure and go on.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/text/encoded.h"
+
+namespace xai {
+
+class ConfigNode;
+
+struct DatasetOptions {
+  std::string path;            // squad, jsonl: the file
+  std::string split = "test";  // toy: "train" or "test"
+  int64_t limit = 0;           // keep the first `limit` samples; 0 = all (toy: 500)
+  uint64_t seed = 0;           // toy: generator seed (datasets/toy/data/test.json is seed 0)
+  // squad, toy. Placeholders: {context}, {question}, {answer}, {title}.
+  std::string prompt_template = "{context}\nQuestion: {question}\nAnswer:";
+  std::string target_template = " {answer}";
+  // squad, toy: "context" explains the tokens of {context} in the prompt; "prompt" explains every
+  // prompt token (Sample::explain left empty). jsonl: a line's own "explain" spans, else all.
+  std::string explain = "context";
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  // What the samples come from, for messages: the file, or "toy:test".
+  virtual const std::string& source() const = 0;
+  virtual int64_t size() const = 0;
+  // The id of sample i (never throws for 0 <= i < size(); a sample without an id gets one made
+  // from its position, e.g. "dev-v1.1#17").
+  virtual std::string id(int64_t i) const = 0;
+  // Sample i; throws xai::Error naming the source, the sample and the problem.
+  virtual Sample get(int64_t i) const = 0;
+  // Entries left out when reading, and why ("unanswerable (SQuAD v2 is_impossible)").
+  virtual int64_t skipped() const { return 0; }
+  virtual std::string skipped_reason() const { return ""; }
+};
+
+// type: "squad" | "jsonl" | "toy". Throws xai::Error for an unknown type, a bad option (unknown
+// template placeholder, explain not context|prompt), or a file that cannot be read as a whole.
+std::unique_ptr<Dataset> open_dataset(const std::string& type, const DatasetOptions& options);
+std::vector<std::string> dataset_types();
+
+// The same from a YAML mapping {type, path, split, limit, seed, prompt_template, target_template,
+// explain}; reads only those keys (call finish() on the node or finish_all() afterwards).
+std::unique_ptr<Dataset> open_dataset(const ConfigNode& node);
+
+// Every sample of a dataset, stopping at the first bad one (for tools and tests).
+std::vector<Sample> read_all(const Dataset& dataset);
+
+}  // namespace xai

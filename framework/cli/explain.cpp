@@ -1,0 +1,142 @@
+// xai explain: one prompt and target, one method, relevance per prompt token on the terminal.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "framework/cli/commands.h"
+#include "framework/common/args.h"
+#include "framework/common/error.h"
+#include "framework/config/config.h"
+#include "framework/model/model.h"
+#include "framework/text/encoded.h"
+#include "methods/explainer.h"
+
+namespace xai::cli {
+namespace {
+
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// The text of the token at a position: its bytes of the prompt (or target) when it has a span.
+std::string token_text(const Encoded& e, const Sample& s, int64_t i) {
+  const ByteSpan b = e.offsets[i];
+  const std::string& src = i < e.prompt_len ? s.prompt : s.target;
+  if (b.end > b.begin && b.end <= static_cast<int64_t>(src.size())) {
+    return src.substr(b.begin, b.end - b.begin);
+  }
+  return e.tokens[i];
+}
+
+}  // namespace
+
+int explain(const std::vector<std::string>& argv) {
+  Args args("explain", argv, {"model", "prompt", "target", "method", "set", "device", "threads"},
+            {"json", "no-color"});
+  XAI_CHECK(args.positional().empty(), "explain: unexpected argument '", args.positional()[0],
+            "' (HINT: --model DIR --prompt TEXT --target TEXT)");
+  const std::string dir = args.require("model");
+  Sample sample;
+  sample.id = "cli";
+  sample.prompt = args.require("prompt");
+  sample.target = args.require("target");
+  const std::string method = args.get_or("method", "atman");
+  if (auto t = args.get("threads"))
+    at::set_num_threads(static_cast<int>(args.get_int("threads", 1)));
+
+  // Method parameters come as --set key=value, read as the method's YAML mapping.
+  Config params = Config::parse("{}", "--set", args.get_all("set"));
+  std::unique_ptr<Explainer> explainer = make_explainer(method, params.root());
+  params.finish_all();
+
+  LoadOptions load;
+  load.device = at::Device(args.get_or("device", "cpu"));
+  std::unique_ptr<Model> model = load_model(dir, load);
+  const std::string tok_path = (std::filesystem::path(dir) / "tokenizer.json").string();
+  const Tokenizer tokenizer = Tokenizer::from_file(tok_path);
+  const Encoded enc = encode_sample(sample, tokenizer, model->spec().max_positions);
+  ExplainContext ctx;
+  const Explanation ex = explainer->explain(*model, enc, ctx);
+  at::Tensor rel = ex.relevance.to(at::kCPU, at::kDouble).contiguous();  // (T)
+  at::Tensor pt = ex.per_target.to(at::kCPU, at::kDouble).contiguous();  // (n, T)
+  const int64_t P = enc.prompt_len;
+  double mx = 0;
+  for (int64_t i = 0; i < P; ++i) mx = std::max(mx, std::abs(rel[i].item<double>()));
+
+  if (args.flag("json")) {
+    nlohmann::ordered_json j;
+    j["model"] = dir;
+    j["method"] = method;
+    j["parameters"] = nlohmann::json::parse(explainer->params_json());
+    for (int64_t i = 0; i < enc.size(); ++i) {
+      nlohmann::ordered_json t;
+      t["position"] = i;
+      t["token"] = token_text(enc, sample, i);
+      t["in"] = i < P ? "prompt" : "target";
+      t["begin"] = enc.offsets[i].begin;
+      t["end"] = enc.offsets[i].end;
+      t["relevance"] = rel[i].item<double>();
+      std::vector<double> per;
+      for (int64_t k = 0; k < pt.size(0); ++k) per.push_back(pt[k][i].item<double>());
+      t["per_target"] = per;
+      j["tokens"].push_back(t);
+    }
+    for (int64_t k = 0; k < enc.num_targets(); ++k) {
+      j["targets"].push_back(tokenizer.decode({enc.target_ids[k]}, false));
+    }
+    j["cost"] = {{"seconds", ex.cost.seconds},
+                 {"forward_passes", ex.cost.forward_passes},
+                 {"backward_passes", ex.cost.backward_passes}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+
+  const bool color = !args.flag("no-color") && ::isatty(1);
+  std::printf("%s on %s: %lld prompt tokens, %lld target token(s)\n", method.c_str(), dir.c_str(),
+              static_cast<long long>(P), static_cast<long long>(enc.num_targets()));
+  // The prompt as running text, each token on a background as hot as its relevance.
+  if (color) {
+    for (int64_t i = 0; i < P; ++i) {
+      const double v = mx > 0 ? std::abs(rel[i].item<double>()) / mx : 0;
+      const int level = static_cast<int>(v * 5 + 0.5);  // 0..5 on the 256-colour red ramp
+      const int ramp[6] = {255, 224, 217, 210, 203, 196};
+      std::printf("\033[48;5;%dm\033[38;5;16m%s\033[0m", ramp[level],
+                  token_text(enc, sample, i).c_str());
+    }
+    std::printf("  ->  %s\n\n", sample.target.c_str());
+  }
+  std::printf("  pos  %-20s %12s  %s\n", "token", "relevance", "");
+  for (int64_t i = 0; i < P; ++i) {
+    const double v = rel[i].item<double>();
+    const int bar = mx > 0 ? static_cast<int>(30 * std::abs(v) / mx + 0.5) : 0;
+    const std::string text = "'" + printable(token_text(enc, sample, i)) + "'";
+    std::printf("  %3lld  %-20s %12.5g  %s%s\n", static_cast<long long>(i), text.c_str(), v,
+                std::string(bar, '#').c_str(), enc.explain_mask[i] ? "" : "  (not explained)");
+  }
+  std::printf("%.3f s, %lld forward and %lld backward passes\n", ex.cost.seconds,
+              static_cast<long long>(ex.cost.forward_passes),
+              static_cast<long long>(ex.cost.backward_passes));
+  return 0;
+}
+
+}  // namespace xai::cli

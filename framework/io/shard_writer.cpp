@@ -1,0 +1,180 @@
+#include "framework/io/shard_writer.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "framework/common/error.h"
+#include "framework/io/fs_util.h"
+#include "framework/io/hdf5.h"
+#include "framework/io/journal.h"
+#include "framework/io/results_layout.h"
+
+namespace xai {
+namespace fs = std::filesystem;
+
+std::string shards_dir(const std::string& out_dir) { return out_dir + "/shards"; }
+
+namespace {
+std::string rank_stem(const std::string& out_dir, int rank) {
+  XAI_CHECK(rank >= 0, "rank must be >= 0, got ", rank);
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "rank-%05d", rank);
+  return shards_dir(out_dir) + "/" + buf;
+}
+}  // namespace
+
+std::string shard_path(const std::string& out_dir, int rank) {
+  return rank_stem(out_dir, rank) + ".h5";
+}
+std::string journal_path(const std::string& out_dir, int rank) {
+  return rank_stem(out_dir, rank) + ".journal";
+}
+std::string journal_path_for(const std::string& shard_file) {
+  const std::string ext = ".h5";
+  XAI_CHECK(shard_file.size() > ext.size() &&
+                shard_file.compare(shard_file.size() - ext.size(), ext.size(), ext) == 0,
+            "not a shard file name (expected *.h5): ", shard_file);
+  return shard_file.substr(0, shard_file.size() - ext.size()) + ".journal";
+}
+
+struct ShardWriter::Impl {
+  ResultsMeta meta;
+  FlushPolicy policy;
+  std::string path;
+  std::string journal;
+  h5::File file;
+  std::vector<SampleRecord> records;
+  std::vector<Failure> failures;
+  bool broken = false;
+  bool closed = false;
+
+  void check_usable() const {
+    XAI_CHECK(!closed, "shard writer for ", path, " is closed");
+    XAI_CHECK(!broken, "shard writer for ", path,
+              " failed during a flush and cannot be used (HINT: restart the run; resume redoes "
+              "what the journal does not list)");
+  }
+
+  void maybe_flush() {
+    if (policy.due(static_cast<int64_t>(records.size() + failures.size()),
+                   FlushPolicy::Clock::now())) {
+      flush();
+    }
+  }
+
+  // An explainer already in the shard must have been run with the same parameters.
+  void check_parameters() const {
+    h5::Group root = file.root();
+    if (!root.has("models")) return;
+    h5::Group models = root.open_group("models");
+    for (const std::string& model : models.children()) {
+      for (const auto& [name, info] : meta.explainers) {
+        const std::string rel = model + "/explainers/" + name;
+        if (!models.has(rel)) continue;
+        h5::Group e = models.open_group(rel);
+        if (!e.has_attr(layout::kParametersAttr)) continue;
+        const std::string old = e.string_attr(layout::kParametersAttr);
+        XAI_CHECK(old == info.parameters_json, "shard ", path, " holds explainer '", name,
+                  "' run with parameters ", old, ", but this run uses ", info.parameters_json,
+                  " (HINT: write to a new output folder, or rerun with the original config)");
+      }
+    }
+  }
+
+  void flush() {
+    check_usable();
+    if (records.empty() && failures.empty()) return;
+    try {
+      h5::Group root = file.root();
+      layout::append_records(root, records, meta, layout::kShardChunking);
+      layout::append_failures(root, failures, layout::kShardChunking);
+      file.flush_to_disk();
+    } catch (...) {
+      broken = true;
+      throw;
+    }
+    // Only now, with the samples durable in the shard, may the journal name them.
+    std::string text;
+    for (const SampleRecord& r : records) text += journal_line({r.model, r.sample_id});
+    for (const Failure& f : failures) {
+      if (f.explainer.empty()) text += journal_line({f.model, f.sample_id});
+    }
+    records.clear();
+    failures.clear();
+    policy.flushed(FlushPolicy::Clock::now());
+    fsutil::append_durably(journal, text);
+  }
+};
+
+ShardWriter::ShardWriter(const std::string& out_dir, int rank, ResultsMeta meta, FlushPolicy policy)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.meta = std::move(meta);
+  s.policy = policy;
+  s.path = shard_path(out_dir, rank);
+  s.journal = journal_path(out_dir, rank);
+  for (const auto& [name, info] : s.meta.explainers) {
+    validate_name(name, "explainer");
+    for (const auto& kv : info.metrics) validate_name(kv.first, "metric");
+  }
+  std::error_code ec;
+  fs::create_directories(shards_dir(out_dir), ec);
+  XAI_CHECK(!ec, "cannot create ", shards_dir(out_dir), ": ", ec.message());
+
+  if (fs::exists(s.path)) {
+    try {
+      s.file = h5::File::open(s.path, h5::Access::kReadWrite);
+      h5::Group root = s.file.root();
+      layout::check_schema_version(root);
+      XAI_CHECK(root.has_attr(layout::kKindAttr) &&
+                    root.string_attr(layout::kKindAttr) == layout::kKindShard,
+                s.path, " is not a shard (no xai_kind = \"shard\" attribute)");
+      layout::read_index(root, /*deep=*/false);
+    } catch (const Error& e) {
+      throw Error(str_cat("cannot resume shard ", s.path, ": ", e.what(),
+                          " (HINT: move it aside with quarantine_shard, e.g. via "
+                          "scan_shards(out, true), and rerun; its samples are recomputed)"));
+    }
+    s.check_parameters();
+  } else {
+    s.file = h5::File::create(s.path);
+  }
+  h5::Group root = s.file.root();
+  layout::write_root_attributes(root, layout::kKindShard, rank, s.meta.provenance);
+  s.file.flush_to_disk();
+  fsutil::drop_partial_line(s.journal);
+  fsutil::append_durably(s.journal, "");
+  fsutil::sync_dir(shards_dir(out_dir));
+}
+
+ShardWriter::~ShardWriter() = default;
+
+void ShardWriter::add(SampleRecord record) {
+  impl_->check_usable();
+  validate_record(record);
+  impl_->records.push_back(std::move(record));
+  impl_->maybe_flush();
+}
+
+void ShardWriter::add_failure(Failure failure) {
+  impl_->check_usable();
+  validate_name(failure.model, "model");
+  impl_->failures.push_back(std::move(failure));
+  impl_->maybe_flush();
+}
+
+void ShardWriter::flush() { impl_->flush(); }
+
+void ShardWriter::close() {
+  impl_->flush();
+  impl_->closed = true;
+  impl_->file.close();
+}
+
+int64_t ShardWriter::pending() const {
+  return static_cast<int64_t>(impl_->records.size() + impl_->failures.size());
+}
+const std::string& ShardWriter::path() const { return impl_->path; }
+const std::string& ShardWriter::journal() const { return impl_->journal; }
+
+}  // namespace xai

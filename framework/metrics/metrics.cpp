@@ -1,0 +1,78 @@
+#include "framework/metrics/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "framework/common/error.h"
+
+namespace xai {
+
+double average_precision(const std::vector<double>& x, const std::vector<double>& y) {
+  XAI_CHECK(x.size() == y.size(), "average_precision: ", x.size(), " scores for ", y.size(),
+            " mask entries");
+  double xy = 0, sx = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    xy += x[i] * y[i];
+    sx += x[i];
+  }
+  return xy / (sx + 1e-7);
+}
+
+double average_recall(const std::vector<double>& x, const std::vector<double>& y) {
+  XAI_CHECK(x.size() == y.size(), "average_recall: ", x.size(), " scores for ", y.size(),
+            " mask entries");
+  double mx = 0, sy = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    mx = std::max(mx, x[i]);
+    sy += y[i];
+  }
+  if (mx <= 0) return 0.0;
+  double acc = 0;
+  for (size_t i = 0; i < x.size(); ++i) acc += (x[i] / mx) * y[i];
+  return acc / (sy + 1e-7);
+}
+
+double percentile(std::vector<double> v, double q) {
+  XAI_CHECK(!v.empty(), "percentile of no values");
+  XAI_CHECK(q >= 0 && q <= 100, "percentile ", q, " outside [0, 100]");
+  std::sort(v.begin(), v.end());
+  const double pos = q / 100.0 * static_cast<double>(v.size() - 1);
+  const size_t i = static_cast<size_t>(std::floor(pos));
+  const double frac = pos - static_cast<double>(i);
+  if (i + 1 >= v.size()) return v.back();
+  return v[i] + (v[i + 1] - v[i]) * frac;
+}
+
+double mean(const std::vector<double>& values) {
+  double s = 0;
+  size_t n = 0;
+  for (double v : values) {
+    if (std::isnan(v)) continue;
+    s += v;
+    ++n;
+  }
+  return n == 0 ? std::numeric_limits<double>::quiet_NaN() : s / static_cast<double>(n);
+}
+
+double interquartile_mean(const std::vector<double>& values, double lo, double hi) {
+  std::vector<double> v;
+  for (double x : values)
+    if (!std::isnan(x)) v.push_back(x);
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const double a = percentile(v, lo), b = percentile(v, hi);
+  std::vector<double> band;
+  for (double x : v)
+    if (x >= a && x <= b) band.push_back(x);
+  return mean(band);
+}
+
+const std::vector<MetricDef>& sample_metrics() {
+  static const std::vector<MetricDef> kDefs = {
+      {"ap", true, "sum(x*y)/(sum(x)+1e-7): share of relevance on the evidence tokens"},
+      {"ar", true, "sum((x/max x)*y)/(sum(y)+1e-7): max-normalised relevance on the evidence"},
+  };
+  return kDefs;
+}
+
+}  // namespace xai

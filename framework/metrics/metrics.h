@@ -1,0 +1,32 @@
+// Evaluation metrics of an explanation against ground-truth evidence, exactly as the AtMan
+// evaluation code computes them (shared/reference/atman.md section 5.1), with their metadata.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace xai {
+
+// x: relevance (>= 0) of the explained positions; y: evidence mask of the same positions.
+// AP = sum(x*y) / (sum(x) + 1e-7): the share of the relevance mass on the evidence.
+double average_precision(const std::vector<double>& x, const std::vector<double>& y);
+// AR = sum((x / max x) * y) / (sum(y) + 1e-7): the max-normalised relevance averaged over the
+// evidence positions. 0 when every x is 0.
+double average_recall(const std::vector<double>& x, const std::vector<double>& y);
+
+// Percentile with linear interpolation between closest ranks (numpy's default).
+double percentile(std::vector<double> values, double q);
+double mean(const std::vector<double>& values);
+// Mean of the values v with percentile(lo) <= v <= percentile(hi) (the "IQ" means; the
+// reference code uses lo = 25, hi = 72, nominal 25-75). NaN values are ignored; NaN when empty.
+double interquartile_mean(const std::vector<double>& values, double lo = 25, double hi = 75);
+
+struct MetricDef {
+  const char* name;
+  bool higher_is_better;
+  const char* description;
+};
+// The per-sample metrics the runner stores ("ap", "ar") and their metadata.
+const std::vector<MetricDef>& sample_metrics();
+
+}  // namespace xai

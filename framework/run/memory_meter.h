@@ -1,0 +1,23 @@
+// Peak memory of a stretch of work beyond what was in use when it started: resident memory on
+// CPU (Linux /proc), so an explainer's cost can be reported beside its time.
+#pragma once
+
+#include <cstdint>
+
+namespace xai {
+
+class MemoryMeter {
+ public:
+  // Starts a measurement: returns cached heap to the OS and restarts the kernel's peak counter.
+  void start();
+  // Peak bytes in use since start() beyond the amount at start(); 0 if unmeasurable.
+  int64_t peak_extra_bytes() const;
+
+  static int64_t resident_bytes();
+  static int64_t peak_resident_bytes();
+
+ private:
+  int64_t base_ = 0;
+};
+
+}  // namespace xai

@@ -1,0 +1,578 @@
+// See trainer.h. Plain LibTorch autograd over the framework's own model code: the weights given
+// to build_model are the parameters the optimizer updates.
+#include "framework/train/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/optim.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "datasets/dataset.h"
+#include "datasets/prompt_template.h"
+#include "datasets/toy/toy_task.h"
+#include "framework/common/error.h"
+#include "framework/text/bpe_trainer.h"
+
+namespace xai {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string duration_text(double s) {
+  char buf[32];
+  const auto total = static_cast<long long>(s + 0.5);
+  if (total >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", total / 3600, (total / 60) % 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%lldm%02llds", total / 60, total % 60);
+  }
+  return buf;
+}
+
+ModelSpec make_spec(const TrainModelOptions& m, int64_t vocab_size) {
+  ModelSpec s;
+  if (m.family == "gpt2") {
+    s.family = Family::kGpt2;
+    s.model_type = "gpt2";
+    s.activation = "gelu_new";
+    XAI_CHECK(m.kv_heads == 0 || m.kv_heads == m.heads,
+              "train: model.kv_heads: GPT-2 has no grouped-query attention (leave it 0)");
+  } else if (m.family == "llama") {
+    s.family = Family::kLlama;
+    s.model_type = "llama";
+    s.activation = "silu";
+    s.rope_theta = m.rope_theta;
+  } else {
+    throw Error(str_cat("train: model.family must be gpt2 or llama (got '", m.family, "')"));
+  }
+  XAI_CHECK(m.heads > 0 && m.hidden % m.heads == 0, "train: model.hidden ", m.hidden,
+            " is not a multiple of model.heads ", m.heads);
+  s.vocab_size = vocab_size;
+  s.hidden_size = m.hidden;
+  s.num_layers = m.layers;
+  s.num_heads = m.heads;
+  s.num_kv_heads = m.kv_heads > 0 ? m.kv_heads : m.heads;
+  s.head_dim = m.hidden / m.heads;
+  s.intermediate_size = m.intermediate;
+  s.max_positions = m.max_positions;
+  s.norm_eps = 1e-5;
+  s.tie_word_embeddings = m.tie_embeddings;
+  s.bos_token_id = 0;
+  s.eos_token_id = 0;
+  s.pad_token_id = 0;
+  // Through config.json and back: the checks and defaults load_model will apply.
+  return parse_model_config(model_config_json(s), "train: model");
+}
+
+// One training sequence: a context and its questions, each followed by its answer,
+//   {context}\nQuestion: {q1}\nAnswer: {a1}\nQuestion: {q2}\nAnswer: {a2}...
+// The text up to the first answer is exactly a test prompt and target (the "toy" dataset's
+// templates); the later questions reuse the prompt template with an empty {context}.
+struct TrainSequence {
+  std::string text;
+  std::vector<ByteSpan> answers;  // byte spans of the rendered targets
+};
+
+uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// "{context}\nAgain: {the same facts in another order}", with the verb and the city of every
+// restated fact as targets: the verb needs the person's facts, the city the (person, verb) fact,
+// so the heads that tie a city to its person and verb get a dense signal.
+TrainSequence restatement(const toy::ToyQuestion& q, uint64_t seed) {
+  TrainSequence seq;
+  seq.text = q.context + "\nAgain:";
+  std::vector<size_t> order(q.facts.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  for (size_t i = order.size() - 1; i > 0; --i) {
+    seed = mix64(seed);
+    std::swap(order[i], order[seed % (i + 1)]);
+  }
+  for (size_t i : order) {
+    const toy::ToyFact& f = q.facts[i];
+    seq.text += " " + toy::toy_names()[static_cast<size_t>(f.name)];
+    auto add_target = [&](const std::string& word) {
+      const auto begin = static_cast<int64_t>(seq.text.size());
+      seq.text += " " + word;
+      seq.answers.push_back({begin, static_cast<int64_t>(seq.text.size())});
+    };
+    add_target(toy::toy_verbs()[static_cast<size_t>(f.verb)].third);
+    seq.text += " in";
+    add_target(toy::toy_cities()[static_cast<size_t>(f.city)]);
+    seq.text += ".";
+  }
+  return seq;
+}
+
+std::vector<TrainSequence> training_sequences(const std::vector<toy::ToyQuestion>& qs,
+                                              const TrainDataOptions& o) {
+  const DatasetOptions d;
+  const std::vector<std::string> known = {"context", "question", "answer", "title"};
+  const PromptTemplate prompt(d.prompt_template, "prompt_template", known);
+  const PromptTemplate target(d.target_template, "target_template", known);
+  std::vector<TrainSequence> out;
+  enum class Kind { kAnswer, kSentence, kRestate } kind = Kind::kAnswer;
+  for (size_t i = 0; i < qs.size(); ++i) {
+    const toy::ToyQuestion& q = qs[i];
+    const bool first = i == 0 || qs[i - 1].context != q.context;
+    if (first) {
+      const uint64_t h = mix64(o.seed ^ mix64(out.size()));
+      const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
+      kind = u < o.restate_share                      ? Kind::kRestate
+             : u < o.restate_share + o.sentence_share ? Kind::kSentence
+                                                      : Kind::kAnswer;
+      out.push_back(kind == Kind::kRestate ? restatement(q, h) : TrainSequence());
+    }
+    if (kind == Kind::kRestate) continue;
+    TrainSequence& seq = out.back();
+    std::string answer = q.answer;
+    if (kind == Kind::kSentence) {
+      const toy::ToyFact& f = q.facts[static_cast<size_t>(q.answer_fact)];
+      answer = toy::toy_names()[static_cast<size_t>(f.name)] + " " +
+               toy::toy_verbs()[static_cast<size_t>(f.verb)].third + " in " + q.answer + ".";
+    }
+    const std::map<std::string, std::string> v = {
+        {"context", first ? q.context : ""}, {"question", q.question}, {"answer", answer}};
+    std::string p = prompt.render(v).text;
+    // A cue of its own, so the test format's "Answer:" stays followed by the city alone.
+    if (kind == Kind::kSentence && p.size() >= 7 && p.compare(p.size() - 7, 7, "Answer:") == 0)
+      p.replace(p.size() - 7, 7, "In full:");
+    seq.text += p;
+    const auto begin = static_cast<int64_t>(seq.text.size());
+    seq.text += target.render(v).text;
+    seq.answers.push_back({begin, static_cast<int64_t>(seq.text.size())});
+  }
+  return out;
+}
+
+// A sequence as tokens, with 1 where a token belongs to an answer.
+struct EncodedSequence {
+  std::vector<int64_t> ids;     // (T)
+  std::vector<uint8_t> answer;  // (T)
+};
+
+EncodedSequence encode_sequence(const TrainSequence& s, const Tokenizer& tok, int64_t max_tokens) {
+  const Encoding e = tok.encode(s.text, /*add_special_tokens=*/true);
+  XAI_CHECK(static_cast<int64_t>(e.size()) <= max_tokens, "train: a training sequence has ",
+            e.size(), " tokens, the model takes ", max_tokens,
+            " (HINT: raise model.max_positions or lower data.questions_per_context)");
+  EncodedSequence out;
+  out.ids = e.ids;
+  out.answer.assign(e.size(), 0);
+  for (size_t t = 0; t < e.size(); ++t) {
+    const ByteSpan& o = e.offsets[t];
+    for (const ByteSpan& a : s.answers)
+      if (!e.special[t] && o.begin < a.end && a.begin < o.end) out.answer[t] = 1;
+  }
+  return out;
+}
+
+// Right-padded batch: inputs (B, T), next-token labels (B, T) and loss weights (B, T).
+struct Batch {
+  at::Tensor input;
+  at::Tensor labels;
+  at::Tensor weights;
+  at::Tensor is_target;  // (B, T) float, 1 where the label is an answer token
+  int64_t n_target = 0;
+  int64_t tokens = 0;
+};
+
+Batch make_batch(const std::vector<EncodedSequence>& seqs, double context_weight) {
+  const auto B = static_cast<int64_t>(seqs.size());
+  int64_t T = 0, n_target = 0, n_context = 0;
+  for (const EncodedSequence& s : seqs) {
+    const auto n = static_cast<int64_t>(s.ids.size());
+    T = std::max(T, n);
+    for (int64_t t = 1; t < n; ++t) (s.answer[static_cast<size_t>(t)] ? n_target : n_context) += 1;
+  }
+  XAI_CHECK(n_target > 0, "train: a batch without answer tokens");
+  Batch b;
+  b.input = at::zeros({B, T}, at::kLong);
+  b.labels = at::zeros({B, T}, at::kLong);
+  b.weights = at::zeros({B, T}, at::kFloat);
+  b.is_target = at::zeros({B, T}, at::kFloat);
+  b.n_target = n_target;
+  auto in = b.input.accessor<int64_t, 2>();
+  auto lab = b.labels.accessor<int64_t, 2>();
+  auto w = b.weights.accessor<float, 2>();
+  auto is_t = b.is_target.accessor<float, 2>();
+  const float wt = 1.0f / static_cast<float>(n_target);
+  const float wc =
+      n_context > 0 ? static_cast<float>(context_weight) / static_cast<float>(n_context) : 0.0f;
+  for (int64_t r = 0; r < B; ++r) {
+    const EncodedSequence& s = seqs[static_cast<size_t>(r)];
+    const auto n = static_cast<int64_t>(s.ids.size());
+    for (int64_t t = 0; t < n; ++t) in[r][t] = s.ids[static_cast<size_t>(t)];
+    // Position t predicts token t + 1; the last position predicts nothing.
+    for (int64_t t = 0; t + 1 < n; ++t) {
+      lab[r][t] = s.ids[static_cast<size_t>(t + 1)];
+      if (s.answer[static_cast<size_t>(t + 1)]) {
+        w[r][t] = wt;
+        is_t[r][t] = 1;
+      } else {
+        w[r][t] = wc;
+      }
+    }
+    b.tokens += n;
+  }
+  return b;
+}
+
+// (P, D) the transformer's sinusoidal position table: sin and cos of p / 10000^(2i/D), RMS
+// 1/sqrt(2).
+at::Tensor sinusoids(int64_t P, int64_t D) {
+  at::Tensor pos = at::arange(P, at::kDouble).unsqueeze(1);  // (P, 1)
+  at::Tensor freq = at::exp(at::arange(0, D / 2, at::kDouble) * (-std::log(10000.0) * 2.0 / D));
+  at::Tensor angle = pos * freq.unsqueeze(0);  // (P, D/2)
+  return at::stack({angle.sin(), angle.cos()}, 2).reshape({P, D}).to(at::kFloat).contiguous();
+}
+
+// Keys equal to queries per head (see TrainModelOptions::mimetic_qk).
+void mimetic_init(const ModelSpec& s, double scale, uint64_t seed, TensorMap& w) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 0x5eed);
+  const int64_t D = s.hidden_size, Dh = s.head_dim, H = s.num_heads, G = H / s.num_kv_heads;
+  const double std = scale / std::sqrt(static_cast<double>(D));
+  for (int64_t l = 0; l < s.num_layers; ++l) {
+    if (s.family == Family::kGpt2) {
+      at::Tensor& c = w.at(str_cat("transformer.h.", l, ".attn.c_attn.weight"));  // (D, 3D)
+      at::Tensor q = at::empty({D, D}).normal_(0.0, std, gen);
+      c = c.clone();
+      c.slice(1, 0, D).copy_(q);
+      c.slice(1, D, 2 * D).copy_(q);
+    } else {
+      at::Tensor& qw = w.at(str_cat("model.layers.", l, ".self_attn.q_proj.weight"));  // (H*Dh, D)
+      at::Tensor& kw =
+          w.at(str_cat("model.layers.", l, ".self_attn.k_proj.weight"));  // (Hkv*Dh, D)
+      qw = at::empty({H * Dh, D}).normal_(0.0, std, gen);
+      kw = kw.clone();
+      for (int64_t g = 0; g < s.num_kv_heads; ++g)
+        kw.slice(0, g * Dh, (g + 1) * Dh).copy_(qw.slice(0, g * G * Dh, (g * G + 1) * Dh));
+    }
+  }
+}
+
+double lr_at(const TrainOptimOptions& o, int64_t step) {
+  if (step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / o.warmup_steps;
+  const double span = std::max<int64_t>(1, o.steps - o.warmup_steps - 1);
+  const double progress = std::min(1.0, static_cast<double>(step - o.warmup_steps) / span);
+  return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(M_PI * progress));
+}
+
+void check_options(const TrainOptions& o) {
+  XAI_CHECK(o.threads > 0, "train: threads must be positive (got ", o.threads, ")");
+  XAI_CHECK(o.optim.steps > 0, "train: train.steps must be positive");
+  XAI_CHECK(o.optim.batch_size > 0, "train: train.batch_size must be positive");
+  XAI_CHECK(o.optim.warmup_steps >= 0 && o.optim.warmup_steps < o.optim.steps,
+            "train: train.warmup_steps must be in [0, steps)");
+  XAI_CHECK(o.optim.lr > 0 && o.optim.min_lr >= 0 && o.optim.min_lr <= o.optim.lr,
+            "train: need 0 <= train.min_lr <= train.lr and lr > 0");
+  XAI_CHECK(o.optim.context_loss_weight >= 0, "train: train.context_loss_weight must be >= 0");
+  XAI_CHECK(o.data.eval_samples > 0, "train: data.eval_samples must be positive");
+  XAI_CHECK(o.log_every > 0, "train: log_every must be positive");
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  XAI_CHECK(out.good(), path, ": write failed");
+  std::filesystem::rename(path + ".tmp", path);
+}
+
+}  // namespace
+
+std::string train_options_json(const TrainOptions& o) {
+  nlohmann::ordered_json j;
+  j["output"] = o.output;
+  j["seed"] = o.seed;
+  j["threads"] = o.threads;
+  j["log_every"] = o.log_every;
+  j["data"] = {{"seed", o.data.seed},
+               {"questions_per_context", o.data.questions_per_context},
+               {"single_attribute_share", o.data.single_attribute_share},
+               {"restate_share", o.data.restate_share},
+               {"sentence_share", o.data.sentence_share},
+               {"min_facts", o.data.min_facts},
+               {"max_facts", o.data.max_facts},
+               {"eval_samples", o.data.eval_samples},
+               {"eval_every", o.data.eval_every}};
+  j["tokenizer"] = {{"from", o.tokenizer.from},
+                    {"vocab_size", o.tokenizer.vocab_size},
+                    {"corpus_samples", o.tokenizer.corpus_samples},
+                    {"add_prefix_space", o.tokenizer.add_prefix_space}};
+  j["model"] = {{"family", o.model.family},
+                {"layers", o.model.layers},
+                {"hidden", o.model.hidden},
+                {"heads", o.model.heads},
+                {"kv_heads", o.model.kv_heads},
+                {"intermediate", o.model.intermediate},
+                {"max_positions", o.model.max_positions},
+                {"tie_embeddings", o.model.tie_embeddings},
+                {"rope_theta", o.model.rope_theta},
+                {"init_std", o.model.init_std},
+                {"sinusoidal_positions", o.model.sinusoidal_positions},
+                {"mimetic_qk", o.model.mimetic_qk}};
+  j["train"] = {{"steps", o.optim.steps},
+                {"batch_size", o.optim.batch_size},
+                {"warmup_steps", o.optim.warmup_steps},
+                {"lr", o.optim.lr},
+                {"min_lr", o.optim.min_lr},
+                {"weight_decay", o.optim.weight_decay},
+                {"beta1", o.optim.beta1},
+                {"beta2", o.optim.beta2},
+                {"eps", o.optim.eps},
+                {"grad_clip", o.optim.grad_clip},
+                {"context_loss_weight", o.optim.context_loss_weight}};
+  return j.dump(2);
+}
+
+double greedy_exact_match(Model& model, const std::vector<Encoded>& samples, int64_t batch_size,
+                          int64_t* correct) {
+  at::NoGradGuard no_grad;
+  int64_t hits = 0;
+  for (size_t start = 0; start < samples.size(); start += static_cast<size_t>(batch_size)) {
+    const size_t end = std::min(samples.size(), start + static_cast<size_t>(batch_size));
+    const auto B = static_cast<int64_t>(end - start);
+    int64_t T = 0, P = 0;
+    for (size_t i = start; i < end; ++i) {
+      T = std::max(T, samples[i].size());
+      P = std::max(P, samples[i].num_targets());
+    }
+    at::Tensor input = at::zeros({B, T}, at::kLong);      // (B, T) right-padded
+    at::Tensor positions = at::zeros({B, P}, at::kLong);  // (B, P)
+    at::Tensor want = at::full({B, P}, -1, at::kLong);    // (B, P), -1 = no target
+    auto in = input.accessor<int64_t, 2>();
+    auto pos = positions.accessor<int64_t, 2>();
+    auto wt = want.accessor<int64_t, 2>();
+    for (int64_t r = 0; r < B; ++r) {
+      const Encoded& e = samples[start + static_cast<size_t>(r)];
+      for (int64_t t = 0; t < e.size(); ++t) in[r][t] = e.ids[static_cast<size_t>(t)];
+      for (int64_t k = 0; k < P; ++k) {
+        const int64_t kk = std::min(k, e.num_targets() - 1);
+        pos[r][k] = e.prompt_len - 1 + kk;
+        if (k < e.num_targets()) wt[r][k] = e.target_ids[static_cast<size_t>(k)];
+      }
+    }
+    ForwardRequest req;
+    req.input_ids = input.to(model.device());
+    req.logit_positions = positions.to(model.device());
+    at::Tensor pred = model.forward(req).logits.argmax(-1).to(at::kCPU);  // (B, P)
+    at::Tensor ok = pred.eq(want).logical_or(want.lt(0)).all(1);          // (B)
+    hits += ok.sum().item<int64_t>();
+  }
+  if (correct != nullptr) *correct = hits;
+  return samples.empty() ? 0.0 : static_cast<double>(hits) / static_cast<double>(samples.size());
+}
+
+TrainResult train_toy_model(const TrainOptions& o, std::ostream* log) {
+  check_options(o);
+  const auto t0 = Clock::now();
+  at::set_num_threads(o.threads);
+  auto say = [&](const std::string& line) {
+    if (log != nullptr) *log << line << std::endl;
+  };
+
+  // Data: the train stream (one fresh question per sample) and the test questions.
+  toy::ToyOptions train_gen;
+  train_gen.split = "train";
+  train_gen.seed = o.data.seed;
+  train_gen.questions_per_context = o.data.questions_per_context;
+  train_gen.single_attribute_share = o.data.single_attribute_share;
+  train_gen.min_facts = o.data.min_facts;
+  train_gen.max_facts = o.data.max_facts;
+  const int64_t n_sequences =
+      std::max(o.optim.steps * o.optim.batch_size, o.tokenizer.corpus_samples);
+  // Enough questions for n_sequences contexts (a context has at most questions_per_context).
+  train_gen.n = n_sequences * o.data.questions_per_context;
+  std::vector<TrainSequence> train = training_sequences(toy::generate_toy(train_gen), o.data);
+  XAI_CHECK(static_cast<int64_t>(train.size()) >= n_sequences, "train: internal: ", train.size(),
+            " training sequences for ", n_sequences);
+  train.resize(static_cast<size_t>(n_sequences));
+  DatasetOptions test_opts;
+  test_opts.split = "test";
+  test_opts.limit = o.data.eval_samples;
+  test_opts.seed = o.data.seed;
+  const std::vector<Sample> test = read_all(*open_dataset("toy", test_opts));
+
+  // Tokenizer.
+  TrainResult result;
+  if (!o.tokenizer.from.empty()) {
+    std::ifstream in(o.tokenizer.from, std::ios::binary);
+    XAI_CHECK(in.good(), o.tokenizer.from, ": cannot open (tokenizer.from)");
+    result.tokenizer_json.assign(std::istreambuf_iterator<char>(in), {});
+  } else {
+    std::vector<std::string> corpus;
+    for (int64_t i = 0; i < o.tokenizer.corpus_samples; ++i) {
+      corpus.push_back(train[static_cast<size_t>(i)].text);
+    }
+    BpeTrainerOptions bpe;
+    bpe.vocab_size = o.tokenizer.vocab_size;
+    bpe.add_prefix_space = o.tokenizer.add_prefix_space;
+    result.tokenizer_json = train_byte_level_bpe(corpus, bpe);
+  }
+  const Tokenizer tok = Tokenizer::from_json_text(result.tokenizer_json, "train: tokenizer");
+
+  // Model.
+  result.spec = make_spec(o.model, tok.vocab_size());
+  result.weights = init_weights(result.spec, o.model.init_std, o.seed);
+  if (o.model.mimetic_qk > 0) mimetic_init(result.spec, o.model.mimetic_qk, o.seed, result.weights);
+  if (o.model.sinusoidal_positions > 0 && result.spec.family == Family::kGpt2) {
+    result.weights["transformer.wpe.weight"] =
+        sinusoids(result.spec.max_positions, result.spec.hidden_size) *
+        (o.model.sinusoidal_positions * std::sqrt(2.0));
+  }
+  std::vector<at::Tensor> decay, no_decay;
+  for (auto& [name, t] : result.weights) {
+    t.requires_grad_(true);
+    (t.dim() >= 2 ? decay : no_decay).push_back(t);
+  }
+  std::unique_ptr<Model> model = build_model(result.spec, result.weights);
+  std::vector<at::Tensor> params = decay;
+  params.insert(params.end(), no_decay.begin(), no_decay.end());
+
+  const TrainOptimOptions& opt = o.optim;
+  auto adamw = [&](double wd) {
+    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(opt.lr)
+                                                            .betas({opt.beta1, opt.beta2})
+                                                            .eps(opt.eps)
+                                                            .weight_decay(wd));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, adamw(opt.weight_decay));
+  groups.emplace_back(no_decay, adamw(0.0));
+  torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(opt.lr));
+
+  std::vector<Encoded> test_enc;
+  for (const Sample& s : test) test_enc.push_back(encode_sample(s, tok, result.spec.max_positions));
+
+  say(str_cat("train: ", result.spec.model_type, " ", result.spec.num_layers, " layers x ",
+              result.spec.hidden_size, ", ", result.spec.num_parameters(),
+              " parameters, vocabulary ", result.spec.vocab_size, "; ", opt.steps,
+              " steps x batch ", opt.batch_size, ", ", o.threads, " thread(s)"));
+
+  const auto t_train = Clock::now();
+  double loss_sum = 0, last_loss = 0, eval_loss_sum = 0, gnorm_sum = 0;
+  int64_t loss_n = 0, eval_loss_n = 0, tokens = 0;
+  auto run_eval = [&](int64_t step) {
+    int64_t correct = 0;
+    const double acc = greedy_exact_match(*model, test_enc, 64, &correct);
+    TrainEval ev;
+    ev.step = step;
+    ev.loss = eval_loss_n ? eval_loss_sum / static_cast<double>(eval_loss_n) : 0.0;
+    ev.accuracy = acc;
+    result.history.push_back(ev);
+    eval_loss_sum = 0;
+    eval_loss_n = 0;
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "eval  step %lld  exact match %.1f%% (%lld/%zu)",
+                  static_cast<long long>(step), 100.0 * acc, static_cast<long long>(correct),
+                  test_enc.size());
+    say(buf);
+    result.test_accuracy = acc;
+    result.test_correct = correct;
+    result.test_total = static_cast<int64_t>(test_enc.size());
+  };
+
+  for (int64_t step = 0; step < opt.steps; ++step) {
+    std::vector<EncodedSequence> enc;
+    enc.reserve(static_cast<size_t>(opt.batch_size));
+    for (int64_t i = 0; i < opt.batch_size; ++i) {
+      const TrainSequence& s = train[static_cast<size_t>(step * opt.batch_size + i)];
+      enc.push_back(encode_sequence(s, tok, result.spec.max_positions));
+    }
+    const Batch b = make_batch(enc, opt.context_loss_weight);
+    const double lr = lr_at(opt, step);
+    for (auto& g : optimizer.param_groups())
+      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+
+    optimizer.zero_grad();
+    ForwardRequest req;
+    req.input_ids = b.input;
+    at::Tensor logits = model->forward(req).logits;  // (B, T, V)
+    at::Tensor nll = -at::log_softmax(logits, -1).gather(2, b.labels.unsqueeze(-1)).squeeze(-1);
+    at::Tensor loss = (nll * b.weights).sum();  // (B, T) -> ()
+    loss.backward();
+    // The global gradient norm (before clipping), reported in the progress lines.
+    const double gnorm = torch::nn::utils::clip_grad_norm_(
+        params, opt.grad_clip > 0 ? opt.grad_clip : std::numeric_limits<double>::infinity());
+    gnorm_sum += gnorm;
+    optimizer.step();
+
+    // Reported: the target tokens' mean cross-entropy, the quantity the task is about.
+    const double l =
+        (nll.detach() * b.is_target).sum().item<double>() / static_cast<double>(b.n_target);
+    loss_sum += l;
+    eval_loss_sum += l;
+    ++loss_n;
+    ++eval_loss_n;
+    tokens += b.tokens;
+    if ((step + 1) % o.log_every == 0 || step + 1 == opt.steps) {
+      last_loss = loss_sum / static_cast<double>(loss_n);
+      result.loss_curve.push_back(last_loss);
+      const double el = seconds_since(t_train);
+      const double eta =
+          el / static_cast<double>(step + 1) * static_cast<double>(opt.steps - step - 1);
+      char buf[200];
+      std::snprintf(buf, sizeof(buf),
+                    "step %5lld/%lld  loss %.4f  lr %.2e  gnorm %.2f  %.0f tok/s  eta %s",
+                    static_cast<long long>(step + 1), static_cast<long long>(opt.steps), last_loss,
+                    lr, gnorm_sum / static_cast<double>(loss_n), static_cast<double>(tokens) / el,
+                    duration_text(eta).c_str());
+      say(buf);
+      loss_sum = 0;
+      gnorm_sum = 0;
+      loss_n = 0;
+    }
+    if (o.data.eval_every > 0 && (step + 1) % o.data.eval_every == 0 && step + 1 < opt.steps)
+      run_eval(step + 1);
+  }
+  run_eval(opt.steps);
+  result.steps = opt.steps;
+  result.final_loss = last_loss;
+  result.seconds = seconds_since(t0);
+  say(str_cat("train: done in ", duration_text(result.seconds), ", test exact match ",
+              100.0 * result.test_accuracy, "%"));
+
+  if (!o.output.empty()) {
+    namespace fs = std::filesystem;
+    save_model(o.output, result.spec, result.weights);
+    write_text((fs::path(o.output) / "tokenizer.json").string(), result.tokenizer_json);
+    nlohmann::ordered_json j;
+    j["options"] = nlohmann::ordered_json::parse(train_options_json(o));
+    j["seed"] = o.seed;
+    j["threads"] = o.threads;
+    j["steps"] = result.steps;
+    j["final_loss"] = result.final_loss;
+    j["test_accuracy"] = result.test_accuracy;
+    j["test_correct"] = result.test_correct;
+    j["test_total"] = result.test_total;
+    j["parameters"] = result.spec.num_parameters();
+    j["vocab_size"] = result.spec.vocab_size;
+    j["seconds"] = result.seconds;
+    nlohmann::ordered_json h = nlohmann::ordered_json::array();
+    for (const TrainEval& e : result.history)
+      h.push_back({{"step", e.step}, {"loss", e.loss}, {"test_accuracy", e.accuracy}});
+    j["history"] = h;
+    write_text((fs::path(o.output) / "train_log.json").string(), j.dump(2) + "\n");
+    say("train: wrote " + o.output);
+  }
+  return result;
+}
+
+}  // namespace xai

@@ -1,0 +1,112 @@
+#include "methods/attattr.h"
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+#include "framework/common/error.h"
+#include "methods/attention.h"
+
+namespace xai {
+
+std::string AttAttrOptions::to_json() const {
+  nlohmann::ordered_json j;
+  j["method"] = "attattr";
+  j["steps"] = steps;
+  j["riemann"] = "left";
+  j["batch_size"] = batch_size;
+  j["token_score"] = token_score;
+  j["layers"] = layers;
+  return attention_detail::with_common(j.dump(), common);
+}
+
+AttAttr::AttAttr(AttAttrOptions options) : options_(std::move(options)) {
+  XAI_CHECK(options_.steps > 0, "attattr: steps must be positive (got ", options_.steps, ")");
+  XAI_CHECK(options_.batch_size > 0, "attattr: batch_size must be positive (got ",
+            options_.batch_size, ")");
+  XAI_CHECK(options_.token_score == "row" || options_.token_score == "column_sum",
+            "attattr: token_score must be row or column_sum (got '", options_.token_score, "')");
+  std::vector<int> sorted = options_.layers;
+  std::sort(sorted.begin(), sorted.end());
+  XAI_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(),
+            "attattr: layers lists a layer twice");
+}
+
+Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
+  const auto start = std::chrono::steady_clock::now();
+  at::AutoGradMode grad_mode(true);
+  const auto s = attention_detail::sample_tensors(model, sample, "attattr");
+  const int L = static_cast<int>(model.spec().num_layers);
+  const int64_t H = model.spec().num_heads, m = options_.steps;
+  std::vector<int> layers = options_.layers;
+  if (layers.empty()) {
+    for (int l = 0; l < L; ++l) layers.push_back(l);
+  }
+  for (int l : layers) {
+    XAI_CHECK(l >= 0 && l < L, "attattr: layer ", l, " is not a layer of this model (it has ", L,
+              ")");
+  }
+  const int64_t chunk = std::min(options_.batch_size, m);
+  const int64_t chunks_per_layer = (m + chunk - 1) / chunk;
+  const int64_t total = static_cast<int64_t>(layers.size()) * chunks_per_layer;
+  const auto fopts = at::TensorOptions().dtype(at::kFloat).device(model.device());
+  const bool row = options_.token_score == "row";
+
+  Explanation out;
+  at::Tensor scores = at::zeros({s.n, s.T}, fopts);  // (n, T)
+  at::Tensor importance = at::zeros({L, H}, fopts);  // (L, H)
+  int64_t done = 0;
+  for (int l : layers) {
+    at::Tensor A;               // (1, H, T, T) layer l's clean probabilities
+    std::vector<at::Tensor> G;  // per target (H, T, T): sum over alpha of dF_t/dX
+    for (int64_t c0 = 0; c0 < m; c0 += chunk) {
+      const int64_t b = std::min(chunk, m - c0);
+      at::Tensor alphas =
+          (at::arange(c0, c0 + b, fopts) / static_cast<double>(m)).view({b, 1, 1, 1});
+      at::Tensor X;  // (b, H, T, T) alpha * A, the leaf the gradients are taken for
+      AttentionControl ctl;
+      ctl.layers = {l};
+      // The probabilities reaching layer l are the clean ones (every layer below is untouched).
+      ctl.replace_probs = [&](int, const at::Tensor& probs) {
+        A = probs.slice(0, 0, 1).detach();
+        X = (alphas.to(probs.scalar_type()) * A).requires_grad_(true);
+        return X;
+      };
+      ForwardRequest req;
+      req.input_ids = s.ids.expand({b, s.T});
+      req.logit_positions = s.positions;
+      ForwardResult r = model.forward(req, ctl);  // logits (b, n, V)
+      at::Tensor f = target_function(r.logits.reshape({b * s.n, -1}), s.targets.repeat({b}),
+                                     options_.common.target)
+                         .view({b, s.n});
+      for (int64_t t = static_cast<int64_t>(G.size()); t < s.n; ++t) {
+        G.push_back(at::zeros({H, s.T, s.T}, fopts));  // one tensor each (assign would share)
+      }
+      for (int64_t t = 0; t < s.n; ++t) {
+        at::Tensor g = torch::autograd::grad({f.select(1, t).sum()}, {X}, {},
+                                             /*retain_graph=*/t + 1 < s.n)[0];
+        G[t] += g.sum(0).to(at::kFloat);
+      }
+      out.cost.forward_passes += 1;
+      out.cost.sequences += b;
+      out.cost.backward_passes += s.n;
+      if (ctx.progress) ctx.progress(++done, total);
+    }
+    const at::Tensor a = A[0].to(at::kFloat);  // (H, T, T)
+    for (int64_t t = 0; t < s.n; ++t) {
+      at::Tensor attr = a * G[t] / static_cast<double>(m);  // (H, T, T)
+      scores[t] += row ? attr.select(1, s.P - 1 + t).sum(0) : attr.sum(at::IntArrayRef{0, 1});
+      importance[l] += std::get<0>(attr.flatten(1).max(1));
+    }
+  }
+
+  out.per_target = finish_scores(scores, sample, options_.common);
+  out.relevance = aggregate_targets(out.per_target, options_.common.target_aggregation);
+  out.extras["head_importance"] = importance.to(at::kCPU);
+  out.cost.seconds = attention_detail::seconds_since(start);
+  return out;
+}
+
+}  // namespace xai

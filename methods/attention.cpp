@@ -1,0 +1,93 @@
+#include "methods/attention.h"
+
+#include <nlohmann/json.hpp>
+
+#include "framework/common/error.h"
+
+namespace xai {
+namespace attention_detail {
+
+SampleTensors sample_tensors(const Model& model, const Encoded& sample, const char* method) {
+  SampleTensors s;
+  s.T = sample.size();
+  s.P = sample.prompt_len;
+  s.n = sample.num_targets();
+  XAI_CHECK(s.T > 0 && s.n > 0 && s.P >= 1 && s.P - 1 + s.n == s.T, method,
+            ": malformed sample (T = ", s.T, ", prompt_len = ", s.P, ", targets = ", s.n,
+            "; expected T = prompt_len + targets - 1)");
+  const at::Device dev = model.device();
+  const auto long_cpu = at::TensorOptions().dtype(at::kLong);
+  s.ids = at::tensor(sample.ids, long_cpu).view({1, s.T}).to(dev);
+  s.targets = at::tensor(sample.target_ids, long_cpu).to(dev);
+  s.positions = at::arange(s.P - 1, s.P - 1 + s.n, long_cpu).to(dev);
+  return s;
+}
+
+std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids,
+                                        const std::vector<int>& layers) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> means(model.spec().num_layers);
+  AttentionControl ctl;
+  ctl.layers = layers;
+  ctl.replace_probs = [&means](int layer, const at::Tensor& probs) {
+    means[layer] = probs[0].to(at::kFloat).mean(0);  // (H, T, T) -> (T, T)
+    return probs;
+  };
+  ForwardRequest req;
+  req.input_ids = ids;
+  // The logits are not needed; the LM head runs at one position only.
+  req.logit_positions = at::full({1}, ids.size(1) - 1, ids.options());
+  model.forward(req, ctl);
+  return means;
+}
+
+std::string with_common(const std::string& method_json, const CommonOptions& common) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(method_json);
+  const nlohmann::ordered_json c = nlohmann::ordered_json::parse("{" + common.json_fields() + "}");
+  for (const auto& item : c.items()) j[item.key()] = item.value();
+  return j.dump();
+}
+
+double seconds_since(const std::chrono::steady_clock::time_point& start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace attention_detail
+
+std::string AttentionOptions::to_json() const {
+  nlohmann::ordered_json j;
+  j["method"] = "attention";
+  j["layers"] = layers;
+  return attention_detail::with_common(j.dump(), common);
+}
+
+RawAttention::RawAttention(AttentionOptions options) : options_(std::move(options)) {
+  XAI_CHECK(options_.layers == "last" || options_.layers == "mean",
+            "attention: layers must be last or mean (got '", options_.layers, "')");
+}
+
+Explanation RawAttention::explain(Model& model, const Encoded& sample, ExplainContext&) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto s = attention_detail::sample_tensors(model, sample, "attention");
+  const int L = static_cast<int>(model.spec().num_layers);
+  std::vector<int> layers;
+  if (options_.layers == "last") {
+    layers.push_back(L - 1);
+  } else {
+    for (int l = 0; l < L; ++l) layers.push_back(l);
+  }
+  std::vector<at::Tensor> means = attention_detail::head_mean_probs(model, s.ids, layers);
+  at::Tensor a = means[layers[0]];  // (T, T)
+  for (size_t i = 1; i < layers.size(); ++i) a = a + means[layers[i]];
+  a = a / static_cast<double>(layers.size());
+
+  Explanation out;
+  out.per_target = finish_scores(a.index_select(0, s.positions), sample, options_.common);
+  out.relevance = aggregate_targets(out.per_target, options_.common.target_aggregation);
+  out.cost.forward_passes = 1;
+  out.cost.sequences = 1;
+  out.cost.seconds = attention_detail::seconds_since(start);
+  return out;
+}
+
+}  // namespace xai

@@ -1,0 +1,73 @@
+#include "methods/attnlrp.h"
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+
+#include "framework/common/error.h"
+
+namespace xai {
+
+GradientRules attnlrp_rules(AttnLrpOptions::Variant variant, const ModelSpec& spec) {
+  switch (variant) {
+    case AttnLrpOptions::Variant::kAttnLrp:
+      return GradientRules::kAttnLrp;
+    case AttnLrpOptions::Variant::kCpLrp:
+      return GradientRules::kCpLrp;
+    case AttnLrpOptions::Variant::kAuto:
+      return spec.family == Family::kGpt2 ? GradientRules::kCpLrp : GradientRules::kAttnLrp;
+  }
+  throw Error("internal: unknown AttnLRP variant");
+}
+
+std::string AttnLrpOptions::to_json() const {
+  const char* v = variant == Variant::kAuto      ? "auto"
+                  : variant == Variant::kAttnLrp ? "attn_lrp"
+                                                 : "cp_lrp";
+  nlohmann::ordered_json j;
+  j["variant"] = v;
+  return "{" + j.dump().substr(1, j.dump().size() - 2) + "," + common.json_fields() + "}";
+}
+
+Explanation AttnLrp::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const int64_t T = sample.size(), P = sample.prompt_len, n = sample.num_targets();
+  XAI_CHECK(T > 0 && n > 0 && P >= 1 && P - 1 + n == T, "attnlrp: malformed sample (T = ", T,
+            ", prompt_len = ", P, ", targets = ", n, ")");
+  // The written-out attention and the rules need autograd, whatever the caller's mode.
+  at::AutoGradMode grad_mode(true);
+
+  at::Tensor ids = at::tensor(sample.ids, at::kLong).view({1, T});
+  at::Tensor targets = at::tensor(sample.target_ids, at::kLong);  // (n)
+  at::Tensor e = model.embed(ids).detach().requires_grad_(true);  // (1, T, D)
+  ForwardRequest req;
+  req.inputs_embeds = e;
+  req.logit_positions = at::arange(P - 1, P - 1 + n, at::kLong);  // the LM head runs only there
+  req.rules = attnlrp_rules(options_.variant, model.spec());
+  ForwardResult out = model.forward(req);
+  at::Tensor f = target_function(out.logits[0], targets, options_.common.target);  // (n)
+
+  at::Tensor input = e.detach().to(at::kFloat);  // (1, T, D)
+  at::Tensor scores = at::zeros({n, T}, at::kFloat);
+  for (int64_t t = 0; t < n; ++t) {
+    // One backward per target through the same graph; autograd::grad never touches weights.
+    at::Tensor g = torch::autograd::grad({f[t]}, {e}, {}, /*retain_graph=*/t + 1 < n)[0];
+    scores[t] =
+        aggregate_embedding(input[0] * g[0].to(at::kFloat), options_.common.embedding).to(at::kCPU);
+    if (ctx.progress) ctx.progress(t + 1, n);
+  }
+
+  Explanation result;
+  result.per_target = finish_scores(scores, sample, options_.common);
+  result.relevance = aggregate_targets(result.per_target, options_.common.target_aggregation);
+  result.cost.forward_passes = 1;
+  result.cost.sequences = 1;
+  result.cost.backward_passes = n;
+  result.cost.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  return result;
+}
+
+}  // namespace xai

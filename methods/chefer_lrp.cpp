@@ -1,0 +1,113 @@
+#include "methods/chefer_lrp.h"
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <vector>
+
+#include "framework/common/error.h"
+
+namespace xai {
+
+CheferLrp::CheferLrp(CheferLrpOptions options) : options_(std::move(options)) {}
+
+std::string CheferLrpOptions::to_json() const {
+  nlohmann::ordered_json j;
+  j["row_normalize"] = row_normalize;
+  j["start_layer"] = start_layer;
+  j["diagonal"] = diagonal == Diagonal::kKeep   ? "keep"
+                  : diagonal == Diagonal::kZero ? "zero"
+                                                : "min";
+  const std::string s = j.dump();
+  return "{" + s.substr(1, s.size() - 2) + "," + common.json_fields() + "}";
+}
+
+Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const int64_t T = sample.size(), P = sample.prompt_len, n = sample.num_targets();
+  XAI_CHECK(T > 0 && n > 0 && P >= 1 && P - 1 + n == T, "chefer_lrp: malformed sample (T = ", T,
+            ", prompt_len = ", P, ", targets = ", n, ")");
+  const int64_t L = model.spec().num_layers;
+  const int64_t start = options_.start_layer < 0 ? L + options_.start_layer : options_.start_layer;
+  if (start < 0 || start >= L) {
+    throw Error(str_cat("chefer_lrp: start_layer ", options_.start_layer,
+                        " is outside the model's ", L, " layers (HINT: use 0..", L - 1,
+                        ", or -1 for the last layer)"));
+  }
+  at::AutoGradMode grad_mode(true);  // kept attention maps need the written-out path
+
+  at::Tensor ids = at::tensor(sample.ids, at::kLong).view({1, T});
+  at::Tensor targets = at::tensor(sample.target_ids, at::kLong);  // (n)
+  // The inputs require grad only so that the attention maps join the graph; no gradient is read.
+  at::Tensor e = model.embed(ids).detach().requires_grad_(true);  // (1, T, D)
+  AttentionControl keep;
+  keep.keep_probs = true;
+  ForwardRequest req;
+  req.inputs_embeds = e;
+  req.logit_positions = at::arange(P - 1, P - 1 + n, at::kLong);
+  // Two rule sets, two graphs: relevance (z+ / identity / halves) and the plain gradient.
+  req.rules = GradientRules::kLrpAlphaBeta;
+  ForwardResult rule_pass = model.forward(req, keep);
+  req.rules = GradientRules::kStandard;
+  ForwardResult plain_pass = model.forward(req, keep);
+  XAI_CHECK(static_cast<int64_t>(rule_pass.attn_probs.size()) == L &&
+                static_cast<int64_t>(plain_pass.attn_probs.size()) == L,
+            "chefer_lrp: the model returned no attention maps");
+
+  const std::vector<at::Tensor> rule_probs(rule_pass.attn_probs.begin() + start,
+                                           rule_pass.attn_probs.end());  // (1, H, T, T) each
+  const std::vector<at::Tensor> plain_probs(plain_pass.attn_probs.begin() + start,
+                                            plain_pass.attn_probs.end());
+  at::Tensor logit = rule_pass.logits[0]
+                         .gather(1, targets.to(rule_pass.logits.device()).view({-1, 1}))
+                         .view({-1});                                                     // (n)
+  at::Tensor f = target_function(plain_pass.logits[0], targets, options_.common.target);  // (n)
+  const auto fopts = at::TensorOptions().dtype(at::kFloat).device(model.device());
+  at::Tensor eye = at::eye(T, fopts);
+
+  at::Tensor scores = at::zeros({n, T}, at::kFloat);
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t p = P - 1 + t;
+    const bool retain = t + 1 < n;
+    const double y = logit[t].item<double>();
+    if (y == 0.0) {
+      throw Error(str_cat("chefer_lrp: the logit of target ", t,
+                          " is exactly 0, so the LRP pass cannot start at relevance 1"));
+    }
+    // Relevance 1 at the target: gradient 1 / logit, so logit * gradient = 1.
+    const auto rel = torch::autograd::grad({logit[t]}, rule_probs,
+                                           {at::full({}, 1.0 / y, logit.options())}, retain);
+    const auto grads = torch::autograd::grad({f[t]}, plain_probs, {}, retain);
+    at::Tensor v = at::zeros({T}, fopts);  // row p of the product, propagated top-down
+    v[p] = 1.0f;
+    for (int64_t l = L - 1 - start; l >= 0; --l) {
+      // fp32 accumulation whatever the model's dtype.
+      at::Tensor r = rule_probs[l].detach()[0].to(at::kFloat) * rel[l][0].to(at::kFloat);  // R(A_l)
+      at::Tensor a = (grads[l][0].to(at::kFloat) * r).clamp_min(0).mean(0);  // (T, T) Abar_l
+      at::Tensor m = a + eye;
+      if (options_.row_normalize) m = m / m.sum(-1, true);
+      v = at::matmul(v, m);  // (T)
+    }
+    if (options_.diagonal == CheferLrpOptions::Diagonal::kZero) {
+      v[p] = 0.0f;
+    } else if (options_.diagonal == CheferLrpOptions::Diagonal::kMin) {
+      v[p] = v.slice(0, 0, p + 1).min();
+    }
+    scores[t] = v.to(at::kCPU);
+    if (ctx.progress) ctx.progress(t + 1, n);
+  }
+
+  Explanation result;
+  result.per_target = finish_scores(scores, sample, options_.common);
+  result.relevance = aggregate_targets(result.per_target, options_.common.target_aggregation);
+  result.cost.forward_passes = 2;
+  result.cost.sequences = 2;
+  result.cost.backward_passes = 2 * n;
+  result.cost.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  return result;
+}
+
+}  // namespace xai

@@ -1,0 +1,252 @@
+#include "methods/integrated_gradients.h"
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "framework/common/error.h"
+#include "methods/saliency.h"
+
+namespace xai {
+namespace {
+
+using Options = IntegratedGradientsOptions;
+
+const char* name_of(Options::Quadrature q) {
+  switch (q) {
+    case Options::Quadrature::kGaussLegendre:
+      return "gausslegendre";
+    case Options::Quadrature::kRiemannLeft:
+      return "riemann_left";
+    case Options::Quadrature::kRiemannRight:
+      return "riemann_right";
+    case Options::Quadrature::kRiemannMiddle:
+      return "riemann_middle";
+    case Options::Quadrature::kRiemannTrapezoid:
+      return "riemann_trapezoid";
+  }
+  return "?";
+}
+
+const char* name_of(Options::Baseline b) {
+  switch (b) {
+    case Options::Baseline::kZero:
+      return "zero";
+    case Options::Baseline::kToken:
+      return "token";
+    case Options::Baseline::kUnk:
+      return "unk";
+  }
+  return "?";
+}
+
+// Gauss-Legendre nodes (ascending) and weights on [-1, 1]: Newton's method on P_n from the
+// Chebyshev-like first guesses, P_n and P_n' by the three-term recurrence.
+void gauss_legendre(int64_t n, std::vector<double>& x, std::vector<double>& w) {
+  x.assign(n, 0.0);
+  w.assign(n, 0.0);
+  const double pi = std::acos(-1.0);
+  for (int64_t i = 0; i < (n + 1) / 2; ++i) {
+    double z = std::cos(pi * (static_cast<double>(i) + 0.75) / (static_cast<double>(n) + 0.5));
+    double dp = 1.0;
+    for (int iter = 0; iter < 100; ++iter) {
+      double p_prev = 1.0, p = z;  // P_0, P_1
+      for (int64_t k = 2; k <= n; ++k) {
+        const double p_next = ((2.0 * k - 1.0) * z * p - (k - 1.0) * p_prev) / k;
+        p_prev = p;
+        p = p_next;
+      }
+      if (n == 1) p_prev = 1.0;
+      dp = static_cast<double>(n) * (z * p - p_prev) / (z * z - 1.0);  // P_n'(z)
+      const double step = p / dp;
+      z -= step;
+      if (std::abs(step) < 1e-15) break;
+    }
+    // Recompute P_n' at the converged node for the weight.
+    double p_prev = 1.0, p = z;
+    for (int64_t k = 2; k <= n; ++k) {
+      const double p_next = ((2.0 * k - 1.0) * z * p - (k - 1.0) * p_prev) / k;
+      p_prev = p;
+      p = p_next;
+    }
+    if (n == 1) p_prev = 1.0;
+    dp = static_cast<double>(n) * (z * p - p_prev) / (z * z - 1.0);
+    const double weight = 2.0 / ((1.0 - z * z) * dp * dp);
+    x[n - 1 - i] = z;
+    x[i] = -z;
+    w[n - 1 - i] = weight;
+    w[i] = weight;
+  }
+}
+
+}  // namespace
+
+std::pair<std::vector<double>, std::vector<double>> ig_quadrature(Options::Quadrature q,
+                                                                  int64_t n) {
+  std::vector<double> a, w;
+  if (q == Options::Quadrature::kGaussLegendre) {
+    XAI_CHECK(n >= 1, "integrated_gradients: gausslegendre needs steps >= 1 (got ", n, ")");
+    gauss_legendre(n, a, w);
+    for (int64_t i = 0; i < n; ++i) {
+      a[i] = 0.5 * (1.0 + a[i]);
+      w[i] = 0.5 * w[i];
+    }
+    return {a, w};
+  }
+  XAI_CHECK(n >= 2, "integrated_gradients: ", name_of(q), " needs steps >= 2 (got ", n, ")");
+  const double dn = static_cast<double>(n);
+  auto linspace = [&](double lo, double hi) {
+    for (int64_t i = 0; i < n; ++i) a.push_back(lo + (hi - lo) * static_cast<double>(i) / (dn - 1));
+  };
+  switch (q) {
+    case Options::Quadrature::kRiemannLeft:
+      linspace(0.0, 1.0 - 1.0 / dn);
+      break;
+    case Options::Quadrature::kRiemannRight:
+      linspace(1.0 / dn, 1.0);
+      break;
+    case Options::Quadrature::kRiemannMiddle:
+      linspace(1.0 / (2.0 * dn), 1.0 - 1.0 / (2.0 * dn));
+      break;
+    default:  // trapezoid
+      linspace(0.0, 1.0);
+      break;
+  }
+  w.assign(n, 1.0 / dn);
+  if (q == Options::Quadrature::kRiemannTrapezoid) {
+    w.front() /= 2;  // captum's weights: 1/n, halved at both ends
+    w.back() /= 2;
+  }
+  return {a, w};
+}
+
+IntegratedGradients::IntegratedGradients(IntegratedGradientsOptions options)
+    : options_(std::move(options)) {
+  const bool riemann = options_.quadrature != Options::Quadrature::kGaussLegendre;
+  XAI_CHECK(options_.steps >= (riemann ? 2 : 1),
+            "integrated_gradients: steps must be >= ", riemann ? 2 : 1, " for ",
+            name_of(options_.quadrature), " (got ", options_.steps, ")");
+  XAI_CHECK(options_.batch_size > 0, "integrated_gradients: batch_size must be positive (got ",
+            options_.batch_size, ")");
+  XAI_CHECK(options_.baseline != Options::Baseline::kUnk || options_.baseline_token_id,
+            "integrated_gradients: baseline 'unk' needs baseline_token_id, the tokenizer's UNK id "
+            "(its PAD id when it has no UNK) (HINT: explainers see no tokenizer; look the id up in "
+            "tokenizer.json)");
+  XAI_CHECK(!options_.baseline_token_id || *options_.baseline_token_id >= 0,
+            "integrated_gradients: baseline_token_id must be >= 0 (got ",
+            *options_.baseline_token_id, ")");
+}
+
+Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
+  const auto t_start = std::chrono::steady_clock::now();
+  check_gradient_sample(sample, "integrated_gradients");
+  const int64_t T = sample.size(), P = sample.prompt_len, n = sample.num_targets();
+  // The written-out attention runs only with grad mode on, whatever the caller's mode.
+  at::AutoGradMode grad_mode(true);
+  const at::Device dev = model.device();
+  const auto f32 = at::TensorOptions().dtype(at::kFloat).device(dev);
+  at::Tensor ids = at::tensor(sample.ids, at::kLong).view({1, T}).to(dev);
+  at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(dev);   // (n)
+  at::Tensor positions = at::arange(P - 1, P - 1 + n, at::kLong).to(dev);  // (n)
+  const at::Tensor e = model.embed(ids).detach()[0].to(at::kFloat);        // (T, D)
+  const int64_t D = e.size(1);
+
+  at::Tensor e0;  // (T, D) the baseline embeddings
+  if (options_.baseline == Options::Baseline::kZero) {
+    e0 = at::zeros_like(e);
+  } else {
+    const int64_t id = options_.baseline_token_id.value_or(0);
+    const int64_t V = model.spec().vocab_size;
+    XAI_CHECK(id < V, "integrated_gradients: baseline_token_id ", id,
+              " is outside the model's vocabulary of ", V,
+              " (HINT: use an id of this model's tokenizer)");
+    at::Tensor base = at::full({1, T}, id, at::kLong);
+    if (options_.baseline_keep_bos && leading_bos(sample)) base[0][0] = sample.ids[0];
+    e0 = model.embed(base.to(dev)).detach()[0].to(at::kFloat);
+  }
+  const at::Tensor diff = e - e0;  // (T, D)
+
+  const auto [alphas, weights] = ig_quadrature(options_.quadrature, options_.steps);
+  const int64_t K = static_cast<int64_t>(alphas.size());
+  at::Tensor grad_sum = at::zeros({n, T, D}, f32);  // (n, T, D) sum_k w_k df_t/dE(x_k)
+  Explanation out;
+  for (int64_t k0 = 0; k0 < K; k0 += options_.batch_size) {
+    const int64_t b = std::min(options_.batch_size, K - k0);
+    at::Tensor a = at::tensor(std::vector<double>(alphas.begin() + k0, alphas.begin() + k0 + b))
+                       .to(f32)
+                       .view({b, 1, 1});
+    at::Tensor w =
+        at::tensor(std::vector<double>(weights.begin() + k0, weights.begin() + k0 + b)).to(f32);
+    // The model casts the float32 points to its own dtype; gradients come back in float32.
+    at::Tensor x = (e0.unsqueeze(0) + a * diff.unsqueeze(0)).detach().requires_grad_(true);
+    ForwardRequest req;
+    req.inputs_embeds = x;  // (b, T, D)
+    req.logit_positions = positions;
+    ForwardResult res = model.forward(req);  // logits (b, n, V)
+    at::Tensor f = target_function(res.logits.reshape({b * n, res.logits.size(2)}),
+                                   targets.repeat({b}), options_.common.target)
+                       .view({b, n});
+    for (int64_t t = 0; t < n; ++t) {
+      // Weighting before the backward gives sum_k w_k df_t/dx_k in one pass per target.
+      at::Tensor g = torch::autograd::grad({(f.select(1, t) * w).sum()}, {x}, {},
+                                           /*retain_graph=*/t + 1 < n)[0];  // (b, T, D)
+      grad_sum[t] += g.to(at::kFloat).sum(0);
+    }
+    out.cost.forward_passes += 1;
+    out.cost.sequences += b;
+    out.cost.backward_passes += n;
+    if (ctx.progress) ctx.progress(k0 + b, K);
+  }
+
+  // f at both ends of the path, for the convergence delta (written-out path, no graph kept).
+  at::Tensor ends;  // (2, n): f(E), f(E0)
+  {
+    ForwardRequest req;
+    req.inputs_embeds = at::stack({e, e0});
+    req.logit_positions = positions;
+    ForwardResult res = model.forward(req);
+    ends = target_function(res.logits.reshape({2 * n, res.logits.size(2)}), targets.repeat({2}),
+                           options_.common.target)
+               .view({2, n})
+               .detach()
+               .to(at::kCPU, at::kDouble);
+    out.cost.forward_passes += 1;
+    out.cost.sequences += 2;
+  }
+
+  at::Tensor scores = at::zeros({n, T}, at::kFloat);  // (n, T)
+  at::Tensor delta = at::zeros({n}, at::kDouble);
+  for (int64_t t = 0; t < n; ++t) {
+    at::Tensor attribution = diff * grad_sum[t];  // (T, D)
+    scores[t] = aggregate_embedding(attribution, options_.common.embedding).to(at::kCPU);
+    delta[t] = attribution.to(at::kDouble).sum().item<double>() -
+               (ends[0][t].item<double>() - ends[1][t].item<double>());
+  }
+  out.per_target = finish_scores(scores, sample, options_.common);
+  out.relevance = aggregate_targets(out.per_target, options_.common.target_aggregation);
+  out.extras["convergence_delta"] = delta.to(at::kFloat);
+  out.cost.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  return out;
+}
+
+std::string IntegratedGradientsOptions::to_json() const {
+  nlohmann::ordered_json j;
+  j["method"] = "integrated_gradients";
+  j["steps"] = steps;
+  j["quadrature"] = name_of(quadrature);
+  j["baseline"] = name_of(baseline);
+  j["baseline_token_id"] = baseline == Baseline::kZero
+                               ? nlohmann::ordered_json(nullptr)
+                               : nlohmann::ordered_json(baseline_token_id.value_or(0));
+  j["baseline_keep_bos"] = baseline_keep_bos;
+  j["batch_size"] = batch_size;
+  const std::string head = j.dump();
+  return head.substr(0, head.size() - 1) + "," + common.json_fields() + "}";
+}
+
+}  // namespace xai

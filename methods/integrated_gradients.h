@@ -1,0 +1,82 @@
+// Integrated gradients (Sundararajan et al. 2017) on the token embeddings of every position (prompt
+// and earlier targets), as captum's IntegratedGradients computes it: the path from a baseline E0 to
+// E, captum's quadratures, the interpolation points evaluated in chunks, and the convergence delta
+// (shared/reference/baselines.md section 6).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "methods/explainer.h"
+#include "methods/options.h"
+
+namespace xai {
+
+struct IntegratedGradientsOptions {
+  // captum's approximation_methods: nodes a_k and weights w_k on [0, 1].
+  //   gausslegendre      a = 0.5 (1 + x_i), w = 0.5 w_i (Legendre nodes and weights; n >= 1)
+  //   riemann_left       a = linspace(0, 1 - 1/n, n), w = 1/n
+  //   riemann_right      a = linspace(1/n, 1, n), w = 1/n
+  //   riemann_middle     a = linspace(1/2n, 1 - 1/2n, n), w = 1/n
+  //   riemann_trapezoid  a = linspace(0, 1, n), w = 1/n halved at both ends (captum's weights,
+  //                      which sum to 1 - 1/n; n >= 2 for every Riemann rule)
+  enum class Quadrature {
+    kGaussLegendre,
+    kRiemannLeft,
+    kRiemannRight,
+    kRiemannMiddle,
+    kRiemannTrapezoid
+  };
+  // zero: E0 = 0 (captum's default, AtMan's baselines). token: E0 = embed(baseline_token_id) at
+  // every position (captum LLM: id 0). unk: the same with the tokenizer's UNK id (PAD when it has
+  // none, inseq) -- explainers see no tokenizer, so baseline_token_id must name that id.
+  enum class Baseline { kZero, kToken, kUnk };
+
+  int64_t steps = 50;
+  Quadrature quadrature = Quadrature::kGaussLegendre;
+  Baseline baseline = Baseline::kZero;
+  std::optional<int64_t> baseline_token_id;  // token: default 0; unk: required
+  // Token baselines: a leading BOS (position 0 with no bytes) keeps its own embedding in E0, as
+  // captum LLM's skip_tokens and inseq's special tokens do; its attribution is then exactly 0.
+  bool baseline_keep_bos = true;
+  int64_t batch_size = 16;  // interpolation points per forward call
+  // Defaults: target logit, embedding_aggregation sum (signed), normalize none, target_aggregation
+  // abs.
+  CommonOptions common;
+
+  // Reads and finish()es the node. Keys: preset (none | atman_paper | captum_llm | inseq), steps,
+  // quadrature, baseline, baseline_token_id, baseline_keep_bos, batch_size, and the CommonOptions
+  // keys. Presets: atman_paper = 10 steps, zero baseline, logit; captum_llm = token id 0, logprob,
+  // sum; inseq = 50 steps Gauss-Legendre, unk baseline, prob, L2 + L1 normalisation.
+  static IntegratedGradientsOptions from_config(const ConfigNode& node);
+  std::string to_json() const;
+};
+
+// Nodes and weights of the quadrature with n points (see Quadrature).
+std::pair<std::vector<double>, std::vector<double>> ig_quadrature(
+    IntegratedGradientsOptions::Quadrature quadrature, int64_t n);
+
+// For target t (f_t its target function at its predicting position):
+//   A_t = (E - E0) * sum_k w_k df_t/dE (E0 + a_k (E - E0))          (T, D)
+//   per_target[t, j] = aggregate_d A_t[j, d]  (sum: signed, positive = evidence for the target)
+//   extras["convergence_delta"][t] = sum_{j,d} A_t - (f_t(E) - f_t(E0))  (captum's delta; it is
+//   about the sums over d before any reduction, and over all positions)
+// Positions after the predicting position get 0 (their gradient is 0), as do exclusions; then
+// normalisation. Cost: ceil(steps / batch_size) forward calls of batch_size rows with n backward
+// passes each, plus one forward of (E, E0) for the delta; memory: one chunk's graph plus the
+// (n, T, D) float32 gradient sums.
+class IntegratedGradients final : public Explainer {
+ public:
+  explicit IntegratedGradients(IntegratedGradientsOptions options);
+  Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
+  std::string params_json() const override { return options_.to_json(); }
+  const IntegratedGradientsOptions& options() const { return options_; }
+
+ private:
+  IntegratedGradientsOptions options_;
+};
+
+}  // namespace xai

@@ -1,0 +1,59 @@
+#include "methods/rollout.h"
+
+#include <nlohmann/json.hpp>
+
+#include "framework/common/error.h"
+#include "methods/attention.h"
+
+namespace xai {
+
+at::Tensor rollout_matrix(const std::vector<at::Tensor>& head_means, int64_t start_layer) {
+  const int64_t L = static_cast<int64_t>(head_means.size());
+  const int64_t T = head_means.back().size(0);
+  at::Tensor eye = at::eye(T, head_means.back().options());
+  at::Tensor J = eye;  // (T, T)
+  for (int64_t l = start_layer; l < L; ++l) J = at::matmul(0.5 * head_means[l] + 0.5 * eye, J);
+  return J;
+}
+
+at::Tensor rollout_rows(const std::vector<at::Tensor>& head_means, int64_t start_layer,
+                        const at::Tensor& positions) {
+  const int64_t L = static_cast<int64_t>(head_means.size());
+  const int64_t T = head_means.back().size(0);
+  // v = e_p (n, T); v Ahat = 0.5 v Abar + 0.5 v, from the top layer down.
+  at::Tensor v = at::eye(T, head_means.back().options()).index_select(0, positions);
+  for (int64_t l = L - 1; l >= start_layer; --l) v = 0.5 * at::matmul(v, head_means[l]) + 0.5 * v;
+  return v;
+}
+
+std::string RolloutOptions::to_json() const {
+  nlohmann::ordered_json j;
+  j["method"] = "rollout";
+  j["start_layer"] = start_layer;
+  return attention_detail::with_common(j.dump(), common);
+}
+
+Rollout::Rollout(RolloutOptions options) : options_(std::move(options)) {}
+
+Explanation Rollout::explain(Model& model, const Encoded& sample, ExplainContext&) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto s = attention_detail::sample_tensors(model, sample, "rollout");
+  const int L = static_cast<int>(model.spec().num_layers);
+  const int64_t first = options_.start_layer < 0 ? L + options_.start_layer : options_.start_layer;
+  XAI_CHECK(first >= 0 && first < L, "rollout: start_layer ", options_.start_layer,
+            " is not a layer of this model (it has ", L, ")");
+  std::vector<int> layers;
+  for (int l = static_cast<int>(first); l < L; ++l) layers.push_back(l);
+  std::vector<at::Tensor> means = attention_detail::head_mean_probs(model, s.ids, layers);
+
+  Explanation out;
+  at::Tensor rows = rollout_rows(means, first, s.positions);  // (n, T)
+  out.per_target = finish_scores(rows, sample, options_.common);
+  out.relevance = aggregate_targets(out.per_target, options_.common.target_aggregation);
+  out.cost.forward_passes = 1;
+  out.cost.sequences = 1;
+  out.cost.seconds = attention_detail::seconds_since(start);
+  return out;
+}
+
+}  // namespace xai

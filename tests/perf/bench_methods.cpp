@@ -1,0 +1,124 @@
+// Every explainer on a GPT-2-small-shaped random model, one explained target token: seconds and
+// peak extra memory per explanation beyond the weights, and both as ratios to one plain forward
+// (LM head on the last position) measured in the same run. This is the paper's memory claim
+// measured in our own code: gradient methods near 2x a forward or more, AtMan near 1x.
+//
+//   bench_methods [--threads 2] [--T 256,512] [--methods atman,chefer,...] [--set method.key=v]
+//
+// Slow methods (integrated_gradients, attattr, AtMan at long T) dominate; --methods picks a subset.
+#include <ATen/Parallel.h>
+
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "framework/config/config.h"
+#include "framework/model/model.h"
+#include "framework/run/memory_meter.h"
+#include "methods/explainer.h"
+#include "tests/perf/common.h"
+
+using namespace xai;
+
+int main(int argc, char** argv) {
+  int threads = 2;
+  std::vector<int64_t> Ts = {256, 512};
+  std::vector<std::string> methods = explainer_methods();
+  std::vector<std::string> sets;
+  std::string dir = "/tmp/xai-bench-gpt2-small";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--threads") {
+      threads = std::atoi(v.c_str());
+    } else if (a == "--dir") {
+      dir = v;
+    } else if (a == "--set") {
+      sets.push_back(v);
+    } else if (a == "--T" || a == "--methods") {
+      std::stringstream ss(v);
+      if (a == "--T")
+        Ts.clear();
+      else
+        methods.clear();
+      for (std::string tok; std::getline(ss, tok, ',');) {
+        if (a == "--T")
+          Ts.push_back(std::stoll(tok));
+        else
+          methods.push_back(tok);
+      }
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
+  at::set_num_threads(threads);
+  bench::ensure_gpt2_small(dir);
+  std::unique_ptr<Model> model = load_model(dir);
+  // Parameters per method from --set method.key=value (as YAML under a mapping per method).
+  std::string yaml = "{";
+  for (const auto& m : methods) yaml += m + ": {}, ";
+  yaml += "}";
+  Config cfg = Config::parse(yaml, "--set", sets);
+  std::vector<std::unique_ptr<Explainer>> explainers;
+  for (const auto& m : methods) explainers.push_back(make_explainer(m, cfg.root().child(m)));
+  cfg.finish_all();  // a misspelt --set key is an error, not ignored
+  std::vector<std::string> json;
+  std::printf("%5s %-22s %10s %10s %10s %10s %6s %6s\n", "T", "method", "seconds", "x forward",
+              "extra MB", "x forward", "fwd", "bwd");
+  for (int64_t T : Ts) {
+    at::manual_seed(T);
+    at::Tensor ids = at::randint(0, model->spec().vocab_size, {T + 1}, at::kLong);
+    Encoded s;
+    s.ids.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + T);
+    s.prompt_len = T;
+    s.target_ids = {ids[T].item<int64_t>()};
+    s.explain_mask.assign(T, 1);
+    s.offsets.assign(T, ByteSpan{});
+    s.tokens.assign(T, "");
+
+    // The baseline: one plain forward with the LM head on the last position, no grad.
+    MemoryMeter meter;
+    double fwd_s = 0, fwd_mb = 0;
+    {
+      at::NoGradGuard g;
+      ForwardRequest req;
+      req.input_ids = ids.slice(0, 0, T).view({1, T});
+      req.logit_positions = at::tensor(std::vector<int64_t>{T - 1}, at::kLong);
+      model->forward(req);
+      meter.start();
+      std::vector<double> t;
+      for (int r = 0; r < 3; ++r) {
+        const double t0 = bench::now_seconds();
+        model->forward(req);
+        t.push_back(bench::now_seconds() - t0);
+      }
+      fwd_s = bench::median(t);
+      fwd_mb = meter.peak_extra_bytes() / 1e6;
+    }
+    std::printf("%5lld %-22s %10.3f %10s %10.1f\n", static_cast<long long>(T), "forward", fwd_s, "",
+                fwd_mb);
+    for (size_t k = 0; k < methods.size(); ++k) {
+      const std::string& m = methods[k];
+      Explainer* ex = explainers[k].get();
+      ExplainContext ctx;
+      meter.start();
+      Explanation e = ex->explain(*model, s, ctx);
+      const double mb = meter.peak_extra_bytes() / 1e6;
+      std::printf("%5lld %-22s %10.3f %10.2f %10.1f %10.2f %6lld %6lld\n",
+                  static_cast<long long>(T), m.c_str(), e.cost.seconds, e.cost.seconds / fwd_s, mb,
+                  fwd_mb > 0 ? mb / fwd_mb : 0.0, static_cast<long long>(e.cost.forward_passes),
+                  static_cast<long long>(e.cost.backward_passes));
+      char buf[512];
+      std::snprintf(buf, sizeof(buf),
+                    "{\"bench\":\"method\",\"method\":\"%s\",\"T\":%lld,\"threads\":%d,"
+                    "\"seconds\":%.4f,\"forward_seconds\":%.4f,\"extra_MB\":%.1f,"
+                    "\"forward_extra_MB\":%.1f,\"forward_passes\":%lld,\"backward_passes\":%lld}",
+                    m.c_str(), static_cast<long long>(T), threads, e.cost.seconds, fwd_s, mb,
+                    fwd_mb, static_cast<long long>(e.cost.forward_passes),
+                    static_cast<long long>(e.cost.backward_passes));
+      json.push_back(buf);
+    }
+  }
+  for (const auto& j : json) std::printf("%s\n", j.c_str());
+  return 0;
+}

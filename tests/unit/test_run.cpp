@@ -1,0 +1,155 @@
+// The config-driven run end to end on the fixture models: results.h5, results.json, summary,
+// failures recorded without stopping, resume that computes nothing twice.
+#include <ATen/ATen.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <sstream>
+
+#include "framework/io/results_reader.h"
+#include "framework/run/experiment.h"
+#include "tests/unit/test_util.h"
+
+namespace xai {
+namespace {
+
+namespace fs = std::filesystem;
+using test::expect_error;
+using test::TempDir;
+
+std::string config(const std::string& name) {
+  return std::string(XAI_SOURCE_DIR) + "/tests/fixtures/experiments/" + name;
+}
+
+// Runs from the repository root (paths in the YAML are relative to it), quietly.
+RunResult run(const std::string& yaml, std::vector<std::string> overrides, bool resume = false) {
+  std::ostringstream log;
+  RunOptions o;
+  o.overrides = std::move(overrides);
+  o.resume = resume;
+  o.log = &log;
+  const auto cwd = fs::current_path();
+  fs::current_path(XAI_SOURCE_DIR);
+  try {
+    RunResult r = run_experiment(config(yaml), o);
+    fs::current_path(cwd);
+    return r;
+  } catch (...) {
+    fs::current_path(cwd);
+    throw;
+  }
+}
+
+TEST(Run, WritesResultsJsonAndASummaryRowPerModelAndExplainer) {
+  TempDir out;
+  RunResult r = run("tiny.yaml", {"output=" + out.path()});
+  EXPECT_EQ(r.samples_done_now, 12);  // 2 models x 6 samples
+  EXPECT_EQ(r.failures, 0);
+  ASSERT_EQ(r.rows.size(), 4u);
+  for (const auto& row : r.rows) {
+    EXPECT_EQ(row.samples, 6) << row.model << " " << row.explainer;
+    EXPECT_GE(row.map, 0.0);
+    EXPECT_LE(row.map, 1.0);
+    EXPECT_GE(row.mar, 0.0);
+    EXPECT_LE(row.mar, 1.0);
+    EXPECT_GT(row.forward_passes, 1.0);
+    EXPECT_EQ(row.backward_passes, 0.0);
+    EXPECT_GT(row.seconds_per_sample, 0.0);
+  }
+  ResultsReader reader(r.results_h5);
+  EXPECT_EQ(reader.kind(), "results");
+  EXPECT_EQ(reader.models(), (std::vector<std::string>{"gpt2", "llama"}));
+  EXPECT_EQ(reader.explainers("gpt2"), (std::vector<std::string>{"atman", "atman_single"}));
+  const SampleTable s = reader.samples("llama");
+  ASSERT_EQ(s.ids.size(), 6u);
+  const ExplainerTable t = reader.explainer("llama", "atman");
+  ASSERT_EQ(t.rows(), 6u);
+  for (size_t j = 0; j < t.rows(); ++j) {
+    const size_t row = static_cast<size_t>(t.sample[j]);
+    EXPECT_EQ(t.relevance.row_size(j), s.tokens.row_size(row));  // one score per token
+    EXPECT_EQ(s.evidence.row_size(row), s.tokens.row_size(row));
+  }
+  EXPECT_NE(t.info.parameters_json.find("\"kappa\":0.7"), std::string::npos);
+  EXPECT_NE(reader.provenance().at("config").find("atman_single"), std::string::npos);
+  EXPECT_FALSE(reader.provenance().at("git_commit").empty());
+
+  const auto j = nlohmann::json::parse(test::read_file(r.results_json));
+  EXPECT_EQ(j["summary"].size(), 4u);
+  EXPECT_EQ(j["config"]["dataset"]["limit"], 6);
+  EXPECT_EQ(j["config"]["explainers"][1]["kappa"], nullptr);  // the resolved value, written back
+  EXPECT_TRUE(j["complete"].get<bool>());
+}
+
+TEST(Run, ResumeComputesOnlyWhatIsMissingAndEqualsOneRun) {
+  TempDir whole, parts;
+  RunResult one = run("tiny.yaml", {"output=" + whole.path()});
+  RunResult first = run("tiny.yaml", {"output=" + parts.path(), "dataset.limit=3"});
+  EXPECT_EQ(first.samples_done_now, 6);
+  expect_error([&] { run("tiny.yaml", {"output=" + parts.path()}); },
+               {"holds the shards of an earlier run", "--resume"});
+  RunResult second = run("tiny.yaml", {"output=" + parts.path()}, /*resume=*/true);
+  EXPECT_EQ(second.samples_skipped, 6);
+  EXPECT_EQ(second.samples_done_now, 6);
+  ResultsReader a(one.results_h5), b(second.results_h5);
+  for (const std::string model : {"gpt2", "llama"}) {
+    EXPECT_EQ(a.sample_ids(model), b.sample_ids(model));
+    for (const std::string ex : {"atman", "atman_single"}) {
+      const ExplainerTable ta = a.explainer(model, ex), tb = b.explainer(model, ex);
+      EXPECT_EQ(ta.sample, tb.sample);
+      ASSERT_EQ(ta.relevance.values.size(), tb.relevance.values.size());
+      for (size_t i = 0; i < ta.relevance.values.size(); ++i) {
+        EXPECT_NEAR(ta.relevance.values[i], tb.relevance.values[i],
+                    1e-6 * (1 + std::abs(ta.relevance.values[i])));
+      }
+    }
+  }
+  // Nothing left: a third resume does no work.
+  RunResult third = run("tiny.yaml", {"output=" + parts.path()}, /*resume=*/true);
+  EXPECT_EQ(third.samples_done_now, 0);
+}
+
+TEST(Run, FailedSamplesAreRecordedAndTheRunGoesOn) {
+  TempDir out;
+  RunResult r = run("failures.yaml", {"output=" + out.path()});
+  EXPECT_EQ(r.failures, 2);
+  ResultsReader reader(r.results_h5);
+  EXPECT_EQ(reader.sample_ids("gpt2"), (std::vector<std::string>{"fine", "short"}));
+  const auto failures = reader.failures();
+  ASSERT_EQ(failures.size(), 2u);
+  std::map<std::string, std::string> why;
+  for (const auto& f : failures) why[f.sample_id] = f.message;
+  EXPECT_NE(why["too-long"].find("too-long"), std::string::npos) << why["too-long"];
+  EXPECT_NE(why["empty-target"].find("empty-target"), std::string::npos) << why["empty-target"];
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_EQ(r.rows[0].samples, 2);
+  EXPECT_EQ(r.rows[0].failures, 2);
+}
+
+TEST(Run, ConfigurationErrorsStopBeforeAnyWork) {
+  TempDir out;
+  expect_error(
+      [&] {
+        run("tiny.yaml", {"output=" + out.path(), "explainers[0].kapa=0.5"});
+      },
+      {"kapa", "did you mean 'kappa'"});
+  expect_error(
+      [&] {
+        run("tiny.yaml", {"output=" + out.path(), "explainers[1].method=atmna"});
+      },
+      {"unknown method 'atmna'", "did you mean 'atman'"});
+  expect_error(
+      [&] {
+        run("tiny.yaml", {"output=" + out.path(), "models[0].path=/nope"});
+      },
+      {"models[0].path", "/nope"});
+  expect_error(
+      [&] {
+        run("tiny.yaml", {"output=" + out.path(), "runtime.progres=off"});
+      },
+      {"progres", "did you mean 'progress'"});
+  EXPECT_FALSE(fs::exists(out.path() + "/shards"));
+}
+
+}  // namespace
+}  // namespace xai
