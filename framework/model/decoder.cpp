@@ -129,6 +129,20 @@ at::Tensor DecoderLM::gated(const ForwardState& st, const at::Tensor& g, const a
   return 0.5 * (g * u.detach() + g.detach() * u);  // uniform rule: half to each factor
 }
 
+at::Tensor DecoderLM::add_mlp(const at::Tensor& y, const at::Tensor& h,
+                              const std::function<at::Tensor(const at::Tensor&)>& mlp) {
+  constexpr int64_t kChunk = 256;  // rows: a (256, 3072) fp32 intermediate is 3 MB
+  const int64_t rows = h.size(0) * h.size(1), D = h.size(2);
+  if (at::GradMode::is_enabled() || rows <= kChunk) return y + mlp(h);
+  at::Tensor h2 = h.reshape({1, rows, D});
+  at::Tensor out = y.contiguous().view({1, rows, y.size(2)});
+  for (int64_t r = 0; r < rows; r += kChunk) {
+    const int64_t n = std::min(kChunk, rows - r);
+    out.narrow(1, r, n).add_(mlp(h2.narrow(1, r, n)));
+  }
+  return out.view(y.sizes());
+}
+
 at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name) {
   at::Tensor t = source(name);
   if (t.device() == device_ && t.scalar_type() == dtype_) return t;  // zero-copy

@@ -60,6 +60,11 @@ class DecoderLM : public Model {
                              double eps);
   at::Tensor act(const ForwardState& st, const at::Tensor& u) const;  // spec's activation
   static at::Tensor gated(const ForwardState& st, const at::Tensor& g, const at::Tensor& u);
+  // y + mlp(h) for the position-wise MLP, h and y (B, T, D). Inference over many rows runs mlp on
+  // chunks of rows, adding into y in place, so the (rows, intermediate) activations stay small
+  // and in cache (AtMan's perturbation batches); with gradients it is y + mlp(h) as written.
+  static at::Tensor add_mlp(const at::Tensor& y, const at::Tensor& h,
+                            const std::function<at::Tensor(const at::Tensor&)>& mlp);
 
   // Written-out attention: q (B, H, T, Dh), k and v (B, Hkv, T, Dh) of this call's tokens.
   // Appends them to the cached prefix, applies the control, returns (B, T, H * Dh).

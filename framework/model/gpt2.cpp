@@ -56,8 +56,10 @@ class Gpt2 final : public DecoderLM {
     at::Tensor a = attend(l, q, k, v, scale, st);  // (B, T, D)
     at::Tensor y = x + linear(st, a, L.proj_w, L.proj_b, true);
     h = layer_norm(st, y, L.ln2_w, L.ln2_b, spec_.norm_eps);
-    h = act(st, linear(st, h, L.fc_w, L.fc_b, true));  // (B, T, F)
-    return y + linear(st, h, L.fc_proj_w, L.fc_proj_b, true);
+    return add_mlp(y, h, [&](const at::Tensor& r) {
+      return linear(st, act(st, linear(st, r, L.fc_w, L.fc_b, true)), L.fc_proj_w, L.fc_proj_b,
+                    true);  // (b, t, F) inside
+    });
   }
 
   at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) override {

@@ -87,9 +87,11 @@ class Llama final : public DecoderLM {
     at::Tensor a = attend(l, q, k, v, 1.0 / std::sqrt(static_cast<double>(Dh)), st);  // (B,T,H*Dh)
     at::Tensor y = x + linear(st, a, L.wo, L.bo, false);
     h = rms_norm(st, y, L.mlp_norm, spec_.norm_eps);
-    at::Tensor gate = act(st, linear(st, h, L.w_gate, L.b_gate, false));  // (B, T, F)
-    at::Tensor up = linear(st, h, L.w_up, L.b_up, false);
-    return y + linear(st, gated(st, gate, up), L.w_down, L.b_down, false);
+    return add_mlp(y, h, [&](const at::Tensor& r) {
+      at::Tensor gate = act(st, linear(st, r, L.w_gate, L.b_gate, false));  // (b, t, F)
+      at::Tensor up = linear(st, r, L.w_up, L.b_up, false);
+      return linear(st, gated(st, gate, up), L.w_down, L.b_down, false);
+    });
   }
 
   at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) override {

@@ -2,7 +2,7 @@
 // same run: the reference form (no caching, full LM head) and xai's fast path (prefix reuse, head
 // at the target), both batched B perturbations per forward, one explained target token.
 //
-//   bench_atman [--threads 2] [--T 128,256,512] [--B 8] [--subset N] [--full]
+//   bench_atman [--threads 2] [--T 128,256,512] [--B 8] [--subset N] [--full] [--only fast|naive]
 //
 // By default each variant times a subset of its perturbation batches (first, evenly spread, last)
 // and extrapolates by row work (rows x recomputed positions), as the Python peer does; --full
@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
   int64_t B = 8, subset = 6;
   std::vector<int64_t> Ts = {128, 256, 512};
   std::string dir = "/tmp/xai-bench-gpt2-small";
+  std::string only;  // "" = both variants
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--full")) {
       subset = 0;
@@ -106,6 +107,8 @@ int main(int argc, char** argv) {
       B = std::atoll(argv[++i]);
     } else if (i + 1 < argc && !std::strcmp(argv[i], "--subset")) {
       subset = std::atoll(argv[++i]);
+    } else if (i + 1 < argc && !std::strcmp(argv[i], "--only")) {
+      only = argv[++i];
     } else if (i + 1 < argc && !std::strcmp(argv[i], "--dir")) {
       dir = argv[++i];
     } else if (i + 1 < argc && !std::strcmp(argv[i], "--T")) {
@@ -166,6 +169,7 @@ int main(int argc, char** argv) {
     fast.head_at_targets = true;
     double naive_s = 0;
     for (auto [name, o] : {std::make_pair("naive", naive), std::make_pair("fast", fast)}) {
+      if (!only.empty() && only != name) continue;
       Run r = time_atman(*model, s, o, subset);
       const double fe = r.seconds / (fwd * T);
       const double frac = r.flops / r.seconds / 1e9 / ceiling;
