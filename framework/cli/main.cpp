@@ -21,7 +21,12 @@ struct Command {
 const Command kCommands[] = {
     {"run", xai::cli::run,
      "run EXPERIMENT.yaml [--set key=value]... [--out DIR] [--resume]\n"
-     "      models x dataset x explainers -> OUT/results.h5, results.json and a summary table"},
+     "      models x dataset x explainers -> OUT/results.h5, results.json and a summary table;\n"
+     "      under mpirun/srun each rank computes its share and rank 0 merges"},
+    {"merge", xai::cli::merge,
+     "merge OUT_DIR\n"
+     "      merge OUT_DIR/shards into results.h5 and results.json by hand (a run whose ranks "
+     "died)"},
     {"explain", xai::cli::explain,
      "explain --model DIR --prompt TEXT --target TEXT [--method atman] [--set param=value]...\n"
      "        [--json] [--no-color]\n"

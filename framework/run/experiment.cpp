@@ -13,12 +13,18 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
+#include <sstream>
+#include <thread>
 
 #include "datasets/dataset.h"
 #include "framework/common/build_info.h"
 #include "framework/common/error.h"
 #include "framework/config/config.h"
+#include "framework/dist/assignment.h"
+#include "framework/dist/communicator.h"
+#include "framework/dist/progress_board.h"
 #include "framework/io/journal.h"
 #include "framework/io/merge.h"
 #include "framework/io/results_reader.h"
@@ -146,6 +152,7 @@ std::map<std::string, std::string> provenance(const Plan& p) {
       {"experiment", p.name},
       {"config_path", p.config_path},
       {"config", p.resolved_yaml},
+      {"config_json", p.resolved_json},
       {"git_commit", build_git_commit()},
       {"xai_version", build_xai_version()},
       {"libtorch_version", build_torch_version()},
@@ -179,29 +186,29 @@ std::map<std::string, double> sample_metrics_of(const std::vector<float>& releva
   return {{"ap", average_precision(x, y)}, {"ar", average_recall(x, y)}};
 }
 
-std::vector<SummaryRow> summarize(const std::string& results_h5, const Plan& plan) {
-  ResultsReader reader(results_h5);
+std::vector<SummaryRow> summarize(const ResultsReader& reader,
+                                  const std::vector<std::string>& model_names,
+                                  const std::vector<std::string>& explainer_names, double iq_lo,
+                                  double iq_hi) {
   const auto failures = reader.failures();
+  const auto models = reader.models();
   std::vector<SummaryRow> rows;
-  for (const auto& m : plan.models) {
-    for (const auto& e : plan.explainers) {
+  for (const auto& model : model_names) {
+    const bool have_model = std::find(models.begin(), models.end(), model) != models.end();
+    const auto ex = have_model ? reader.explainers(model) : std::vector<std::string>{};
+    for (const auto& explainer : explainer_names) {
       SummaryRow r;
-      r.model = m.name;
-      r.explainer = e.name;
+      r.model = model;
+      r.explainer = explainer;
       for (const auto& f : failures) {
-        if (f.model == m.name && (f.explainer == e.name || f.explainer.empty())) ++r.failures;
+        if (f.model == model && (f.explainer == explainer || f.explainer.empty())) ++r.failures;
       }
-      const auto models = reader.models();
-      const bool have = std::find(models.begin(), models.end(), m.name) != models.end() && [&] {
-        const auto ex = reader.explainers(m.name);
-        return std::find(ex.begin(), ex.end(), e.name) != ex.end();
-      }();
-      if (!have) {
+      if (std::find(ex.begin(), ex.end(), explainer) == ex.end()) {
         r.map = r.map_iq = r.mar = r.mar_iq = NAN;
         rows.push_back(r);
         continue;
       }
-      const ExplainerTable t = reader.explainer(m.name, e.name);
+      const ExplainerTable t = reader.explainer(model, explainer);
       r.samples = static_cast<int64_t>(t.rows());
       auto col = [&](const std::map<std::string, std::vector<double>>& cols, const char* k) {
         auto it = cols.find(k);
@@ -210,8 +217,8 @@ std::vector<SummaryRow> summarize(const std::string& results_h5, const Plan& pla
       const auto ap = col(t.metrics, "ap"), ar = col(t.metrics, "ar");
       r.map = mean(ap);
       r.mar = mean(ar);
-      r.map_iq = interquartile_mean(ap, plan.iq_lo, plan.iq_hi);
-      r.mar_iq = interquartile_mean(ar, plan.iq_lo, plan.iq_hi);
+      r.map_iq = interquartile_mean(ap, iq_lo, iq_hi);
+      r.mar_iq = interquartile_mean(ar, iq_lo, iq_hi);
       r.seconds_per_sample = mean(col(t.cost, "seconds"));
       r.forward_passes = mean(col(t.cost, "forward_passes"));
       r.backward_passes = mean(col(t.cost, "backward_passes"));
@@ -267,35 +274,209 @@ std::string format_summary(const std::vector<SummaryRow>& rows) {
   return out;
 }
 
-RunResult run_experiment(const std::string& config_path, const RunOptions& options) {
-  std::ostream& log = *options.log;
-  Plan plan = read_plan(config_path, options);
-  if (plan.threads > 0) at::set_num_threads(static_cast<int>(plan.threads));
-  at::Device device = at::kCPU;
-  try {
-    device = at::Device(plan.device);
-  } catch (const std::exception&) {
-    throw Error(str_cat(config_path, ": runtime.device must be cpu, cuda or cuda:N (got '",
-                        plan.device, "')"));
+MergedRun merge_run(const std::string& out_dir,
+                    const std::map<std::string, std::string>& provenance,
+                    std::optional<bool> complete) {
+  MergeOptions mo;
+  mo.provenance = provenance;
+  const MergeSummary merged = merge_shards(out_dir, mo);
+  MergedRun out;
+  out.results_h5 = merged.output;
+  out.samples = merged.samples;
+  out.failures = merged.failures;
+  out.duplicates = merged.duplicates;
+  out.conflicts = merged.conflicts;
+
+  const ResultsReader reader(merged.output);
+  const auto prov = reader.provenance();
+  // The resolved config (written by every run into its shards) gives the summary's order and band.
+  nlohmann::ordered_json config;
+  if (auto it = prov.find("config_json"); it != prov.end() && !it->second.empty()) {
+    config = nlohmann::ordered_json::parse(it->second, nullptr, /*allow_exceptions=*/false);
   }
+  std::vector<std::string> models, explainers;
+  double iq_lo = 25, iq_hi = 75;
+  if (config.is_object() && config.contains("models") && config.contains("explainers")) {
+    for (const auto& m : config["models"]) models.push_back(m.value("name", ""));
+    for (const auto& e : config["explainers"]) explainers.push_back(e.value("name", ""));
+    if (config.contains("metrics") && config["metrics"].contains("iq_band") &&
+        config["metrics"]["iq_band"].size() == 2) {
+      iq_lo = config["metrics"]["iq_band"][0].get<double>();
+      iq_hi = config["metrics"]["iq_band"][1].get<double>();
+    }
+  } else {  // shards of an older run: what the file holds, sorted
+    models = reader.models();
+    std::set<std::string> names;
+    for (const auto& m : models)
+      for (const auto& e : reader.explainers(m)) names.insert(e);
+    explainers.assign(names.begin(), names.end());
+  }
+  out.rows = summarize(reader, models, explainers, iq_lo, iq_hi);
+
+  nlohmann::ordered_json j;
+  j["experiment"] = prov.count("experiment") ? prov.at("experiment") : "";
+  j["schema_version"] = kResultsSchemaVersion;
+  j["results_h5"] = merged.output;
+  j["complete"] = complete ? nlohmann::ordered_json(*complete) : nlohmann::ordered_json(nullptr);
+  j["samples"] = merged.samples;
+  j["failures"] = merged.failures;
+  j["config"] = config.is_object() ? config : nlohmann::ordered_json(nullptr);
+  nlohmann::ordered_json pj;
+  for (const auto& [k, v] : prov) {
+    if (k != "config" && k != "config_json") pj[k] = v;
+  }
+  j["provenance"] = pj;
+  for (const auto& r : out.rows) {
+    j["summary"].push_back({{"model", r.model},
+                            {"explainer", r.explainer},
+                            {"samples", r.samples},
+                            {"failures", r.failures},
+                            {"mAP", number_or_null(r.map)},
+                            {"mAP_IQ", number_or_null(r.map_iq)},
+                            {"mAR", number_or_null(r.mar)},
+                            {"mAR_IQ", number_or_null(r.mar_iq)},
+                            {"iq_band", {iq_lo, iq_hi}},
+                            {"seconds_per_sample", number_or_null(r.seconds_per_sample)},
+                            {"peak_mb", r.peak_mb},
+                            {"forward_passes", number_or_null(r.forward_passes)},
+                            {"backward_passes", number_or_null(r.backward_passes)}});
+  }
+  out.results_json = (fs::path(out_dir) / "results.json").string();
+  {
+    std::ofstream f(out.results_json + ".tmp");
+    f << j.dump(2) << "\n";
+    f.close();
+    XAI_CHECK(f.good(), out.results_json, ": write failed");
+    fs::rename(out.results_json + ".tmp", out.results_json);
+  }
+  return out;
+}
+
+namespace {
+
+// Rank 0 runs `fn`; its error message (empty when it succeeded) and its strings reach every
+// rank, and every rank throws that error, so a failure on rank 0 never leaves the others waiting.
+std::vector<std::string> on_root(Communicator& comm,
+                                 const std::function<std::vector<std::string>()>& fn) {
+  std::string packed;
+  if (comm.rank() == 0) {
+    std::vector<std::string> items = {""};
+    try {
+      for (auto& s : fn()) items.push_back(std::move(s));
+    } catch (const std::exception& e) {
+      items = {e.what()};
+      if (items[0].empty()) items[0] = "unknown error";
+    }
+    packed = pack_strings(items);
+  }
+  comm.broadcast(packed, 0);
+  std::vector<std::string> items = unpack_strings(packed);
+  XAI_CHECK(!items.empty(), "broadcast from rank 0 arrived empty");
+  if (!items[0].empty()) throw CollectiveError(items[0]);
+  items.erase(items.begin());
+  return items;
+}
+
+// Every rank runs `fn`; if it throws on any rank, every rank throws the lowest failing rank's
+// message as a CollectiveError (for checks every rank makes, such as reading the config).
+void on_all(Communicator& comm, const std::function<void()>& fn) {
+  if (comm.size() == 1) return fn();
+  std::string error;
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    error = e.what();
+    if (error.empty()) error = "unknown error";
+  }
+  const auto all = comm.allgatherv(error);
+  for (size_t r = 0; r < all.size(); ++r) {
+    if (all[r].empty()) continue;
+    throw CollectiveError(r == 0 ? all[r] : str_cat("rank ", r, ": ", all[r]));
+  }
+}
+
+std::string hostname() {
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  return host;
+}
+
+}  // namespace
+
+RunResult run_experiment(const std::string& config_path, const RunOptions& options) {
+  LocalCommunicator local;
+  Communicator& comm = options.comm ? *options.comm : local;
+  const World world = comm.world();
+  // Notices come from rank 0 only; the others stay quiet unless something concerns them alone.
+  std::ostringstream quiet;
+  std::ostream& log = world.is_root() ? *options.log : quiet;
+
+  Plan plan;
+  at::Device device = at::kCPU;
+  on_all(comm, [&] {
+    plan = read_plan(config_path, options);
+    try {
+      device = at::Device(plan.device);
+    } catch (const std::exception&) {
+      throw Error(str_cat(config_path, ": runtime.device must be cpu, cuda or cuda:N (got '",
+                          plan.device, "')"));
+    }
+  });
+  if (plan.threads > 0) at::set_num_threads(static_cast<int>(plan.threads));
 
   RunResult result;
   result.out_dir = plan.out_dir;
+  result.rank = world.rank;
+  result.world_size = world.size;
+
+  // Rank 0 alone reads the journals (and sets damaged shards aside) before any writer opens a
+  // shard; every rank gets the finished keys, so all agree on what is left to do.
   std::set<SampleKey> done;
-  if (!list_shards(plan.out_dir).empty()) {
-    if (!options.resume) {
-      throw Error(str_cat(plan.out_dir, ": holds the shards of an earlier run. HINT: add --resume ",
-                          "to continue it, or choose another folder with --set output=DIR"));
-    }
-    ShardScan scan = scan_shards(plan.out_dir, /*quarantine_corrupt=*/true);
-    for (const auto& q : scan.quarantined)
-      log << "xai: warning: damaged shard set aside: " << q << "\n";
-    done = scan.finished;
+  {
+    const auto keys = on_root(comm, [&] {
+      std::vector<std::string> flat;
+      // Progress posts of an earlier run would mislead this run's display.
+      std::error_code ec;
+      if (fs::is_directory(shards_dir(plan.out_dir), ec)) {
+        for (const auto& entry : fs::directory_iterator(shards_dir(plan.out_dir), ec)) {
+          const std::string file = entry.path().filename().string();
+          if (file.find(".progress") != std::string::npos) fs::remove(entry.path(), ec);
+        }
+      }
+      if (list_shards(plan.out_dir).empty()) return flat;
+      if (!options.resume) {
+        throw Error(str_cat(plan.out_dir, ": holds the shards of an earlier run. HINT: add ",
+                            "--resume to continue it, or choose another folder with --set ",
+                            "output=DIR"));
+      }
+      ShardScan scan = scan_shards(plan.out_dir, /*quarantine_corrupt=*/true);
+      for (const auto& q : scan.quarantined)
+        log << "xai: warning: damaged shard set aside: " << q << "\n";
+      for (const auto& k : scan.finished) {
+        flat.push_back(k.model);
+        flat.push_back(k.sample_id);
+      }
+      return flat;
+    });
+    for (size_t i = 0; i + 1 < keys.size(); i += 2) done.insert({keys[i], keys[i + 1]});
   }
   fs::create_directories(plan.out_dir);
 
+  // Provenance: the same on every rank except the shard's own hostname.
+  const std::vector<std::string> hosts = comm.allgatherv(hostname());
+  const int64_t ranks_per_node = comm.allreduce_value(int64_t{world.local_size}, ReduceOp::kMax);
   ResultsMeta meta;
   meta.provenance = provenance(plan);
+  meta.provenance["world_size"] = std::to_string(world.size);
+  meta.provenance["ranks_per_node"] = std::to_string(ranks_per_node);
+  meta.provenance["communicator"] = comm.backend();
+  {
+    std::set<std::string> unique(hosts.begin(), hosts.end());
+    std::string joined;
+    for (const auto& h : unique) joined += (joined.empty() ? "" : ",") + h;
+    meta.provenance["hostnames"] = joined;
+    meta.provenance["nodes"] = std::to_string(unique.size());
+  }
   for (const auto& e : plan.explainers) {
     ExplainerInfo info;
     info.parameters_json = e.impl->params_json();
@@ -314,12 +495,49 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   log << "xai run: " << plan.name << ": " << plan.models.size() << " model(s) x " << n
       << " samples from " << plan.dataset->source() << " x " << plan.explainers.size()
       << " explainer(s) -> " << plan.out_dir;
+  if (world.size > 1) log << " on " << world.size << " ranks";
   if (finished > 0) log << " (" << finished << " already done)";
   log << "\n";
   if (plan.dataset->skipped() > 0) {
     log << "xai run: " << plan.dataset->skipped()
         << " entries skipped: " << plan.dataset->skipped_reason() << "\n";
   }
+
+  // Who computes what: per model, the samples not done yet, balanced by token count over the
+  // ranks (each rank measures every size-th sample; a sum gathers the lengths). One process
+  // takes everything without measuring.
+  std::vector<Tokenizer> tokenizers;
+  std::vector<std::vector<int64_t>> mine(plan.models.size());  // dataset indices, ascending
+  for (size_t mi = 0; mi < plan.models.size(); ++mi) {
+    const auto& m = plan.models[mi];
+    const std::string tok_path = (fs::path(m.path) / "tokenizer.json").string();
+    XAI_CHECK(fs::exists(tok_path), tok_path,
+              ": not found (every model folder needs its tokenizer)");
+    tokenizers.push_back(Tokenizer::from_file(tok_path));
+    std::vector<int64_t> todo;
+    for (int64_t i = 0; i < n; ++i) {
+      if (!done.count({m.name, plan.dataset->id(i)})) todo.push_back(i);
+    }
+    if (world.size == 1) {
+      mine[mi] = todo;
+      continue;
+    }
+    std::vector<int64_t> cost(todo.size(), 0);
+    for (size_t k = static_cast<size_t>(world.rank); k < todo.size(); k += world.size) {
+      try {
+        cost[k] = encode_sample(plan.dataset->get(todo[k]), tokenizers.back(), 0).size();
+      } catch (const std::exception&) {
+        cost[k] = 1;  // its owner records the failure
+      }
+    }
+    comm.allreduce(cost, ReduceOp::kSum);
+    std::vector<WorkItem> items;
+    for (size_t k = 0; k < todo.size(); ++k) items.push_back({plan.dataset->id(todo[k]), cost[k]});
+    const std::vector<int> owner = assign_balanced(items, world.size);
+    for (int64_t k : owned_by(owner, world.rank)) mine[mi].push_back(todo[static_cast<size_t>(k)]);
+  }
+  int64_t my_total = 0;
+  for (const auto& v : mine) my_total += static_cast<int64_t>(v.size());
 
   g_stop_signal = 0;
   auto old_int = std::signal(SIGINT, on_stop_signal);
@@ -333,31 +551,65 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
     }
   } restore{old_int, old_term};
 
+  int64_t done_now = 0, failures_now = 0;
   {
-    ShardWriter writer(plan.out_dir, 0, meta, FlushPolicy(plan.flush_every, plan.flush_seconds));
-    Progress progress(log, total, "samples", plan.progress);
+    ShardWriter writer(plan.out_dir, world.rank, meta,
+                       FlushPolicy(plan.flush_every, plan.flush_seconds));
+    // Rank 0 shows the whole run: its own count live, the others' from their posts on the
+    // progress board (several ranks only; each posts every 2 s at most).
+    std::unique_ptr<ProgressBoard> board;
+    if (world.size > 1) {
+      board = std::make_unique<ProgressBoard>(shards_dir(plan.out_dir), world.rank, world.size);
+      board->post(0, my_total, false, /*force=*/true);
+    }
+    Progress progress(log, total, "samples",
+                      world.is_root() ? plan.progress : Progress::Mode::kOff);
+    int64_t others = 0;   // rank 0: samples done by the other ranks, from the board
+    bool closed = false;  // this rank's shard is closed and its last post made
+    auto last_read = std::chrono::steady_clock::now() - std::chrono::hours(1);
+    // Returns whether every other rank has posted that it is finished (rank 0, several ranks).
+    auto show = [&](const std::string& note, bool read_now) {
+      if (!board) {
+        progress.update(finished + done_now, note);
+        return true;
+      }
+      if (!closed) board->post(done_now, my_total, false);
+      if (!world.is_root()) return false;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_read < std::chrono::seconds(1) && !read_now) {
+        progress.update(finished + done_now + others, note);
+        return false;
+      }
+      last_read = now;
+      bool all_finished = true;
+      others = 0;
+      const auto posts = board->read();
+      for (int r = 1; r < world.size; ++r) {
+        others += posts[r].done;
+        all_finished = all_finished && posts[r].finished;
+      }
+      progress.update(finished + done_now + others, note);
+      return all_finished;
+    };
     MemoryMeter meter;
     ExplainContext ctx;
-    for (const auto& m : plan.models) {
+    for (size_t mi = 0; mi < plan.models.size(); ++mi) {
       if (g_stop_signal) break;
-      int64_t todo = 0;
-      for (int64_t i = 0; i < n; ++i) todo += !done.count({m.name, plan.dataset->id(i)});
-      if (todo == 0) continue;
+      if (mine[mi].empty()) continue;
+      const auto& m = plan.models[mi];
       LoadOptions load;
       load.device = device;
       std::unique_ptr<Model> model = load_model(m.path, load);
-      const std::string tok_path = (fs::path(m.path) / "tokenizer.json").string();
-      XAI_CHECK(fs::exists(tok_path), tok_path,
-                ": not found (every model folder needs its tokenizer)");
-      const Tokenizer tokenizer = Tokenizer::from_file(tok_path);
-      XAI_CHECK(tokenizer.vocab_size() <= model->spec().vocab_size, tok_path, ": ",
-                tokenizer.vocab_size(), " tokens, more than the model's vocabulary of ",
-                model->spec().vocab_size, " (HINT: the tokenizer does not belong to ", m.path, ")");
+      const Tokenizer& tokenizer = tokenizers[mi];
+      XAI_CHECK(tokenizer.vocab_size() <= model->spec().vocab_size, m.path,
+                "/tokenizer.json: ", tokenizer.vocab_size(),
+                " tokens, more than the model's vocabulary of ", model->spec().vocab_size,
+                " (HINT: the tokenizer does not belong to ", m.path, ")");
 
-      for (int64_t i = 0; i < n && !g_stop_signal; ++i) {
+      for (int64_t i : mine[mi]) {
+        if (g_stop_signal) break;
         const std::string id = plan.dataset->id(i);
-        if (done.count({m.name, id})) continue;
-        progress.update(finished, m.name);
+        show(m.name, false);
         Sample sample;
         Encoded enc;
         try {
@@ -365,9 +617,8 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
           enc = encode_sample(sample, tokenizer, model->spec().max_positions);
         } catch (const std::exception& e) {
           writer.add_failure({m.name, id, "", e.what()});
-          ++result.failures;
-          ++finished;
-          ++result.samples_done_now;
+          ++failures_now;
+          ++done_now;
           continue;
         }
         SampleRecord rec;
@@ -397,66 +648,53 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
             rec.explanations[x.name] = std::move(er);
           } catch (const std::exception& e) {
             writer.add_failure({m.name, id, x.name, e.what()});
-            ++result.failures;
+            ++failures_now;
           }
         }
         writer.add(std::move(rec));
-        ++finished;
-        ++result.samples_done_now;
+        ++done_now;
       }
     }
     writer.close();
-    progress.finish(
-        str_cat(result.samples_done_now, " samples this run, ", result.failures, " failure(s)"));
-  }
-  if (g_stop_signal) {
-    result.interrupted = true;
-    log << "xai run: stopped by signal " << g_stop_signal.load()
-        << "; finished samples are saved. HINT: rerun with --resume to continue\n";
+    if (board) {
+      board->post(done_now, my_total, /*finished=*/true);
+      closed = true;
+      // Rank 0 keeps the display going until every rank has posted that it is finished; a rank
+      // that dies ends the whole job (the launcher's doing), so this cannot wait forever.
+      while (world.is_root() && !show("waiting for the other ranks", true)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    }
+    progress.finish(world.size == 1
+                        ? str_cat(done_now, " samples this run, ", failures_now, " failure(s)")
+                        : str_cat(done_now + others, " samples this run on ", world.size,
+                                  " ranks (rank 0: ", done_now, ", ", failures_now,
+                                  " failure(s))"));
   }
 
-  MergeOptions mo;
-  mo.provenance = meta.provenance;
-  const MergeSummary merged = merge_shards(plan.out_dir, mo);
-  result.results_h5 = merged.output;
-  result.rows = summarize(merged.output, plan);
+  // Every shard is closed once all ranks arrive here (the sum is also the barrier).
+  std::vector<int64_t> totals = {done_now, failures_now, g_stop_signal ? 1 : 0};
+  comm.allreduce(totals, ReduceOp::kSum);
+  if (world.size > 1) ProgressBoard(shards_dir(plan.out_dir), world.rank, world.size).remove();
+  result.samples_done_now = totals[0];
+  result.failures = totals[1];
+  result.interrupted = totals[2] > 0;
+  if (result.interrupted) {
+    log << "xai run: stopped by a signal; finished samples are saved. HINT: rerun with --resume "
+           "to continue\n";
+  }
 
-  nlohmann::ordered_json j;
-  j["experiment"] = plan.name;
-  j["schema_version"] = kResultsSchemaVersion;
-  j["results_h5"] = merged.output;
-  j["complete"] = !result.interrupted;
-  j["samples"] = merged.samples;
-  j["failures"] = merged.failures;
-  j["config"] = nlohmann::ordered_json::parse(plan.resolved_json);
-  nlohmann::ordered_json prov;
-  for (const auto& [k, v] : meta.provenance) {
-    if (k != "config") prov[k] = v;
-  }
-  j["provenance"] = prov;
-  for (const auto& r : result.rows) {
-    j["summary"].push_back({{"model", r.model},
-                            {"explainer", r.explainer},
-                            {"samples", r.samples},
-                            {"failures", r.failures},
-                            {"mAP", number_or_null(r.map)},
-                            {"mAP_IQ", number_or_null(r.map_iq)},
-                            {"mAR", number_or_null(r.mar)},
-                            {"mAR_IQ", number_or_null(r.mar_iq)},
-                            {"iq_band", {plan.iq_lo, plan.iq_hi}},
-                            {"seconds_per_sample", number_or_null(r.seconds_per_sample)},
-                            {"peak_mb", r.peak_mb},
-                            {"forward_passes", number_or_null(r.forward_passes)},
-                            {"backward_passes", number_or_null(r.backward_passes)}});
-  }
-  result.results_json = (fs::path(plan.out_dir) / "results.json").string();
-  {
-    std::ofstream out(result.results_json + ".tmp");
-    out << j.dump(2) << "\n";
-    out.close();
-    XAI_CHECK(out.good(), result.results_json, ": write failed");
-    fs::rename(result.results_json + ".tmp", result.results_json);
-  }
+  MergedRun merged;
+  const auto paths = on_root(comm, [&] {
+    std::map<std::string, std::string> prov = meta.provenance;
+    prov["hostname"] = hosts.at(0);
+    prov["finished_at"] = utc_now();
+    merged = merge_run(plan.out_dir, prov, !result.interrupted);
+    return std::vector<std::string>{merged.results_h5, merged.results_json};
+  });
+  result.results_h5 = paths.at(0);
+  result.results_json = paths.at(1);
+  result.rows = merged.rows;
   return result;
 }
 

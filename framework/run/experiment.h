@@ -4,15 +4,23 @@
 
 #include <cstdint>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace xai {
 
+class Communicator;
+
 struct RunOptions {
   std::vector<std::string> overrides;  // --set key=value, applied to the YAML
   bool resume = false;  // continue a run in the same output folder, skipping finished samples
-  std::ostream* log = &std::cerr;  // progress and notices
+  std::ostream* log = &std::cerr;  // progress and notices (rank 0 shows the run's progress)
+  // The ranks of this run (not owned); null = one process. Every rank calls run_experiment with
+  // the same config and options; each computes its share of the samples into its own shard, and
+  // rank 0 merges at the end.
+  Communicator* comm = nullptr;
 };
 
 // One line of the summary: a (model, explainer) pair over the whole run.
@@ -28,16 +36,34 @@ struct SummaryRow {
 
 struct RunResult {
   std::string out_dir, results_h5, results_json;
-  std::vector<SummaryRow> rows;
-  int64_t samples_done_now = 0;  // processed in this invocation
+  std::vector<SummaryRow> rows;  // on rank 0 only
+  int64_t samples_done_now = 0;  // processed in this invocation, by all ranks
   int64_t samples_skipped = 0;   // already finished (resume)
-  int64_t failures = 0;
-  bool interrupted = false;  // stopped by SIGINT/SIGTERM after flushing
+  int64_t failures = 0;          // this invocation, all ranks
+  bool interrupted = false;      // stopped by SIGINT/SIGTERM after flushing (on any rank)
+  int rank = 0, world_size = 1;
+};
+
+// What merge_run made.
+struct MergedRun {
+  std::string results_h5, results_json;
+  std::vector<SummaryRow> rows;
+  int64_t samples = 0, failures = 0, duplicates = 0;
+  std::vector<std::string> conflicts;  // attribute values that differ between shards
 };
 
 // Throws xai::Error for configuration problems before any work starts; a sample or explainer
 // that fails during the run is recorded and the run goes on.
 RunResult run_experiment(const std::string& config_path, const RunOptions& options = {});
+
+// Merges OUT/shards/rank-*.h5 into OUT/results.h5 and writes OUT/results.json with the summary.
+// `provenance` replaces the shards' root attributes of the same keys. `complete`: whether every
+// sample was attempted; unknown (null in results.json) for a merge by hand. The summary's order,
+// metric band and config come from the resolved config stored in the shards. Used at the end of
+// a run and by `xai merge` (a run whose ranks died).
+MergedRun merge_run(const std::string& out_dir,
+                    const std::map<std::string, std::string>& provenance = {},
+                    std::optional<bool> complete = std::nullopt);
 
 // The summary as an aligned plain-text table.
 std::string format_summary(const std::vector<SummaryRow>& rows);

@@ -21,6 +21,7 @@
 using namespace xai;
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines appear as each method finishes
   int threads = 2;
   std::vector<int64_t> Ts = {256, 512};
   std::vector<std::string> methods = explainer_methods();
