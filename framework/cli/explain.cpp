@@ -48,6 +48,21 @@ std::string token_text(const Encoded& e, const Sample& s, int64_t i) {
   return e.tokens[i];
 }
 
+// A tensor's values, flattened row-major, as doubles on the CPU.
+std::vector<double> flat_values(const at::Tensor& t) {
+  at::Tensor c = t.detach().to(at::kCPU, at::kDouble).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+std::string shape_text(const at::Tensor& t) {
+  std::string out = "(";
+  for (int64_t d = 0; d < t.dim(); ++d) out += (d ? ", " : "") + std::to_string(t.size(d));
+  return out + (t.dim() == 1 ? ",)" : ")");
+}
+
+// Extras this small are printed in full on one line; larger ones only by shape (see --json).
+constexpr int64_t kExtraValuesShown = 16;
+
 }  // namespace
 
 int explain(const std::vector<std::string>& argv) {
@@ -107,6 +122,11 @@ int explain(const std::vector<std::string>& argv) {
     j["cost"] = {{"seconds", ex.cost.seconds},
                  {"forward_passes", ex.cost.forward_passes},
                  {"backward_passes", ex.cost.backward_passes}};
+    // Extras: {name: {shape, values (row-major)}}.
+    j["extras"] = nlohmann::ordered_json::object();
+    for (const auto& [name, t] : ex.extras) {
+      j["extras"][name] = {{"shape", t.sizes().vec()}, {"values", flat_values(t)}};
+    }
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -136,6 +156,15 @@ int explain(const std::vector<std::string>& argv) {
   std::printf("%.3f s, %lld forward and %lld backward passes\n", ex.cost.seconds,
               static_cast<long long>(ex.cost.forward_passes),
               static_cast<long long>(ex.cost.backward_passes));
+  for (const auto& [name, t] : ex.extras) {
+    std::printf("%s %s:", name.c_str(), shape_text(t).c_str());
+    if (t.numel() <= kExtraValuesShown) {
+      for (double v : flat_values(t)) std::printf(" %.5g", v);
+      std::printf("\n");
+    } else {
+      std::printf(" %lld values (see --json)\n", static_cast<long long>(t.numel()));
+    }
+  }
   return 0;
 }
 

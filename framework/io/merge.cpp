@@ -41,8 +41,10 @@ using Sel = std::vector<std::pair<int, int64_t>>;
 // Copies the selected rows of one CSR field, from the shards that have it, into `out` in the
 // order of `sel`. Works in groups of output rows that fit the budget; per group and shard it
 // reads windows of the source that cover the rows it needs (sorted, so reads go forward).
+// With `missing_is_empty`, a row selected from a shard without the field is an empty row.
 template <typename T>
-void gather_csr(const std::vector<const Csr*>& src, const Sel& sel, Csr& out, int64_t budget) {
+void gather_csr(const std::vector<const Csr*>& src, const Sel& sel, Csr& out, int64_t budget,
+                bool missing_is_empty = false) {
   if (sel.empty()) return;
   const int64_t width = out.values().row_width();
   const int64_t row_bytes = width * static_cast<int64_t>(sizeof(T));
@@ -54,6 +56,10 @@ void gather_csr(const std::vector<const Csr*>& src, const Sel& sel, Csr& out, in
   std::vector<int64_t> lengths(sel.size());
   for (size_t i = 0; i < sel.size(); ++i) {
     const auto& off = offsets[static_cast<size_t>(sel[i].first)];
+    if (off.empty() && missing_is_empty) {
+      lengths[i] = 0;
+      continue;
+    }
     XAI_CHECK(!off.empty(), "internal: merge selected a row from a shard without the field");
     lengths[i] =
         off[static_cast<size_t>(sel[i].second) + 1] - off[static_cast<size_t>(sel[i].second)];
@@ -70,7 +76,8 @@ void gather_csr(const std::vector<const Csr*>& src, const Sel& sel, Csr& out, in
     std::vector<std::vector<std::pair<int64_t, int64_t>>> wanted(src.size());
     int64_t dst = 0;
     for (size_t i = begin; i < end; ++i) {
-      wanted[static_cast<size_t>(sel[i].first)].emplace_back(sel[i].second, dst);
+      const size_t s = static_cast<size_t>(sel[i].first);
+      if (src[s] != nullptr) wanted[s].emplace_back(sel[i].second, dst);
       dst += lengths[i];
     }
     for (size_t s = 0; s < src.size(); ++s) {
@@ -129,17 +136,19 @@ void gather_any(layout::Elem elem, const std::vector<const Csr*>& src, const Sel
   }
 }
 
-// Opens <group>/<rel> in every source that has it; nullptr elsewhere.
+// Opens <group>/<rel> in every source group given (with `optional`, in every one that has it);
+// nullptr elsewhere.
 struct CsrSet {
   std::vector<Csr> storage;
   std::vector<const Csr*> ptrs;
 };
-CsrSet open_csrs(const std::vector<h5::Group*>& groups, const std::string& rel) {
+CsrSet open_csrs(const std::vector<h5::Group*>& groups, const std::string& rel,
+                 bool optional = false) {
   CsrSet set;
   set.storage.resize(groups.size());
   set.ptrs.assign(groups.size(), nullptr);
   for (size_t s = 0; s < groups.size(); ++s) {
-    if (groups[s] != nullptr) {
+    if (groups[s] != nullptr && (!optional || groups[s]->has(rel))) {
       set.storage[s] = Csr::open(*groups[s], rel);
       set.ptrs[s] = &set.storage[s];
     }
@@ -368,6 +377,20 @@ class Merger {
             layout::require_value_column(out, kind, c, 0, meta, layout::kResultsChunking);
         d.append(gather_column<double>(cols, has, sel, std::numeric_limits<double>::quiet_NaN()));
       }
+    }
+    // Extras: a row from a shard without the extra (written before it existed) is empty.
+    std::set<std::string> extras;
+    for (size_t s = 0; s < n_src; ++s) {
+      if (present[s] == nullptr) continue;
+      for (const std::string& x : layout::extra_names(*present[s])) extras.insert(x);
+    }
+    for (const std::string& x : extras) {
+      const std::string rel = std::string(layout::kExtrasGroup) + "/" + x;
+      CsrSet values = open_csrs(present, rel, /*optional=*/true);
+      CsrSet shape = open_csrs(present, rel + "/" + layout::kShapeCsr, /*optional=*/true);
+      layout::ExtraCsr o = layout::require_extra(out, x, 0, layout::kResultsChunking);
+      gather_csr<float>(values.ptrs, sel, o.values, budget, /*missing_is_empty=*/true);
+      gather_csr<int64_t>(shape.ptrs, sel, o.shape, budget, /*missing_is_empty=*/true);
     }
   }
 

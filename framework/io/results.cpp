@@ -35,6 +35,16 @@ void validate_record(const SampleRecord& r) {
               e.n_targets, ") x T (", t, ")");
     for (const auto& kv : e.metrics) validate_name(kv.first, "metric");
     for (const auto& kv : e.cost) validate_name(kv.first, "cost");
+    for (const auto& [extra, a] : e.extras) {
+      validate_name(extra, "extra");
+      int64_t n = 1;
+      for (int64_t d : a.shape) {
+        XAI_CHECK(d >= 0, ew, ": extra '", extra, "' has a negative dimension ", d);
+        n *= d;
+      }
+      XAI_CHECK(a.values.size() == static_cast<size_t>(n), ew, ": extra '", extra, "' has ",
+                a.values.size(), " values for a shape with ", n, " elements");
+    }
   }
 }
 
@@ -54,9 +64,13 @@ bool same_values(const std::map<std::string, double>& a, const std::map<std::str
 
 }  // namespace
 
+bool operator==(const ExtraArray& a, const ExtraArray& b) {
+  return a.shape == b.shape && a.values == b.values;
+}
+
 bool operator==(const ExplanationRecord& a, const ExplanationRecord& b) {
   return a.relevance == b.relevance && a.n_targets == b.n_targets && a.per_target == b.per_target &&
-         same_values(a.metrics, b.metrics) && same_values(a.cost, b.cost);
+         same_values(a.metrics, b.metrics) && same_values(a.cost, b.cost) && a.extras == b.extras;
 }
 
 bool operator==(const SampleRecord& a, const SampleRecord& b) {

@@ -31,6 +31,11 @@
 //                                      attributes higher_is_better (int64 0/1), description
 //       cost/<field> float64[M]                         seconds, forward_passes, peak_bytes, ...;
 //                                                       NaN = not recorded
+//       extras/<extra>/{values float32, offsets int64[M+1]}    the method's extra outputs
+//                                      (Explanation::extras), one row-major array per row;
+//       extras/<extra>/shape/{values int64, offsets int64[M+1]}  its dimensions. A row without
+//                                      the extra has no values and no dimensions (a scalar has
+//                                      1 value and no dimensions)
 //   /failures/{model, sample, explainer, message}/{bytes, offsets}   explainer "" = whole sample
 //
 // Model, explainer, metric and cost names become HDF5 link names: non-empty, not ".", no '/'.
@@ -47,12 +52,20 @@ namespace xai {
 
 constexpr int64_t kResultsSchemaVersion = 1;
 
+// A method's extra output (e.g. integrated_gradients' convergence_delta, (n_targets)), stored as
+// float32 whatever its tensor type was.
+struct ExtraArray {
+  std::vector<int64_t> shape;  // dimensions; empty for a scalar
+  std::vector<float> values;   // row-major, product(shape) entries
+};
+
 struct ExplanationRecord {
   std::vector<float> relevance;           // (T) aggregated, what metrics read
   int64_t n_targets = 0;                  //
   std::vector<float> per_target;          // (n_targets, T) row-major, the method's raw scores
   std::map<std::string, double> metrics;  // metric name -> value
   std::map<std::string, double> cost;     // seconds, forward_passes, backward_passes, peak_bytes...
+  std::map<std::string, ExtraArray> extras;  // name -> the method's extra output
 };
 
 struct SampleRecord {
@@ -123,12 +136,14 @@ struct Ragged {
 };
 
 // Throws xai::Error naming the model, sample and explainer when sizes disagree (token_offsets,
-// explain_mask, relevance must have T entries; evidence T or 0; per_target n_targets * T) or a
-// name cannot be stored (empty, ".", or containing '/').
+// explain_mask, relevance must have T entries; evidence T or 0; per_target n_targets * T; an
+// extra product(shape) with no negative dimension) or a name cannot be stored (empty, ".", or
+// containing '/').
 void validate_record(const SampleRecord& record);
-// Same rule for a model, explainer, metric or cost name; `what` says which, for the message.
+// Same rule for a model, explainer, metric, cost or extra name; `what` says which, for the message.
 void validate_name(const std::string& name, const std::string& what);
 
+bool operator==(const ExtraArray& a, const ExtraArray& b);
 bool operator==(const ExplanationRecord& a, const ExplanationRecord& b);
 bool operator==(const SampleRecord& a, const SampleRecord& b);
 bool operator==(const Failure& a, const Failure& b);

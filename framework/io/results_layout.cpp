@@ -230,6 +230,7 @@ h5::Group create_explainer_group(h5::Group& model_group, const std::string& name
   create_column(per_target.group(), "n_targets", Elem::kI64, chunking);
   e.create_group("metrics");
   e.create_group("cost");
+  e.create_group(kExtrasGroup);
   if (info != nullptr) {
     for (const auto& [metric, mi] : info->metrics) {
       require_value_column(e, "metrics", metric, 0, &mi, chunking);
@@ -272,6 +273,41 @@ ExplainerInfo read_explainer_info(const h5::Group& explainer) {
     }
   }
   return info;
+}
+
+ExtraCsr require_extra(h5::Group& explainer, const std::string& name, int64_t rows,
+                       const Chunking& chunking) {
+  h5::Group g = explainer.require_group(kExtrasGroup);
+  if (g.has(name)) {
+    ExtraCsr x = open_extra(explainer, name);
+    if (x.values.rows() != rows || x.shape.rows() != rows) {
+      inconsistent(g.file_path(), g.path() + "/" + name,
+                   str_cat("has ", x.values.rows(), " rows (shape ", x.shape.rows(), "), expected ",
+                           rows, " (one per explainer row)"));
+    }
+    return x;
+  }
+  ExtraCsr x;
+  x.values = Csr::create(g, name, Elem::kF32, 1, false, chunking);
+  x.shape = Csr::create(x.values.group(), kShapeCsr, Elem::kI64, 1, false, chunking);
+  if (rows > 0) {
+    const std::vector<int64_t> empty(static_cast<size_t>(rows), 0);
+    x.values.append(std::vector<float>(), empty);
+    x.shape.append(std::vector<int64_t>(), empty);
+  }
+  return x;
+}
+
+ExtraCsr open_extra(const h5::Group& explainer, const std::string& name) {
+  ExtraCsr x;
+  x.values = Csr::open(explainer, std::string(kExtrasGroup) + "/" + name);
+  x.shape = Csr::open(x.values.group(), kShapeCsr);
+  return x;
+}
+
+std::vector<std::string> extra_names(const h5::Group& explainer) {
+  if (!explainer.has(kExtrasGroup)) return {};
+  return explainer.open_group(kExtrasGroup).children();
 }
 
 // ---- root attributes
@@ -346,6 +382,36 @@ void append_values(h5::Group& explainer, const std::string& kind, int64_t m,
       if (it != src.end()) v[i] = it->second;
     }
     d.append(v);
+  }
+}
+
+// Every extra the file or the new rows have gets a row per new row; empty where a row lacks it.
+void append_extras(h5::Group& explainer, int64_t m,
+                   const std::vector<const ExplanationRecord*>& rows, const Chunking& chunking) {
+  std::set<std::string> names;
+  for (const std::string& n : extra_names(explainer)) names.insert(n);
+  for (const ExplanationRecord* e : rows) {
+    for (const auto& kv : e->extras) names.insert(kv.first);
+  }
+  for (const std::string& name : names) {
+    ExtraCsr x = require_extra(explainer, name, m, chunking);
+    std::vector<float> values;
+    std::vector<int64_t> dims, lengths, dim_lengths;
+    for (const ExplanationRecord* e : rows) {
+      auto it = e->extras.find(name);
+      if (it == e->extras.end()) {
+        lengths.push_back(0);
+        dim_lengths.push_back(0);
+        continue;
+      }
+      const ExtraArray& a = it->second;
+      values.insert(values.end(), a.values.begin(), a.values.end());
+      dims.insert(dims.end(), a.shape.begin(), a.shape.end());
+      lengths.push_back(static_cast<int64_t>(a.values.size()));
+      dim_lengths.push_back(static_cast<int64_t>(a.shape.size()));
+    }
+    x.values.append(values, lengths);
+    x.shape.append(dims, dim_lengths);
   }
 }
 
@@ -445,6 +511,7 @@ void append_model(h5::Group& models, const std::string& model,
     pt.group().open_dataset("n_targets").append(n_targets);
     append_values(e, "metrics", m, rows, info, chunking);
     append_values(e, "cost", m, rows, info, chunking);
+    append_extras(e, m, rows, chunking);
   }
 }
 
@@ -508,6 +575,35 @@ std::vector<Failure> read_failures(const h5::Group& root) {
 
 // ---- index and checks
 // -----------------------------------------------------------------------------
+
+namespace {
+
+// An extra has one row per explainer row, and each row holds product(shape) values (a row with
+// neither values nor dimensions: no extra there).
+void check_extra(const h5::Group& explainer, const std::string& name, int64_t m, bool deep) {
+  ExtraCsr x = open_extra(explainer, name);
+  const std::string where = x.values.group().path();
+  if (x.values.rows() != m || x.shape.rows() != m) {
+    inconsistent(explainer.file_path(), where,
+                 str_cat("has ", x.values.rows(), " rows (shape ", x.shape.rows(), "), expected ",
+                         m, " (one per explainer row)"));
+  }
+  const std::vector<int64_t> off = x.values.read_offsets();
+  const Ragged<int64_t> shape = x.shape.read_all<int64_t>();
+  for (size_t j = 0; j < shape.rows(); ++j) {
+    const int64_t len = off[j + 1] - off[j];
+    if (shape.row_size(j) == 0 && len == 0) continue;
+    int64_t n = 1;
+    for (int64_t k = 0; k < shape.row_size(j); ++k) n *= shape.row_data(j)[k];
+    if (n != len) {
+      inconsistent(explainer.file_path(), where,
+                   str_cat("row ", j, " has ", len, " values for a shape of ", n, " elements"));
+    }
+  }
+  if (deep) read_through(x.values.values());
+}
+
+}  // namespace
 
 std::vector<ModelIndex> read_index(const h5::Group& root, bool deep) {
   std::vector<ModelIndex> out;
@@ -584,6 +680,7 @@ std::vector<ModelIndex> read_index(const h5::Group& root, bool deep) {
             if (deep) read_through(d);
           }
         }
+        for (const std::string& extra : extra_names(e)) check_extra(e, extra, m, deep);
         mi.explainers.push_back(std::move(ei));
       }
     }

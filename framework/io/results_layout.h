@@ -92,6 +92,19 @@ h5::Dataset require_value_column(h5::Group& explainer, const std::string& kind,
                                  const Chunking& chunking);
 ExplainerInfo read_explainer_info(const h5::Group& explainer);
 
+// <explainer>/extras/<name>: a float32 CSR of values with a nested int64 CSR `shape`, one row per
+// explainer row. require_extra creates it, backfilled with `rows` empty rows (no extra there).
+inline constexpr char kExtrasGroup[] = "extras";
+inline constexpr char kShapeCsr[] = "shape";
+struct ExtraCsr {
+  Csr values;
+  Csr shape;
+};
+ExtraCsr require_extra(h5::Group& explainer, const std::string& name, int64_t rows,
+                       const Chunking& chunking);
+ExtraCsr open_extra(const h5::Group& explainer, const std::string& name);
+std::vector<std::string> extra_names(const h5::Group& explainer);  // sorted; none in old files
+
 void write_root_attributes(h5::Group& root, const char* kind, int64_t rank,
                            const std::map<std::string, std::string>& provenance);
 std::map<std::string, std::string> read_provenance(const h5::Group& root);

@@ -119,10 +119,17 @@ ExplainerTable ResultsReader::explainer(const std::string& model, const std::str
     h5::Group g = e.open_group(kind);
     for (const std::string& c : g.children()) dst[c] = g.open_dataset(c).read_all<double>();
   }
+  for (const std::string& x : layout::extra_names(e)) {
+    const layout::ExtraCsr csr = layout::open_extra(e, x);
+    t.extras[x] = {csr.values.read_all<float>(), csr.shape.read_all<int64_t>()};
+  }
   const size_t m = t.sample.size();
   bool ok = t.relevance.rows() == m && t.per_target.rows() == m && t.n_targets.size() == m;
   for (const auto& kv : t.metrics) ok = ok && kv.second.size() == m;
   for (const auto& kv : t.cost) ok = ok && kv.second.size() == m;
+  for (const auto& kv : t.extras) {
+    ok = ok && kv.second.values.rows() == m && kv.second.shape.rows() == m;
+  }
   XAI_CHECK(ok, "results file ", path(), " is inconsistent at '", e.path(),
             "': the explainer's columns have different row counts");
   return t;
@@ -161,6 +168,9 @@ std::vector<SampleRecord> ResultsReader::records(const std::string& model) const
       }
       for (const auto& [field, col] : e.cost) {
         if (!std::isnan(col[j])) x.cost[field] = col[j];
+      }
+      for (const auto& [extra, col] : e.extras) {
+        if (col.has(j)) x.extras[extra] = col.row(j);
       }
       out[static_cast<size_t>(s)].explanations[name] = std::move(x);
     }

@@ -24,6 +24,16 @@ struct SampleTable {
   std::vector<std::string> targets;
 };
 
+// One extra output of an explainer, one row per explainer row: row j is values.row(j) shaped as
+// shape.row(j). A row with neither values nor dimensions has no extra (has(j) is false).
+struct ExtraColumn {
+  Ragged<float> values;
+  Ragged<int64_t> shape;
+
+  bool has(size_t j) const { return values.row_size(j) > 0 || shape.row_size(j) > 0; }
+  ExtraArray row(size_t j) const { return {shape.row(j), values.row(j)}; }
+};
+
 // One explainer's results for one model; row j belongs to sample row sample[j].
 struct ExplainerTable {
   std::string name;
@@ -34,6 +44,7 @@ struct ExplainerTable {
   std::vector<int64_t> n_targets;
   std::map<std::string, std::vector<double>> metrics;  // name -> one value per row, NaN = none
   std::map<std::string, std::vector<double>> cost;     // field -> one value per row, NaN = none
+  std::map<std::string, ExtraColumn> extras;           // name -> the method's extra outputs
 
   size_t rows() const { return sample.size(); }
 };
@@ -58,7 +69,7 @@ class ResultsReader {
   ExplainerInfo explainer_info(const std::string& model, const std::string& explainer) const;
   ExplainerTable explainer(const std::string& model, const std::string& explainer) const;
   // Every sample of the model with its explanations, in file order. Metric and cost values that
-  // are NaN (not computed) are left out of the maps.
+  // are NaN (not computed), and extras a row does not have, are left out of the maps.
   std::vector<SampleRecord> records(const std::string& model) const;
   std::vector<Failure> failures() const;
 

@@ -173,6 +173,13 @@ std::vector<float> to_vector(const at::Tensor& t) {
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
+ExtraArray to_extra(const at::Tensor& t) {
+  ExtraArray a;
+  a.shape = t.sizes().vec();
+  a.values = to_vector(t);
+  return a;
+}
+
 // AP and AR of one explanation over the explained positions; empty when there is no evidence.
 std::map<std::string, double> sample_metrics_of(const std::vector<float>& relevance,
                                                 const Encoded& enc) {
@@ -224,6 +231,11 @@ std::vector<SummaryRow> summarize(const ResultsReader& reader,
       r.backward_passes = mean(col(t.cost, "backward_passes"));
       for (double b : col(t.cost, "peak_bytes")) {
         if (!std::isnan(b)) r.peak_mb = std::max(r.peak_mb, b / 1e6);
+      }
+      if (auto it = t.extras.find("convergence_delta"); it != t.extras.end()) {
+        std::vector<double> abs_delta;
+        for (float d : it->second.values.values) abs_delta.push_back(std::abs(d));
+        r.mean_abs_convergence_delta = mean(abs_delta);
       }
       rows.push_back(r);
     }
@@ -327,19 +339,23 @@ MergedRun merge_run(const std::string& out_dir,
   }
   j["provenance"] = pj;
   for (const auto& r : out.rows) {
-    j["summary"].push_back({{"model", r.model},
-                            {"explainer", r.explainer},
-                            {"samples", r.samples},
-                            {"failures", r.failures},
-                            {"mAP", number_or_null(r.map)},
-                            {"mAP_IQ", number_or_null(r.map_iq)},
-                            {"mAR", number_or_null(r.mar)},
-                            {"mAR_IQ", number_or_null(r.mar_iq)},
-                            {"iq_band", {iq_lo, iq_hi}},
-                            {"seconds_per_sample", number_or_null(r.seconds_per_sample)},
-                            {"peak_mb", r.peak_mb},
-                            {"forward_passes", number_or_null(r.forward_passes)},
-                            {"backward_passes", number_or_null(r.backward_passes)}});
+    nlohmann::ordered_json row = {{"model", r.model},
+                                  {"explainer", r.explainer},
+                                  {"samples", r.samples},
+                                  {"failures", r.failures},
+                                  {"mAP", number_or_null(r.map)},
+                                  {"mAP_IQ", number_or_null(r.map_iq)},
+                                  {"mAR", number_or_null(r.mar)},
+                                  {"mAR_IQ", number_or_null(r.mar_iq)},
+                                  {"iq_band", {iq_lo, iq_hi}},
+                                  {"seconds_per_sample", number_or_null(r.seconds_per_sample)},
+                                  {"peak_mb", r.peak_mb},
+                                  {"forward_passes", number_or_null(r.forward_passes)},
+                                  {"backward_passes", number_or_null(r.backward_passes)}};
+    if (!std::isnan(r.mean_abs_convergence_delta)) {
+      row["mean_abs_convergence_delta"] = number_or_null(r.mean_abs_convergence_delta);
+    }
+    j["summary"].push_back(row);
   }
   out.results_json = (fs::path(out_dir) / "results.json").string();
   {
@@ -639,6 +655,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
             er.relevance = to_vector(ex.relevance);
             er.n_targets = ex.per_target.size(0);
             er.per_target = to_vector(ex.per_target);
+            for (const auto& [name, t] : ex.extras) er.extras[name] = to_extra(t);
             er.metrics = sample_metrics_of(er.relevance, enc);
             er.cost = {{"seconds", ex.cost.seconds},
                        {"forward_passes", static_cast<double>(ex.cost.forward_passes)},

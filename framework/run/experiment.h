@@ -2,6 +2,7 @@
 // HDF5 shard with a journal -> results.h5, results.json and a summary table.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <iostream>
 #include <map>
@@ -32,6 +33,9 @@ struct SummaryRow {
   double seconds_per_sample = 0;
   double peak_mb = 0;                              // largest peak extra memory of one explanation
   double forward_passes = 0, backward_passes = 0;  // per sample, mean
+  // Mean |convergence_delta| over samples and targets, for explainers that store that extra
+  // (integrated_gradients); NaN otherwise.
+  double mean_abs_convergence_delta = NAN;
 };
 
 struct RunResult {

@@ -1,7 +1,8 @@
 // xai_compare_results A.h5 B.h5 [--tolerance X]: exits 0 when two results files hold the same
-// models, samples (ids, tokens, offsets), explainers, relevance, per-target scores and metrics
-// (float values within X, 0 = bit-identical) and the same failures; else prints each difference,
-// one line, and exits 1. CTest uses it to check that 1, 2 and 3 ranks (and resumed runs) agree.
+// models, samples (ids, tokens, offsets), explainers, relevance, per-target scores, metrics and
+// extras (float values within X, 0 = bit-identical) and the same failures; else prints each
+// difference, one line, and exits 1. CTest uses it to check that 1, 2 and 3 ranks (and resumed
+// runs) agree.
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -77,6 +78,17 @@ int main(int argc, char** argv) {
             continue;
           }
           same_doubles(values, it->second, tol, what + ": metric " + metric);
+        }
+        if (ta.extras.size() != tb.extras.size()) differ(what + ": different extras");
+        for (const auto& [extra, col] : ta.extras) {
+          auto it = tb.extras.find(extra);
+          if (it == tb.extras.end()) {
+            differ(what + ": extra " + extra + " missing in B");
+            continue;
+          }
+          same_exact(col.shape.offsets, it->second.shape.offsets, what + ": extra " + extra);
+          same_exact(col.shape.values, it->second.shape.values, what + ": extra " + extra);
+          same_floats(col.values.values, it->second.values.values, tol, what + ": extra " + extra);
         }
       }
     }

@@ -7,8 +7,12 @@
 #include <filesystem>
 #include <sstream>
 
+#include "framework/config/config.h"
 #include "framework/io/results_reader.h"
+#include "framework/model/model.h"
 #include "framework/run/experiment.h"
+#include "framework/text/encoded.h"
+#include "methods/explainer.h"
 #include "tests/unit/test_util.h"
 
 namespace xai {
@@ -124,6 +128,83 @@ TEST(Run, FailedSamplesAreRecordedAndTheRunGoesOn) {
   ASSERT_EQ(r.rows.size(), 1u);
   EXPECT_EQ(r.rows[0].samples, 2);
   EXPECT_EQ(r.rows[0].failures, 2);
+}
+
+TEST(Run, MethodExtrasAreStoredPerSampleAndEqualTheExplainersOwn) {
+  TempDir out;
+  RunResult r = run("extras.yaml", {"output=" + out.path()});
+  EXPECT_EQ(r.failures, 0);
+  ResultsReader reader(r.results_h5);
+  const SampleTable s = reader.samples("gpt2");
+  ASSERT_EQ(s.ids.size(), 2u);
+
+  // The explainers again, as the YAML builds them, on the stored prompt and target.
+  const std::string dir = std::string(XAI_SOURCE_DIR) + "/tests/fixtures/models/gpt2";
+  std::unique_ptr<Model> model = load_model(dir, LoadOptions{});
+  const Tokenizer tokenizer = Tokenizer::from_file(dir + "/tokenizer.json");
+  Config ig_params = Config::parse("{steps: 8}", "test");
+  std::unique_ptr<Explainer> ig = make_explainer("integrated_gradients", ig_params.root());
+  Config aa_params = Config::parse("{steps: 4, batch_size: 4}", "test");
+  std::unique_ptr<Explainer> attattr = make_explainer("attattr", aa_params.root());
+
+  const ExplainerTable ti = reader.explainer("gpt2", "ig");
+  const ExplainerTable ta = reader.explainer("gpt2", "attattr");
+  ASSERT_EQ(ti.rows(), 2u);
+  ASSERT_EQ(ta.rows(), 2u);
+  ASSERT_EQ(ti.extras.count("convergence_delta"), 1u);
+  ASSERT_EQ(ta.extras.count("head_importance"), 1u);
+  const std::vector<SampleRecord> records = reader.records("gpt2");
+  for (size_t j = 0; j < ti.rows(); ++j) {
+    const size_t row = static_cast<size_t>(ti.sample[j]);
+    Sample sample;
+    sample.id = s.ids[row];
+    sample.prompt = s.prompts[row];
+    sample.target = s.targets[row];
+    Encoded enc = encode_sample(sample, tokenizer, model->spec().max_positions);
+    ASSERT_EQ(enc.ids, s.tokens.row(row)) << sample.id;
+    enc.explain_mask = s.explain_mask.row(row);
+    ExplainContext ctx;
+
+    // IG: one delta per target, as the explainer returns it.
+    const ExtraArray delta = ti.extras.at("convergence_delta").row(j);
+    ASSERT_EQ(delta.shape, std::vector<int64_t>{enc.num_targets()}) << sample.id;
+    ASSERT_EQ(ti.n_targets[j], enc.num_targets());
+    const at::Tensor want = ig->explain(*model, enc, ctx).extras.at("convergence_delta");
+    ASSERT_EQ(want.numel(), enc.num_targets());
+    for (int64_t t = 0; t < enc.num_targets(); ++t) {
+      const double d = delta.values[static_cast<size_t>(t)];
+      EXPECT_TRUE(std::isfinite(d));
+      EXPECT_NEAR(d, want[t].item<double>(), 1e-5 + 1e-3 * std::abs(d)) << sample.id << " " << t;
+    }
+    EXPECT_EQ(records[row].explanations.at("ig").extras.at("convergence_delta"), delta);
+
+    // AttAttr: an (L, H) head importance.
+    const ExtraArray heads = ta.extras.at("head_importance").row(j);
+    const at::Tensor want_heads = attattr->explain(*model, enc, ctx).extras.at("head_importance");
+    ASSERT_EQ(heads.shape, want_heads.sizes().vec()) << sample.id;
+    ASSERT_EQ(heads.shape.size(), 2u);
+    const at::Tensor flat = want_heads.to(at::kDouble).contiguous().view({-1});
+    ASSERT_EQ(heads.values.size(), static_cast<size_t>(flat.numel()));
+    for (size_t k = 0; k < heads.values.size(); ++k) {
+      const double w = flat[static_cast<int64_t>(k)].item<double>();
+      EXPECT_NEAR(heads.values[k], w, 1e-5 + 1e-3 * std::abs(w)) << sample.id << " " << k;
+    }
+  }
+
+  // results.json: the mean |delta| for IG only.
+  const auto j = nlohmann::json::parse(test::read_file(r.results_json));
+  ASSERT_EQ(j["summary"].size(), 2u);
+  for (const auto& row : j["summary"]) {
+    if (row["explainer"] == "ig") {
+      double sum = 0;
+      for (float d : ti.extras.at("convergence_delta").values.values) sum += std::abs(d);
+      const double mean =
+          sum / static_cast<double>(ti.extras.at("convergence_delta").values.values.size());
+      EXPECT_NEAR(row["mean_abs_convergence_delta"].get<double>(), mean, 1e-9 + 1e-6 * mean);
+    } else {
+      EXPECT_FALSE(row.contains("mean_abs_convergence_delta"));
+    }
+  }
 }
 
 TEST(Run, ConfigurationErrorsStopBeforeAnyWork) {

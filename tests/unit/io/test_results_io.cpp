@@ -10,6 +10,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "framework/common/error.h"
@@ -71,6 +72,16 @@ SampleRecord make_record(const std::string& model, const std::string& id, int t,
     if (evidence && name == "atman") x.metrics["evidence_auc"] = u(rng);
     x.cost["seconds"] = 0.5 + u(rng);
     x.cost["forward_passes"] = t + 1;
+    if (name == "atman") {  // extras as integrated_gradients and attattr return them
+      ExtraArray delta{{x.n_targets}, {}};
+      for (int64_t k = 0; k < x.n_targets; ++k) delta.values.push_back(1e-3f * u(rng));
+      x.extras["convergence_delta"] = delta;
+      if (rng() % 2 == 0) {  // only on some rows, so some shards lack it
+        ExtraArray heads{{2, 3}, {}};
+        for (int k = 0; k < 6; ++k) heads.values.push_back(std::abs(u(rng)));
+        x.extras["head_importance"] = heads;
+      }
+    }
     r.explanations[name] = std::move(x);
   }
   return r;
@@ -232,6 +243,12 @@ TEST(Results, InvalidRecordsAreRejectedNamingTheSample) {
   expect_error([&] { w.add(r); }, {"evidence", "expected 4 or none"});
   r = make_record("a/b", "bad", 4);
   expect_error([&] { w.add(r); }, {"model name 'a/b'"});
+  r = make_record("m", "bad", 4);
+  r.explanations["atman"].extras["convergence_delta"].shape = {5};
+  expect_error([&] { w.add(r); }, {"sample 'bad'", "extra 'convergence_delta'", "5 elements"});
+  r = make_record("m", "bad", 4);
+  r.explanations["atman"].extras["a/b"] = {{}, {1.f}};
+  expect_error([&] { w.add(r); }, {"extra name 'a/b'"});
   EXPECT_EQ(w.pending(), 0);
 }
 
@@ -261,7 +278,9 @@ TEST(Results, CompressionIsOn) {
   h5::File f = h5::File::open(s.output, h5::Access::kReadOnly);
   for (const char* path :
        {"models/m/explainers/atman/relevance/values", "models/m/samples/tokens/values",
-        "models/m/explainers/atman/metrics/deletion_auc"}) {
+        "models/m/explainers/atman/metrics/deletion_auc",
+        "models/m/explainers/atman/extras/convergence_delta/values",
+        "models/m/explainers/atman/extras/convergence_delta/shape/values"}) {
     EXPECT_EQ(f.root().open_dataset(path).filters(),
               (std::vector<H5Z_filter_t>{H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE}))
         << path;
@@ -683,6 +702,90 @@ TEST(Merge, AMetricMissingFromOneShardIsNaNThere) {
   EXPECT_TRUE(std::isnan(col[0]));
   EXPECT_EQ(col[1], 0.5);
   EXPECT_TRUE(r.records("m")[0].explanations.at("atman").metrics.empty());
+}
+
+// An explanation whose extras are given as (name, shape, values).
+ExplanationRecord with_extras(
+    ExplanationRecord x,
+    const std::vector<std::tuple<std::string, std::vector<int64_t>, std::vector<float>>>& extras) {
+  x.extras.clear();
+  for (const auto& [name, shape, values] : extras) x.extras[name] = {shape, values};
+  return x;
+}
+
+TEST(Merge, ExtrasKeepTheirShapesAndRowsWithoutThemAreEmpty) {
+  TempDir out;
+  // Rank 0, first run: sample a has no extras (written before the method had any).
+  SampleRecord a = make_record("m", "a", 3, {"atman"});
+  a.explanations["atman"].extras.clear();
+  {
+    ShardWriter w(out.path(), 0, test_meta());
+    w.add(a);
+    w.close();
+  }
+  // Rank 0 resumed: sample c brings four extras, including a scalar and an empty array; the
+  // shard backfills a's rows with empty ones.
+  SampleRecord c = make_record("m", "c", 4, {"atman"});
+  c.explanations["atman"] =
+      with_extras(c.explanations["atman"], {{"delta", {2}, {0.25f, -1e-6f}},
+                                            {"heads", {2, 3}, {1, 2, 3, 4, 5, 6}},
+                                            {"scalar", {}, {7.5f}},
+                                            {"nothing", {0}, {}}});
+  c.explanations["atman"].n_targets = 2;
+  c.explanations["atman"].per_target.resize(8, 0.5f);
+  {
+    ShardWriter w(out.path(), 0, test_meta());
+    w.add(c);
+    w.close();
+  }
+  // Rank 1: sample b has only the delta; the other extras do not exist in its shard.
+  SampleRecord b = make_record("m", "b", 2, {"atman"});
+  b.explanations["atman"] = with_extras(b.explanations["atman"], {{"delta", {1}, {-3.0f}}});
+  {
+    ShardWriter w(out.path(), 1, test_meta());
+    w.add(b);
+    w.close();
+  }
+  ResultsReader shard(shard_path(out.path(), 0));
+  EXPECT_EQ(shard.records("m"), (std::vector<SampleRecord>{a, c}));
+
+  MergeSummary s = merge_shards(out.path());
+  ResultsReader r(s.output);
+  EXPECT_EQ(r.records("m"), (std::vector<SampleRecord>{a, b, c}));
+  ExplainerTable t = r.explainer("m", "atman");
+  ASSERT_EQ(t.extras.size(), 4u);
+  const ExtraColumn& delta = t.extras.at("delta");
+  EXPECT_EQ(delta.values.offsets, (std::vector<int64_t>{0, 0, 1, 3}));
+  EXPECT_EQ(delta.values.values, (std::vector<float>{-3.0f, 0.25f, -1e-6f}));
+  EXPECT_EQ(delta.shape.offsets, (std::vector<int64_t>{0, 0, 1, 2}));
+  EXPECT_EQ(delta.shape.values, (std::vector<int64_t>{1, 2}));
+  EXPECT_FALSE(delta.has(0));
+  EXPECT_TRUE(delta.has(1));
+  const ExtraColumn& heads = t.extras.at("heads");
+  EXPECT_FALSE(heads.has(0));
+  EXPECT_FALSE(heads.has(1));  // from the shard without it
+  EXPECT_EQ(heads.row(2).shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(heads.row(2).values, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_TRUE(t.extras.at("scalar").has(2));
+  EXPECT_EQ(t.extras.at("scalar").row(2).shape, std::vector<int64_t>{});
+  EXPECT_EQ(t.extras.at("scalar").row(2).values, std::vector<float>{7.5f});
+  EXPECT_TRUE(t.extras.at("nothing").has(2));  // shape (0): present, no values
+  EXPECT_EQ(t.extras.at("nothing").row(2).shape, std::vector<int64_t>{0});
+
+  // The layout, as documented in the README.
+  h5::File f = h5::File::open(s.output, h5::Access::kReadOnly);
+  const std::string x = "models/m/explainers/atman/extras/heads/";
+  EXPECT_EQ(f.root().open_dataset(x + "values").read_all<float>().size(), 6u);
+  EXPECT_EQ(f.root().open_dataset(x + "offsets").read_all<int64_t>(),
+            (std::vector<int64_t>{0, 0, 0, 6}));
+  EXPECT_EQ(f.root().open_dataset(x + "shape/values").read_all<int64_t>(),
+            (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(f.root().open_dataset(x + "shape/offsets").read_all<int64_t>(),
+            (std::vector<int64_t>{0, 0, 0, 2}));
+
+  // Merging again gives the same bytes.
+  const std::string first = test::read_file(s.output);
+  EXPECT_TRUE(test::read_file(merge_shards(out.path()).output) == first);
 }
 
 TEST(Merge, NoShardsIsAnError) {
