@@ -27,6 +27,20 @@ const Command kCommands[] = {
      "merge OUT_DIR\n"
      "      merge OUT_DIR/shards into results.h5 and results.json by hand (a run whose ranks "
      "died)"},
+    {"submit", xai::cli::submit,
+     "submit EXPERIMENT.yaml [--profile P] [--nodes N] [--ntasks-per-node K] [--gpus-per-node G]\n"
+     "        [--time HH:MM:SS] [--partition P] [--account A] [--set key=value]... [--dry-run]\n"
+     "      render a Slurm batch script (jobs/, jobs/profiles/P.yaml) and sbatch it"},
+    {"sweep", xai::cli::sweep,
+     "sweep SWEEP.yaml [--profile P] [--max-concurrent M] [sbatch options] [--dry-run]\n"
+     "      one experiment per grid point, submitted as a job array + a dependent collect job;\n"
+     "      re-running submits only the points without finished results"},
+    {"status", xai::cli::status,
+     "status OUT_DIR\n"
+     "      each point (or the run): done / running / pending / failed, progress, failures"},
+    {"collect", xai::cli::collect,
+     "collect OUT_DIR\n"
+     "      every point's results.json -> OUT_DIR/results.csv, results.txt and index.json"},
     {"explain", xai::cli::explain,
      "explain --model DIR --prompt TEXT --target TEXT [--method atman] [--set param=value]...\n"
      "        [--json] [--no-color]\n"
