@@ -7,26 +7,15 @@
 #include "framework/model/model.h"
 #include "framework/tensor_io/safetensors.h"
 #include "methods/atman.h"
+#include "tests/unit/method_samples.h"
 #include "tests/unit/test_util.h"
 
 namespace xai {
 namespace {
 
 using test::fixture;
-
-// An Encoded from ids, with every prompt position explained.
-Encoded make_sample(const at::Tensor& ids, int64_t prompt_len, const at::Tensor& targets) {
-  Encoded e;
-  const int64_t T = ids.numel();
-  e.ids.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + T);
-  e.target_ids.assign(targets.data_ptr<int64_t>(), targets.data_ptr<int64_t>() + targets.numel());
-  e.prompt_len = prompt_len;
-  e.explain_mask.assign(T, 0);
-  for (int64_t i = 0; i < prompt_len; ++i) e.explain_mask[i] = 1;
-  e.offsets.assign(T, ByteSpan{});
-  e.tokens.assign(T, "");
-  return e;
-}
+using test::make_sample;
+using test::relative_error;
 
 AtManOptions options_from_json(const nlohmann::json& c) {
   AtManOptions o;
@@ -44,11 +33,6 @@ AtManOptions options_from_json(const nlohmann::json& c) {
   if (c.contains("top_k")) o.top_k = c["top_k"].get<int64_t>();
   if (c.contains("layers")) o.layers = c["layers"].get<std::vector<int>>();
   return o;
-}
-
-double relative_error(const at::Tensor& got, const at::Tensor& want) {
-  const double scale = want.abs().max().item<double>();
-  return (got.to(at::kDouble) - want.to(at::kDouble)).abs().max().item<double>() / scale;
 }
 
 class AtManReference : public ::testing::TestWithParam<std::string> {};

@@ -17,44 +17,22 @@
 #include "methods/attention.h"
 #include "methods/chefer.h"
 #include "methods/rollout.h"
+#include "tests/unit/method_samples.h"
 #include "tests/unit/test_util.h"
 
 namespace xai {
 namespace {
 
 using test::fixture;
-
-// An Encoded from ids, with every prompt position explained.
-Encoded make_sample(const at::Tensor& ids, int64_t prompt_len, const at::Tensor& targets) {
-  Encoded e;
-  const int64_t T = ids.numel();
-  at::Tensor i = ids.to(at::kLong).contiguous(), t = targets.to(at::kLong).contiguous();
-  e.ids.assign(i.data_ptr<int64_t>(), i.data_ptr<int64_t>() + T);
-  e.target_ids.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
-  e.prompt_len = prompt_len;
-  e.explain_mask.assign(T, 0);
-  for (int64_t k = 0; k < prompt_len; ++k) e.explain_mask[k] = 1;
-  e.offsets.assign(T, ByteSpan{});
-  e.tokens.assign(T, "");
-  return e;
-}
-
-Encoded fixture_sample(const SafetensorsFile& ref, int p) {
-  const std::string k = "p" + std::to_string(p) + ".";
-  return make_sample(ref.get(k + "ids"), ref.get(k + "prompt_len").item<int64_t>(),
-                     ref.get(k + "targets"));
-}
+using test::fixture_sample;
+using test::make_sample;
+using test::relative_error;
 
 // A sample of random ids: prompt of P tokens, n targets.
 Encoded random_sample(const Model& model, int64_t P, int64_t n, uint64_t seed) {
   at::Generator g = at::detail::createCPUGenerator(seed);
   at::Tensor ids = at::randint(3, model.spec().vocab_size, {P + n}, g, at::kLong);
   return make_sample(ids.slice(0, 0, P + n - 1), P, ids.slice(0, P));
-}
-
-double relative_error(const at::Tensor& got, const at::Tensor& want) {
-  const double scale = want.abs().max().item<double>();
-  return (got.to(at::kDouble) - want.to(at::kDouble)).abs().max().item<double>() / scale;
 }
 
 // (n, T) scores with the predicting position's own entry (t, P - 1 + t) set to 0.

@@ -18,28 +18,24 @@
 #include "methods/integrated_gradients.h"
 #include "methods/random.h"
 #include "methods/saliency.h"
+#include "tests/unit/method_samples.h"
 #include "tests/unit/test_util.h"
 
 namespace xai {
 namespace {
 
 using test::fixture;
+using test::relative_error;
 using Options = IntegratedGradientsOptions;
 
 // An Encoded from ids; position 0 is a BOS (no bytes) when `bos`, every other token one byte.
 Encoded make_sample(const at::Tensor& ids, int64_t prompt_len, const at::Tensor& targets,
                     bool bos) {
-  Encoded e;
-  at::Tensor i = ids.to(at::kLong).contiguous(), t = targets.to(at::kLong).contiguous();
-  const int64_t T = i.numel();
-  e.ids.assign(i.data_ptr<int64_t>(), i.data_ptr<int64_t>() + T);
-  e.target_ids.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
-  e.prompt_len = prompt_len;
-  e.explain_mask.assign(T, 0);
-  for (int64_t k = 0; k < prompt_len; ++k) e.explain_mask[k] = 1;
-  for (int64_t k = 0; k < T; ++k) e.offsets.push_back(ByteSpan{k, k + 1});
+  Encoded e = test::make_sample(ids, prompt_len, targets);
+  for (size_t k = 0; k < e.offsets.size(); ++k) {
+    e.offsets[k] = ByteSpan{static_cast<int64_t>(k), static_cast<int64_t>(k) + 1};
+  }
   if (bos) e.offsets[0] = ByteSpan{0, 0};
-  e.tokens.assign(T, "");
   return e;
 }
 
@@ -57,11 +53,6 @@ std::unique_ptr<Explainer> build(const std::string& method, const std::string& p
   auto e = make_explainer(method, c.root());
   c.finish_all();
   return e;
-}
-
-double relative_error(const at::Tensor& got, const at::Tensor& want) {
-  const double scale = want.abs().max().item<double>();
-  return (got.to(at::kDouble) - want.to(at::kDouble)).abs().max().item<double>() / scale;
 }
 
 Explanation run(Explainer& e, Model& m, const Encoded& s) {

@@ -1,0 +1,43 @@
+// Samples and comparisons the explainer tests share: an Encoded from token ids (every prompt
+// position explained), the prompts stored in the Python reference fixtures, and the relative error
+// the fixture checks use.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+#include "framework/tensor_io/safetensors.h"
+#include "framework/text/encoded.h"
+
+namespace xai::test {
+
+// ids (T) = prompt + targets[:-1] (teacher forcing), targets (n); offsets empty (no BOS).
+inline Encoded make_sample(const at::Tensor& ids, int64_t prompt_len, const at::Tensor& targets) {
+  Encoded e;
+  at::Tensor i = ids.to(at::kLong).contiguous(), t = targets.to(at::kLong).contiguous();
+  const int64_t T = i.numel();
+  e.ids.assign(i.data_ptr<int64_t>(), i.data_ptr<int64_t>() + T);
+  e.target_ids.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+  e.prompt_len = prompt_len;
+  e.explain_mask.assign(static_cast<size_t>(T), 0);
+  for (int64_t k = 0; k < prompt_len; ++k) e.explain_mask[static_cast<size_t>(k)] = 1;
+  e.offsets.assign(static_cast<size_t>(T), ByteSpan{});
+  e.tokens.assign(static_cast<size_t>(T), "");
+  return e;
+}
+
+// Prompt p of a reference fixture file: tensors "p<p>.ids", "p<p>.prompt_len", "p<p>.targets".
+inline Encoded fixture_sample(const SafetensorsFile& ref, int p) {
+  const std::string k = "p" + std::to_string(p) + ".";
+  return make_sample(ref.get(k + "ids"), ref.get(k + "prompt_len").item<int64_t>(),
+                     ref.get(k + "targets"));
+}
+
+// max |got - want| / max |want|, in double.
+inline double relative_error(const at::Tensor& got, const at::Tensor& want) {
+  const double scale = want.abs().max().item<double>();
+  return (got.to(at::kDouble) - want.to(at::kDouble)).abs().max().item<double>() / scale;
+}
+
+}  // namespace xai::test
