@@ -57,7 +57,11 @@ err=$("$XAI" sweep configs/sweeps/toy.yaml --set max_concurent=2 2>&1) && fail "
 echo "$err" | grep -q "did you mean 'max_concurrent'" || fail "misspelt sweep key: $err"
 
 # ---- 3. an uninterrupted sweep: array + dependent collect ----------------------------------------
-SW=(--set grid.datasets[0].limit=40 --set set.runtime.flush_every=1)
+# The second explainer becomes attattr (about 0.15 s a sample on the toy models, 6 s a point), so
+# the task cancelled in part 4 is reliably still running when scancel arrives (chefer finishes
+# 40 samples in well under a second, faster than the poll).
+SW=(--set grid.datasets[0].limit=40 --set set.runtime.flush_every=1
+    --set grid.explainers[1].name=attattr --set grid.explainers[1].steps=40)
 "$XAI" sweep configs/sweeps/toy.yaml --profile local "${SW[@]}" --set output="$W/a" \
   | tee "$W/a.log" || fail "xai sweep (a) failed"
 grep -q 'submitted job array [0-9]* (4 tasks, --array=0-3%2) and collect job' "$W/a.log" \
@@ -65,7 +69,7 @@ grep -q 'submitted job array [0-9]* (4 tasks, --array=0-3%2) and collect job' "$
 wait_for "sweep (a) to be collected" test -s "$W/a/index.json"
 wait_for "the queue to empty" queue_empty
 [ "$(tail -n +2 "$W/a/results.csv" | wc -l)" -eq 4 ] || fail "sweep (a): results.csv has not 4 rows"
-grep -q 'toy_llama-toy20-chefer' "$W/a/results.txt" || fail "sweep (a): results.txt lacks a point"
+grep -q 'toy_llama-toy20-attattr' "$W/a/results.txt" || fail "sweep (a): results.txt lacks a point"
 for d in "$W"/a/points/*/; do
   test -s "$d/results.h5" || fail "sweep (a): no $d/results.h5"
 done
