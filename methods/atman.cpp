@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "framework/common/error.h"
+#include "framework/dist/communicator.h"
 
 namespace xai {
 
@@ -73,8 +74,8 @@ std::vector<AtMan::Suppression> AtMan::plan(const at::Tensor& embeddings,
   return out;
 }
 
-Explanation AtMan::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
-  const auto t_start = std::chrono::steady_clock::now();
+Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainContext& ctx,
+                                 int share, int shares) {
   at::NoGradGuard no_grad;
   const int64_t T = sample.size(), P = sample.prompt_len, n = sample.num_targets();
   XAI_CHECK(T > 0 && n > 0 && P >= 1 && P - 1 + n == T, "atman: malformed sample (T = ", T,
@@ -98,8 +99,10 @@ Explanation AtMan::explain(Model& model, const Encoded& sample, ExplainContext& 
                                ? base.logits[0]
                                : base.logits[0].index_select(0, target_pos.to(dev));
   const at::Tensor ce_clean = target_cross_entropy(base_logits, targets).to(at::kCPU);  // (n)
-  out.cost.forward_passes = 1;
-  out.cost.sequences = 1;
+  // The clean pass is counted once per group (by share 0), so the group's summed costs equal
+  // those of one rank.
+  out.cost.forward_passes = share == 0 ? 1 : 0;
+  out.cost.sequences = share == 0 ? 1 : 0;
 
   at::Tensor per_target = at::zeros({n, T}, at::kFloat);  // (n_targets, T)
   auto pt = per_target.accessor<float, 2>();
@@ -117,6 +120,9 @@ Explanation AtMan::explain(Model& model, const Encoded& sample, ExplainContext& 
   control.layers = options_.layers;
   const int64_t total = static_cast<int64_t>(order.size());
   for (int64_t b0 = 0; b0 < total; b0 += options_.batch_size) {
+    // Batches (not rows) are dealt to the shares, so each batch is formed exactly as on one
+    // rank and its rows come out bit for bit the same.
+    if ((b0 / options_.batch_size) % shares != share) continue;
     const int64_t nb = std::min(options_.batch_size, total - b0);
     int64_t start = 0;  // positions before `start` are reused from the clean pass
     if (options_.prefix_reuse) {
@@ -171,9 +177,63 @@ Explanation AtMan::explain(Model& model, const Encoded& sample, ExplainContext& 
   }
 
   out.per_target = per_target;
-  out.relevance = aggregate_targets(per_target, options_.aggregation);
-  out.cost.seconds =
+  return out;
+}
+
+Explanation AtMan::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
+  const auto t_start = std::chrono::steady_clock::now();
+  Communicator* group = ctx.perturbation_group;
+  const int share = group ? group->rank() : ctx.perturbation_rank;
+  const int shares = group ? group->size() : ctx.perturbation_ranks;
+  XAI_CHECK(shares >= 1 && share >= 0 && share < shares, "atman: perturbation share ", share,
+            " of ", shares, " is not valid");
+  Explanation out;
+  if (!group || shares == 1) {
+    out = explain_share(model, sample, ctx, share, shares);
+  } else {
+    // Every member must reach the collectives even when its share failed: the failure travels
+    // with the sums, and then every member throws the lowest failing member's message.
+    std::string error;
+    try {
+      out = explain_share(model, sample, ctx, share, shares);
+    } catch (const std::exception& e) {
+      error = e.what();
+      if (error.empty()) error = "unknown error";
+    }
+    const int64_t n = sample.num_targets(), T = sample.size();
+    const size_t cells = static_cast<size_t>(std::max<int64_t>(n, 0) * std::max<int64_t>(T, 0));
+    std::vector<double> sums(3 + cells, 0.0);
+    sums[0] = error.empty() ? 0 : 1;
+    if (error.empty()) {
+      sums[1] = static_cast<double>(out.cost.forward_passes);
+      sums[2] = static_cast<double>(out.cost.sequences);
+      at::Tensor pt = out.per_target.contiguous();
+      const float* p = pt.data_ptr<float>();
+      for (size_t i = 0; i < cells; ++i) sums[3 + i] = p[i];
+    }
+    // Each (target, position) entry is computed by one member and is an exact 0 on the others,
+    // so the float -> double -> float sum reproduces it bit for bit.
+    group->allreduce(sums, ReduceOp::kSum);
+    if (sums[0] > 0) {
+      const auto errors = group->allgatherv(error);
+      for (size_t r = 0; r < errors.size(); ++r) {
+        if (errors[r].empty()) continue;
+        if (static_cast<int>(r) == share) throw Error(errors[r]);
+        throw Error(str_cat("perturbation group member ", r, ": ", errors[r]));
+      }
+    }
+    at::Tensor per_target = at::empty({n, T}, at::kFloat);
+    float* p = per_target.data_ptr<float>();
+    for (size_t i = 0; i < cells; ++i) p[i] = static_cast<float>(sums[3 + i]);
+    out.per_target = per_target;
+    out.cost.forward_passes = static_cast<int64_t>(sums[1]);
+    out.cost.sequences = static_cast<int64_t>(sums[2]);
+  }
+  out.relevance = aggregate_targets(out.per_target, options_.aggregation);
+  double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  if (group && shares > 1) seconds = group->allreduce_value(seconds, ReduceOp::kMax);
+  out.cost.seconds = seconds;
   return out;
 }
 

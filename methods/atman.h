@@ -43,6 +43,7 @@ class AtMan final : public Explainer {
   explicit AtMan(AtManOptions options);
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  bool splits_perturbations() const override { return true; }
   const AtManOptions& options() const { return options_; }
 
   // One perturbation: key columns and their multipliers.
@@ -56,6 +57,10 @@ class AtMan final : public Explainer {
   std::vector<Suppression> plan(const at::Tensor& embeddings, const Encoded& sample) const;
 
  private:
+  // The batches b with b % shares == share; per_target holds their rows, exact 0 elsewhere;
+  // relevance and seconds are left to explain().
+  Explanation explain_share(Model& model, const Encoded& sample, ExplainContext& ctx, int share,
+                            int shares);
   AtManOptions options_;
 };
 

@@ -17,6 +17,7 @@
 
 namespace xai {
 
+class Communicator;
 class ConfigNode;
 
 struct Cost {
@@ -41,6 +42,15 @@ struct Explanation {
 struct ExplainContext {
   // Progress within one sample: (done, total) in the method's own units (e.g. perturbations).
   std::function<void(int64_t done, int64_t total)> progress;
+  // Perturbation parallelism (parallel.perturbation): the ranks of one group run the same sample
+  // and each computes a share of the perturbation batches (batch b on member b % size). When
+  // `perturbation_group` is set, its rank and size are the share and the method sums the shares
+  // over it, so every member returns the whole result; without it, `perturbation_rank` of
+  // `perturbation_ranks` selects the share and the method returns that share alone (tests).
+  // Methods that do not split (splits_perturbations() false) ignore all three.
+  Communicator* perturbation_group = nullptr;
+  int perturbation_rank = 0;
+  int perturbation_ranks = 1;
 };
 
 class Explainer {
@@ -49,6 +59,9 @@ class Explainer {
   virtual Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) = 0;
   // The method's resolved parameters as a JSON object text, stored with every result.
   virtual std::string params_json() const = 0;
+  // Whether explain() splits its work over ExplainContext's perturbation group (AtMan). With
+  // parallel.perturbation > 1 the other methods run on each group's first rank only.
+  virtual bool splits_perturbations() const { return false; }
 };
 
 // Explainers by name ("atman", ...), built from their YAML mapping. Unknown parameters are an

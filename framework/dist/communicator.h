@@ -47,6 +47,9 @@ class Communicator {
   virtual void allreduce(std::vector<int64_t>& values, ReduceOp op) = 0;
   // Ends every rank of the run now (a rank that cannot go on while others wait in a collective).
   [[noreturn]] virtual void abort(int exit_code) = 0;
+  // Collective over this communicator: a new communicator of the ranks that passed the same
+  // `color`, ordered by `key` (then by rank). Every rank must call it.
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 
   // Conveniences built on the above.
   std::vector<int64_t> allgather(int64_t mine);
@@ -72,6 +75,9 @@ class LocalCommunicator final : public Communicator {
   void allreduce(std::vector<double>&, ReduceOp) override {}
   void allreduce(std::vector<int64_t>&, ReduceOp) override {}
   [[noreturn]] void abort(int exit_code) override;
+  std::unique_ptr<Communicator> split(int, int) override {
+    return std::make_unique<LocalCommunicator>();
+  }
 };
 
 // How this process was started, from the launchers' environment variables: OpenMPI

@@ -52,15 +52,10 @@ class MpiCommunicator final : public Communicator {
       owns_mpi_ = true;
     }
     check(MPI_Comm_dup(MPI_COMM_WORLD, &world_), "MPI_Comm_dup");
-    // Errors come back as codes (turned into xai::Error) instead of aborting inside MPI.
-    MPI_Comm_set_errhandler(world_, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(world_, &rank_);
-    MPI_Comm_size(world_, &size_);
-    check(MPI_Comm_split_type(world_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node_),
-          "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)");
-    MPI_Comm_rank(node_, &local_rank_);
-    MPI_Comm_size(node_, &local_size_);
+    init_from_world();
   }
+  // A sub-communicator (from split): owns `comm`, never finalises MPI.
+  explicit MpiCommunicator(MPI_Comm comm) : world_(comm) { init_from_world(); }
   ~MpiCommunicator() override {
     int finalized = 0;
     MPI_Finalized(&finalized);
@@ -155,12 +150,29 @@ class MpiCommunicator final : public Communicator {
           "MPI_Allreduce");
   }
 
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    XAI_CHECK(color >= 0, "split: color must be >= 0 (got ", color, ")");
+    MPI_Comm sub = MPI_COMM_NULL;
+    check(MPI_Comm_split(world_, color, key, &sub), "MPI_Comm_split");
+    return std::make_unique<MpiCommunicator>(sub);
+  }
+
   [[noreturn]] void abort(int exit_code) override {
     MPI_Abort(MPI_COMM_WORLD, exit_code);
     std::_Exit(exit_code);
   }
 
  private:
+  void init_from_world() {
+    // Errors come back as codes (turned into xai::Error) instead of aborting inside MPI.
+    MPI_Comm_set_errhandler(world_, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(world_, &rank_);
+    MPI_Comm_size(world_, &size_);
+    check(MPI_Comm_split_type(world_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node_),
+          "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)");
+    MPI_Comm_rank(node_, &local_rank_);
+    MPI_Comm_size(node_, &local_size_);
+  }
   void check_root(int root, const char* what) const {
     XAI_CHECK(root >= 0 && root < size_, what, ": root ", root, " is not a rank (0..", size_ - 1,
               ")");

@@ -66,6 +66,7 @@ struct Plan {
   int64_t flush_every = 20;
   double flush_seconds = 60;
   Progress::Mode progress = Progress::Mode::kAuto;
+  int64_t perturbation = 1;  // parallel.perturbation: ranks per perturbation group
   std::string resolved_yaml, resolved_json;
 };
 
@@ -130,6 +131,12 @@ Plan read_plan(const std::string& path, const RunOptions& options) {
   XAI_CHECK(p.threads >= 0, path, ": runtime.threads must be >= 0 (0 = LibTorch's default)");
   XAI_CHECK(p.flush_every > 0, path, ": runtime.flush_every must be positive");
   rt.finish();
+
+  const ConfigNode par = root.child("parallel");
+  p.perturbation = par.get_int("perturbation", 1);
+  XAI_CHECK(p.perturbation >= 1, path, ": parallel.perturbation must be >= 1 (got ", p.perturbation,
+            ")");
+  par.finish();
 
   root.finish();
   cfg.finish_all();
@@ -437,8 +444,20 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
       throw Error(str_cat(config_path, ": runtime.device must be cpu, cuda or cuda:N (got '",
                           plan.device, "')"));
     }
+    XAI_CHECK(world.size % plan.perturbation == 0, config_path,
+              ": parallel.perturbation = ", plan.perturbation, " does not divide the ", world.size,
+              " ranks (HINT: launch a multiple of it)");
   });
   if (plan.threads > 0) at::set_num_threads(static_cast<int>(plan.threads));
+
+  // Perturbation groups: `per_group` consecutive ranks run the same samples; AtMan deals its
+  // perturbation batches over the group and sums the rows, the group's first rank records the
+  // sample, and the other methods run on that first rank alone. Samples go to groups, not ranks.
+  const int per_group = static_cast<int>(plan.perturbation);
+  const int groups = world.size / per_group, group = world.rank / per_group;
+  const bool group_root = world.rank % per_group == 0;
+  std::unique_ptr<Communicator> group_comm;
+  if (per_group > 1) group_comm = comm.split(group, world.rank);
 
   RunResult result;
   result.out_dir = plan.out_dir;
@@ -512,6 +531,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
       << " samples from " << plan.dataset->source() << " x " << plan.explainers.size()
       << " explainer(s) -> " << plan.out_dir;
   if (world.size > 1) log << " on " << world.size << " ranks";
+  if (per_group > 1) log << " (" << groups << " perturbation groups of " << per_group << ")";
   if (finished > 0) log << " (" << finished << " already done)";
   log << "\n";
   if (plan.dataset->skipped() > 0) {
@@ -534,7 +554,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
     for (int64_t i = 0; i < n; ++i) {
       if (!done.count({m.name, plan.dataset->id(i)})) todo.push_back(i);
     }
-    if (world.size == 1) {
+    if (groups == 1) {
       mine[mi] = todo;
       continue;
     }
@@ -549,11 +569,13 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
     comm.allreduce(cost, ReduceOp::kSum);
     std::vector<WorkItem> items;
     for (size_t k = 0; k < todo.size(); ++k) items.push_back({plan.dataset->id(todo[k]), cost[k]});
-    const std::vector<int> owner = assign_balanced(items, world.size);
-    for (int64_t k : owned_by(owner, world.rank)) mine[mi].push_back(todo[static_cast<size_t>(k)]);
+    const std::vector<int> owner = assign_balanced(items, groups);
+    for (int64_t j : owned_by(owner, group)) mine[mi].push_back(todo[static_cast<size_t>(j)]);
   }
-  int64_t my_total = 0;
-  for (const auto& v : mine) my_total += static_cast<int64_t>(v.size());
+  int64_t my_total = 0;  // samples this rank records (the other members of a group record none)
+  if (group_root) {
+    for (const auto& v : mine) my_total += static_cast<int64_t>(v.size());
+  }
 
   g_stop_signal = 0;
   auto old_int = std::signal(SIGINT, on_stop_signal);
@@ -609,8 +631,20 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
     };
     MemoryMeter meter;
     ExplainContext ctx;
+    ctx.perturbation_group = group_comm.get();
+    // Whether to stop before the next sample. A group's members decide together (a signal may
+    // reach them at different times), else one would wait for the others in AtMan's sum.
+    bool stop = false;
+    auto should_stop = [&] {
+      if (!stop) {
+        stop = group_comm
+                   ? group_comm->allreduce_value(int64_t{g_stop_signal != 0}, ReduceOp::kMax) > 0
+                   : g_stop_signal != 0;
+      }
+      return stop;
+    };
     for (size_t mi = 0; mi < plan.models.size(); ++mi) {
-      if (g_stop_signal) break;
+      if (should_stop()) break;
       if (mine[mi].empty()) continue;
       const auto& m = plan.models[mi];
       LoadOptions load;
@@ -623,7 +657,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
                 " (HINT: the tokenizer does not belong to ", m.path, ")");
 
       for (int64_t i : mine[mi]) {
-        if (g_stop_signal) break;
+        if (should_stop()) break;
         const std::string id = plan.dataset->id(i);
         show(m.name, false);
         Sample sample;
@@ -632,6 +666,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
           sample = plan.dataset->get(i);
           enc = encode_sample(sample, tokenizer, model->spec().max_positions);
         } catch (const std::exception& e) {
+          if (!group_root) continue;  // every member fails alike; the root records it
           writer.add_failure({m.name, id, "", e.what()});
           ++failures_now;
           ++done_now;
@@ -648,6 +683,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
         rec.prompt = sample.prompt;
         rec.target = sample.target;
         for (auto& x : plan.explainers) {
+          if (!group_root && !x.impl->splits_perturbations()) continue;
           try {
             meter.start();
             Explanation ex = x.impl->explain(*model, enc, ctx);
@@ -664,10 +700,12 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
                        {"peak_bytes", static_cast<double>(meter.peak_extra_bytes())}};
             rec.explanations[x.name] = std::move(er);
           } catch (const std::exception& e) {
+            if (!group_root) continue;
             writer.add_failure({m.name, id, x.name, e.what()});
             ++failures_now;
           }
         }
+        if (!group_root) continue;
         writer.add(std::move(rec));
         ++done_now;
       }

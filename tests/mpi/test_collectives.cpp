@@ -2,6 +2,7 @@
 // ranks that contribute nothing). Every rank runs every test; a failure on any rank fails the run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 #include <string>
 
@@ -88,6 +89,18 @@ TEST(MpiCollectives, AllreduceSumMaxMin) {
   std::vector<double> empty;
   c.allreduce(empty, ReduceOp::kSum);  // zero elements is fine
   EXPECT_TRUE(empty.empty());
+}
+
+TEST(MpiCollectives, SplitIntoGroupsOfTwoConsecutiveRanks) {
+  Communicator& c = *g_comm;
+  auto g = c.split(c.rank() / 2, c.rank());
+  EXPECT_EQ(g->backend(), "mpi");
+  EXPECT_EQ(g->rank(), c.rank() % 2);
+  EXPECT_EQ(g->size(), std::min(2, c.size() - c.rank() / 2 * 2));
+  // A sum inside the group sees only the group's ranks.
+  EXPECT_EQ(g->allreduce_value(int64_t{c.rank()}, ReduceOp::kSum),
+            g->size() == 2 ? 2 * (c.rank() / 2 * 2) + 1 : c.rank());
+  c.barrier();
 }
 
 }  // namespace

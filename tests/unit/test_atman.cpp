@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "framework/dist/communicator.h"
 #include "framework/model/model.h"
 #include "framework/tensor_io/safetensors.h"
 #include "methods/atman.h"
@@ -120,6 +121,48 @@ TEST_P(AtManFastPath, LaterTokensCannotExplainEarlierTargets) {
   at::Tensor masked = AtMan(o).explain(*model_, s, ctx).per_target;
   EXPECT_EQ(masked.select(1, 4).abs().max().item<double>(), 0.0);
   EXPECT_GT(masked.select(1, 5).abs().max().item<double>(), 0.0);
+}
+
+// parallel.perturbation: the shares of a group (batch b on share b % shares) sum to the
+// single-rank result bit for bit, costs included; a group of one is the single run.
+TEST_P(AtManFastPath, PerturbationSharesSumToTheSingleRunExactly) {
+  for (std::optional<double> kappa : {std::optional<double>(), std::optional<double>(0.2)}) {
+    AtManOptions o;
+    o.kappa = kappa;
+    o.batch_size = 3;  // 22 perturbations: 8 batches, the last one short
+    AtMan atman(o);
+    ExplainContext ctx;
+    const Explanation whole = atman.explain(*model_, sample_, ctx);
+    for (int shares : {2, 3}) {
+      at::Tensor sum = at::zeros_like(whole.per_target);
+      int64_t forward = 0, sequences = 0;
+      for (int share = 0; share < shares; ++share) {
+        ExplainContext part;
+        part.perturbation_rank = share;
+        part.perturbation_ranks = shares;
+        const Explanation e = atman.explain(*model_, sample_, part);
+        // Shares are disjoint: where this share scored, the others have exact zeros.
+        EXPECT_EQ(at::logical_and(e.per_target != 0, sum != 0).sum().item<int64_t>(), 0);
+        sum += e.per_target;
+        forward += e.cost.forward_passes;
+        sequences += e.cost.sequences;
+      }
+      EXPECT_TRUE(at::equal(sum, whole.per_target)) << shares << " shares";
+      EXPECT_TRUE(at::equal(aggregate_targets(sum, o.aggregation), whole.relevance));
+      EXPECT_EQ(forward, whole.cost.forward_passes);
+      EXPECT_EQ(sequences, whole.cost.sequences);
+    }
+    LocalCommunicator one;
+    ExplainContext grouped;
+    grouped.perturbation_group = &one;
+    const Explanation g = atman.explain(*model_, sample_, grouped);
+    EXPECT_TRUE(at::equal(g.per_target, whole.per_target));
+    EXPECT_TRUE(at::equal(g.relevance, whole.relevance));
+  }
+  ExplainContext bad;
+  bad.perturbation_rank = 2;
+  bad.perturbation_ranks = 2;
+  EXPECT_THROW(AtMan(AtManOptions()).explain(*model_, sample_, bad), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, AtManFastPath, ::testing::Values("gpt2", "llama_gqa"));
