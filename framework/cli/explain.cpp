@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "framework/cli/commands.h"
+#include "framework/cli/display.h"
 #include "framework/common/args.h"
 #include "framework/common/error.h"
 #include "framework/config/config.h"
@@ -19,24 +20,6 @@
 
 namespace xai::cli {
 namespace {
-
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 // The text of the token at a position: its bytes of the prompt (or target) when it has a span.
 std::string token_text(const Encoded& e, const Sample& s, int64_t i) {

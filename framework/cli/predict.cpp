@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "framework/cli/commands.h"
+#include "framework/cli/display.h"
 #include "framework/common/args.h"
 #include "framework/common/error.h"
 #include "framework/model/model.h"
@@ -15,27 +16,6 @@
 
 namespace xai::cli {
 namespace {
-
-// Printable form of a token's text: control characters escaped, the rest as is.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 // Quoted and padded to `width` characters (code points, not bytes), for aligned columns.
 std::string quoted_column(const std::string& text, size_t width) {
