@@ -18,6 +18,7 @@ std::string AttAttrOptions::to_json() const {
   j["riemann"] = "left";
   j["batch_size"] = batch_size;
   j["token_score"] = token_score;
+  j["label"] = label;
   j["layers"] = layers;
   return attention_detail::with_common(j.dump(), common);
 }
@@ -28,6 +29,8 @@ AttAttr::AttAttr(AttAttrOptions options) : options_(std::move(options)) {
             options_.batch_size, ")");
   XAI_CHECK(options_.token_score == "row" || options_.token_score == "column_sum",
             "attattr: token_score must be row or column_sum (got '", options_.token_score, "')");
+  XAI_CHECK(options_.label == "target" || options_.label == "predicted",
+            "attattr: label must be target or predicted (got '", options_.label, "')");
   std::vector<int> sorted = options_.layers;
   std::sort(sorted.begin(), sorted.end());
   XAI_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(),
@@ -55,6 +58,22 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
   const bool row = options_.token_score == "row";
 
   Explanation out;
+  // One clean pass without gradients: the residual stream entering every layer, so the integral
+  // for layer l runs layers l..L-1 only, and the logits for the predicted label.
+  ForwardResult clean;
+  {
+    at::NoGradGuard no_grad;
+    ForwardRequest req;
+    req.input_ids = s.ids;
+    req.logit_positions = s.positions;
+    req.return_layer_inputs = true;
+    clean = model.forward(req);
+  }
+  out.cost.forward_passes += 1;
+  out.cost.sequences += 1;
+  // F_t's class: the target token (teacher forcing) or the model's own argmax at p_t (the paper).
+  const at::Tensor labels = options_.label == "predicted" ? clean.logits[0].argmax(-1) : s.targets;
+
   at::Tensor scores = at::zeros({s.n, s.T}, fopts);  // (n, T)
   at::Tensor importance = at::zeros({L, H}, fopts);  // (L, H)
   int64_t done = 0;
@@ -74,11 +93,13 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
         X = (alphas.to(probs.scalar_type()) * A).requires_grad_(true);
         return X;
       };
+      const at::Tensor& h = clean.layer_inputs[l];  // (1, T, D)
       ForwardRequest req;
-      req.input_ids = s.ids.expand({b, s.T});
+      req.start_layer = l;
+      req.hidden_states = h.expand({b, s.T, h.size(2)});
       req.logit_positions = s.positions;
       ForwardResult r = model.forward(req, ctl);  // logits (b, n, V)
-      at::Tensor f = target_function(r.logits.reshape({b * s.n, -1}), s.targets.repeat({b}),
+      at::Tensor f = target_function(r.logits.reshape({b * s.n, -1}), labels.repeat({b}),
                                      options_.common.target)
                          .view({b, s.n});
       for (int64_t t = static_cast<int64_t>(G.size()); t < s.n; ++t) {

@@ -3,9 +3,11 @@
 // a zero baseline. F_t is the target function of target t with layer l's probabilities replaced
 // by alpha A_l (every other layer as it is), and with a left Riemann sum of m steps
 //   Attr_l = A_l * sum_{i=0}^{m-1} dF_t/dX |_{X = (i/m) A_l} / m        (H, T, T) per target.
-// The alpha points run `batch_size` at a time as the batch of one forward; each forward serves
-// every target (one backward per target on its graph). L * m sequences through the model, by far
-// the most expensive baseline: Cost says how many.
+// One clean forward without gradients records the residual stream entering every layer; the
+// integral for layer l then runs layers l..L-1 only, from that cached input. The alpha points run
+// `batch_size` at a time as the batch of one forward; each forward serves every target (one
+// backward per target on its graph). About L * m / 2 full-model sequences, by far the most
+// expensive baseline: Cost says how many forwards (partial ones included) and rows.
 #pragma once
 
 #include <string>
@@ -23,7 +25,12 @@ struct AttAttrOptions {
   // rollout); "column_sum": s_j = sum_l sum_h sum_i Attr_l[h, i, j], all attribution out of j.
   std::string token_score = "row";
   std::vector<int> layers;  // layers to attribute; empty = every layer
-  // Target logit by default; preset attattr: the paper's m = 20, left Riemann, probability.
+  // The class F_t is taken for: "target", the sample's target token t (teacher forcing, as every
+  // other method), or "predicted", the model's own argmax at p_t (the paper's "probability of
+  // the predicted label").
+  std::string label = "target";
+  // Target logit by default; preset attattr: the paper's m = 20, left Riemann, probability of the
+  // predicted label.
   CommonOptions common;
 
   static AttAttrOptions from_config(const ConfigNode& node);  // reads and finish()es the node

@@ -15,8 +15,9 @@ namespace xai {
 
 struct AttentionOptions {
   std::string layers = "last";  // last | mean (over every layer)
-  // target_aggregation and normalisation apply; the target function is read for uniformity but
-  // unused (no gradient). Presets: inseq (layers mean, l1 normalisation, as inseq's "attention").
+  // target_aggregation and normalisation apply; `target` and `embedding_aggregation` are rejected
+  // (no gradient, no embeddings). Presets: inseq (layers mean, l1 normalisation, as inseq's
+  // "attention").
   CommonOptions common;
 
   static AttentionOptions from_config(const ConfigNode& node);  // reads and finish()es the node

@@ -47,23 +47,20 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
   ForwardRequest req;
   req.inputs_embeds = e;
   req.logit_positions = at::arange(P - 1, P - 1 + n, at::kLong);
-  // Two rule sets, two graphs: relevance (z+ / identity / halves) and the plain gradient.
+  // One forward whose graph serves both backward passes: the switch picks, per backward, the
+  // relevance rules (z+ / identity / halves / renormalised residuals) or the plain gradient.
+  GradientSwitch rules_on;
   req.rules = GradientRules::kLrpAlphaBeta;
-  ForwardResult rule_pass = model.forward(req, keep);
-  req.rules = GradientRules::kStandard;
-  ForwardResult plain_pass = model.forward(req, keep);
-  XAI_CHECK(static_cast<int64_t>(rule_pass.attn_probs.size()) == L &&
-                static_cast<int64_t>(plain_pass.attn_probs.size()) == L,
+  req.rule_switch = &rules_on;
+  ForwardResult pass = model.forward(req, keep);
+  XAI_CHECK(static_cast<int64_t>(pass.attn_probs.size()) == L,
             "chefer_lrp: the model returned no attention maps");
 
-  const std::vector<at::Tensor> rule_probs(rule_pass.attn_probs.begin() + start,
-                                           rule_pass.attn_probs.end());  // (1, H, T, T) each
-  const std::vector<at::Tensor> plain_probs(plain_pass.attn_probs.begin() + start,
-                                            plain_pass.attn_probs.end());
-  at::Tensor logit = rule_pass.logits[0]
-                         .gather(1, targets.to(rule_pass.logits.device()).view({-1, 1}))
-                         .view({-1});                                                     // (n)
-  at::Tensor f = target_function(plain_pass.logits[0], targets, options_.common.target);  // (n)
+  const std::vector<at::Tensor> probs(pass.attn_probs.begin() + start,
+                                      pass.attn_probs.end());  // (1, H, T, T) each
+  at::Tensor logit =
+      pass.logits[0].gather(1, targets.to(pass.logits.device()).view({-1, 1})).view({-1});  // (n)
+  at::Tensor f = target_function(pass.logits[0], targets, options_.common.target);          // (n)
   const auto fopts = at::TensorOptions().dtype(at::kFloat).device(model.device());
   at::Tensor eye = at::eye(T, fopts);
 
@@ -77,14 +74,17 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
                           " is exactly 0, so the LRP pass cannot start at relevance 1"));
     }
     // Relevance 1 at the target: gradient 1 / logit, so logit * gradient = 1.
-    const auto rel = torch::autograd::grad({logit[t]}, rule_probs,
-                                           {at::full({}, 1.0 / y, logit.options())}, retain);
-    const auto grads = torch::autograd::grad({f[t]}, plain_probs, {}, retain);
+    rules_on.set_relevance(true);
+    const auto rel =
+        torch::autograd::grad({logit[t]}, probs, {at::full({}, 1.0 / y, logit.options())},
+                              /*retain_graph=*/true);
+    rules_on.set_relevance(false);
+    const auto grads = torch::autograd::grad({f[t]}, probs, {}, retain);
     at::Tensor v = at::zeros({T}, fopts);  // row p of the product, propagated top-down
     v[p] = 1.0f;
     for (int64_t l = L - 1 - start; l >= 0; --l) {
       // fp32 accumulation whatever the model's dtype.
-      at::Tensor r = rule_probs[l].detach()[0].to(at::kFloat) * rel[l][0].to(at::kFloat);  // R(A_l)
+      at::Tensor r = probs[l].detach()[0].to(at::kFloat) * rel[l][0].to(at::kFloat);  // R(A_l)
       at::Tensor a = (grads[l][0].to(at::kFloat) * r).clamp_min(0).mean(0);  // (T, T) Abar_l
       at::Tensor m = a + eye;
       if (options_.row_normalize) m = m / m.sum(-1, true);
@@ -102,8 +102,8 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
   Explanation result;
   result.per_target = finish_scores(scores, sample, options_.common);
   result.relevance = aggregate_targets(result.per_target, options_.common.target_aggregation);
-  result.cost.forward_passes = 2;
-  result.cost.sequences = 2;
+  result.cost.forward_passes = 1;
+  result.cost.sequences = 1;
   result.cost.backward_passes = 2 * n;
   result.cost.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();

@@ -1,8 +1,8 @@
 // Chefer et al. 2021a, "Transformer Interpretability Beyond Attention Visualization", adapted to
 // decoder-only LMs: LRP relevance of every attention map, weighted by its gradient, rolled out
 // over the layers with the identity (shared/reference/baselines.md section 4). "Adapted": the
-// original rules do not cover RMSNorm, SwiGLU, RoPE or GQA, and residual adds are plain here (no
-// per-branch renormalisation); see GradientRules::kLrpAlphaBeta for the rules used.
+// original rules do not cover RMSNorm, SwiGLU, RoPE or GQA; section 4.3's choices fill the gaps
+// (see GradientRules::kLrpAlphaBeta for the rules used).
 #pragma once
 
 #include <cstdint>
@@ -32,13 +32,14 @@ struct CheferLrpOptions {
   std::string to_json() const;
 };
 
-// Two forwards over the same input embeddings: one under GradientRules::kLrpAlphaBeta (z+ for
-// linear layers and the LM head, identity for norms, activations and softmax, both attention
-// matmuls R/2 to each operand, gated products R/2 each), one plain. Per target t (predicting
-// position p), one backward through each graph:
-//   R(A_l)  = A_l * dA_l of the rule pass, started at 1 / logit (relevance 1 at the target)
-//   Abar_l  = mean_h clamp(grad(A_l) * R(A_l), min 0), grad(A_l) = d f_t / dA_l of the plain pass
-//   per_target[t, :] = row p of (Abar_L + I) ... (Abar_start + I), by row propagation.
+// One forward over the input embeddings under GradientRules::kLrpAlphaBeta (z+ for linear layers
+// and the LM head, identity for norms, activations and softmax, both attention matmuls R/2 to
+// each operand, gated products R/2 each, residual adds renormalised per branch), whose graph
+// serves two backward passes per target t (predicting position p), switched by a GradientSwitch:
+//   R(A_l)  = A_l * dA_l of the relevance backward, started at 1 / logit (relevance 1 at the
+//   target) Abar_l  = mean_h clamp(grad(A_l) * R(A_l), min 0), grad(A_l) = d f_t / dA_l, plain
+//   backward per_target[t, :] = row p of (Abar_L + I) ... (Abar_start + I), by row propagation.
+// Cost: 1 forward, 2 backward passes per target (one gradient, one relevance), as section 4.3.
 // Non-negative; per_target[t, p] >= 1 unless `diagonal` says otherwise.
 class CheferLrp final : public Explainer {
  public:

@@ -1,5 +1,7 @@
 #include "framework/model/decoder.h"
 
+#include <torch/csrc/autograd/custom_function.h>
+
 #include <cmath>
 
 #include "framework/common/error.h"
@@ -56,26 +58,89 @@ void check_activation_supported(const ModelSpec& spec) {
                       "gelu, silu, relu)"));
 }
 
+GradientSwitch::GradientSwitch() : flag_(at::ones({}, at::kLong)) {}
+void GradientSwitch::set_relevance(bool on) { flag_.fill_(on ? 1 : 0); }
+bool GradientSwitch::relevance() const { return flag_.item<int64_t>() != 0; }
+
 namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
 
 bool lrp(const ForwardState& st) { return st.rules != GradientRules::kStandard; }
 
+// Whether the backward running now follows the rules: always without a switch.
+bool relevance_now(const at::Tensor& flag) { return !flag.defined() || flag.item<int64_t>() != 0; }
+
+// Identity in the forward. In the backward it passes the gradient on while the switch's state is
+// `relevance_path` and gives nothing (an undefined gradient, so autograd skips the whole branch
+// behind it) otherwise.
+struct GateFn : public torch::autograd::Function<GateFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& flag,
+                            bool relevance_path) {
+    ctx->saved_data["flag"] = flag;
+    ctx->saved_data["path"] = relevance_path;
+    return x;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const bool open =
+        relevance_now(ctx->saved_data["flag"].toTensor()) == ctx->saved_data["path"].toBool();
+    return {open ? grads[0] : at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// Chefer's renormalised Add (shared/reference/baselines.md section 4.1) as a modified gradient:
+// with g the incoming gradient, each branch's z-rule share a = sum(x * g), b = sum(branch * g)
+// (per batch row) is rescaled so that the branches carry |a| / (|a| + |b|) and |b| / (|a| + |b|)
+// of the total a + b. Plain gradient while the switch (if any) is off.
+struct ResidualFn : public torch::autograd::Function<ResidualFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& branch,
+                            const at::Tensor& flag) {
+    ctx->save_for_backward({x, branch});
+    ctx->saved_data["flag"] = flag;
+    return x + branch;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor& g = grads[0];  // (B, T, D)
+    if (!relevance_now(ctx->saved_data["flag"].toTensor())) return {g, g, at::Tensor()};
+    const auto saved = ctx->get_saved_variables();
+    const std::vector<int64_t> dims = {1, 2};
+    at::Tensor a = (saved[0] * g).sum(dims, true, at::kDouble);  // (B, 1, 1)
+    at::Tensor b = (saved[1] * g).sum(dims, true, at::kDouble);
+    at::Tensor total = a + b, mass = a.abs() + b.abs();
+    auto share = [&](const at::Tensor& part) {  // |part| / mass * total / part, 0 where undefined
+      at::Tensor den = mass * part;
+      at::Tensor f = at::where(den.ne(0), part.abs() * total / den.masked_fill(den.eq(0), 1.0),
+                               at::zeros_like(den));
+      return (g * f.to(g.scalar_type())).contiguous();
+    };
+    return {share(a), share(b), at::Tensor()};
+  }
+};
+
 // Forward exactly `value` (bit for bit), backward through `carrier`: carrier - carrier.detach() is
 // exactly 0 in the forward. Every rule below changes gradients this way, never a forward value.
-at::Tensor forward_of(const at::Tensor& value, const at::Tensor& carrier) {
-  return value.detach() + (carrier - carrier.detach());
+// Under a GradientSwitch the backward goes through `carrier` while the switch is on and through
+// `value` itself while it is off.
+at::Tensor forward_of(const ForwardState& st, const at::Tensor& value, const at::Tensor& carrier) {
+  if (!st.rule_flag.defined()) return value.detach() + (carrier - carrier.detach());
+  return GateFn::apply(value, st.rule_flag, false) +
+         GateFn::apply(carrier - carrier.detach(), st.rule_flag, true);
 }
 
 // Forward value `value`, gradient that of `surrogate` scaled by value / surrogate: the standard way
 // to give an op another backward (relevance rules as modified gradients).
-at::Tensor with_gradient_of(const at::Tensor& value, const at::Tensor& surrogate) {
+at::Tensor with_gradient_of(const ForwardState& st, const at::Tensor& value,
+                            const at::Tensor& surrogate) {
   at::Tensor safe = surrogate + at::where(surrogate.ge(0), at::full({}, 1e-9f, surrogate.options()),
                                           at::full({}, -1e-9f, surrogate.options()));
-  return forward_of(value, surrogate * (value / safe).detach());
+  return forward_of(st, value, surrogate * (value / safe).detach());
 }
 
 // Forward x, gradient scaled by `keep` (q, k, v in AttnLRP).
-at::Tensor scale_gradient(const at::Tensor& x, double keep) { return forward_of(x, x * keep); }
+at::Tensor scale_gradient(const ForwardState& st, const at::Tensor& x, double keep) {
+  return forward_of(st, x, x * keep);
+}
 
 }  // namespace
 
@@ -91,7 +156,7 @@ at::Tensor DecoderLM::linear(const ForwardState& st, const at::Tensor& x, const 
     at::Tensor xp = x2.clamp_min(0), xn = x2.clamp_max(0);
     at::Tensor z =
         in_out ? at::mm(xp, wp) + at::mm(xn, wn) : at::linear(xp, wp) + at::linear(xn, wn);
-    y = with_gradient_of(y, z);
+    y = with_gradient_of(st, y, z);
   }
   return y.view({B, T, y.size(1)});
 }
@@ -101,7 +166,7 @@ at::Tensor DecoderLM::layer_norm(const ForwardState& st, const at::Tensor& x, co
   if (!lrp(st)) return at::layer_norm(x, {x.size(-1)}, w, b, eps);
   if (st.rules == GradientRules::kLrpAlphaBeta) {
     // Chefer's identity rule: relevance passes elementwise unchanged (x * grad_x = y * grad_y).
-    return with_gradient_of(at::layer_norm(x, {x.size(-1)}, w, b, eps), x);
+    return with_gradient_of(st, at::layer_norm(x, {x.size(-1)}, w, b, eps), x);
   }
   at::Tensor centered = x - x.mean(-1, true);
   at::Tensor rstd = at::rsqrt(centered.pow(2).mean(-1, true) + eps).detach();
@@ -113,27 +178,38 @@ at::Tensor DecoderLM::rms_norm(const ForwardState& st, const at::Tensor& x, cons
   // Hugging Face LlamaRMSNorm: normalise in float32, then scale in the input dtype.
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor rstd = at::rsqrt(xf.pow(2).mean(-1, true) + eps);
-  if (lrp(st)) rstd = rstd.detach();
-  return w * (xf * rstd).to(x.scalar_type());
+  if (!lrp(st)) return w * (xf * rstd).to(x.scalar_type());
+  at::Tensor held = w * (xf * rstd.detach()).to(x.scalar_type());  // the identity rule
+  if (!st.rule_flag.defined()) return held;
+  return forward_of(st, w * (xf * rstd).to(x.scalar_type()), held);
 }
 
 at::Tensor DecoderLM::act(const ForwardState& st, const at::Tensor& u) const {
   at::Tensor z = activation(spec_.activation, u);
   if (!lrp(st)) return z;
-  return forward_of(z, u * (z / (u + 1e-10)).detach());  // identity rule: grad * phi(u) / u
+  return forward_of(st, z, u * (z / (u + 1e-10)).detach());  // identity rule: grad * phi(u) / u
 }
 
 at::Tensor DecoderLM::gated(const ForwardState& st, const at::Tensor& g, const at::Tensor& u) {
   if (!lrp(st)) return g * u;
   if (st.rules == GradientRules::kCpLrp) return g.detach() * u;  // no relevance into the gate
-  return 0.5 * (g * u.detach() + g.detach() * u);  // uniform rule: half to each factor
+  at::Tensor halves = 0.5 * (g * u.detach() + g.detach() * u);   // uniform rule: half to each
+  if (!st.rule_flag.defined()) return halves;
+  return forward_of(st, g * u, halves);
 }
 
-at::Tensor DecoderLM::add_mlp(const at::Tensor& y, const at::Tensor& h,
+at::Tensor DecoderLM::residual(const ForwardState& st, const at::Tensor& x,
+                               const at::Tensor& branch) {
+  if (st.rules != GradientRules::kLrpAlphaBeta) return x + branch;
+  return ResidualFn::apply(x, branch,
+                           st.rule_flag.defined() ? st.rule_flag : at::ones({}, at::kLong));
+}
+
+at::Tensor DecoderLM::add_mlp(const ForwardState& st, const at::Tensor& y, const at::Tensor& h,
                               const std::function<at::Tensor(const at::Tensor&)>& mlp) {
   constexpr int64_t kChunk = 256;  // rows: a (256, 3072) fp32 intermediate is 3 MB
   const int64_t rows = h.size(0) * h.size(1), D = h.size(2);
-  if (at::GradMode::is_enabled() || rows <= kChunk) return y + mlp(h);
+  if (at::GradMode::is_enabled() || rows <= kChunk) return residual(st, y, mlp(h));
   at::Tensor h2 = h.reshape({1, rows, D});
   at::Tensor out = y.contiguous().view({1, rows, y.size(2)});
   for (int64_t r = 0; r < rows; r += kChunk) {
@@ -166,7 +242,16 @@ at::Tensor DecoderLM::embed(const at::Tensor& ids) {
 ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionControl& ctl) {
   ForwardResult result;
   at::Tensor x;  // (B, T, D)
-  if (req.inputs_embeds.defined()) {
+  const int start = req.start_layer;
+  if (req.hidden_states.defined()) {
+    XAI_CHECK(!req.input_ids.defined() && !req.inputs_embeds.defined(),
+              "forward: give hidden_states or input_ids or inputs_embeds, not several");
+    XAI_CHECK(start >= 0 && start < spec_.num_layers, "forward: start_layer ", start,
+              " is not a layer of this model (it has ", spec_.num_layers, ")");
+    XAI_CHECK(req.hidden_states.dim() == 3 && req.hidden_states.size(2) == spec_.hidden_size,
+              "forward: hidden_states must be (B, T, ", spec_.hidden_size, ")");
+    x = req.hidden_states.to(device_, dtype_);
+  } else if (req.inputs_embeds.defined()) {
     XAI_CHECK(!req.input_ids.defined(), "forward: give input_ids or inputs_embeds, not both");
     XAI_CHECK(req.inputs_embeds.dim() == 3 && req.inputs_embeds.size(2) == spec_.hidden_size,
               "forward: inputs_embeds must be (B, T, ", spec_.hidden_size, ")");
@@ -176,8 +261,14 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
     x = embed(req.input_ids);
   }
 
+  XAI_CHECK(start == 0 || req.hidden_states.defined(), "forward: start_layer ", start,
+            " needs hidden_states (the residual stream entering that layer)");
+  XAI_CHECK(req.rule_switch == nullptr || req.rules == GradientRules::kLrpAlphaBeta,
+            "forward: a GradientSwitch works with GradientRules::kLrpAlphaBeta only");
+
   ForwardState st;
   st.control = &ctl;
+  if (req.rule_switch != nullptr) st.rule_flag = req.rule_switch->flag();
   st.result = &result;
   st.return_cache = req.return_cache;
   st.rules = req.rules;
@@ -238,8 +329,12 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
   }
 
   prepare(st);
-  x = add_positions(x, st);
-  for (int l = 0; l < spec_.num_layers; ++l) x = block(l, x, st);
+  if (!req.hidden_states.defined()) x = add_positions(x, st);
+  if (req.return_layer_inputs) result.layer_inputs.resize(spec_.num_layers);
+  for (int l = start; l < spec_.num_layers; ++l) {
+    if (req.return_layer_inputs) result.layer_inputs[l] = x;
+    x = block(l, x, st);
+  }
 
   at::Tensor h = req.logit_positions.defined() ? select_positions(x, req.logit_positions, st.T) : x;
   h = final_norm(h, st);
@@ -294,16 +389,16 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
   // Relevance rules on the attention's inputs (the fused path never runs with gradients).
   at::Tensor kk = k, vv = v;
   if (st.rules == GradientRules::kAttnLrp) {
-    qg = scale_gradient(qg, 0.25);
-    kk = scale_gradient(k, 0.25);
-    vv = scale_gradient(v, 0.5);
+    qg = scale_gradient(st, qg, 0.25);
+    kk = scale_gradient(st, k, 0.25);
+    vv = scale_gradient(st, v, 0.5);
   } else if (st.rules == GradientRules::kCpLrp) {
     qg = qg.detach();
     kk = k.detach();
   } else if (st.rules == GradientRules::kLrpAlphaBeta) {
-    qg = scale_gradient(qg, 0.5);
-    kk = scale_gradient(k, 0.5);
-    vv = scale_gradient(v, 0.5);
+    qg = scale_gradient(st, qg, 0.5);
+    kk = scale_gradient(st, k, 0.5);
+    vv = scale_gradient(st, v, 0.5);
   }
   at::Tensor logits;  // (B, H, T, S) float
   if (!suppress) {
@@ -327,7 +422,7 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
   at::Tensor probs = at::softmax(logits, -1);  // (B, H, T, S)
   if (st.rules == GradientRules::kLrpAlphaBeta) {
     // Identity rule through the softmax: the probabilities' relevance passes to the scores.
-    probs = with_gradient_of(probs, logits.masked_fill(st.allowed.logical_not(), 0));
+    probs = with_gradient_of(st, probs, logits.masked_fill(st.allowed.logical_not(), 0));
   }
   probs = probs.to(v.scalar_type());
   if (controlled && ctl.replace_probs) {
@@ -337,7 +432,8 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
               "replace_probs must return (B, H, T, S) = (", B, ", ", H, ", ", T, ", ", S, ")");
   }
   if (controlled && ctl.keep_probs) st.result->attn_probs[layer] = probs;
-  at::Tensor used = st.rules == GradientRules::kLrpAlphaBeta ? scale_gradient(probs, 0.5) : probs;
+  at::Tensor used =
+      st.rules == GradientRules::kLrpAlphaBeta ? scale_gradient(st, probs, 0.5) : probs;
   at::Tensor out = at::matmul(used.reshape({B, Hkv, G * T, S}), vv);  // (B, Hkv, G*T, Dh)
   return out.view({B, H, T, Dh}).transpose(1, 2).reshape({B, T, H * Dh});
 }

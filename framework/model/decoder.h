@@ -28,6 +28,9 @@ struct ForwardState {
   ForwardResult* result = nullptr;
   bool return_cache = false;
   GradientRules rules = GradientRules::kStandard;
+  // 0-dim int64 from a GradientSwitch: the rules' backward runs while it holds 1, the plain
+  // gradient while it holds 0. Undefined: always the rules.
+  at::Tensor rule_flag;
 };
 
 class DecoderLM : public Model {
@@ -60,10 +63,12 @@ class DecoderLM : public Model {
                              double eps);
   at::Tensor act(const ForwardState& st, const at::Tensor& u) const;  // spec's activation
   static at::Tensor gated(const ForwardState& st, const at::Tensor& g, const at::Tensor& u);
+  // The residual add x + branch, both (B, T, D), under st.rules.
+  static at::Tensor residual(const ForwardState& st, const at::Tensor& x, const at::Tensor& branch);
   // y + mlp(h) for the position-wise MLP, h and y (B, T, D). Inference over many rows runs mlp on
   // chunks of rows, adding into y in place, so the (rows, intermediate) activations stay small
-  // and in cache (AtMan's perturbation batches); with gradients it is y + mlp(h) as written.
-  static at::Tensor add_mlp(const at::Tensor& y, const at::Tensor& h,
+  // and in cache (AtMan's perturbation batches); with gradients it is residual(y, mlp(h)).
+  static at::Tensor add_mlp(const ForwardState& st, const at::Tensor& y, const at::Tensor& h,
                             const std::function<at::Tensor(const at::Tensor&)>& mlp);
 
   // Written-out attention: q (B, H, T, Dh), k and v (B, Hkv, T, Dh) of this call's tokens.

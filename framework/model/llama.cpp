@@ -85,9 +85,9 @@ class Llama final : public DecoderLM {
     q = apply_rope(q, st.rope_cos, st.rope_sin);
     k = apply_rope(k, st.rope_cos, st.rope_sin);
     at::Tensor a = attend(l, q, k, v, 1.0 / std::sqrt(static_cast<double>(Dh)), st);  // (B,T,H*Dh)
-    at::Tensor y = x + linear(st, a, L.wo, L.bo, false);
+    at::Tensor y = residual(st, x, linear(st, a, L.wo, L.bo, false));
     h = rms_norm(st, y, L.mlp_norm, spec_.norm_eps);
-    return add_mlp(y, h, [&](const at::Tensor& r) {
+    return add_mlp(st, y, h, [&](const at::Tensor& r) {
       at::Tensor gate = act(st, linear(st, r, L.w_gate, L.b_gate, false));  // (b, t, F)
       at::Tensor up = linear(st, r, L.w_up, L.b_up, false);
       return linear(st, gated(st, gate, up), L.w_down, L.b_down, false);

@@ -66,8 +66,25 @@ enum class GradientRules {
   kCpLrp,
   // Chefer 2021a's LRP, adapted to decoders: linear layers and the LM head use the z+ (alpha 1,
   // beta 0) rule, norms, activations and softmax the identity rule, both attention matmuls give
-  // half the relevance to each operand, gated products 1/2 each; residual adds plain.
+  // half the relevance to each operand, gated products 1/2 each, and each residual add splits its
+  // relevance between the two branches in proportion to |sum of each branch's z-rule share|
+  // (Chefer's renormalised Add, which keeps the total).
   kLrpAlphaBeta,
+};
+
+// Lets one forward graph serve two kinds of backward (Chefer 2021a: a plain gradient pass and a
+// relevance pass over the same forward). Built under `rules`, the graph's backward follows the
+// rules while relevance() is on and is the plain gradient while it is off; the switch is read
+// when each backward runs, so it may be flipped between backward calls on one graph.
+class GradientSwitch {
+ public:
+  GradientSwitch();
+  void set_relevance(bool on);
+  bool relevance() const;
+  const at::Tensor& flag() const { return flag_; }  // 0-dim int64, read by the graph's nodes
+
+ private:
+  at::Tensor flag_;
 };
 
 struct ForwardRequest {
@@ -82,12 +99,23 @@ struct ForwardRequest {
   const KVCache* past = nullptr;  // a prefix of batch 1 or B; its positions come first
   bool return_cache = false;      // fill ForwardResult::cache with past + this call's K/V
   GradientRules rules = GradientRules::kStandard;
+  // With rules other than kStandard: the graph's backward follows the rules only while the switch
+  // says so (see GradientSwitch). Null: always the rules.
+  const GradientSwitch* rule_switch = nullptr;
+  // Start at layer `start_layer` from `hidden_states` (B, T, D), the residual stream entering that
+  // layer (as return_layer_inputs gives it) instead of from tokens: the layers below are skipped.
+  int start_layer = 0;
+  at::Tensor hidden_states;
+  bool return_layer_inputs = false;  // fill ForwardResult::layer_inputs
 };
 
 struct ForwardResult {
   at::Tensor logits;                   // (B, P, V) float
   std::vector<at::Tensor> attn_probs;  // per layer (B, H, T, S) when keep_probs, else empty
   KVCache cache;
+  // Per layer l (B, T, D): the residual stream entering layer l (positions added), when asked;
+  // undefined for layers below start_layer.
+  std::vector<at::Tensor> layer_inputs;
 };
 
 class Model {

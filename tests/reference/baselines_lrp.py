@@ -15,7 +15,9 @@ relevance rules are custom autograd functions whose backward is the rule written
   lrp_ab (Chefer 2021a, adapted to decoders, section 4): linear layers and the LM head z+
       (alpha 1, beta 0; bias ignored; R_in = x+ (W+^T S) + x- (W-^T S), S = R / (W+ x+ + W- x-)),
       norms, activations and softmax identity (R_in = R_out elementwise), both attention matmuls
-      R/2 to each operand, gated product R/2 each, residual adds plain.
+      R/2 to each operand, gated product R/2 each, residual adds renormalised per branch
+      (Chefer's Add.relprop: z-rule shares a = x0 * S, b = x1 * S, S = R / (x0 + x1), each
+      branch rescaled to carry |sum a| / (|sum a| + |sum b|) of sum R, and likewise for b).
 
 attnlrp:    R[t, j] = sum_d (E * df_t/dE)[j, d], f_t = logit (or log-prob) of target t at its
             predicting position, one forward, one backward per target.
@@ -147,6 +149,37 @@ class ZPlusLinear(torch.autograd.Function):
         return grad, None, None
 
 
+def safe_divide(a, b):
+    """a / b, 0 where b == 0 (Chefer's safe_divide)."""
+    return torch.where(b == 0, torch.zeros_like(a), a / torch.where(b == 0, torch.ones_like(b), b))
+
+
+class RenormAdd(torch.autograd.Function):
+    """y = x0 + x1; backward: Chefer's Add.relprop on R = y * grad_y, returned as gradients
+    (relevance of branch i divided by x_i, i.e. grad_y times the branch's rescaling factor)."""
+
+    @staticmethod
+    def forward(ctx, x0, x1):
+        ctx.save_for_backward(x0, x1)
+        return x0 + x1
+
+    @staticmethod
+    def backward(ctx, g):
+        x0, x1 = ctx.saved_tensors
+        R = (x0 + x1) * g
+        S = safe_divide(R, x0 + x1)
+        a, b = x0 * S, x1 * S
+        a_sum, b_sum = a.sum(), b.sum()
+        mass = a_sum.abs() + b_sum.abs()
+        a_fact = safe_divide(a_sum.abs(), mass) * R.sum()
+        b_fact = safe_divide(b_sum.abs(), mass) * R.sum()
+        return S * safe_divide(a_fact, a_sum), S * safe_divide(b_fact, b_sum)
+
+
+def residual_add(x, branch):
+    return RenormAdd.apply(x, branch) if STATE["rules"] == "lrp_ab" else x + branch
+
+
 # ---- patched HF modules -------------------------------------------------------------------------
 
 ORIG_LINEAR = torch.nn.Linear.forward
@@ -252,6 +285,24 @@ def llama_attn_forward(self, hidden_states, attention_mask=None, position_ids=No
     return self.o_proj(out), None, past_key_value
 
 
+def gpt2_block_forward(self, hidden_states, layer_past=None, attention_mask=None, head_mask=None,
+                       encoder_hidden_states=None, encoder_attention_mask=None, use_cache=False,
+                       output_attentions=False):
+    a = self.attn(self.ln_1(hidden_states), attention_mask=attention_mask, head_mask=head_mask)[0]
+    h = residual_add(hidden_states, a)
+    return (residual_add(h, self.mlp(self.ln_2(h))),)
+
+
+def llama_layer_forward(self, hidden_states, attention_mask=None, position_ids=None,
+                        past_key_value=None, output_attentions=False, use_cache=False,
+                        cache_position=None, position_embeddings=None, **kwargs):
+    a = self.self_attn(hidden_states=self.input_layernorm(hidden_states),
+                       attention_mask=attention_mask, position_ids=position_ids,
+                       position_embeddings=position_embeddings)[0]
+    h = residual_add(hidden_states, a)
+    return (residual_add(h, self.mlp(self.post_attention_layernorm(h))),)
+
+
 PATCHES = [
     (torch.nn.Linear, "forward", linear_forward),
     (pytorch_utils.Conv1D, "forward", conv1d_forward),
@@ -264,6 +315,9 @@ PATCHES = [
     (modeling_gpt2.GPT2Attention, "_attn", gpt2_attn),
     (modeling_llama.LlamaAttention, "forward", llama_attn_forward),
     (modeling_qwen2.Qwen2Attention, "forward", llama_attn_forward),
+    (modeling_gpt2.GPT2Block, "forward", gpt2_block_forward),
+    (modeling_llama.LlamaDecoderLayer, "forward", llama_layer_forward),
+    (modeling_qwen2.Qwen2DecoderLayer, "forward", llama_layer_forward),
 ]
 
 

@@ -2,9 +2,11 @@
 // probabilities, layer subsets, gradients through the kept probabilities.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include "framework/model/model.h"
 #include "framework/tensor_io/safetensors.h"
+#include "tests/unit/method_samples.h"
 #include "tests/unit/test_util.h"
 
 namespace xai {
@@ -252,6 +254,55 @@ TEST_P(RulesTest, CpLrpTreatsTheAttentionProbabilitiesAsConstants) {
     }
     EXPECT_TRUE(out.logits.requires_grad());  // the value path still carries gradients
   }
+}
+
+TEST_P(RulesTest, OneSwitchedGraphGivesThePlainGradientAndTheRulesGradient) {
+  // A GradientSwitch lets one forward under kLrpAlphaBeta serve both backward passes (Chefer
+  // 2021a). Off, the backward must equal a plain forward's; on, a rules-only forward's; the
+  // switch may flip between backward calls on the same graph, in either order.
+  auto model = load_model(test::fixture("models/" + GetParam()));
+  at::Tensor e0 = model->embed(at::arange(3, 14, at::kLong).view({1, 11})).detach();
+  auto run = [&](GradientRules rules, const GradientSwitch* sw) {
+    ForwardRequest req;
+    req.inputs_embeds = e0.clone().requires_grad_(true);
+    req.logit_positions = at::tensor(std::vector<int64_t>{8, 10}, at::kLong);
+    req.rules = rules;
+    req.rule_switch = sw;
+    AttentionControl keep;
+    keep.keep_probs = true;
+    ForwardResult out = model->forward(req, keep);
+    out.attn_probs.push_back(req.inputs_embeds);  // gradients for every map and the input
+    return out;
+  };
+  auto grads = [](const ForwardResult& out, bool retain) {
+    return torch::autograd::grad({out.logits[0][1][4]}, out.attn_probs, {}, retain);
+  };
+  const auto plain = grads(run(GradientRules::kStandard, nullptr), false);
+  const auto rules = grads(run(GradientRules::kLrpAlphaBeta, nullptr), false);
+  GradientSwitch sw;
+  ForwardResult both = run(GradientRules::kLrpAlphaBeta, &sw);
+  ForwardResult reference = run(GradientRules::kStandard, nullptr);
+  EXPECT_TRUE(at::equal(both.logits, reference.logits));  // rules never change a forward value
+  for (bool relevance : {true, false, true}) {
+    sw.set_relevance(relevance);
+    EXPECT_EQ(sw.relevance(), relevance);
+    const auto got = grads(both, /*retain=*/true);
+    const auto& want = relevance ? rules : plain;
+    const auto& other = relevance ? plain : rules;
+    ASSERT_EQ(got.size(), want.size());
+    double apart = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_LT(test::relative_error(got[i], want[i]), 1e-5)
+          << "tensor " << i << " relevance " << relevance;
+      apart = std::max(apart, test::relative_error(got[i], other[i]));
+    }
+    EXPECT_GT(apart, 1e-3);  // the two backward passes really differ
+  }
+  ForwardRequest wrong;
+  wrong.inputs_embeds = e0;
+  wrong.rules = GradientRules::kAttnLrp;
+  wrong.rule_switch = &sw;
+  test::expect_error([&] { model->forward(wrong); }, {"GradientSwitch", "kLrpAlphaBeta"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, RulesTest, ::testing::Values("gpt2", "llama_gqa", "qwen2"));

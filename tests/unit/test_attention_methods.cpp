@@ -258,6 +258,37 @@ TEST(AttAttr, BatchSizeDoesNotChangeTheScores) {
   }
 }
 
+TEST(AttAttr, PredictedLabelExplainsTheModelsArgmax) {
+  auto model = load_model(fixture("models/gpt2"));
+  // One target, so the input is the prompt alone and only the class of F differs.
+  Encoded s = random_sample(*model, 7, 1, 21);
+  at::Tensor argmax;
+  {
+    at::NoGradGuard g;
+    ForwardRequest req;
+    req.input_ids = at::tensor(s.ids, at::kLong).view({1, -1});
+    req.logit_positions = at::full({1}, s.prompt_len - 1, at::kLong);
+    argmax = model->forward(req).logits[0][0].argmax();
+  }
+  ASSERT_NE(argmax.item<int64_t>(), s.target_ids[0])
+      << "pick a seed whose target is not the argmax";
+  Encoded as_target = s;
+  as_target.target_ids[0] = argmax.item<int64_t>();
+  AttAttrOptions o;
+  o.steps = 4;
+  ExplainContext ctx;
+  const at::Tensor given = AttAttr(o).explain(*model, s, ctx).per_target;
+  const at::Tensor relabelled = AttAttr(o).explain(*model, as_target, ctx).per_target;
+  o.label = "predicted";
+  const at::Tensor predicted = AttAttr(o).explain(*model, s, ctx).per_target;
+  EXPECT_LT(relative_error(predicted, relabelled), 1e-6);
+  EXPECT_GT(relative_error(predicted, given), 1e-3);
+  AttAttrOptions preset =
+      AttAttrOptions::from_config(Config::parse("preset: attattr\n", "exp.yaml").root());
+  EXPECT_EQ(preset.label, "predicted");
+  EXPECT_EQ(nlohmann::json::parse(AttAttr(preset).params_json()).at("label"), "predicted");
+}
+
 TEST(AttAttr, CostCountsEveryIntegrationPointAndTarget) {
   auto model = load_model(fixture("models/llama_gqa"));
   Encoded s = random_sample(*model, 6, 2, 9);
@@ -269,8 +300,8 @@ TEST(AttAttr, CostCountsEveryIntegrationPointAndTarget) {
   ExplainContext ctx;
   ctx.progress = [&](int64_t done, int64_t total) { progress.emplace_back(done, total); };
   Explanation e = AttAttr(o).explain(*model, s, ctx);
-  EXPECT_EQ(e.cost.forward_passes, 3);   // ceil(5 / 2) for the one layer
-  EXPECT_EQ(e.cost.sequences, 5);        // every alpha point
+  EXPECT_EQ(e.cost.forward_passes, 4);   // the clean pass + ceil(5 / 2) for the one layer
+  EXPECT_EQ(e.cost.sequences, 6);        // the clean pass + every alpha point
   EXPECT_EQ(e.cost.backward_passes, 6);  // one per target per forward
   ASSERT_EQ(progress.size(), 3u);
   EXPECT_EQ(progress.back(), std::make_pair(int64_t{3}, int64_t{3}));

@@ -141,6 +141,48 @@ TEST_P(FamilyTest, InputsEmbedsEqualInputIds) {
   EXPECT_LT(max_abs_diff(f.model->forward(a).logits, f.model->forward(b).logits), 1e-6);
 }
 
+TEST_P(FamilyTest, StartingAtALayerFromItsInputContinuesExactly) {
+  Fixture f = load(GetParam());
+  at::Tensor ids = f.get("input_ids");
+  const int64_t L = f.model->spec().num_layers;
+  ForwardRequest full;
+  full.input_ids = ids;
+  full.return_layer_inputs = true;
+  ForwardResult clean;
+  {
+    at::NoGradGuard g;
+    clean = f.model->forward(full);
+  }
+  ASSERT_EQ(static_cast<int64_t>(clean.layer_inputs.size()), L);
+  // The embeddings (with GPT-2's positions) enter layer 0.
+  EXPECT_FALSE(at::equal(clean.layer_inputs[0], f.model->embed(ids)) &&
+               f.model->spec().family == Family::kGpt2);
+  for (int64_t l = 0; l < L; ++l) {
+    for (bool grad : {false, true}) {  // the fused inference path and the written-out one
+      at::AutoGradMode mode(grad);
+      ForwardRequest part;
+      part.start_layer = static_cast<int>(l);
+      part.hidden_states = clean.layer_inputs[l].expand({2, -1, -1});
+      part.return_layer_inputs = true;
+      ForwardResult r = f.model->forward(part);
+      for (int64_t b = 0; b < 2; ++b) {
+        EXPECT_LT(max_abs_diff(r.logits[b], clean.logits[0]), kLogitTol)
+            << "layer " << l << " row " << b << (grad ? " with grad" : "");
+      }
+      EXPECT_TRUE(r.layer_inputs[l].defined());
+      if (l > 0) EXPECT_FALSE(r.layer_inputs[l - 1].defined());
+    }
+  }
+  ForwardRequest bad;
+  bad.input_ids = ids;
+  bad.start_layer = 1;
+  test::expect_error([&] { f.model->forward(bad); }, {"start_layer 1", "hidden_states"});
+  bad.input_ids = at::Tensor();
+  bad.hidden_states = clean.layer_inputs[0];
+  bad.start_layer = static_cast<int>(L);
+  test::expect_error([&] { f.model->forward(bad); }, {"start_layer", "not a layer"});
+}
+
 TEST_P(FamilyTest, RejectsIdsOutsideTheVocabulary) {
   Fixture f = load(GetParam());
   ForwardRequest req;
