@@ -1,6 +1,7 @@
 #include "framework/run/experiment.h"
 
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +25,7 @@
 #include "framework/config/config.h"
 #include "framework/dist/assignment.h"
 #include "framework/dist/communicator.h"
+#include "framework/dist/device.h"
 #include "framework/dist/progress_board.h"
 #include "framework/io/journal.h"
 #include "framework/io/merge.h"
@@ -61,7 +63,7 @@ struct Plan {
   std::unique_ptr<Dataset> dataset;
   std::vector<ExplainerEntry> explainers;
   double iq_lo = 25, iq_hi = 75;
-  std::string device = "cpu";
+  std::string device = "auto";      // runtime.device as written (resolved per rank)
   int64_t threads = 0;
   int64_t flush_every = 20;
   double flush_seconds = 60;
@@ -122,7 +124,7 @@ Plan read_plan(const std::string& path, const RunOptions& options) {
   metrics.finish();
 
   const ConfigNode rt = root.child("runtime");
-  p.device = rt.get_string("device", "cpu");
+  p.device = rt.get_string("device", "auto");
   p.threads = rt.get_int("threads", 0);
   p.flush_every = rt.get_int("flush_every", 20);
   p.flush_seconds = rt.get_double("flush_seconds", 60);
@@ -438,12 +440,12 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   at::Device device = at::kCPU;
   on_all(comm, [&] {
     plan = read_plan(config_path, options);
-    try {
-      device = at::Device(plan.device);
-    } catch (const std::exception&) {
-      throw Error(str_cat(config_path, ": runtime.device must be cpu, cuda or cuda:N (got '",
-                          plan.device, "')"));
-    }
+    DeviceInventory inventory;
+    // hasCUDART: LibTorch has its CUDA part (1.13 and 2.x); device_count is 0 without one.
+    inventory.cuda_built = at::Context::hasCUDART();
+    inventory.cuda_devices = static_cast<int>(torch::cuda::device_count());
+    device = at::Device(
+        resolve_device(plan.device, inventory, world, str_cat(config_path, ": runtime.device")));
     XAI_CHECK(world.size % plan.perturbation == 0, config_path,
               ": parallel.perturbation = ", plan.perturbation, " does not divide the ", world.size,
               " ranks (HINT: launch a multiple of it)");
@@ -505,6 +507,12 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   meta.provenance["world_size"] = std::to_string(world.size);
   meta.provenance["ranks_per_node"] = std::to_string(ranks_per_node);
   meta.provenance["communicator"] = comm.backend();
+  {
+    // Each rank's resolved device, in rank order ("cuda:0,cuda:1,..."): the same on every shard.
+    std::string joined;
+    for (const auto& d : comm.allgatherv(device.str())) joined += (joined.empty() ? "" : ",") + d;
+    meta.provenance["devices"] = joined;
+  }
   {
     std::set<std::string> unique(hosts.begin(), hosts.end());
     std::string joined;
