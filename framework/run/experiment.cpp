@@ -26,6 +26,7 @@
 #include "framework/dist/assignment.h"
 #include "framework/dist/communicator.h"
 #include "framework/dist/device.h"
+#include "framework/dist/device_collectives.h"
 #include "framework/dist/progress_board.h"
 #include "framework/io/journal.h"
 #include "framework/io/merge.h"
@@ -64,6 +65,7 @@ struct Plan {
   std::vector<ExplainerEntry> explainers;
   double iq_lo = 25, iq_hi = 75;
   std::string device = "auto";      // runtime.device as written (resolved per rank)
+  std::string collectives = "mpi";  // runtime.collectives: mpi | nccl
   int64_t threads = 0;
   int64_t flush_every = 20;
   double flush_seconds = 60;
@@ -125,6 +127,7 @@ Plan read_plan(const std::string& path, const RunOptions& options) {
 
   const ConfigNode rt = root.child("runtime");
   p.device = rt.get_string("device", "auto");
+  p.collectives = rt.get_choice("collectives", "mpi", {"mpi", "nccl"});
   p.threads = rt.get_int("threads", 0);
   p.flush_every = rt.get_int("flush_every", 20);
   p.flush_seconds = rt.get_double("flush_seconds", 60);
@@ -446,6 +449,14 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
     inventory.cuda_devices = static_cast<int>(torch::cuda::device_count());
     device = at::Device(
         resolve_device(plan.device, inventory, world, str_cat(config_path, ": runtime.device")));
+    if (plan.collectives == "nccl") {
+      XAI_CHECK(nccl_built(), config_path,
+                ": runtime.collectives: nccl, but this xai was built without NCCL (HINT: use mpi, "
+                "or rebuild where nccl.h, libnccl and libcudart are found)");
+      XAI_CHECK(device.is_cuda(), config_path,
+                ": runtime.collectives: nccl needs a GPU per rank, but runtime.device resolved to ",
+                device.str(), " (HINT: use runtime.collectives: mpi on CPUs)");
+    }
     XAI_CHECK(world.size % plan.perturbation == 0, config_path,
               ": parallel.perturbation = ", plan.perturbation, " does not divide the ", world.size,
               " ranks (HINT: launch a multiple of it)");
@@ -460,6 +471,15 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   const bool group_root = world.rank % per_group == 0;
   std::unique_ptr<Communicator> group_comm;
   if (per_group > 1) group_comm = comm.split(group, world.rank);
+  // runtime.collectives: nccl: each perturbation group also gets an NCCL communicator on its
+  // ranks' GPUs (id over MPI, or through XAI_NCCL_RENDEZVOUS); every rank learns any failure.
+  std::unique_ptr<DeviceCollectives> group_devices;
+  if (plan.collectives == "nccl" && group_comm) {
+    on_all(comm, [&] {
+      group_devices = make_nccl_communicator(*group_comm, static_cast<int>(device.index()),
+                                             nccl_rendezvous_from_env(group));
+    });
+  }
 
   RunResult result;
   result.out_dir = plan.out_dir;
@@ -507,6 +527,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   meta.provenance["world_size"] = std::to_string(world.size);
   meta.provenance["ranks_per_node"] = std::to_string(ranks_per_node);
   meta.provenance["communicator"] = comm.backend();
+  meta.provenance["collectives"] = group_devices ? group_devices->backend() : comm.backend();
   {
     // Each rank's resolved device, in rank order ("cuda:0,cuda:1,..."): the same on every shard.
     std::string joined;
@@ -640,6 +661,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
     MemoryMeter meter;
     ExplainContext ctx;
     ctx.perturbation_group = group_comm.get();
+    ctx.perturbation_device_group = group_devices.get();
     // Whether to stop before the next sample. A group's members decide together (a signal may
     // reach them at different times), else one would wait for the others in AtMan's sum.
     bool stop = false;

@@ -255,6 +255,12 @@ TEST(Run, DeviceAutoResolvesPerRankAndIsRecorded) {
         },
         {"tiny.yaml: runtime.device: 'cuda' needs", "HINT"});
     EXPECT_FALSE(fs::exists(none.path() + "/shards"));
+    // NCCL needs a GPU per rank: refused on a CPU, naming the key.
+    expect_error(
+        [&] {
+          run("tiny.yaml", {"output=" + none.path(), "runtime.collectives=nccl"});
+        },
+        {"runtime.collectives: nccl", "HINT"});
   }
 }
 
