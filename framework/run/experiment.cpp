@@ -11,6 +11,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,7 @@
 #include "framework/dist/device.h"
 #include "framework/dist/device_collectives.h"
 #include "framework/dist/progress_board.h"
+#include "framework/dist/rank_watchdog.h"
 #include "framework/io/journal.h"
 #include "framework/io/merge.h"
 #include "framework/io/results_reader.h"
@@ -67,6 +69,7 @@ struct Plan {
   std::string device = "auto";      // runtime.device as written (resolved per rank)
   std::string collectives = "mpi";  // runtime.collectives: mpi | nccl
   int64_t threads = 0;
+  double rank_timeout = 60;  // runtime.rank_timeout: seconds before a silent rank counts as dead
   int64_t flush_every = 20;
   double flush_seconds = 60;
   Progress::Mode progress = Progress::Mode::kAuto;
@@ -129,6 +132,8 @@ Plan read_plan(const std::string& path, const RunOptions& options) {
   p.device = rt.get_string("device", "auto");
   p.collectives = rt.get_choice("collectives", "mpi", {"mpi", "nccl"});
   p.threads = rt.get_int("threads", 0);
+  p.rank_timeout = rt.get_double("rank_timeout", 60);
+  XAI_CHECK(p.rank_timeout >= 0, path, ": runtime.rank_timeout must be >= 0 seconds (0 = off)");
   p.flush_every = rt.get_int("flush_every", 20);
   p.flush_seconds = rt.get_double("flush_seconds", 60);
   p.progress =
@@ -492,12 +497,15 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   {
     const auto keys = on_root(comm, [&] {
       std::vector<std::string> flat;
-      // Progress posts of an earlier run would mislead this run's display.
+      // Progress posts and heartbeats of an earlier run would mislead this run.
       std::error_code ec;
       if (fs::is_directory(shards_dir(plan.out_dir), ec)) {
         for (const auto& entry : fs::directory_iterator(shards_dir(plan.out_dir), ec)) {
           const std::string file = entry.path().filename().string();
-          if (file.find(".progress") != std::string::npos) fs::remove(entry.path(), ec);
+          if (file.find(".progress") != std::string::npos ||
+              file.find(".alive") != std::string::npos) {
+            fs::remove(entry.path(), ec);
+          }
         }
       }
       if (list_shards(plan.out_dir).empty()) return flat;
@@ -618,10 +626,37 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
     }
   } restore{old_int, old_term};
 
+  // A token of this run for the heartbeats (files of an earlier run in the folder are ignored).
+  std::string run_token;
+  if (world.size > 1 && plan.rank_timeout > 0) {
+    if (world.is_root()) {
+      run_token = str_cat(std::hex, ::getpid(), "-",
+                          std::chrono::system_clock::now().time_since_epoch().count());
+    }
+    comm.broadcast(run_token, 0);
+  }
+
   int64_t done_now = 0, failures_now = 0;
+  std::unique_ptr<RankWatchdog> watchdog;  // lives to the end: the merge's wait is covered too
   {
     ShardWriter writer(plan.out_dir, world.rank, meta,
                        FlushPolicy(plan.flush_every, plan.flush_seconds));
+    // Several ranks: a rank that dies or freezes ends the others within runtime.rank_timeout
+    // (at once for a dead process on the same node), with a message naming it, instead of
+    // leaving them blocked in a collective. Flushed samples are kept; --resume finishes.
+    if (!run_token.empty()) {
+      const int me = world.rank;
+      watchdog = std::make_unique<RankWatchdog>(
+          shards_dir(plan.out_dir), world.rank, world.size, run_token, plan.rank_timeout,
+          [me](const std::string& why) {
+            std::fprintf(stderr,
+                         "xai run: %s; stopping rank %d too. HINT: the flushed samples are in "
+                         "the shards; rerun with --resume to finish\n",
+                         why.c_str(), me);
+            std::fflush(stderr);
+            std::_Exit(1);  // the launcher then ends every remaining rank
+          });
+    }
     // Rank 0 shows the whole run: its own count live, the others' from their posts on the
     // progress board (several ranks only; each posts every 2 s at most).
     std::unique_ptr<ProgressBoard> board;
@@ -689,6 +724,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
       for (int64_t i : mine[mi]) {
         if (should_stop()) break;
         const std::string id = plan.dataset->id(i);
+        if (watchdog) watchdog->set_current(m.name + "/" + id);
         show(m.name, false);
         Sample sample;
         Encoded enc;
@@ -740,6 +776,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
         ++done_now;
       }
     }
+    if (watchdog) watchdog->set_current("");
     writer.close();
     if (board) {
       board->post(done_now, my_total, /*finished=*/true);
