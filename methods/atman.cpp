@@ -8,6 +8,7 @@
 
 #include "framework/common/error.h"
 #include "framework/dist/communicator.h"
+#include "framework/dist/device_collectives.h"
 
 namespace xai {
 
@@ -213,7 +214,11 @@ Explanation AtMan::explain(Model& model, const Encoded& sample, ExplainContext& 
     }
     // Each (target, position) entry is computed by one member and is an exact 0 on the others,
     // so the float -> double -> float sum reproduces it bit for bit.
-    group->allreduce(sums, ReduceOp::kSum);
+    if (ctx.perturbation_device_group) {
+      ctx.perturbation_device_group->allreduce_host(sums, ReduceOp::kSum);
+    } else {
+      group->allreduce(sums, ReduceOp::kSum);
+    }
     if (sums[0] > 0) {
       const auto errors = group->allgatherv(error);
       for (size_t r = 0; r < errors.size(); ++r) {

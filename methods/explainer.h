@@ -39,6 +39,8 @@ struct Explanation {
   std::map<std::string, at::Tensor> extras;
 };
 
+class DeviceCollectives;  // framework/dist/device_collectives.h
+
 struct ExplainContext {
   // Progress within one sample: (done, total) in the method's own units (e.g. perturbations).
   std::function<void(int64_t done, int64_t total)> progress;
@@ -49,6 +51,9 @@ struct ExplainContext {
   // `perturbation_ranks` selects the share and the method returns that share alone (tests).
   // Methods that do not split (splits_perturbations() false) ignore all three.
   Communicator* perturbation_group = nullptr;
+  // runtime.collectives: nccl: the same group over NCCL on the ranks' GPUs; the shares' sums go
+  // through it (control messages, such as a member's error, stay on perturbation_group).
+  DeviceCollectives* perturbation_device_group = nullptr;
   int perturbation_rank = 0;
   int perturbation_ranks = 1;
 };

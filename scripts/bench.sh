@@ -45,3 +45,8 @@ echo "== xai AtMan: plain forward vs reference form vs fast path (B=${B:-8}, $TH
 echo
 echo "== xai explainers: seconds and peak extra memory per explanation, ratio to one forward"
 "$BUILD/tests/bench_methods" --threads "$THREADS" --T "${METHOD_TS:-256,512}"
+
+echo
+echo "== xai merge: per-rank shards (ShardWriter) -> results.h5, size against raw float32"
+"$BUILD/tests/bench_merge" --samples "${MERGE_SAMPLES:-10000}" --tokens "${MERGE_T:-512}" \
+  --methods "${MERGE_METHODS:-10}" --ranks "${MERGE_RANKS:-4}"

@@ -1,6 +1,7 @@
 #include "framework/run/experiment.h"
 
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -24,7 +26,10 @@
 #include "framework/config/config.h"
 #include "framework/dist/assignment.h"
 #include "framework/dist/communicator.h"
+#include "framework/dist/device.h"
+#include "framework/dist/device_collectives.h"
 #include "framework/dist/progress_board.h"
+#include "framework/dist/rank_watchdog.h"
 #include "framework/io/journal.h"
 #include "framework/io/merge.h"
 #include "framework/io/results_reader.h"
@@ -61,8 +66,10 @@ struct Plan {
   std::unique_ptr<Dataset> dataset;
   std::vector<ExplainerEntry> explainers;
   double iq_lo = 25, iq_hi = 75;
-  std::string device = "cpu";
+  std::string device = "auto";      // runtime.device as written (resolved per rank)
+  std::string collectives = "mpi";  // runtime.collectives: mpi | nccl
   int64_t threads = 0;
+  double rank_timeout = 60;  // runtime.rank_timeout: seconds before a silent rank counts as dead
   int64_t flush_every = 20;
   double flush_seconds = 60;
   Progress::Mode progress = Progress::Mode::kAuto;
@@ -122,8 +129,11 @@ Plan read_plan(const std::string& path, const RunOptions& options) {
   metrics.finish();
 
   const ConfigNode rt = root.child("runtime");
-  p.device = rt.get_string("device", "cpu");
+  p.device = rt.get_string("device", "auto");
+  p.collectives = rt.get_choice("collectives", "mpi", {"mpi", "nccl"});
   p.threads = rt.get_int("threads", 0);
+  p.rank_timeout = rt.get_double("rank_timeout", 60);
+  XAI_CHECK(p.rank_timeout >= 0, path, ": runtime.rank_timeout must be >= 0 seconds (0 = off)");
   p.flush_every = rt.get_int("flush_every", 20);
   p.flush_seconds = rt.get_double("flush_seconds", 60);
   p.progress =
@@ -438,11 +448,19 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   at::Device device = at::kCPU;
   on_all(comm, [&] {
     plan = read_plan(config_path, options);
-    try {
-      device = at::Device(plan.device);
-    } catch (const std::exception&) {
-      throw Error(str_cat(config_path, ": runtime.device must be cpu, cuda or cuda:N (got '",
-                          plan.device, "')"));
+    DeviceInventory inventory;
+    // hasCUDART: LibTorch has its CUDA part (1.13 and 2.x); device_count is 0 without one.
+    inventory.cuda_built = at::Context::hasCUDART();
+    inventory.cuda_devices = static_cast<int>(torch::cuda::device_count());
+    device = at::Device(
+        resolve_device(plan.device, inventory, world, str_cat(config_path, ": runtime.device")));
+    if (plan.collectives == "nccl") {
+      XAI_CHECK(nccl_built(), config_path,
+                ": runtime.collectives: nccl, but this xai was built without NCCL (HINT: use mpi, "
+                "or rebuild where nccl.h, libnccl and libcudart are found)");
+      XAI_CHECK(device.is_cuda(), config_path,
+                ": runtime.collectives: nccl needs a GPU per rank, but runtime.device resolved to ",
+                device.str(), " (HINT: use runtime.collectives: mpi on CPUs)");
     }
     XAI_CHECK(world.size % plan.perturbation == 0, config_path,
               ": parallel.perturbation = ", plan.perturbation, " does not divide the ", world.size,
@@ -458,6 +476,15 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   const bool group_root = world.rank % per_group == 0;
   std::unique_ptr<Communicator> group_comm;
   if (per_group > 1) group_comm = comm.split(group, world.rank);
+  // runtime.collectives: nccl: each perturbation group also gets an NCCL communicator on its
+  // ranks' GPUs (id over MPI, or through XAI_NCCL_RENDEZVOUS); every rank learns any failure.
+  std::unique_ptr<DeviceCollectives> group_devices;
+  if (plan.collectives == "nccl" && group_comm) {
+    on_all(comm, [&] {
+      group_devices = make_nccl_communicator(*group_comm, static_cast<int>(device.index()),
+                                             nccl_rendezvous_from_env(group));
+    });
+  }
 
   RunResult result;
   result.out_dir = plan.out_dir;
@@ -470,12 +497,15 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   {
     const auto keys = on_root(comm, [&] {
       std::vector<std::string> flat;
-      // Progress posts of an earlier run would mislead this run's display.
+      // Progress posts and heartbeats of an earlier run would mislead this run.
       std::error_code ec;
       if (fs::is_directory(shards_dir(plan.out_dir), ec)) {
         for (const auto& entry : fs::directory_iterator(shards_dir(plan.out_dir), ec)) {
           const std::string file = entry.path().filename().string();
-          if (file.find(".progress") != std::string::npos) fs::remove(entry.path(), ec);
+          if (file.find(".progress") != std::string::npos ||
+              file.find(".alive") != std::string::npos) {
+            fs::remove(entry.path(), ec);
+          }
         }
       }
       if (list_shards(plan.out_dir).empty()) return flat;
@@ -505,6 +535,13 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   meta.provenance["world_size"] = std::to_string(world.size);
   meta.provenance["ranks_per_node"] = std::to_string(ranks_per_node);
   meta.provenance["communicator"] = comm.backend();
+  meta.provenance["collectives"] = group_devices ? group_devices->backend() : comm.backend();
+  {
+    // Each rank's resolved device, in rank order ("cuda:0,cuda:1,..."): the same on every shard.
+    std::string joined;
+    for (const auto& d : comm.allgatherv(device.str())) joined += (joined.empty() ? "" : ",") + d;
+    meta.provenance["devices"] = joined;
+  }
   {
     std::set<std::string> unique(hosts.begin(), hosts.end());
     std::string joined;
@@ -589,10 +626,37 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
     }
   } restore{old_int, old_term};
 
+  // A token of this run for the heartbeats (files of an earlier run in the folder are ignored).
+  std::string run_token;
+  if (world.size > 1 && plan.rank_timeout > 0) {
+    if (world.is_root()) {
+      run_token = str_cat(std::hex, ::getpid(), "-",
+                          std::chrono::system_clock::now().time_since_epoch().count());
+    }
+    comm.broadcast(run_token, 0);
+  }
+
   int64_t done_now = 0, failures_now = 0;
+  std::unique_ptr<RankWatchdog> watchdog;  // lives to the end: the merge's wait is covered too
   {
     ShardWriter writer(plan.out_dir, world.rank, meta,
                        FlushPolicy(plan.flush_every, plan.flush_seconds));
+    // Several ranks: a rank that dies or freezes ends the others within runtime.rank_timeout
+    // (at once for a dead process on the same node), with a message naming it, instead of
+    // leaving them blocked in a collective. Flushed samples are kept; --resume finishes.
+    if (!run_token.empty()) {
+      const int me = world.rank;
+      watchdog = std::make_unique<RankWatchdog>(
+          shards_dir(plan.out_dir), world.rank, world.size, run_token, plan.rank_timeout,
+          [me](const std::string& why) {
+            std::fprintf(stderr,
+                         "xai run: %s; stopping rank %d too. HINT: the flushed samples are in "
+                         "the shards; rerun with --resume to finish\n",
+                         why.c_str(), me);
+            std::fflush(stderr);
+            std::_Exit(1);  // the launcher then ends every remaining rank
+          });
+    }
     // Rank 0 shows the whole run: its own count live, the others' from their posts on the
     // progress board (several ranks only; each posts every 2 s at most).
     std::unique_ptr<ProgressBoard> board;
@@ -632,6 +696,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
     MemoryMeter meter;
     ExplainContext ctx;
     ctx.perturbation_group = group_comm.get();
+    ctx.perturbation_device_group = group_devices.get();
     // Whether to stop before the next sample. A group's members decide together (a signal may
     // reach them at different times), else one would wait for the others in AtMan's sum.
     bool stop = false;
@@ -659,6 +724,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
       for (int64_t i : mine[mi]) {
         if (should_stop()) break;
         const std::string id = plan.dataset->id(i);
+        if (watchdog) watchdog->set_current(m.name + "/" + id);
         show(m.name, false);
         Sample sample;
         Encoded enc;
@@ -710,6 +776,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
         ++done_now;
       }
     }
+    if (watchdog) watchdog->set_current("");
     writer.close();
     if (board) {
       board->post(done_now, my_total, /*finished=*/true);

@@ -1,6 +1,9 @@
 #!/bin/sh
-# Kill test: a 2-rank run loses one rank to SIGKILL midway; resuming with 1 rank and with 3 ranks
-# gives results equal to an uninterrupted run, and no journal lists a sample twice.
+# Kill test: a 2-rank run loses one rank to SIGKILL midway: the run ends within 30 s and its log
+# names the dead rank; resuming with 1 rank and with 3 ranks gives results equal to an
+# uninterrupted run, and no journal lists a sample twice. Freeze test: one rank of 2 is SIGSTOPped;
+# the other's watchdog (runtime.rank_timeout=3) stops the run within 40 s naming the rank and its
+# sample; --resume then equals the uninterrupted run.
 # usage: kill_resume.sh XAI COMPARE OUT_DIR EXPERIMENT.yaml MPIEXEC [MPIEXEC ARGS...]
 set -eu
 xai=$1; compare=$2; d=$3; yaml=$4; shift 4
@@ -22,15 +25,60 @@ while :; do
 done
 victim=$(pgrep -P $launcher | head -n 1)
 [ -n "$victim" ] || { echo "no rank process found under launcher $launcher"; exit 1; }
+victim_rank=$(tr '\0' '\n' < /proc/$victim/environ | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
 kill -9 "$victim"
+t0=$(date +%s)
 if wait $launcher; then echo "the launcher reported success after a rank was killed"; exit 1; fi
-echo "killed rank pid $victim after $lines journal lines"
+t1=$(date +%s)
+echo "killed rank $victim_rank (pid $victim) after $lines journal lines; the run ended in $((t1 - t0)) s"
+# Bounded: the other rank is stopped, not left waiting in a collective.
+[ $((t1 - t0)) -le 30 ] || { echo "the run took $((t1 - t0)) s to end after the kill"; exit 1; }
+# The log names the dead rank (the launcher's or xai's own message).
+grep -Eq "rank $victim_rank\b" "$d/run.log" || { echo "run.log does not name rank $victim_rank:"; cat "$d/run.log"; exit 1; }
 [ ! -e "$d/run/results.h5" ] || { echo "a killed run must not leave merged results"; exit 1; }
 
 cp -r "$d/run" "$d/run3"
 "$xai" run "$yaml" --set output="$d/run" --set dataset.limit=$limit --resume > "$d/resume1.log" 2>&1
 "$@" -n 3 "$xai" run "$yaml" --set output="$d/run3" --set dataset.limit=$limit --resume \
   > "$d/resume3.log" 2>&1
+# A rank that freezes (SIGSTOP: alive to the launcher, silent to its peers) is found by the
+# others' watchdog after runtime.rank_timeout: they stop with a message naming it and the sample
+# it was on, within seconds, instead of waiting for it forever. --resume then finishes.
+"$@" -n 2 "$xai" run "$yaml" --set output="$d/frozen" --set dataset.limit=$limit \
+  --set runtime.flush_every=1 --set runtime.rank_timeout=3 > "$d/frozen.log" 2>&1 &
+launcher=$!
+tries=0
+victim=
+while :; do
+  [ -n "$victim" ] || victim=$(pgrep -P $launcher | tail -n 1)
+  if [ -n "$victim" ]; then
+    victim_rank=$(tr '\0' '\n' < /proc/$victim/environ | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
+    # Freeze it once it is working on samples (so its last heartbeat names one).
+    lines=$(cat "$d"/frozen/shards/rank-0000$victim_rank.journal 2>/dev/null | wc -l)
+    [ "$lines" -ge 2 ] && break
+  fi
+  kill -0 $launcher 2>/dev/null || { echo "the frozen run ended early"; cat "$d/frozen.log"; exit 1; }
+  tries=$((tries + 1)); [ $tries -le 1200 ] || { echo "no progress in 60 s"; kill $launcher; exit 1; }
+  sleep 0.05
+done
+kill -STOP "$victim"
+t0=$(date +%s)
+while kill -0 $launcher 2>/dev/null; do
+  if [ $(( $(date +%s) - t0 )) -gt 40 ]; then
+    kill -CONT "$victim"; kill -9 "$victim" $launcher 2>/dev/null
+    echo "the run did not end within 40 s of freezing rank $victim_rank"; cat "$d/frozen.log"; exit 1
+  fi
+  sleep 0.2
+done
+t1=$(date +%s)
+if wait $launcher; then echo "the launcher reported success after a rank froze"; exit 1; fi
+kill -9 "$victim" 2>/dev/null || true
+echo "froze rank $victim_rank (pid $victim); the run ended in $((t1 - t0)) s"
+grep -Eq "xai run: rank $victim_rank \(pid $victim on .*\) has sent no heartbeat for [0-9]+ s while on sample [^ ]+/[^ ]+ .*HINT" "$d/frozen.log" \
+  || { echo "frozen.log lacks the watchdog's message naming rank $victim_rank:"; cat "$d/frozen.log"; exit 1; }
+"$xai" run "$yaml" --set output="$d/frozen" --set dataset.limit=$limit --resume > "$d/frozen-resume.log" 2>&1
+"$compare" "$d/ref/results.h5" "$d/frozen/results.h5"
+
 for r in run run3; do
   dups=$(cat "$d/$r"/shards/*.journal | sort | uniq -d | wc -l)
   [ "$dups" -eq 0 ] || { echo "$r: $dups samples journaled twice"; exit 1; }

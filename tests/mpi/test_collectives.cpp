@@ -2,11 +2,17 @@
 // ranks that contribute nothing). Every rank runs every test; a failure on any rank fails the run.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <numeric>
 #include <string>
 
 #include "framework/dist/communicator.h"
+#include "framework/dist/device_collectives.h"
+#include "framework/dist/rendezvous.h"
 
 namespace xai {
 namespace {
@@ -101,6 +107,64 @@ TEST(MpiCollectives, SplitIntoGroupsOfTwoConsecutiveRanks) {
   EXPECT_EQ(g->allreduce_value(int64_t{c.rank()}, ReduceOp::kSum),
             g->size() == 2 ? 2 * (c.rank() / 2 * 2) + 1 : c.rank());
   c.barrier();
+}
+
+// The NCCL id's path: from each root to the others, over MPI and through a shared directory
+// (the file rendezvous, no MPI call in the exchange itself).
+TEST(MpiCollectives, ShareFromRootByBroadcastAndThroughAFile) {
+  Communicator& c = *g_comm;
+  std::string dir;
+  if (c.rank() == 0) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "xai-rdv-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir = tmpl;
+  }
+  c.broadcast(dir, 0);
+  for (int root = 0; root < c.size(); ++root) {
+    const std::string blob = std::string("id\0of ", 6) + std::to_string(root);
+    const std::string mine = c.rank() == root ? blob : "";
+    EXPECT_EQ(share_from_root(c, root, mine, RendezvousOptions{}), blob);
+    RendezvousOptions file;
+    file.dir = dir;
+    file.name = "xai-nccl-id.test." + std::to_string(root);
+    file.timeout_seconds = 60;
+    EXPECT_EQ(share_from_root(c, root, mine, file), blob);
+    c.barrier();  // everyone has read it
+    if (c.rank() == root) remove_blob(file);
+  }
+  c.barrier();
+  if (c.rank() == 0) std::filesystem::remove_all(dir);
+}
+
+// Needs one GPU per rank (NCCL refuses two ranks on one GPU); skipped elsewhere.
+TEST(MpiCollectives, NcclSumsAcrossRanksOnTheirGpus) {
+  Communicator& c = *g_comm;
+  const int gpus =
+      static_cast<int>(c.allreduce_value(int64_t{cuda_runtime_devices()}, ReduceOp::kMin));
+  if (!nccl_built()) GTEST_SKIP() << "built without NCCL";
+  if (gpus < c.local_size()) {
+    GTEST_SKIP() << gpus << " GPU(s) visible, " << c.local_size() << " ranks on the node";
+  }
+  for (const bool through_file : {false, true}) {
+    RendezvousOptions rdv;
+    if (through_file) {
+      std::string dir;
+      if (c.rank() == 0) {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "xai-rdv-XXXXXX").string();
+        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+        dir = tmpl;
+      }
+      c.broadcast(dir, 0);
+      rdv.dir = dir;
+      rdv.name = "xai-nccl-id.mpitest.0";
+    }
+    auto nccl = make_nccl_communicator(c, c.local_rank(), rdv);
+    EXPECT_EQ(nccl->size(), c.size());
+    std::vector<double> v = {1.0 * c.rank(), 1.0};
+    nccl->allreduce_host(v, ReduceOp::kSum);
+    EXPECT_EQ(v, (std::vector<double>{c.size() * (c.size() - 1) / 2.0, 1.0 * c.size()}));
+    c.barrier();
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The config-driven run end to end on the fixture models: results.h5, results.json, summary,
 // failures recorded without stopping, resume that computes nothing twice.
 #include <ATen/ATen.h>
+#include <torch/cuda.h>
 
 #include <nlohmann/json.hpp>
 
@@ -229,7 +230,38 @@ TEST(Run, ConfigurationErrorsStopBeforeAnyWork) {
         run("tiny.yaml", {"output=" + out.path(), "runtime.progres=off"});
       },
       {"progres", "did you mean 'progress'"});
+  expect_error(
+      [&] {
+        run("tiny.yaml", {"output=" + out.path(), "runtime.device=gpu"});
+      },
+      {"runtime.device: 'gpu' is not a device", "HINT"});
   EXPECT_FALSE(fs::exists(out.path() + "/shards"));
+}
+
+TEST(Run, DeviceAutoResolvesPerRankAndIsRecorded) {
+  TempDir out;
+  RunResult r = run("tiny.yaml", {"output=" + out.path(), "dataset.limit=1"});
+  const auto prov = ResultsReader(r.results_h5).provenance();
+  EXPECT_EQ(prov.at("device"), "auto");  // the request, as written (the default)
+  // What this rank drove: cpu here, or its own GPU where LibTorch has CUDA and one is visible.
+  const std::string expected = torch::cuda::device_count() > 0 ? "cuda:0" : "cpu";
+  EXPECT_EQ(prov.at("devices"), expected);
+  if (torch::cuda::device_count() == 0) {
+    // Asking for a GPU where there is none is a one-line error naming the field, before any work.
+    TempDir none;
+    expect_error(
+        [&] {
+          run("tiny.yaml", {"output=" + none.path(), "runtime.device=cuda"});
+        },
+        {"tiny.yaml: runtime.device: 'cuda' needs", "HINT"});
+    EXPECT_FALSE(fs::exists(none.path() + "/shards"));
+    // NCCL needs a GPU per rank: refused on a CPU, naming the key.
+    expect_error(
+        [&] {
+          run("tiny.yaml", {"output=" + none.path(), "runtime.collectives=nccl"});
+        },
+        {"runtime.collectives: nccl", "HINT"});
+  }
 }
 
 }  // namespace
