@@ -17,6 +17,7 @@
 #include "framework/common/args.h"
 #include "framework/common/error.h"
 #include "framework/config/config.h"
+#include "framework/run/experiment.h"
 #include "framework/slurm/job_script.h"
 #include "framework/slurm/slurm_client.h"
 #include "framework/slurm/sweep.h"
@@ -131,9 +132,10 @@ int submit(const std::vector<std::string>& argv) {
             "--profile local)");
   const std::string exp = args.positional()[0];
   const std::vector<std::string> overrides = args.get_all("set");
+  check_experiment_file(exp, overrides);  // what `xai run` would refuse fails here, not queued
   std::string name, out;
   {
-    const Config cfg = Config::load(exp, overrides);  // checks the file, includes and --set
+    const Config cfg = Config::load(exp, overrides);
     name = cfg.root().get_string("name", fs::path(exp).stem().string());
     out = cfg.root().get_string("output", "out/" + name);
   }
@@ -199,6 +201,22 @@ int sweep(const std::vector<std::string>& argv) {
     } else {
       todo.push_back(&p);
     }
+  }
+  // Every point to submit must be an experiment `xai run` accepts: a misspelt explainer
+  // parameter or a missing model folder fails here, before anything is queued.
+  int64_t bad = 0;
+  std::string first_error;
+  for (const auto* p : todo) {
+    try {
+      check_experiment(p->experiment_yaml, point_dir(s, *p) + "/experiment.yaml");
+    } catch (const Error& e) {
+      if (bad++ == 0) first_error = e.what();
+    }
+  }
+  if (bad > 0) {
+    throw Error(str_cat("sweep ", s.name, ": ", bad, " of ", todo.size(),
+                        " points are not valid experiments, nothing submitted; the first: ",
+                        first_error));
   }
   std::cout << "sweep " << s.name << ": " << s.points.size() << " points, " << done << " done, "
             << todo.size() << " to submit (profile " << profile.name << ")\n";

@@ -77,8 +77,9 @@ struct Plan {
   std::string resolved_yaml, resolved_json;
 };
 
-Plan read_plan(const std::string& path, const RunOptions& options) {
-  Config cfg = Config::load(path, options.overrides);
+// Reads and checks the whole experiment (every key, every explainer's parameters, the model
+// folders, the dataset) before any work; `path` names it in errors.
+Plan read_plan(const Config& cfg, const std::string& path) {
   ConfigNode root = cfg.root();
   Plan p;
   p.config_path = path;
@@ -153,6 +154,10 @@ Plan read_plan(const std::string& path, const RunOptions& options) {
   p.resolved_yaml = cfg.resolved_yaml();
   p.resolved_json = cfg.resolved_json();
   return p;
+}
+
+Plan read_plan(const std::string& path, const RunOptions& options) {
+  return read_plan(Config::load(path, options.overrides), path);
 }
 
 std::string utc_now() {
@@ -435,6 +440,16 @@ std::string hostname() {
 }
 
 }  // namespace
+
+void check_experiment(const std::string& yaml_text, const std::string& source_name) {
+  read_plan(Config::parse(yaml_text, source_name), source_name);
+}
+
+void check_experiment_file(const std::string& path, const std::vector<std::string>& overrides) {
+  RunOptions options;
+  options.overrides = overrides;
+  read_plan(path, options);
+}
 
 RunResult run_experiment(const std::string& config_path, const RunOptions& options) {
   LocalCommunicator local;

@@ -60,6 +60,13 @@ struct MergedRun {
 // that fails during the run is recorded and the run goes on.
 RunResult run_experiment(const std::string& config_path, const RunOptions& options = {});
 
+// Checks an experiment as `xai run` would before any work (strict keys, explainer parameters,
+// model folders, the dataset), without running it; throws the same one-line xai::Error.
+// `source_name` names the text in errors. Used by `xai submit` and `xai sweep` so that a bad
+// experiment fails at submission, not in a queued job.
+void check_experiment(const std::string& yaml_text, const std::string& source_name);
+void check_experiment_file(const std::string& path, const std::vector<std::string>& overrides = {});
+
 // Merges OUT/shards/rank-*.h5 into OUT/results.h5 and writes OUT/results.json with the summary.
 // `provenance` replaces the shards' root attributes of the same keys. `complete`: whether every
 // sample was attempted; unknown (null in results.json) for a merge by hand. The summary's order,
