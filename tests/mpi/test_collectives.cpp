@@ -109,17 +109,23 @@ TEST(MpiCollectives, SplitIntoGroupsOfTwoConsecutiveRanks) {
   c.barrier();
 }
 
+// A fresh temporary directory made by rank 0, its path on every rank ("" if it could not be made).
+std::string shared_temp_dir(Communicator& c) {
+  std::string dir;
+  if (c.rank() == 0) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "xai-rdv-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) != nullptr) dir = tmpl;
+  }
+  c.broadcast(dir, 0);
+  return dir;
+}
+
 // The NCCL id's path: from each root to the others, over MPI and through a shared directory
 // (the file rendezvous, no MPI call in the exchange itself).
 TEST(MpiCollectives, ShareFromRootByBroadcastAndThroughAFile) {
   Communicator& c = *g_comm;
-  std::string dir;
-  if (c.rank() == 0) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "xai-rdv-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir = tmpl;
-  }
-  c.broadcast(dir, 0);
+  const std::string dir = shared_temp_dir(c);
+  ASSERT_FALSE(dir.empty());
   for (int root = 0; root < c.size(); ++root) {
     const std::string blob = std::string("id\0of ", 6) + std::to_string(root);
     const std::string mine = c.rank() == root ? blob : "";
@@ -148,13 +154,8 @@ TEST(MpiCollectives, NcclSumsAcrossRanksOnTheirGpus) {
   for (const bool through_file : {false, true}) {
     RendezvousOptions rdv;
     if (through_file) {
-      std::string dir;
-      if (c.rank() == 0) {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "xai-rdv-XXXXXX").string();
-        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-        dir = tmpl;
-      }
-      c.broadcast(dir, 0);
+      const std::string dir = shared_temp_dir(c);
+      ASSERT_FALSE(dir.empty());
       rdv.dir = dir;
       rdv.name = "xai-nccl-id.mpitest.0";
     }
