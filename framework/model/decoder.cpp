@@ -6,6 +6,7 @@
 
 #include "framework/common/error.h"
 #include "framework/model/attention_cpu.h"
+#include "framework/model/block_attention.h"
 
 namespace xai {
 namespace {
@@ -399,6 +400,20 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
     qg = scale_gradient(st, qg, 0.5);
     kk = scale_gradient(st, k, 0.5);
     vv = scale_gradient(st, v, 0.5);
+  }
+  // With gradients and nothing that needs the probabilities themselves (kept, replaced, AtMan's
+  // factors, or Chefer's LRP rules on the softmax): the blockwise path, whose backward recomputes
+  // the probabilities instead of storing (B, H, T, S) per layer.
+  if (at::GradMode::is_enabled() && !suppress &&
+      !(controlled && (ctl.keep_probs || ctl.replace_probs)) &&
+      st.rules != GradientRules::kLrpAlphaBeta) {
+    at::Tensor kh = kk, vh = vv;  // (B, H, S, Dh): each query head's key / value head
+    if (G > 1) {
+      kh = kk.unsqueeze(2).expand({B, Hkv, G, S, Dh}).reshape({B, H, S, Dh});
+      vh = vv.unsqueeze(2).expand({B, Hkv, G, S, Dh}).reshape({B, H, S, Dh});
+    }
+    at::Tensor out = block_attention(qg.reshape({B, H, T, Dh}), kh, vh, st.mask, scale);
+    return out.transpose(1, 2).reshape({B, T, H * Dh});
   }
   at::Tensor logits;  // (B, H, T, S) float
   if (!suppress) {

@@ -1,0 +1,20 @@
+// Differentiable attention that never stores a (B, H, T, S) tensor: the forward runs over blocks
+// of query rows and keeps only the output and each row's softmax statistics (max and sum); the
+// backward recomputes each block's probabilities from q and k. Activation memory per layer is
+// O(B H T Dh) instead of O(B H T S), which is what gradient explainers (IG's batched steps, IxG,
+// AttnLRP) pay for at long inputs. Same values as the written-out softmax(q k^T * scale + mask) v.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace xai {
+
+// q (B, H, T, Dh), k and v (B, H, S, Dh) (grouped-query heads already expanded), mask (B or 1, 1,
+// T, S) float additive (0 = visible, very negative = masked; a row with no visible key gives a
+// uniform row, as the written-out softmax does). Scores and softmax in float32 whatever the
+// inputs' dtype. Returns (B, H, T, Dh) in v's dtype. Gradients flow to q, k and v; first order
+// only. `rows_per_block` 0 picks blocks of about 16 MB of scores (tests pass small ones).
+at::Tensor block_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           const at::Tensor& mask, double scale, int64_t rows_per_block = 0);
+
+}  // namespace xai

@@ -1,0 +1,106 @@
+// The blockwise differentiable attention against the written-out softmax(q k^T * scale + mask) v
+// under plain autograd (float64 reference), on several shapes, block sizes and masks; and, in the
+// model, the gradient path that uses it against the written-out one (kept probabilities).
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "framework/model/block_attention.h"
+#include "framework/model/model.h"
+#include "tests/unit/method_samples.h"
+#include "tests/unit/test_util.h"
+
+namespace xai {
+namespace {
+
+using test::relative_error;
+
+// max |got - want| / max |want|, with a floor so an all-zero reference (one visible key: the
+// softmax has no gradient) compares by absolute error.
+double scaled_error(const at::Tensor& got, const at::Tensor& want) {
+  const at::Tensor w = want.to(at::kDouble);
+  return (got.to(at::kDouble) - w).abs().max().item<double>() /
+         std::max(w.abs().max().item<double>(), 1e-3);
+}
+
+struct Shape {
+  int64_t B, H, T, S, Dh, rows;
+};
+
+// Causal mask for queries at positions S - T .. S - 1, with key 1 of batch row 0 masked as
+// padding and (when T > 1) query 0 of batch row 0 seeing no key at all (a padding query).
+at::Tensor make_mask(const Shape& s) {
+  at::Tensor q_pos = at::arange(s.S - s.T, s.S, at::kLong).view({s.T, 1});
+  at::Tensor allowed = at::arange(0, s.S, at::kLong).view({1, s.S}).le(q_pos);  // (T, S)
+  allowed = allowed.view({1, 1, s.T, s.S}).repeat({s.B, 1, 1, 1}).clone();
+  if (s.S > 2) allowed[0][0].select(1, 1).fill_(false);
+  if (s.T > 1) allowed[0][0][0].fill_(false);
+  return at::zeros(allowed.sizes(), at::kFloat).masked_fill_(allowed.logical_not(), -1e30);
+}
+
+TEST(BlockAttention, ValuesAndGradientsMatchTheWrittenOutSoftmax) {
+  const std::vector<Shape> shapes = {
+      {1, 1, 1, 1, 4, 0}, {2, 3, 5, 7, 8, 2}, {2, 2, 19, 19, 16, 4}, {1, 4, 33, 40, 8, 0}};
+  at::manual_seed(3);
+  for (const Shape& s : shapes) {
+    at::Tensor q = at::randn({s.B, s.H, s.T, s.Dh}, at::kFloat);
+    at::Tensor k = at::randn({s.B, s.H, s.S, s.Dh}, at::kFloat);
+    at::Tensor v = at::randn({s.B, s.H, s.S, s.Dh}, at::kFloat);
+    at::Tensor mask = make_mask(s);
+    at::Tensor dout = at::randn({s.B, s.H, s.T, s.Dh}, at::kFloat);
+    const double scale = 0.37;
+
+    std::vector<at::Tensor> leaves = {q.clone().requires_grad_(true),
+                                      k.clone().requires_grad_(true),
+                                      v.clone().requires_grad_(true)};
+    at::Tensor got = block_attention(leaves[0], leaves[1], leaves[2], mask, scale, s.rows);
+    const auto got_grads = torch::autograd::grad({got}, leaves, {dout});
+
+    std::vector<at::Tensor> ref_leaves = {q.to(at::kDouble).requires_grad_(true),
+                                          k.to(at::kDouble).requires_grad_(true),
+                                          v.to(at::kDouble).requires_grad_(true)};
+    at::Tensor logits =
+        at::matmul(ref_leaves[0], ref_leaves[1].transpose(2, 3)) * scale + mask.to(at::kDouble);
+    at::Tensor want = at::matmul(at::softmax(logits, -1), ref_leaves[2]);
+    const auto want_grads = torch::autograd::grad({want}, ref_leaves, {dout.to(at::kDouble)});
+
+    EXPECT_LT(scaled_error(got, want), 1e-5) << "T " << s.T << " rows " << s.rows;
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_LT(scaled_error(got_grads[i], want_grads[i]), 1e-5)
+          << "gradient " << i << ", T " << s.T << " rows " << s.rows;
+    }
+    if (s.T > 1) {  // the padding query's row is uniform over all keys, as softmax makes it
+      EXPECT_LT(relative_error(got[0][0][0], v[0][0].mean(0)), 1e-5);
+    }
+  }
+}
+
+TEST(BlockAttention, ModelGradientsMatchTheWrittenOutPath) {
+  // Kept probabilities force the written-out attention; without them a gradient pass takes the
+  // blockwise one. Same logits, same input gradients, on plain and grouped-query heads.
+  for (const char* name : {"gpt2", "llama_gqa"}) {
+    auto model = load_model(test::fixture(std::string("models/") + name));
+    at::Tensor e0 = model->embed(at::arange(3, 20, at::kLong).view({1, 17})).detach();
+    std::vector<at::Tensor> logits, grads;
+    for (bool keep : {false, true}) {
+      at::Tensor e = e0.repeat({2, 1, 1}).requires_grad_(true);
+      ForwardRequest req;
+      req.inputs_embeds = e;
+      req.attention_mask = at::ones({2, 17}, at::kLong);
+      req.attention_mask[1].slice(0, 0, 3).fill_(0);  // a left-padded row
+      AttentionControl control;
+      control.keep_probs = keep;
+      ForwardResult out = model->forward(req, control);
+      EXPECT_EQ(out.attn_probs.empty(), !keep);
+      logits.push_back(out.logits.detach());
+      grads.push_back(torch::autograd::grad({out.logits.select(2, 7).sum()}, {e})[0]);
+    }
+    EXPECT_LT(relative_error(logits[0], logits[1]), 1e-5) << name;
+    EXPECT_LT(relative_error(grads[0], grads[1]), 1e-4) << name;
+  }
+}
+
+}  // namespace
+}  // namespace xai
