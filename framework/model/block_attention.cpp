@@ -18,11 +18,13 @@ int64_t block_rows(int64_t B, int64_t H, int64_t T, int64_t S, int64_t asked) {
   return std::clamp<int64_t>(kBytes / per_row, 16, std::max<int64_t>(T, 1));
 }
 
-// Scores of query rows [t0, t1): (B, H, rows, S) float32, scaled and masked.
-at::Tensor scores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& mask, double scale,
+// Scores of query rows [t0, t1): (B, H, rows, S) float32, scaled (on q, the smaller side) and
+// masked, exactly as the forward computed them.
+at::Tensor scores(const at::Tensor& q_scaled, const at::Tensor& k, const at::Tensor& mask,
                   int64_t t0, int64_t t1) {
-  at::Tensor s = at::matmul(q.slice(2, t0, t1), k.transpose(2, 3)).to(at::kFloat);
-  return s.mul_(scale).add_(mask.slice(2, t0, t1));
+  return at::matmul(q_scaled.slice(2, t0, t1), k.transpose(2, 3))
+      .to(at::kFloat)
+      .add_(mask.slice(2, t0, t1));
 }
 
 struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
@@ -30,22 +32,15 @@ struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
                             const at::Tensor& v, const at::Tensor& mask, double scale,
                             int64_t rows_per_block) {
     const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2);
+    const at::Tensor qs = q * scale;
     at::Tensor out = at::empty({B, H, T, v.size(3)}, v.options());
-    at::Tensor row_max = at::empty({B, H, T, 1}, q.options().dtype(at::kFloat));
-    at::Tensor row_sum = at::empty({B, H, T, 1}, q.options().dtype(at::kFloat));
     const int64_t rows = block_rows(B, H, T, S, rows_per_block);
     for (int64_t t0 = 0; t0 < T; t0 += rows) {
       const int64_t t1 = std::min(T, t0 + rows);
-      at::Tensor s = scores(q, k, mask, scale, t0, t1);  // (B, H, rows, S)
-      at::Tensor m = s.amax(-1, true);
-      s.sub_(m).exp_();
-      at::Tensor l = s.sum(-1, true);
-      s.div_(l);  // the probabilities, as softmax computes them: exp(s - max) / sum
-      out.slice(2, t0, t1).copy_(at::matmul(s.to(v.scalar_type()), v));
-      row_max.slice(2, t0, t1).copy_(m);
-      row_sum.slice(2, t0, t1).copy_(l);
+      at::Tensor p = at::softmax(scores(qs, k, mask, t0, t1), -1);  // (B, H, rows, S)
+      out.slice(2, t0, t1).copy_(at::matmul(p.to(v.scalar_type()), v));
     }
-    ctx->save_for_backward({q, k, v, out, row_max, row_sum});
+    ctx->save_for_backward({qs, k, v, out});
     ctx->saved_data["mask"] = mask;
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["rows"] = rows;
@@ -54,32 +49,35 @@ struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3];
-    const at::Tensor &row_max = saved[4], &row_sum = saved[5];
+    const at::Tensor &qs = saved[0], &k = saved[1], &v = saved[2], &out = saved[3];
     const at::Tensor mask = ctx->saved_data["mask"].toTensor();
     const double scale = ctx->saved_data["scale"].toDouble();
-    const at::Tensor dout = grads[0].to(at::kFloat);  // (B, H, T, Dh)
-    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2);
-    const at::Tensor kf = k.to(at::kFloat), vf = v.to(at::kFloat), qf = q.to(at::kFloat);
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    const at::Tensor dout = grads[0].to(at::kFloat).contiguous();  // (B, H, T, Dh)
+    const int64_t B = qs.size(0), H = qs.size(1), T = qs.size(2), S = k.size(2);
+    const at::Tensor kf = k.to(at::kFloat), vf = v.to(at::kFloat), qf = qs.to(at::kFloat);
     // d softmax: dS = P * (dP - sum_j P_j dP_j), and sum_j P_j dP_j = dout . out per row.
     const at::Tensor delta = (dout * out.to(at::kFloat)).sum(-1, true);  // (B, H, T, 1)
-    at::Tensor dq = at::empty({B, H, T, q.size(3)}, dout.options());
+    at::Tensor dq = at::empty({B, H, T, qs.size(3)}, dout.options());
     at::Tensor dk = at::zeros({B, H, S, k.size(3)}, dout.options());
     at::Tensor dv = at::zeros({B, H, S, v.size(3)}, dout.options());
-    const int64_t rows = ctx->saved_data["rows"].toInt();
     for (int64_t t0 = 0; t0 < T; t0 += rows) {
       const int64_t t1 = std::min(T, t0 + rows);
-      at::Tensor p = scores(qf, kf, mask, scale, t0, t1);  // (B, H, rows, S)
-      p.sub_(row_max.slice(2, t0, t1)).exp_().div_(row_sum.slice(2, t0, t1));
-      const at::Tensor dob = dout.slice(2, t0, t1);  // (B, H, rows, Dh)
+      // The forward's probabilities again, from the same scores through the same softmax.
+      const at::Tensor p = at::softmax(scores(qs, k, mask, t0, t1), -1);  // (B, H, rows, S)
+      const at::Tensor dob = dout.slice(2, t0, t1);                       // (B, H, rows, Dh)
       dv.add_(at::matmul(p.transpose(2, 3), dob));
       at::Tensor ds = at::matmul(dob, vf.transpose(2, 3));  // dP (B, H, rows, S)
-      ds.sub_(delta.slice(2, t0, t1)).mul_(p).mul_(scale);
-      dq.slice(2, t0, t1).copy_(at::matmul(ds, kf));
+      ds.sub_(delta.slice(2, t0, t1)).mul_(p);              // dS with respect to the scores
+      dq.slice(2, t0, t1).copy_(at::matmul(ds, kf).mul_(scale));
       dk.add_(at::matmul(ds.transpose(2, 3), qf.slice(2, t0, t1)));
     }
-    return {dq.to(q.scalar_type()), dk.to(k.scalar_type()), dv.to(v.scalar_type()),
-            at::Tensor(),           at::Tensor(),           at::Tensor()};
+    return {dq.to(qs.scalar_type()),
+            dk.to(k.scalar_type()),
+            dv.to(v.scalar_type()),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor()};
   }
 };
 

@@ -1,8 +1,9 @@
 // Differentiable attention that never stores a (B, H, T, S) tensor: the forward runs over blocks
-// of query rows and keeps only the output and each row's softmax statistics (max and sum); the
-// backward recomputes each block's probabilities from q and k. Activation memory per layer is
-// O(B H T Dh) instead of O(B H T S), which is what gradient explainers (IG's batched steps, IxG,
-// AttnLRP) pay for at long inputs. Same values as the written-out softmax(q k^T * scale + mask) v.
+// of query rows and keeps only q, k, v and the output; the backward recomputes each block's
+// probabilities from q and k. Activation memory per layer is O(B H T Dh) instead of O(B H T S),
+// which is what gradient explainers (IG's batched steps, IxG, AttnLRP) pay for at long inputs,
+// for about one more q k^T and softmax per backward. Same values as the written-out
+// softmax(q k^T * scale + mask) v.
 #pragma once
 
 #include <ATen/ATen.h>

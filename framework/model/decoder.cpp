@@ -3,6 +3,8 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "framework/common/error.h"
 #include "framework/model/attention_cpu.h"
@@ -118,6 +120,19 @@ struct ResidualFn : public torch::autograd::Function<ResidualFn> {
     return {share(a), share(b), at::Tensor()};
   }
 };
+
+// Whether a gradient pass runs attention blockwise (block_attention) or written out. Blockwise
+// when the written-out probabilities of one layer, (B, H, T, S) float32, would pass 64 MB: there
+// memory is what limits (long inputs, IG's batches), while below it the written-out backward is
+// faster (no recomputation). XAI_ATTENTION_GRAD=block | written_out forces either (tests,
+// benchmarks); the numbers are the same.
+bool blockwise_attention(int64_t B, int64_t H, int64_t T, int64_t S) {
+  constexpr int64_t kWrittenOutBytes = int64_t{64} << 20;
+  const char* force = std::getenv("XAI_ATTENTION_GRAD");
+  if (force != nullptr && std::string(force) == "block") return true;
+  if (force != nullptr && std::string(force) == "written_out") return false;
+  return B * H * T * S * 4 > kWrittenOutBytes;
+}
 
 // Forward exactly `value` (bit for bit), backward through `carrier`: carrier - carrier.detach() is
 // exactly 0 in the forward. Every rule below changes gradients this way, never a forward value.
@@ -402,11 +417,11 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
     vv = scale_gradient(st, v, 0.5);
   }
   // With gradients and nothing that needs the probabilities themselves (kept, replaced, AtMan's
-  // factors, or Chefer's LRP rules on the softmax): the blockwise path, whose backward recomputes
-  // the probabilities instead of storing (B, H, T, S) per layer.
+  // factors, or Chefer's LRP rules on the softmax), large maps go the blockwise path, whose
+  // backward recomputes the probabilities instead of storing (B, H, T, S) per layer.
   if (at::GradMode::is_enabled() && !suppress &&
       !(controlled && (ctl.keep_probs || ctl.replace_probs)) &&
-      st.rules != GradientRules::kLrpAlphaBeta) {
+      st.rules != GradientRules::kLrpAlphaBeta && blockwise_attention(B, H, T, S)) {
     at::Tensor kh = kk, vh = vv;  // (B, H, S, Dh): each query head's key / value head
     if (G > 1) {
       kh = kk.unsqueeze(2).expand({B, Hkv, G, S, Dh}).reshape({B, H, S, Dh});

@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -78,8 +80,10 @@ TEST(BlockAttention, ValuesAndGradientsMatchTheWrittenOutSoftmax) {
 }
 
 TEST(BlockAttention, ModelGradientsMatchTheWrittenOutPath) {
-  // Kept probabilities force the written-out attention; without them a gradient pass takes the
+  // Kept probabilities force the written-out attention; without them, and with the blockwise
+  // path forced (these maps are far below its size threshold), a gradient pass takes the
   // blockwise one. Same logits, same input gradients, on plain and grouped-query heads.
+  ::setenv("XAI_ATTENTION_GRAD", "block", 1);
   for (const char* name : {"gpt2", "llama_gqa"}) {
     auto model = load_model(test::fixture(std::string("models/") + name));
     at::Tensor e0 = model->embed(at::arange(3, 20, at::kLong).view({1, 17})).detach();
@@ -100,6 +104,7 @@ TEST(BlockAttention, ModelGradientsMatchTheWrittenOutPath) {
     EXPECT_LT(relative_error(logits[0], logits[1]), 1e-5) << name;
     EXPECT_LT(relative_error(grads[0], grads[1]), 1e-4) << name;
   }
+  ::unsetenv("XAI_ATTENTION_GRAD");
 }
 
 }  // namespace
