@@ -42,7 +42,9 @@ struct IntegratedGradientsOptions {
   // Token baselines: a leading BOS (position 0 with no bytes) keeps its own embedding in E0, as
   // captum LLM's skip_tokens and inseq's special tokens do; its attribution is then exactly 0.
   bool baseline_keep_bos = true;
-  int64_t batch_size = 16;  // interpolation points per forward call
+  // Interpolation points per forward call. 4: on GPT-2-small at T = 256 (2 threads) 4 was both
+  // faster than 10 or 16 (52 s vs 74 s for 20 steps) and a third of the memory (784 vs 2281 MB).
+  int64_t batch_size = 4;
   // Defaults: target logit, embedding_aggregation sum (signed), normalize none, target_aggregation
   // abs.
   CommonOptions common;

@@ -368,7 +368,7 @@ TEST(GradientConfig, PresetsSetTheirValuesAndKeysOverrideThem) {
   ig = params("integrated_gradients", "{}");
   EXPECT_EQ(ig["steps"], 50);
   EXPECT_EQ(ig["baseline"], "zero");
-  EXPECT_EQ(ig["batch_size"], 16);
+  EXPECT_EQ(ig["batch_size"], 4);
   EXPECT_TRUE(ig["preset"].is_null());
   EXPECT_EQ(params("input_x_gradient", "{preset: atman_paper}")["embedding_aggregation"],
             "abs_sum");
