@@ -132,13 +132,10 @@ int submit(const std::vector<std::string>& argv) {
             "--profile local)");
   const std::string exp = args.positional()[0];
   const std::vector<std::string> overrides = args.get_all("set");
-  check_experiment_file(exp, overrides);  // what `xai run` would refuse fails here, not queued
-  std::string name, out;
-  {
-    const Config cfg = Config::load(exp, overrides);
-    name = cfg.root().get_string("name", fs::path(exp).stem().string());
-    out = cfg.root().get_string("output", "out/" + name);
-  }
+  // What `xai run` would refuse fails here, not in the queued job.
+  const ExperimentOutline outline = check_experiment_file(exp, overrides);
+  const std::string name = outline.name;
+  std::string out = outline.output;
   if (auto o = args.get("out")) out = *o;
   const Profile profile = load_profile(args.get_or("profile", ""));
   SbatchOptions opts = profile.sbatch;
@@ -214,9 +211,9 @@ int sweep(const std::vector<std::string>& argv) {
     }
   }
   if (bad > 0) {
-    throw Error(str_cat("sweep ", s.name, ": ", bad, " of ", todo.size(),
-                        " points are not valid experiments, nothing submitted; the first: ",
-                        first_error));
+    throw Error(
+        str_cat("sweep ", s.name, ": ", bad, " of ", todo.size(),
+                " points are not valid experiments, nothing submitted; the first: ", first_error));
   }
   std::cout << "sweep " << s.name << ": " << s.points.size() << " points, " << done << " done, "
             << todo.size() << " to submit (profile " << profile.name << ")\n";

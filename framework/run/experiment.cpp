@@ -445,10 +445,12 @@ void check_experiment(const std::string& yaml_text, const std::string& source_na
   read_plan(Config::parse(yaml_text, source_name), source_name);
 }
 
-void check_experiment_file(const std::string& path, const std::vector<std::string>& overrides) {
+ExperimentOutline check_experiment_file(const std::string& path,
+                                        const std::vector<std::string>& overrides) {
   RunOptions options;
   options.overrides = overrides;
-  read_plan(path, options);
+  const Plan plan = read_plan(path, options);
+  return {plan.name, plan.out_dir};
 }
 
 RunResult run_experiment(const std::string& config_path, const RunOptions& options) {

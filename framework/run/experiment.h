@@ -65,7 +65,13 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
 // `source_name` names the text in errors. Used by `xai submit` and `xai sweep` so that a bad
 // experiment fails at submission, not in a queued job.
 void check_experiment(const std::string& yaml_text, const std::string& source_name);
-void check_experiment_file(const std::string& path, const std::vector<std::string>& overrides = {});
+// The same for a file with --set overrides; gives the experiment's name and output folder (with
+// their defaults filled in) so the caller need not read the file again.
+struct ExperimentOutline {
+  std::string name, output;
+};
+ExperimentOutline check_experiment_file(const std::string& path,
+                                        const std::vector<std::string>& overrides = {});
 
 // Merges OUT/shards/rank-*.h5 into OUT/results.h5 and writes OUT/results.json with the summary.
 // `provenance` replaces the shards' root attributes of the same keys. `complete`: whether every
