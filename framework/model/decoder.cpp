@@ -124,7 +124,7 @@ struct ResidualFn : public torch::autograd::Function<ResidualFn> {
 // Whether a gradient pass runs attention blockwise (block_attention, the default) or written out.
 // Measured on GPT-2-small shapes (2 threads): the blockwise path is as fast or faster (IG 20
 // steps, T = 256, batch 4: 52 s vs 64 s) and stores no (B, H, T, S) maps (784 vs 917 MB).
-// XAI_ATTENTION_GRAD=written_out | block forces either (tests, benchmarks); the numbers are the
+// XAI_ATTENTION_GRAD=written_out forces the written-out path (comparisons); the numbers are the
 // same.
 bool blockwise_attention() {
   const char* force = std::getenv("XAI_ATTENTION_GRAD");

@@ -80,9 +80,10 @@ TEST(BlockAttention, ValuesAndGradientsMatchTheWrittenOutSoftmax) {
 }
 
 TEST(BlockAttention, ModelGradientsMatchTheWrittenOutPath) {
-  // Kept probabilities force the written-out attention; without them, and with the blockwise
-  // path forced (these maps are far below its size threshold), a gradient pass takes the
-  // blockwise one. Same logits, same input gradients, on plain and grouped-query heads.
+  // Kept probabilities force the written-out attention; without them a gradient pass takes the
+  // blockwise one (set explicitly, so an XAI_ATTENTION_GRAD=written_out in the environment
+  // cannot make both runs the same path). Same logits, same input gradients, on plain and
+  // grouped-query heads.
   ::setenv("XAI_ATTENTION_GRAD", "block", 1);
   for (const char* name : {"gpt2", "llama_gqa"}) {
     auto model = load_model(test::fixture(std::string("models/") + name));
