@@ -202,9 +202,11 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     if (ctx.progress) ctx.progress(k0 + b, K);
   }
 
-  // f at both ends of the path, for the convergence delta (written-out path, no graph kept).
+  // f at both ends of the path, for the convergence delta: an inference forward (no graph, and
+  // the fused attention kernel where the model has one).
   at::Tensor ends;  // (2, n): f(E), f(E0)
   {
+    at::NoGradGuard no_grad;
     ForwardRequest req;
     req.inputs_embeds = at::stack({e, e0});
     req.logit_positions = positions;

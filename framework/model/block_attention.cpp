@@ -3,6 +3,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
+#include <vector>
 
 namespace xai {
 namespace {
@@ -10,22 +11,53 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Query rows per block: the block's (B, H, rows, S) float32 scores stay near 16 MB.
+// Query rows per block: the block's (B, H, rows, S) float32 scores stay under 16 MB, and there are
+// at least about 8 blocks, so the causal skipping below drops nearly half of the key columns.
 int64_t block_rows(int64_t B, int64_t H, int64_t T, int64_t S, int64_t asked) {
   if (asked > 0) return asked;
   constexpr int64_t kBytes = 16 << 20;
   const int64_t per_row = std::max<int64_t>(1, B * H * S * 4);
-  return std::clamp<int64_t>(kBytes / per_row, 16, std::max<int64_t>(T, 1));
+  const int64_t rows = std::min(kBytes / per_row, (T + 7) / 8);
+  return std::clamp<int64_t>(rows, 16, std::max<int64_t>(T, 1));
 }
 
-// Scores of query rows [t0, t1): (B, H, rows, S) float32, scaled (on q, the smaller side) and
-// masked, exactly as the forward computed them.
+// Scores of query rows [t0, t1) against the first `cols` keys: (B, H, rows, cols) float32, scaled
+// (on q, the smaller side) and masked, exactly as the forward computed them.
 at::Tensor scores(const at::Tensor& q_scaled, const at::Tensor& k, const at::Tensor& mask,
-                  int64_t t0, int64_t t1) {
-  return at::matmul(q_scaled.slice(2, t0, t1), k.transpose(2, 3))
+                  int64_t t0, int64_t t1, int64_t cols) {
+  return at::matmul(q_scaled.slice(2, t0, t1), k.slice(2, 0, cols).transpose(2, 3))
       .to(at::kFloat)
-      .add_(mask.slice(2, t0, t1));
+      .add_(mask.slice(2, t0, t1).slice(3, 0, cols));
 }
+
+}  // namespace
+
+// Per block of query rows, how many leading keys it must see: one past the last key that any of
+// its rows may attend to (causal masking leaves the keys after it at probability exactly 0, so
+// they are skipped, about half of the work at S = T). A block with a row that sees no key at all
+// keeps every key: that row's softmax is uniform over all S, as the written-out path gives.
+std::vector<int64_t> block_attention_columns(const at::Tensor& mask, int64_t T, int64_t S,
+                                             int64_t rows) {
+  const at::Tensor visible = mask.gt(-1e29f).any(0).any(0);  // (T, S) bool: some batch row sees it
+  const at::Tensor last =  // (T) one past the last visible key, 0 where none
+      (visible.to(at::kLong) * at::arange(1, S + 1, visible.options().dtype(at::kLong)))
+          .amax(-1)
+          .to(at::kCPU)
+          .contiguous();
+  const at::Tensor row_blind = mask.gt(-1e29f).any(-1).logical_not().any(0).any(0).to(at::kCPU);
+  const int64_t* l = last.data_ptr<int64_t>();
+  const bool* blind = row_blind.data_ptr<bool>();
+  std::vector<int64_t> cols;
+  for (int64_t t0 = 0; t0 < T; t0 += rows) {
+    const int64_t t1 = std::min(T, t0 + rows);
+    int64_t c = 0;
+    for (int64_t t = t0; t < t1; ++t) c = blind[t] ? S : std::max(c, l[t]);
+    cols.push_back(std::max<int64_t>(c, 1));
+  }
+  return cols;
+}
+
+namespace {
 
 struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
@@ -35,15 +67,17 @@ struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
     const at::Tensor qs = q * scale;
     at::Tensor out = at::empty({B, H, T, v.size(3)}, v.options());
     const int64_t rows = block_rows(B, H, T, S, rows_per_block);
-    for (int64_t t0 = 0; t0 < T; t0 += rows) {
-      const int64_t t1 = std::min(T, t0 + rows);
-      at::Tensor p = at::softmax(scores(qs, k, mask, t0, t1), -1);  // (B, H, rows, S)
-      out.slice(2, t0, t1).copy_(at::matmul(p.to(v.scalar_type()), v));
+    const std::vector<int64_t> cols = block_attention_columns(mask, T, S, rows);
+    for (int64_t t0 = 0, b = 0; t0 < T; t0 += rows, ++b) {
+      const int64_t t1 = std::min(T, t0 + rows), c = cols[b];
+      at::Tensor p = at::softmax(scores(qs, k, mask, t0, t1, c), -1);  // (B, H, rows, c)
+      out.slice(2, t0, t1).copy_(at::matmul(p.to(v.scalar_type()), v.slice(2, 0, c)));
     }
     ctx->save_for_backward({qs, k, v, out});
     ctx->saved_data["mask"] = mask;
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["rows"] = rows;
+    ctx->saved_data["cols"] = cols;
     return out;
   }
 
@@ -53,6 +87,7 @@ struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
     const at::Tensor mask = ctx->saved_data["mask"].toTensor();
     const double scale = ctx->saved_data["scale"].toDouble();
     const int64_t rows = ctx->saved_data["rows"].toInt();
+    const std::vector<int64_t> cols = ctx->saved_data["cols"].toIntVector();
     const at::Tensor dout = grads[0].to(at::kFloat).contiguous();  // (B, H, T, Dh)
     const int64_t B = qs.size(0), H = qs.size(1), T = qs.size(2), S = k.size(2);
     const at::Tensor kf = k.to(at::kFloat), vf = v.to(at::kFloat), qf = qs.to(at::kFloat);
@@ -61,16 +96,16 @@ struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
     at::Tensor dq = at::empty({B, H, T, qs.size(3)}, dout.options());
     at::Tensor dk = at::zeros({B, H, S, k.size(3)}, dout.options());
     at::Tensor dv = at::zeros({B, H, S, v.size(3)}, dout.options());
-    for (int64_t t0 = 0; t0 < T; t0 += rows) {
-      const int64_t t1 = std::min(T, t0 + rows);
+    for (int64_t t0 = 0, b = 0; t0 < T; t0 += rows, ++b) {
+      const int64_t t1 = std::min(T, t0 + rows), c = cols[b];
       // The forward's probabilities again, from the same scores through the same softmax.
-      const at::Tensor p = at::softmax(scores(qs, k, mask, t0, t1), -1);  // (B, H, rows, S)
-      const at::Tensor dob = dout.slice(2, t0, t1);                       // (B, H, rows, Dh)
-      dv.add_(at::matmul(p.transpose(2, 3), dob));
-      at::Tensor ds = at::matmul(dob, vf.transpose(2, 3));  // dP (B, H, rows, S)
-      ds.sub_(delta.slice(2, t0, t1)).mul_(p);              // dS with respect to the scores
-      dq.slice(2, t0, t1).copy_(at::matmul(ds, kf).mul_(scale));
-      dk.add_(at::matmul(ds.transpose(2, 3), qf.slice(2, t0, t1)));
+      const at::Tensor p = at::softmax(scores(qs, k, mask, t0, t1, c), -1);  // (B, H, rows, c)
+      const at::Tensor dob = dout.slice(2, t0, t1);                          // (B, H, rows, Dh)
+      dv.slice(2, 0, c).add_(at::matmul(p.transpose(2, 3), dob));
+      at::Tensor ds = at::matmul(dob, vf.slice(2, 0, c).transpose(2, 3));  // dP (B, H, rows, c)
+      ds.sub_(delta.slice(2, t0, t1)).mul_(p);  // dS with respect to the scores
+      dq.slice(2, t0, t1).copy_(at::matmul(ds, kf.slice(2, 0, c)).mul_(scale));
+      dk.slice(2, 0, c).add_(at::matmul(ds.transpose(2, 3), qf.slice(2, t0, t1)));
     }
     return {dq.to(qs.scalar_type()),
             dk.to(k.scalar_type()),

@@ -8,6 +8,8 @@
 
 #include <ATen/ATen.h>
 
+#include <vector>
+
 namespace xai {
 
 // q (B, H, T, Dh), k and v (B, H, S, Dh) (grouped-query heads already expanded), mask (B or 1, 1,
@@ -17,5 +19,11 @@ namespace xai {
 // only. `rows_per_block` 0 picks blocks of about 16 MB of scores (tests pass small ones).
 at::Tensor block_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const at::Tensor& mask, double scale, int64_t rows_per_block = 0);
+
+// Per block of `rows` query rows (the last one may be shorter), how many leading keys the block
+// computes: one past the last key any of its rows sees under `mask`, or S when one of its rows
+// sees none. Causal masks make the blocks skip about half of the keys at S = T. For tests.
+std::vector<int64_t> block_attention_columns(const at::Tensor& mask, int64_t T, int64_t S,
+                                             int64_t rows);
 
 }  // namespace xai

@@ -6,11 +6,18 @@
 //   bench_methods [--threads 2] [--T 256,512] [--methods atman,chefer,...] [--set method.key=v]
 //
 // Slow methods (integrated_gradients, attattr, AtMan at long T) dominate; --methods picks a subset.
+// Each method's ratio uses a forward timed right before it; methods under ~7 s run 3 times (median).
+// XAI_PROFILE=DIR also writes an autograd-profiler trace per method and T (chrome://tracing).
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <numeric>
 #include <cstring>
 #include <sstream>
+
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "framework/config/config.h"
 #include "framework/model/model.h"
@@ -77,47 +84,68 @@ int main(int argc, char** argv) {
     s.offsets.assign(T, ByteSpan{});
     s.tokens.assign(T, "");
 
-    // The baseline: one plain forward with the LM head on the last position, no grad.
+    // The baseline: one plain forward with the LM head on the last position, no grad. It is timed
+    // again right before each method (median of 3) and each ratio uses that figure, so a machine
+    // whose speed drifts during a long run still gives comparable ratios.
+    ForwardRequest fwd_req;
+    fwd_req.input_ids = ids.slice(0, 0, T).view({1, T});
+    fwd_req.logit_positions = at::tensor(std::vector<int64_t>{T - 1}, at::kLong);
     MemoryMeter meter;
-    double fwd_s = 0, fwd_mb = 0;
-    {
+    double fwd_mb = 0;
+    auto time_forward = [&] {
       at::NoGradGuard g;
-      ForwardRequest req;
-      req.input_ids = ids.slice(0, 0, T).view({1, T});
-      req.logit_positions = at::tensor(std::vector<int64_t>{T - 1}, at::kLong);
-      model->forward(req);
+      model->forward(fwd_req);
       meter.start();
       std::vector<double> t;
       for (int r = 0; r < 3; ++r) {
         const double t0 = bench::now_seconds();
-        model->forward(req);
+        model->forward(fwd_req);
         t.push_back(bench::now_seconds() - t0);
       }
-      fwd_s = bench::median(t);
       fwd_mb = meter.peak_extra_bytes() / 1e6;
-    }
-    std::printf("%5lld %-22s %10.3f %10s %10.1f\n", static_cast<long long>(T), "forward", fwd_s, "",
-                fwd_mb);
+      return bench::median(t);
+    };
+    std::printf("%5lld %-22s %10.3f %10s %10.1f\n", static_cast<long long>(T), "forward",
+                time_forward(), "", fwd_mb);
     for (size_t k = 0; k < methods.size(); ++k) {
       const std::string& m = methods[k];
       Explainer* ex = explainers[k].get();
+      const double fwd_s = time_forward();
+      // The method: repeated while cheap (up to 3 runs within 20 s), median seconds, peak memory.
       ExplainContext ctx;
-      meter.start();
-      Explanation e = ex->explain(*model, s, ctx);
-      const double mb = meter.peak_extra_bytes() / 1e6;
-      std::printf("%5lld %-22s %10.3f %10.2f %10.1f %10.2f %6lld %6lld\n",
-                  static_cast<long long>(T), m.c_str(), e.cost.seconds, e.cost.seconds / fwd_s, mb,
+      std::vector<double> secs;
+      double mb = 0;
+      Explanation e;
+      do {
+        meter.start();
+        e = ex->explain(*model, s, ctx);
+        mb = std::max(mb, meter.peak_extra_bytes() / 1e6);
+        secs.push_back(e.cost.seconds);
+      } while (secs.size() < 3 && std::accumulate(secs.begin(), secs.end(), 0.0) < 20.0);
+      const double sec = bench::median(secs);
+      std::printf("%5lld %-22s %10.3f %10.2f %10.1f %10.2f %6lld %6lld  (forward %.3f s, %zu runs)\n",
+                  static_cast<long long>(T), m.c_str(), sec, sec / fwd_s, mb,
                   fwd_mb > 0 ? mb / fwd_mb : 0.0, static_cast<long long>(e.cost.forward_passes),
-                  static_cast<long long>(e.cost.backward_passes));
+                  static_cast<long long>(e.cost.backward_passes), fwd_s, secs.size());
       char buf[512];
       std::snprintf(buf, sizeof(buf),
                     "{\"bench\":\"method\",\"method\":\"%s\",\"T\":%lld,\"threads\":%d,"
-                    "\"seconds\":%.4f,\"forward_seconds\":%.4f,\"extra_MB\":%.1f,"
+                    "\"seconds\":%.4f,\"runs\":%zu,\"forward_seconds\":%.4f,\"extra_MB\":%.1f,"
                     "\"forward_extra_MB\":%.1f,\"forward_passes\":%lld,\"backward_passes\":%lld}",
-                    m.c_str(), static_cast<long long>(T), threads, e.cost.seconds, fwd_s, mb,
+                    m.c_str(), static_cast<long long>(T), threads, sec, secs.size(), fwd_s, mb,
                     fwd_mb, static_cast<long long>(e.cost.forward_passes),
                     static_cast<long long>(e.cost.backward_passes));
       json.push_back(buf);
+      if (const char* dir = std::getenv("XAI_PROFILE")) {
+        // One more run under the autograd profiler: a chrome://tracing file per method and T.
+        const std::string path =
+            std::string(dir) + "/" + m + "_T" + std::to_string(static_cast<long long>(T)) + ".trace";
+        {
+          torch::autograd::profiler::RecordProfile guard(path);
+          ex->explain(*model, s, ctx);
+        }
+        std::printf("profile: %s\n", path.c_str());
+      }
     }
   }
   for (const auto& j : json) std::printf("%s\n", j.c_str());

@@ -79,6 +79,24 @@ TEST(BlockAttention, ValuesAndGradientsMatchTheWrittenOutSoftmax) {
   }
 }
 
+TEST(BlockAttention, CausalBlocksSkipTheKeysNoRowSees) {
+  // Causal, T = S = 64, blocks of 16: each block computes only the keys up to its last row.
+  at::Tensor q_pos = at::arange(0, 64, at::kLong).view({64, 1});
+  at::Tensor allowed = at::arange(0, 64, at::kLong).view({1, 64}).le(q_pos).view({1, 1, 64, 64});
+  at::Tensor mask = at::zeros({1, 1, 64, 64}).masked_fill_(allowed.logical_not(), -1e30);
+  EXPECT_EQ(block_attention_columns(mask, 64, 64, 16), (std::vector<int64_t>{16, 32, 48, 64}));
+  // With a cached prefix of 10 keys (S = T + 10) and a last block of 4 rows.
+  at::Tensor q_pos2 = at::arange(10, 30, at::kLong).view({20, 1});
+  at::Tensor allowed2 = at::arange(0, 30, at::kLong).view({1, 30}).le(q_pos2).view({1, 1, 20, 30});
+  at::Tensor mask2 = at::zeros({1, 1, 20, 30}).masked_fill_(allowed2.logical_not(), -1e30);
+  EXPECT_EQ(block_attention_columns(mask2, 20, 30, 8), (std::vector<int64_t>{18, 26, 30}));
+  // A row that sees no key (a padding query) makes its block keep every key; a batch row that
+  // sees more widens the block for all.
+  const Shape padded{2, 1, 8, 8, 4, 4};
+  at::Tensor m = make_mask(padded);  // row 0 of batch 0 is blind
+  EXPECT_EQ(block_attention_columns(m, 8, 8, 4), (std::vector<int64_t>{8, 8}));
+}
+
 TEST(BlockAttention, ModelGradientsMatchTheWrittenOutPath) {
   // Kept probabilities force the written-out attention; without them a gradient pass takes the
   // blockwise one (set explicitly, so an XAI_ATTENTION_GRAD=written_out in the environment
