@@ -7,6 +7,7 @@
 //
 // Slow methods (integrated_gradients, attattr, AtMan at long T) dominate; --methods picks a subset.
 // Each method's ratio uses a forward timed right before it; methods under ~7 s run 3 times (median).
+// With chefer, the full (T, T) matrix product is timed too, against its row propagation.
 // XAI_PROFILE=DIR also writes an autograd-profiler trace per method and T (chrome://tracing).
 #include <ATen/Parallel.h>
 
@@ -22,6 +23,7 @@
 #include "framework/config/config.h"
 #include "framework/model/model.h"
 #include "framework/run/memory_meter.h"
+#include "methods/chefer.h"
 #include "methods/explainer.h"
 #include "tests/perf/common.h"
 
@@ -136,6 +138,26 @@ int main(int argc, char** argv) {
                     fwd_mb, static_cast<long long>(e.cost.forward_passes),
                     static_cast<long long>(e.cost.backward_passes));
       json.push_back(buf);
+      if (m == "chefer") {
+        // The same relevance the plain way: every layer's (T, T) map from one backward, then the
+        // full matrix product R = (I + Abar_L-1) ... (I + Abar_0), its last row read at the end.
+        std::vector<double> full;
+        do {
+          const double t0 = bench::now_seconds();
+          const auto maps = chefer_layer_maps(*model, s, 0, TargetFunction::kLogit);
+          at::Tensor row = chefer_matrix(maps, 0)[T - 1].clone();
+          full.push_back(bench::now_seconds() - t0);
+        } while (full.size() < 3 && std::accumulate(full.begin(), full.end(), 0.0) < 20.0);
+        const double full_s = bench::median(full);
+        std::printf("%5lld %-22s %10.3f %10.2f   (row propagation is %.2fx faster)\n",
+                    static_cast<long long>(T), "chefer, full product", full_s, full_s / fwd_s,
+                    full_s / sec);
+        std::snprintf(buf, sizeof(buf),
+                      "{\"bench\":\"chefer_full_product\",\"T\":%lld,\"threads\":%d,"
+                      "\"seconds\":%.4f,\"row_propagation_seconds\":%.4f,\"forward_seconds\":%.4f}",
+                      static_cast<long long>(T), threads, full_s, sec, fwd_s);
+        json.push_back(buf);
+      }
       if (const char* dir = std::getenv("XAI_PROFILE")) {
         // One more run under the autograd profiler: a chrome://tracing file per method and T.
         const std::string path =
