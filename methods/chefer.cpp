@@ -113,7 +113,14 @@ Explanation Chefer::explain(Model& model, const Encoded& sample, ExplainContext&
     v[0][p] = 1.0f;
     next = L - 1;
     pending.clear();
-    torch::autograd::grad({g.f[t]}, {g.emb}, {}, /*retain_graph=*/t + 1 < s.n);
+    // The backward stops at the lowest folded layer's probabilities: nothing below them (that
+    // layer's q, k and projections, the embeddings) is computed.
+    const at::Tensor lowest = torch::autograd::grad({g.f[t]}, {g.probs[first]}, {},
+                                                    /*retain_graph=*/t + 1 < s.n)[0];
+    if (next == first) {  // LibTorch versions that do not run the hook of a gradient input
+      v = v + at::matmul(v, layer_map(lowest, g.probs[first], rows));
+      --next;
+    }
     XAI_CHECK(next == first - 1, "chefer: the backward reached ", L - 1 - next, " of ", L - first,
               " attention layers");
     at::Tensor row = v[0].to(at::kCPU);
