@@ -48,6 +48,10 @@ TrainOptions read_train_options(const ConfigNode& root) {
   o.model.init_std = m.get_double("init_std", o.model.init_std);
   o.model.mimetic_qk = m.get_double("mimetic_qk", o.model.mimetic_qk);
   o.model.sinusoidal_positions = m.get_double("sinusoidal_positions", o.model.sinusoidal_positions);
+  o.model.offset_heads = m.get_int_list("offset_heads", o.model.offset_heads);
+  o.model.offset_layers = m.get_int("offset_layers", o.model.offset_layers);
+  o.model.offset_sharpness = m.get_double("offset_sharpness", o.model.offset_sharpness);
+  o.model.offset_pinned = m.get_bool("offset_pinned", o.model.offset_pinned);
 
   const ConfigNode t = root.child("train");
   o.optim.steps = t.get_int("steps", o.optim.steps);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -19,6 +20,7 @@
 #include "datasets/prompt_template.h"
 #include "datasets/toy/toy_task.h"
 #include "framework/common/error.h"
+#include "framework/model/rope.h"
 #include "framework/text/bpe_trainer.h"
 
 namespace xai {
@@ -267,6 +269,155 @@ void mimetic_init(const ModelSpec& s, double scale, uint64_t seed, TensorMap& w)
   }
 }
 
+// Weights held at their initial values where mask is true (TrainModelOptions::offset_pinned).
+struct Pin {
+  at::Tensor mask;   // bool, the weight's shape
+  at::Tensor value;  // the initial weight
+};
+using Pins = std::map<std::string, Pin>;
+
+// Marks the part of weight `name` selected by slice(dim, begin, end) as pinned.
+void pin(Pins& pins, const TensorMap& w, const std::string& name, int64_t dim, int64_t begin,
+         int64_t end) {
+  Pin& p = pins[name];
+  if (!p.mask.defined()) p.mask = at::zeros(w.at(name).sizes(), at::kBool);
+  p.mask.slice(dim, begin, end).fill_(true);
+}
+
+// The offset heads of TrainModelOptions. A head's query at position i and key at j hold, per
+// frequency w of its 2-D pairs, g (cos, sin)(w (i - k)) and g (cos, sin)(w j), so its logit is
+// sharpness * sum_w cos(w (i - j - k)), largest at j = i - k.
+// Returns the weights that carry the offset heads and their position code.
+Pins offset_heads_init(const ModelSpec& s, const TrainModelOptions& m, TensorMap& w) {
+  Pins pins;
+  const int64_t D = s.hidden_size, Dh = s.head_dim, H = s.num_heads, G = H / s.num_kv_heads;
+  const auto n = static_cast<int64_t>(m.offset_heads.size());
+  XAI_CHECK(n <= H && m.offset_layers >= 1 && m.offset_layers <= s.num_layers,
+            "train: model.offset_heads has ", n, " entries for ", H,
+            " heads, model.offset_layers is ", m.offset_layers, " of ", s.num_layers, " layers");
+  XAI_CHECK(Dh < D && Dh % 2 == 0, "train: model.offset_heads needs an even head_dim below hidden");
+  auto offset = [&](int64_t h) { return h < n ? m.offset_heads[static_cast<size_t>(h)] : 0; };
+  for (int64_t h = 0; h < H; ++h) {
+    XAI_CHECK(offset(h) >= 0 && offset(h) < s.max_positions,
+              "train: model.offset_heads: offsets must be in [0, max_positions)");
+    XAI_CHECK((offset(h) > 0) == (offset(h - h % G) > 0), "train: model.offset_heads: query heads ",
+              h - h % G, "..", h - h % G + G - 1,
+              " share a key/value head, so they must all be offset heads or all free (HINT: set "
+              "model.kv_heads to model.heads, or give the whole group offsets)");
+  }
+  const double g = std::sqrt(m.offset_sharpness * std::sqrt(static_cast<double>(Dh)));
+  if (s.family == Family::kGpt2) {
+    // Tokens in dimensions [0, P), the position code in [P, D): pairs (cos, sin)(p w_f), w_f from
+    // pi down to pi / 64, RMS std (the token embeddings' scale), so LayerNorm gives pairs of norm
+    // about sqrt(2).
+    const int64_t P = D - Dh, F = Dh / 2;
+    const double std = w.at("transformer.wte.weight").std().item<double>();
+    at::Tensor wte = w.at("transformer.wte.weight").clone();
+    wte.slice(1, P, D).zero_();
+    w["transformer.wte.weight"] = wte;
+    pin(pins, w, "transformer.wte.weight", 1, P, D);
+    at::Tensor wpe = at::zeros({s.max_positions, D});
+    std::vector<double> freq(static_cast<size_t>(F));
+    for (int64_t f = 0; f < F; ++f) {
+      freq[static_cast<size_t>(f)] = M_PI * std::pow(1.0 / 64.0, static_cast<double>(f) / (F - 1));
+      for (int64_t p = 0; p < s.max_positions; ++p) {
+        const double a = static_cast<double>(p) * freq[static_cast<size_t>(f)];
+        wpe[p][P + 2 * f] = std * std::sqrt(2.0) * std::cos(a);
+        wpe[p][P + 2 * f + 1] = std * std::sqrt(2.0) * std::sin(a);
+      }
+    }
+    w["transformer.wpe.weight"] = wpe;
+    pin(pins, w, "transformer.wpe.weight", 0, 0, s.max_positions);
+    const double gn = g / std::sqrt(2.0);  // LayerNorm makes the pairs' norm about sqrt(2)
+    for (int64_t l = 0; l < s.num_layers; ++l) {
+      const std::string p = str_cat("transformer.h.", l, ".");
+      for (const char* name : {"attn.c_proj.weight", "mlp.c_proj.weight"}) {
+        at::Tensor t = w.at(p + name).clone();  // (in, D): nothing writes the position code
+        t.slice(1, P, D).zero_();
+        w[p + name] = t;
+        if (l + 1 < m.offset_layers) pin(pins, w, p + name, 1, P, D);
+      }
+      if (l + 1 < m.offset_layers) {
+        pin(pins, w, p + "attn.c_proj.bias", 0, P, D);
+        pin(pins, w, p + "mlp.c_proj.bias", 0, P, D);
+      }
+      if (l >= m.offset_layers) continue;
+      pin(pins, w, p + "ln_1.weight", 0, P, D);
+      pin(pins, w, p + "ln_1.bias", 0, P, D);
+      at::Tensor c = w.at(p + "attn.c_attn.weight").clone();  // (D, 3D): q | k | v
+      for (int64_t h = 0; h < H; ++h) {
+        if (offset(h) == 0) continue;
+        c.slice(1, h * Dh, (h + 1) * Dh).zero_();
+        c.slice(1, D + h * Dh, D + (h + 1) * Dh).zero_();
+        for (const char* name : {"attn.c_attn.weight", "attn.c_attn.bias"}) {
+          const int64_t dim = std::string(name).find("bias") != std::string::npos ? 0 : 1;
+          pin(pins, w, p + name, dim, h * Dh, (h + 1) * Dh);
+          pin(pins, w, p + name, dim, D + h * Dh, D + (h + 1) * Dh);
+        }
+        for (int64_t f = 0; f < F; ++f) {
+          const double phi = freq[static_cast<size_t>(f)] * static_cast<double>(offset(h));
+          const int64_t r = P + 2 * f, q = h * Dh + 2 * f, k = D + q;
+          c[r][q] = gn * std::cos(phi);  // query: the pair rotated back by phi
+          c[r + 1][q] = gn * std::sin(phi);
+          c[r][q + 1] = -gn * std::sin(phi);
+          c[r + 1][q + 1] = gn * std::cos(phi);
+          c[r][k] = gn;  // key: the pair as it is
+          c[r + 1][k + 1] = gn;
+        }
+      }
+      w[p + "attn.c_attn.weight"] = c;
+    }
+  } else {
+    // The last dimension holds a constant (twice the token scale); queries and keys of offset
+    // heads read only it, and RoPE rotates the constant into the position code (so the logit is
+    // sharpness * sum cos over the fast pairs only).
+    const double std = w.at("model.embed_tokens.weight").std().item<double>();
+    const double a = 2.0 * std;
+    const double a_normed = a / std::sqrt(((D - 1) * std * std + a * a) / static_cast<double>(D));
+    at::Tensor emb = w.at("model.embed_tokens.weight").clone();
+    emb.slice(1, D - 1, D).fill_(a);
+    w["model.embed_tokens.weight"] = emb;
+    pin(pins, w, "model.embed_tokens.weight", 1, D - 1, D);
+    const at::Tensor inv_freq = rope_inverse_frequencies(s).to(at::kDouble);  // (Dh / 2)
+    const double gn = g / a_normed;
+    for (int64_t l = 0; l < s.num_layers; ++l) {
+      const std::string p = str_cat("model.layers.", l, ".");
+      for (const char* name : {"self_attn.o_proj.weight", "mlp.down_proj.weight"}) {
+        at::Tensor t = w.at(p + name).clone();  // (D, in): nothing writes the constant
+        t.slice(0, D - 1, D).zero_();
+        w[p + name] = t;
+        if (l + 1 < m.offset_layers) pin(pins, w, p + name, 0, D - 1, D);
+      }
+      if (l >= m.offset_layers) continue;
+      pin(pins, w, p + "input_layernorm.weight", 0, D - 1, D);
+      at::Tensor qw = w.at(p + "self_attn.q_proj.weight").clone();  // (H*Dh, D)
+      at::Tensor kw = w.at(p + "self_attn.k_proj.weight").clone();  // (Hkv*Dh, D)
+      for (int64_t h = 0; h < H; ++h) {
+        if (offset(h) == 0) continue;
+        const int64_t kv = h / G;
+        qw.slice(0, h * Dh, (h + 1) * Dh).zero_();
+        kw.slice(0, kv * Dh, (kv + 1) * Dh).zero_();
+        pin(pins, w, p + "self_attn.q_proj.weight", 0, h * Dh, (h + 1) * Dh);
+        pin(pins, w, p + "self_attn.k_proj.weight", 0, kv * Dh, (kv + 1) * Dh);
+        for (int64_t f = 0; f < Dh / 2; ++f) {  // rotate-half layout: pair (f, f + Dh/2)
+          // Only pairs that turn at least 0.3 rad a token: the slower ones add nearly the same
+          // logit to every nearby key, and the key's RMSNorm scale (which varies by token) would
+          // then outweigh the differences between offsets.
+          if (f > 0 && inv_freq[f].item<double>() < 0.3) continue;
+          const double phi = inv_freq[f].item<double>() * static_cast<double>(offset(h));
+          qw[h * Dh + f][D - 1] = gn * std::cos(phi);
+          qw[h * Dh + f + Dh / 2][D - 1] = -gn * std::sin(phi);
+          kw[kv * Dh + f][D - 1] = gn;
+        }
+      }
+      w[p + "self_attn.q_proj.weight"] = qw;
+      w[p + "self_attn.k_proj.weight"] = kw;
+    }
+  }
+  for (auto& [name, p] : pins) p.value = w.at(name).clone();
+  return pins;
+}
+
 double lr_at(const TrainOptimOptions& o, int64_t step) {
   if (step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / o.warmup_steps;
   const double span = std::max<int64_t>(1, o.steps - o.warmup_steps - 1);
@@ -327,7 +478,11 @@ std::string train_options_json(const TrainOptions& o) {
                 {"rope_theta", o.model.rope_theta},
                 {"init_std", o.model.init_std},
                 {"sinusoidal_positions", o.model.sinusoidal_positions},
-                {"mimetic_qk", o.model.mimetic_qk}};
+                {"mimetic_qk", o.model.mimetic_qk},
+                {"offset_heads", o.model.offset_heads},
+                {"offset_layers", o.model.offset_layers},
+                {"offset_sharpness", o.model.offset_sharpness},
+                {"offset_pinned", o.model.offset_pinned}};
   j["train"] = {{"steps", o.optim.steps},
                 {"batch_size", o.optim.batch_size},
                 {"warmup_steps", o.optim.warmup_steps},
@@ -437,6 +592,9 @@ TrainResult train_toy_model(const TrainOptions& o, std::ostream* log) {
         sinusoids(result.spec.max_positions, result.spec.hidden_size) *
         (o.model.sinusoidal_positions * std::sqrt(2.0));
   }
+  Pins pins;
+  if (!o.model.offset_heads.empty()) pins = offset_heads_init(result.spec, o.model, result.weights);
+  if (!o.model.offset_pinned) pins.clear();
   std::vector<at::Tensor> decay, no_decay;
   for (auto& [name, t] : result.weights) {
     t.requires_grad_(true);
@@ -513,6 +671,13 @@ TrainResult train_toy_model(const TrainOptions& o, std::ostream* log) {
         params, opt.grad_clip > 0 ? opt.grad_clip : std::numeric_limits<double>::infinity());
     gnorm_sum += gnorm;
     optimizer.step();
+    if (!pins.empty()) {
+      at::NoGradGuard no_grad;
+      for (auto& [name, p] : pins) {
+        at::Tensor& t = result.weights.at(name);
+        t.copy_(at::where(p.mask, p.value, t));
+      }
+    }
 
     // Reported: the target tokens' mean cross-entropy, the quantity the task is about.
     const double l =

@@ -41,6 +41,20 @@ struct TrainModelOptions {
   // N(0, mimetic_qk / sqrt(hidden)), so a token attends to similar tokens (the same name, the same
   // verb, nearby positions) from the first step ("mimetic" initialisation); 0 = plain.
   double mimetic_qk = 0.0;
+  // Heads that start out looking a fixed distance back: in each of the first offset_layers layers,
+  // head h attends offset_heads[h] tokens back (0 or past the list: a free head). A city is 2 and
+  // 3 tokens after its verb and person, the answer cue 4 and 5 after the asked ones; heads at
+  // those offsets hand them over from the start, which neither family learned in 6000 steps.
+  // GPT-2 gets a sinusoidal position code in the last head_dim dimensions (the tokens start in the
+  // others), Llama one constant dimension that RoPE turns into the same code (using only the pairs
+  // that turn >= 0.3 rad a token: rope_theta about 100); no layer writes into these dimensions at
+  // the start. Llama: a key/value head serves offset heads only or free heads only.
+  std::vector<int64_t> offset_heads;
+  int64_t offset_layers = 1;
+  double offset_sharpness = 2.0;  // attention logit per unit of the positional kernel
+  // Keep the offset heads' queries and keys and the position code they read as initialised
+  // (restored after every optimizer step), so training cannot wash them out.
+  bool offset_pinned = false;
 };
 
 struct TrainOptimOptions {

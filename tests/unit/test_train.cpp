@@ -85,9 +85,83 @@ TEST(Train, WritesAFolderTheLoaderReads) {
   EXPECT_NE(log_json.find("\"test_accuracy\""), std::string::npos);
 }
 
+// Options with model.offset_heads {1, 2, 3} in the first two of three layers of a width-64 model
+// (head_dim 16, as in the toy configs), trained `steps` steps.
+TrainOptions offset_options(const std::string& family, int64_t steps, double lr) {
+  TrainOptions o = tiny(family);
+  o.model.layers = 3;
+  o.model.hidden = 64;
+  o.model.kv_heads = 0;
+  o.model.offset_heads = {1, 2, 3};
+  o.model.offset_layers = 2;
+  o.model.offset_sharpness = 16;
+  o.model.rope_theta = 100;  // llama: three RoPE pairs fast enough for the offset heads
+  o.optim.steps = steps;
+  o.optim.warmup_steps = 0;
+  o.optim.lr = lr;
+  o.optim.min_lr = 0;
+  return o;
+}
+
+// model.offset_heads: before training, head h of the first offset_layers layers puts most of
+// its attention offset_heads[h] tokens back, for both families; free heads do not.
+TEST(Train, OffsetHeadsStartLookingTheirDistanceBack) {
+  for (const std::string family : {"gpt2", "llama"}) {
+    test::TempDir dir;
+    TrainOptions o = offset_options(family, 1, 1e-9);
+    o.output = dir.path() + "/model";
+    train_toy_model(o, nullptr);
+    std::unique_ptr<Model> m = load_model(o.output);
+    const int64_t T = 40;
+    ForwardRequest req;
+    req.input_ids =
+        at::arange(T, at::kLong).remainder(m->spec().vocab_size - 1).add(1).view({1, T});
+    AttentionControl keep;
+    keep.keep_probs = true;
+    const ForwardResult r = m->forward(req, keep);
+    for (int64_t l = 0; l < 3; ++l) {
+      for (int64_t h = 0; h < 4; ++h) {
+        const bool offset_head = l < 2 && h < 3;
+        const int64_t k = offset_head ? h + 1 : 1;
+        // (T, T) probabilities; the mean over rows i >= 8 + k of the weight on key i - k.
+        const at::Tensor probs = r.attn_probs[static_cast<size_t>(l)][0][h];
+        const double at_k = probs.diagonal(-k).slice(0, 8).mean().item<double>();
+        if (offset_head) {
+          EXPECT_GT(at_k, 0.8) << family << " layer " << l << " head " << h;
+        } else {
+          EXPECT_LT(at_k, 0.5) << family << " layer " << l << " head " << h;
+        }
+      }
+    }
+  }
+}
+
+// model.offset_pinned keeps the offset heads' queries and keys and the position code through
+// training while the rest learns.
+TEST(Train, PinnedOffsetHeadsKeepTheirWeights) {
+  TrainOptions o = offset_options("gpt2", 1, 1e-9);
+  o.model.offset_pinned = true;
+  const TrainResult start = train_toy_model(o, nullptr);
+  o.optim.steps = 5;
+  o.optim.lr = 3e-3;
+  const TrainResult trained = train_toy_model(o, nullptr);
+  EXPECT_TRUE(at::equal(start.weights.at("transformer.wpe.weight"),
+                        trained.weights.at("transformer.wpe.weight")));
+  const int64_t D = 64, Dh = 16;
+  for (const char* layer : {"transformer.h.0.", "transformer.h.1."}) {
+    const at::Tensor a = start.weights.at(std::string(layer) + "attn.c_attn.weight");
+    const at::Tensor b = trained.weights.at(std::string(layer) + "attn.c_attn.weight");
+    EXPECT_TRUE(at::equal(a.slice(1, 0, 3 * Dh), b.slice(1, 0, 3 * Dh))) << layer << " queries";
+    EXPECT_TRUE(at::equal(a.slice(1, D, D + 3 * Dh), b.slice(1, D, D + 3 * Dh))) << layer;
+    EXPECT_FALSE(at::equal(a.slice(1, 3 * Dh, D), b.slice(1, 3 * Dh, D))) << layer << " free head";
+    EXPECT_FALSE(at::equal(a.slice(1, 2 * D, 3 * D), b.slice(1, 2 * D, 3 * D))) << layer;
+  }
+}
+
 TEST(TrainConfig, ReadsEveryKeyAndRejectsMisspeltOnes) {
   const Config c = Config::parse(
-      "output: out\nthreads: 2\nmodel: {family: llama, kv_heads: 2}\ntrain: {steps: 7, lr: 0.01}\n",
+      "output: out\nthreads: 2\nmodel: {family: llama, kv_heads: 2, offset_heads: [1, 2]}\n"
+      "train: {steps: 7, lr: 0.01}\n",
       "t.yaml");
   const TrainOptions o = read_train_options(c.root());
   c.finish_all();
@@ -95,6 +169,7 @@ TEST(TrainConfig, ReadsEveryKeyAndRejectsMisspeltOnes) {
   EXPECT_EQ(o.model.family, "llama");
   EXPECT_EQ(o.optim.steps, 7);
   EXPECT_DOUBLE_EQ(o.optim.lr, 0.01);
+  EXPECT_EQ(o.model.offset_heads, (std::vector<int64_t>{1, 2}));
 
   const Config bad = Config::parse("train: {stpes: 7}\n", "t.yaml");
   read_train_options(bad.root());
