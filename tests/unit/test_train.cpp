@@ -186,10 +186,11 @@ TEST(TrainConfig, ShippedConfigsAreValid) {
 }
 
 // The shipped checkpoints, on the committed test split: the normal loader and greedy decoding
-// reproduce the exact match `xai train` measured (train_log.json), and it is far above the floor of
-// guessing one of the context's cities (about 24% on this split). The target is 95%; the
-// shipped models reach about 60% (see README, "The toy task"), so this checks what they do reach.
-void expect_toy_model_answers(const std::string& name) {
+// reproduce the exact match `xai train` measured (train_log.json), and it reaches `floor` (guessing
+// one of the context's cities gives about 24% on this split). The target is 95%: the GPT-2
+// reaches it; the Llama recipe reached it in one of four training runs, not in the shipped one
+// (README, "The toy task"), so its floor is what it does reach.
+void expect_toy_model_answers(const std::string& name, double floor) {
   const std::string dir = source_path("datasets/toy/models/" + name);
   std::unique_ptr<Model> m = load_model(dir);
   const Tokenizer tok = Tokenizer::from_file(dir + "/tokenizer.json");
@@ -207,12 +208,12 @@ void expect_toy_model_answers(const std::string& name) {
   int64_t correct = 0;
   const double acc = greedy_exact_match(*m, enc, 100, &correct);
   EXPECT_EQ(correct, log.at("test_correct").get<int64_t>()) << name;
-  EXPECT_GE(acc, 0.55) << name << ": " << correct << "/" << total;
+  EXPECT_GE(acc, floor) << name << ": " << correct << "/" << total;
 }
 
-TEST(ToyModels, Gpt2ReproducesItsTrainingAccuracy) { expect_toy_model_answers("toy_gpt2"); }
+TEST(ToyModels, Gpt2ReproducesItsTrainingAccuracy) { expect_toy_model_answers("toy_gpt2", 0.95); }
 
-TEST(ToyModels, LlamaReproducesItsTrainingAccuracy) { expect_toy_model_answers("toy_llama"); }
+TEST(ToyModels, LlamaReproducesItsTrainingAccuracy) { expect_toy_model_answers("toy_llama", 0.55); }
 
 }  // namespace
 }  // namespace xai
