@@ -38,13 +38,14 @@ at::Tensor scores(const at::Tensor& q_scaled, const at::Tensor& k, const at::Ten
 // keeps every key: that row's softmax is uniform over all S, as the written-out path gives.
 std::vector<int64_t> block_attention_columns(const at::Tensor& mask, int64_t T, int64_t S,
                                              int64_t rows) {
-  const at::Tensor visible = mask.gt(-1e29f).any(0).any(0);  // (T, S) bool: some batch row sees it
+  const at::Tensor sees = mask.gt(-1e29f);          // (B or 1, 1, T, S): masked keys are -1e30
+  const at::Tensor visible = sees.any(0).any(0);  // (T, S) bool: some batch row sees it
   const at::Tensor last =  // (T) one past the last visible key, 0 where none
       (visible.to(at::kLong) * at::arange(1, S + 1, visible.options().dtype(at::kLong)))
           .amax(-1)
           .to(at::kCPU)
           .contiguous();
-  const at::Tensor row_blind = mask.gt(-1e29f).any(-1).logical_not().any(0).any(0).to(at::kCPU);
+  const at::Tensor row_blind = sees.any(-1).logical_not().any(0).any(0).to(at::kCPU);  // (T)
   const int64_t* l = last.data_ptr<int64_t>();
   const bool* blind = row_blind.data_ptr<bool>();
   std::vector<int64_t> cols;
