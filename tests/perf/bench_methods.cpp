@@ -14,8 +14,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <numeric>
 #include <cstring>
+#include <functional>
+#include <numeric>
 #include <sstream>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -28,6 +29,20 @@
 #include "tests/perf/common.h"
 
 using namespace xai;
+
+namespace {
+
+// Runs `once` (which returns its seconds) up to 3 times while the runs so far total under 20 s,
+// and returns the median: cheap methods get a median, slow ones a single run.
+double median_while_cheap(const std::function<double()>& once) {
+  std::vector<double> secs;
+  do {
+    secs.push_back(once());
+  } while (secs.size() < 3 && std::accumulate(secs.begin(), secs.end(), 0.0) < 20.0);
+  return bench::median(secs);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines appear as each method finishes
@@ -116,40 +131,38 @@ int main(int argc, char** argv) {
       const double fwd_s = time_forward();
       // The method: repeated while cheap (up to 3 runs within 20 s), median seconds, peak memory.
       ExplainContext ctx;
-      std::vector<double> secs;
       double mb = 0;
+      int runs = 0;
       Explanation e;
-      do {
+      const double sec = median_while_cheap([&] {
         meter.start();
         e = ex->explain(*model, s, ctx);
         mb = std::max(mb, meter.peak_extra_bytes() / 1e6);
-        secs.push_back(e.cost.seconds);
-      } while (secs.size() < 3 && std::accumulate(secs.begin(), secs.end(), 0.0) < 20.0);
-      const double sec = bench::median(secs);
-      std::printf("%5lld %-22s %10.3f %10.2f %10.1f %10.2f %6lld %6lld  (forward %.3f s, %zu runs)\n",
+        ++runs;
+        return e.cost.seconds;
+      });
+      std::printf("%5lld %-22s %10.3f %10.2f %10.1f %10.2f %6lld %6lld  (forward %.3f s, %d runs)\n",
                   static_cast<long long>(T), m.c_str(), sec, sec / fwd_s, mb,
                   fwd_mb > 0 ? mb / fwd_mb : 0.0, static_cast<long long>(e.cost.forward_passes),
-                  static_cast<long long>(e.cost.backward_passes), fwd_s, secs.size());
+                  static_cast<long long>(e.cost.backward_passes), fwd_s, runs);
       char buf[512];
       std::snprintf(buf, sizeof(buf),
                     "{\"bench\":\"method\",\"method\":\"%s\",\"T\":%lld,\"threads\":%d,"
-                    "\"seconds\":%.4f,\"runs\":%zu,\"forward_seconds\":%.4f,\"extra_MB\":%.1f,"
+                    "\"seconds\":%.4f,\"runs\":%d,\"forward_seconds\":%.4f,\"extra_MB\":%.1f,"
                     "\"forward_extra_MB\":%.1f,\"forward_passes\":%lld,\"backward_passes\":%lld}",
-                    m.c_str(), static_cast<long long>(T), threads, sec, secs.size(), fwd_s, mb,
+                    m.c_str(), static_cast<long long>(T), threads, sec, runs, fwd_s, mb,
                     fwd_mb, static_cast<long long>(e.cost.forward_passes),
                     static_cast<long long>(e.cost.backward_passes));
       json.push_back(buf);
       if (m == "chefer") {
         // The same relevance the plain way: every layer's (T, T) map from one backward, then the
         // full matrix product R = (I + Abar_L-1) ... (I + Abar_0), its last row read at the end.
-        std::vector<double> full;
-        do {
+        const double full_s = median_while_cheap([&] {
           const double t0 = bench::now_seconds();
           const auto maps = chefer_layer_maps(*model, s, 0, TargetFunction::kLogit);
           at::Tensor row = chefer_matrix(maps, 0)[T - 1].clone();
-          full.push_back(bench::now_seconds() - t0);
-        } while (full.size() < 3 && std::accumulate(full.begin(), full.end(), 0.0) < 20.0);
-        const double full_s = bench::median(full);
+          return bench::now_seconds() - t0;
+        });
         std::printf("%5lld %-22s %10.3f %10.2f   (row propagation is %.2fx faster)\n",
                     static_cast<long long>(T), "chefer, full product", full_s, full_s / fwd_s,
                     full_s / sec);
