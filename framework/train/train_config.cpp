@@ -41,6 +41,7 @@ TrainOptions read_train_options(const ConfigNode& root) {
   o.model.hidden = m.get_int("hidden", o.model.hidden);
   o.model.heads = m.get_int("heads", o.model.heads);
   o.model.kv_heads = m.get_int("kv_heads", o.model.kv_heads);
+  o.model.head_dim = m.get_int("head_dim", o.model.head_dim);
   o.model.intermediate = m.get_int("intermediate", o.model.intermediate);
   o.model.max_positions = m.get_int("max_positions", o.model.max_positions);
   o.model.tie_embeddings = m.get_bool("tie_embeddings", o.model.tie_embeddings);

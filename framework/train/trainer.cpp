@@ -59,14 +59,17 @@ ModelSpec make_spec(const TrainModelOptions& m, int64_t vocab_size) {
   } else {
     throw Error(str_cat("train: model.family must be gpt2 or llama (got '", m.family, "')"));
   }
-  XAI_CHECK(m.heads > 0 && m.hidden % m.heads == 0, "train: model.hidden ", m.hidden,
-            " is not a multiple of model.heads ", m.heads);
+  XAI_CHECK(m.heads > 0 && (m.head_dim > 0 || m.hidden % m.heads == 0), "train: model.hidden ",
+            m.hidden, " is not a multiple of model.heads ", m.heads, " (or set model.head_dim)");
+  XAI_CHECK(m.head_dim >= 0, "train: model.head_dim must be >= 0 (0 = hidden / heads)");
+  XAI_CHECK(m.head_dim == 0 || m.family == "llama" || m.head_dim * m.heads == m.hidden,
+            "train: model.head_dim: GPT-2's heads split the hidden width (leave it 0)");
   s.vocab_size = vocab_size;
   s.hidden_size = m.hidden;
   s.num_layers = m.layers;
   s.num_heads = m.heads;
   s.num_kv_heads = m.kv_heads > 0 ? m.kv_heads : m.heads;
-  s.head_dim = m.hidden / m.heads;
+  s.head_dim = m.head_dim > 0 ? m.head_dim : m.hidden / m.heads;
   s.intermediate_size = m.intermediate;
   s.max_positions = m.max_positions;
   s.norm_eps = 1e-5;
@@ -472,6 +475,7 @@ std::string train_options_json(const TrainOptions& o) {
                 {"hidden", o.model.hidden},
                 {"heads", o.model.heads},
                 {"kv_heads", o.model.kv_heads},
+                {"head_dim", o.model.head_dim},
                 {"intermediate", o.model.intermediate},
                 {"max_positions", o.model.max_positions},
                 {"tie_embeddings", o.model.tie_embeddings},

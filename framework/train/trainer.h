@@ -29,6 +29,9 @@ struct TrainModelOptions {
   int64_t hidden = 128;
   int64_t heads = 4;
   int64_t kv_heads = 0;  // llama: grouped-query attention; 0 = heads
+  // llama: width of each head (0 = hidden / heads). Wider heads give RoPE more slow pairs, which
+  // content matching over the whole context needs, beside the fast ones the offset heads use.
+  int64_t head_dim = 0;
   int64_t intermediate = 512;
   int64_t max_positions = 128;
   bool tie_embeddings = true;
