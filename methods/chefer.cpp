@@ -2,7 +2,6 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
-#include <map>
 #include <nlohmann/json.hpp>
 
 #include "framework/common/error.h"
@@ -76,53 +75,56 @@ Chefer::Chefer(CheferOptions options) : options_(std::move(options)) {
 
 Explanation Chefer::explain(Model& model, const Encoded& sample, ExplainContext&) {
   const auto start = std::chrono::steady_clock::now();
-  at::AutoGradMode grad_mode(true);  // the written-out attention path, kept in the graph
+  at::AutoGradMode grad_mode(true);
   const auto s = attention_detail::sample_tensors(model, sample, "chefer");
   const int L = static_cast<int>(model.spec().num_layers);
   const int first =
       static_cast<int>(options_.start_layer < 0 ? L + options_.start_layer : options_.start_layer);
   XAI_CHECK(first >= 0 && first < L, "chefer: start_layer ", options_.start_layer,
             " is not a layer of this model (it has ", L, ")");
-  Graph g = forward_with_probs(model, s, options_.common.target);
-  XAI_CHECK(static_cast<int>(g.probs.size()) == L && g.probs[0].requires_grad(),
-            "chefer: the model did not return attention probabilities in the autograd graph");
 
-  // Row propagation inside the backward: the hooks on A_l fire from the top layer down (each
-  // layer's gradient is complete only after every layer above it ran), and each folds
-  // v <- v + v Abar_l. A hook that fires early waits in `pending` until its turn.
-  at::Tensor v;      // (1, rows) the row of R being built
-  int64_t rows = 0;  // p + 1
-  int next = L - 1;  // the next layer to fold
-  std::map<int, at::Tensor> pending;
-  for (int l = first; l < L; ++l) {
-    g.probs[l].register_hook([&, l](const at::Tensor& grad) {
-      pending[l] = layer_map(grad, g.probs[l], rows);
-      for (auto it = pending.find(next); it != pending.end(); it = pending.find(next)) {
-        v = v + at::matmul(v, it->second);
-        pending.erase(it);
-        --next;
-      }
-    });
-  }
+  // One forward with gradients. No attention map is kept: during each backward the model hands
+  // every folded layer's A and dA over per block of query rows (the blockwise path recomputes A
+  // there), and Abar_l = mean_h clamp(dA * A, min 0) is written into maps[l]. Rows past the
+  // predicting position cannot reach its row of R, so only the leading `rows` x `rows` are kept.
+  std::vector<at::Tensor> maps(static_cast<size_t>(L));  // (rows, rows) float per folded layer
+  std::vector<int> filled(static_cast<size_t>(L), 0);    // blocks written in this backward
+  int64_t rows = 0;                                      // p + 1
+  AttentionControl ctl;
+  for (int l = first; l < L; ++l) ctl.layers.push_back(l);
+  ctl.probs_grad = [&](int layer, int64_t row0, const at::Tensor& a, const at::Tensor& da) {
+    if (row0 >= rows) return;
+    const int64_t r = std::min(rows - row0, a.size(2)), c = std::min(rows, a.size(3));
+    at::Tensor m = (da[0].slice(1, 0, r).slice(2, 0, c) * a[0].slice(1, 0, r).slice(2, 0, c))
+                       .clamp_min_(0)
+                       .mean(0);  // (r, c)
+    maps[static_cast<size_t>(layer)].slice(0, row0, row0 + r).slice(1, 0, c).copy_(m);
+    ++filled[static_cast<size_t>(layer)];
+  };
+  const at::Tensor emb = model.embed(s.ids).detach().requires_grad_(true);
+  ForwardRequest req;
+  req.inputs_embeds = emb;
+  req.logit_positions = s.positions;
+  const ForwardResult fr = model.forward(req, ctl);
+  const at::Tensor f = target_function(fr.logits[0], s.targets, options_.common.target);
 
   at::Tensor per_target = at::zeros({s.n, s.T}, at::kFloat);  // (n, T)
   for (int64_t t = 0; t < s.n; ++t) {
     const int64_t p = s.P - 1 + t;
     rows = p + 1;
-    v = at::zeros({1, rows}, g.emb.options().dtype(at::kFloat));
-    v[0][p] = 1.0f;
-    next = L - 1;
-    pending.clear();
-    // The backward stops at the lowest folded layer's probabilities: nothing below them (that
-    // layer's q, k and projections, the embeddings) is computed.
-    const at::Tensor lowest = torch::autograd::grad({g.f[t]}, {g.probs[first]}, {},
-                                                    /*retain_graph=*/t + 1 < s.n)[0];
-    if (next == first) {  // LibTorch versions that do not run the hook of a gradient input
-      v = v + at::matmul(v, layer_map(lowest, g.probs[first], rows));
-      --next;
+    for (int l = first; l < L; ++l) {
+      maps[static_cast<size_t>(l)] = at::zeros({rows, rows}, emb.options().dtype(at::kFloat));
+      filled[static_cast<size_t>(l)] = 0;
     }
-    XAI_CHECK(next == first - 1, "chefer: the backward reached ", L - 1 - next, " of ", L - first,
-              " attention layers");
+    torch::autograd::grad({f[t]}, {emb}, {}, /*retain_graph=*/t + 1 < s.n);
+    // R = prod_l (I + Abar_l), top layer first; its row p: v <- v + v Abar_l for l = L-1 .. first.
+    at::Tensor v = at::zeros({1, rows}, emb.options().dtype(at::kFloat));
+    v[0][p] = 1.0f;
+    for (int l = L - 1; l >= first; --l) {
+      XAI_CHECK(filled[static_cast<size_t>(l)] > 0, "chefer: the backward did not reach layer ", l,
+                "'s attention probabilities");
+      v = v + at::matmul(v, maps[static_cast<size_t>(l)]);
+    }
     at::Tensor row = v[0].to(at::kCPU);
     if (options_.diagonal == "zero") row[p] = 0.0f;
     per_target[t].slice(0, 0, rows).copy_(row);

@@ -38,9 +38,9 @@ at::Tensor scores(const at::Tensor& q_scaled, const at::Tensor& k, const at::Ten
 // keeps every key: that row's softmax is uniform over all S, as the written-out path gives.
 std::vector<int64_t> block_attention_columns(const at::Tensor& mask, int64_t T, int64_t S,
                                              int64_t rows) {
-  const at::Tensor sees = mask.gt(-1e29f);          // (B or 1, 1, T, S): masked keys are -1e30
+  const at::Tensor sees = mask.gt(-1e29f);        // (B or 1, 1, T, S): masked keys are -1e30
   const at::Tensor visible = sees.any(0).any(0);  // (T, S) bool: some batch row sees it
-  const at::Tensor last =  // (T) one past the last visible key, 0 where none
+  const at::Tensor last =                         // (T) one past the last visible key, 0 where none
       (visible.to(at::kLong) * at::arange(1, S + 1, visible.options().dtype(at::kLong)))
           .amax(-1)
           .to(at::kCPU)
@@ -60,10 +60,16 @@ std::vector<int64_t> block_attention_columns(const at::Tensor& mask, int64_t T, 
 
 namespace {
 
+// Carries a ProbsGradSink from the forward to the backward (saved_data holds IValues only).
+struct SinkHolder : torch::CustomClassHolder {
+  explicit SinkHolder(ProbsGradSink f) : sink(std::move(f)) {}
+  ProbsGradSink sink;
+};
+
 struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
                             const at::Tensor& v, const at::Tensor& mask, double scale,
-                            int64_t rows_per_block) {
+                            int64_t rows_per_block, const ProbsGradSink& grad_sink) {
     const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2);
     const at::Tensor qs = q * scale;
     at::Tensor out = at::empty({B, H, T, v.size(3)}, v.options());
@@ -79,6 +85,10 @@ struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["rows"] = rows;
     ctx->saved_data["cols"] = cols;
+    if (grad_sink) {
+      ctx->saved_data["sink"] =
+          at::IValue::make_capsule(c10::make_intrusive<SinkHolder>(grad_sink));
+    }
     return out;
   }
 
@@ -89,6 +99,12 @@ struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
     const double scale = ctx->saved_data["scale"].toDouble();
     const int64_t rows = ctx->saved_data["rows"].toInt();
     const std::vector<int64_t> cols = ctx->saved_data["cols"].toIntVector();
+    const ProbsGradSink* sink = nullptr;
+    c10::intrusive_ptr<torch::CustomClassHolder> holder;  // keeps *sink alive
+    if (ctx->saved_data.count("sink") != 0) {
+      holder = ctx->saved_data["sink"].toCapsule();
+      sink = &static_cast<SinkHolder*>(holder.get())->sink;
+    }
     const at::Tensor dout = grads[0].to(at::kFloat).contiguous();  // (B, H, T, Dh)
     const int64_t B = qs.size(0), H = qs.size(1), T = qs.size(2), S = k.size(2);
     const at::Tensor kf = k.to(at::kFloat), vf = v.to(at::kFloat), qf = qs.to(at::kFloat);
@@ -104,6 +120,7 @@ struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
       const at::Tensor dob = dout.slice(2, t0, t1);                          // (B, H, rows, Dh)
       dv.slice(2, 0, c).add_(at::matmul(p.transpose(2, 3), dob));
       at::Tensor ds = at::matmul(dob, vf.slice(2, 0, c).transpose(2, 3));  // dP (B, H, rows, c)
+      if (sink != nullptr) (*sink)(t0, p, ds);
       ds.sub_(delta.slice(2, t0, t1)).mul_(p);  // dS with respect to the scores
       dq.slice(2, t0, t1).copy_(at::matmul(ds, kf.slice(2, 0, c)).mul_(scale));
       dk.slice(2, 0, c).add_(at::matmul(ds.transpose(2, 3), qf.slice(2, t0, t1)));
@@ -113,6 +130,7 @@ struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
             dv.to(v.scalar_type()),
             at::Tensor(),
             at::Tensor(),
+            at::Tensor(),
             at::Tensor()};
   }
 };
@@ -120,8 +138,9 @@ struct BlockAttentionFn : public torch::autograd::Function<BlockAttentionFn> {
 }  // namespace
 
 at::Tensor block_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                           const at::Tensor& mask, double scale, int64_t rows_per_block) {
-  return BlockAttentionFn::apply(q, k, v, mask, scale, rows_per_block);
+                           const at::Tensor& mask, double scale, int64_t rows_per_block,
+                           ProbsGradSink grad_sink) {
+  return BlockAttentionFn::apply(q, k, v, mask, scale, rows_per_block, grad_sink);
 }
 
 }  // namespace xai

@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <vector>
 
 namespace xai {
@@ -17,8 +18,16 @@ namespace xai {
 // uniform row, as the written-out softmax does). Scores and softmax in float32 whatever the
 // inputs' dtype. Returns (B, H, T, Dh) in v's dtype. Gradients flow to q, k and v; first order
 // only. `rows_per_block` 0 picks blocks of about 16 MB of scores (tests pass small ones).
+// `grad_sink`, when set, is called by the backward once per block of query rows [row0, row0 +
+// rows) with the block's probabilities P and their gradient dL/dP, both (B, H, rows, c) float32
+// over the block's first c keys (P is exactly 0 on the later ones, c <= S): what Chefer's
+// gradient-weighted maps need, without a (B, H, T, S) tensor kept from the forward.
+using ProbsGradSink =
+    std::function<void(int64_t row0, const at::Tensor& probs, const at::Tensor& grad_probs)>;
+
 at::Tensor block_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                           const at::Tensor& mask, double scale, int64_t rows_per_block = 0);
+                           const at::Tensor& mask, double scale, int64_t rows_per_block = 0,
+                           ProbsGradSink grad_sink = {});
 
 // Per block of `rows` query rows (the last one may be shorter), how many leading keys the block
 // computes: one past the last key any of its rows sees under `mask`, or S when one of its rows

@@ -424,7 +424,14 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
       kh = kk.unsqueeze(2).expand({B, Hkv, G, S, Dh}).reshape({B, H, S, Dh});
       vh = vv.unsqueeze(2).expand({B, Hkv, G, S, Dh}).reshape({B, H, S, Dh});
     }
-    at::Tensor out = block_attention(qg.reshape({B, H, T, Dh}), kh, vh, st.mask, scale);
+    ProbsGradSink sink;
+    if (controlled && ctl.probs_grad) {
+      sink = [f = ctl.probs_grad, layer](int64_t row0, const at::Tensor& p, const at::Tensor& dp) {
+        f(layer, row0, p, dp);
+      };
+    }
+    at::Tensor out =
+        block_attention(qg.reshape({B, H, T, Dh}), kh, vh, st.mask, scale, 0, std::move(sink));
     return out.transpose(1, 2).reshape({B, T, H * Dh});
   }
   at::Tensor logits;  // (B, H, T, S) float
@@ -459,6 +466,11 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
               "replace_probs must return (B, H, T, S) = (", B, ", ", H, ", ", T, ", ", S, ")");
   }
   if (controlled && ctl.keep_probs) st.result->attn_probs[layer] = probs;
+  if (controlled && ctl.probs_grad && probs.requires_grad()) {
+    probs.register_hook([f = ctl.probs_grad, layer, a = probs.detach()](const at::Tensor& grad) {
+      f(layer, 0, a.to(at::kFloat), grad.to(at::kFloat));
+    });
+  }
   at::Tensor used =
       st.rules == GradientRules::kLrpAlphaBeta ? scale_gradient(st, probs, 0.5) : probs;
   at::Tensor out = at::matmul(used.reshape({B, Hkv, G * T, S}), vv);  // (B, Hkv, G*T, Dh)

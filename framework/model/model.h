@@ -35,6 +35,14 @@ struct AttentionControl {
   bool keep_probs = false;
   // Replaces A_l after the softmax (AttAttr feeds alpha * A_l).
   std::function<at::Tensor(int layer, const at::Tensor& probs)> replace_probs;
+  // Called during each backward with A_l and its gradient dL/dA_l for every controlled layer,
+  // per block of query rows [row0, row0 + rows): both (B, H, rows, c) float32 over the first
+  // c <= S keys (A is exactly 0 past them). Chefer weights A by dA this way without keeping a
+  // (B, H, T, S) map per layer: the blockwise gradient path calls it from its backward, which
+  // recomputes A; the written-out path calls it once per layer with row0 = 0 and c = S.
+  std::function<void(int layer, int64_t row0, const at::Tensor& probs,
+                     const at::Tensor& grad_probs)>
+      probs_grad;
   std::vector<int> layers;  // layers the control applies to; empty = all
 
   bool applies_to(int layer) const;

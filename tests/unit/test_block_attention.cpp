@@ -79,6 +79,56 @@ TEST(BlockAttention, ValuesAndGradientsMatchTheWrittenOutSoftmax) {
   }
 }
 
+// The grad sink: the blocks it is handed, put together, are the written-out probabilities and
+// their gradient dL/dA (float64 reference), with every row of the output covered exactly once.
+TEST(BlockAttention, GradSinkHandsOverEachBlocksProbabilitiesAndTheirGradient) {
+  const std::vector<Shape> shapes = {
+      {2, 3, 5, 7, 8, 2}, {1, 2, 19, 19, 16, 4}, {2, 4, 33, 40, 8, 0}};
+  at::manual_seed(5);
+  for (const Shape& s : shapes) {
+    at::Tensor q = at::randn({s.B, s.H, s.T, s.Dh}, at::kFloat);
+    at::Tensor k = at::randn({s.B, s.H, s.S, s.Dh}, at::kFloat);
+    at::Tensor v = at::randn({s.B, s.H, s.S, s.Dh}, at::kFloat);
+    at::Tensor mask = make_mask(s);
+    at::Tensor dout = at::randn({s.B, s.H, s.T, s.Dh}, at::kFloat);
+    const double scale = 0.37;
+
+    at::Tensor probs = at::zeros({s.B, s.H, s.T, s.S}, at::kFloat);
+    at::Tensor grads = at::zeros({s.B, s.H, s.T, s.S}, at::kFloat);
+    at::Tensor seen = at::zeros({s.T}, at::kInt);
+    int calls = 0;
+    ProbsGradSink sink = [&](int64_t row0, const at::Tensor& a, const at::Tensor& da) {
+      ++calls;
+      const int64_t r = a.size(2), c = a.size(3);
+      ASSERT_EQ(da.sizes(), a.sizes());
+      probs.slice(2, row0, row0 + r).slice(3, 0, c).copy_(a);
+      grads.slice(2, row0, row0 + r).slice(3, 0, c).copy_(da);
+      seen.slice(0, row0, row0 + r).add_(1);
+    };
+    at::Tensor qq = q.clone().requires_grad_(true);
+    at::Tensor out = block_attention(qq, k, v, mask, scale, s.rows, sink);
+    EXPECT_EQ(calls, 0) << "the forward does not call the sink";
+    torch::autograd::grad({out}, {qq}, {dout});
+    EXPECT_GT(calls, s.rows > 0 && s.rows < s.T ? 1 : 0);
+    EXPECT_TRUE(seen.eq(1).all().item<bool>()) << "T " << s.T << " rows " << s.rows;
+
+    at::Tensor ref_probs =
+        at::softmax(at::matmul(q.to(at::kDouble), k.to(at::kDouble).transpose(2, 3)) * scale +
+                        mask.to(at::kDouble),
+                    -1)
+            .requires_grad_(true);
+    at::Tensor ref_out = at::matmul(ref_probs, v.to(at::kDouble));
+    const at::Tensor ref_grads =
+        torch::autograd::grad({ref_out}, {ref_probs}, {dout.to(at::kDouble)})[0];
+    EXPECT_LT(scaled_error(probs, ref_probs.detach()), 1e-5) << "T " << s.T;
+    // dA on the keys a block skipped (probability exactly 0) is not handed over: compare A * dA,
+    // which is what a caller can use, and dA where A > 0.
+    EXPECT_LT(scaled_error(probs * grads, ref_probs.detach() * ref_grads), 1e-5) << "T " << s.T;
+    const at::Tensor visible = ref_probs.detach().gt(0);
+    EXPECT_LT(scaled_error(grads.masked_select(visible), ref_grads.masked_select(visible)), 1e-5);
+  }
+}
+
 TEST(BlockAttention, CausalBlocksSkipTheKeysNoRowSees) {
   // Causal, T = S = 64, blocks of 16: each block computes only the keys up to its last row.
   at::Tensor q_pos = at::arange(0, 64, at::kLong).view({64, 1});
