@@ -2,6 +2,7 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -17,15 +18,18 @@ namespace {
 // query) gives a uniform row instead of NaN.
 constexpr float kMasked = -1e30f;
 
-at::Tensor select_positions(const at::Tensor& h, const at::Tensor& positions, int64_t T) {
-  // h (B, T, D); positions (P) or (B, P) -> (B, P, D)
+at::Tensor select_positions(const at::Tensor& h, const at::Tensor& positions, int64_t T,
+                            int64_t rows_from) {
+  // h (B, T - rows_from, D): rows rows_from .. T - 1; positions (P) or (B, P) -> (B, P, D)
   at::Tensor pos = positions.to(h.device(), at::kLong);
   XAI_CHECK(pos.dim() == 1 || pos.dim() == 2, "forward: logit_positions must be (P) or (B, P)");
   if (pos.numel() > 0) {
     const int64_t lo = pos.min().item<int64_t>(), hi = pos.max().item<int64_t>();
     XAI_CHECK(lo >= 0 && hi < T, "forward: logit_positions [", lo, ", ", hi,
               "] outside the input's ", T, " positions");
+    XAI_CHECK(lo >= rows_from, "forward: logit position ", lo, " below the computed rows");
   }
+  if (rows_from > 0) pos = pos - rows_from;
   if (pos.dim() == 1) return h.index_select(1, pos);
   XAI_CHECK(pos.size(0) == h.size(0), "forward: logit_positions has ", pos.size(0),
             " rows for a batch of ", h.size(0));
@@ -341,6 +345,15 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
     result.cache.values.resize(spec_.num_layers);
   }
 
+  // Logits at some positions only: the last layer computes rows from the lowest of them on
+  // (unless its probabilities are kept or replaced, which callers read as (B, H, T, S)).
+  const int last = spec_.num_layers - 1;
+  if (req.logit_positions.defined() && req.logit_positions.numel() > 0 &&
+      !(ctl.applies_to(last) && (ctl.keep_probs || ctl.replace_probs))) {
+    st.last_layer_rows_from =
+        std::clamp<int64_t>(req.logit_positions.min().item<int64_t>(), 0, st.T - 1);
+  }
+
   prepare(st);
   if (!req.hidden_states.defined()) x = add_positions(x, st);
   if (req.return_layer_inputs) result.layer_inputs.resize(spec_.num_layers);
@@ -349,7 +362,9 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
     x = block(l, x, st);
   }
 
-  at::Tensor h = req.logit_positions.defined() ? select_positions(x, req.logit_positions, st.T) : x;
+  at::Tensor h = req.logit_positions.defined()
+                     ? select_positions(x, req.logit_positions, st.T, st.last_layer_rows_from)
+                     : x;
   h = final_norm(h, st);
   result.logits =
       linear(st, h, lm_head_, at::Tensor(), /*in_out=*/false).to(at::kFloat);  // (B,P,V)
@@ -358,8 +373,12 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
 
 at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k_new,
                              const at::Tensor& v_new, double scale, ForwardState& st) {
-  const int64_t B = st.B, T = st.T, S = st.S;
+  // q holds the last T of this call's st.T rows (all of them except in a last layer whose rows
+  // from r0 on are needed); keys and values hold every row.
+  const int64_t B = st.B, T = q.size(2), S = st.S, r0 = st.T - T;
   const int64_t H = q.size(1), Hkv = k_new.size(1), Dh = q.size(3), G = H / Hkv;
+  const at::Tensor mask = r0 > 0 ? st.mask.slice(2, r0) : st.mask;           // (B or 1, 1, T, S)
+  const at::Tensor allowed = r0 > 0 ? st.allowed.slice(2, r0) : st.allowed;  // same
   at::Tensor k = k_new, v = v_new;  // (B, Hkv, S, Dh) after the prefix is prepended
   if (st.past != nullptr) {
     at::Tensor pk = st.past->keys[layer], pv = st.past->values[layer];
@@ -389,7 +408,7 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
                      !(controlled && (ctl.keep_probs || ctl.replace_probs));
   if (fused) {
     FusedAttentionArgs args;
-    args.past_len = st.past_len;
+    args.past_len = st.past_len + r0;
     args.scale = scale;
     if (suppress) args.key_factors = ctl.key_factors;
     args.mode = ctl.mode;
@@ -426,18 +445,17 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
     }
     ProbsGradSink sink;
     if (controlled && ctl.probs_grad) {
-      sink = [f = ctl.probs_grad, layer](int64_t row0, const at::Tensor& p, const at::Tensor& dp) {
-        f(layer, row0, p, dp);
-      };
+      sink = [f = ctl.probs_grad, layer, r0](int64_t row0, const at::Tensor& p,
+                                             const at::Tensor& dp) { f(layer, r0 + row0, p, dp); };
     }
     at::Tensor out =
-        block_attention(qg.reshape({B, H, T, Dh}), kh, vh, st.mask, scale, 0, std::move(sink));
+        block_attention(qg.reshape({B, H, T, Dh}), kh, vh, mask, scale, 0, std::move(sink));
     return out.transpose(1, 2).reshape({B, T, H * Dh});
   }
   at::Tensor logits;  // (B, H, T, S) float
   if (!suppress) {
     logits = at::matmul(qg * scale, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
-    logits = logits + st.mask;
+    logits = logits + mask;
   } else {
     at::Tensor raw = at::matmul(qg, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
     at::Tensor f = ctl.key_factors.to(raw.device(), at::kFloat).view({-1, 1, 1, S});
@@ -445,18 +463,18 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
       at::Tensor row_min =
           ctl.shift_minimum == ShiftMinimum::kAllKeys
               ? raw.amin(-1, true)
-              : raw.masked_fill(st.allowed.logical_not(), std::numeric_limits<float>::infinity())
+              : raw.masked_fill(allowed.logical_not(), std::numeric_limits<float>::infinity())
                     .amin(-1, true);  // (B, H, T, 1)
-      logits = (raw - row_min) * f * scale + st.mask;
+      logits = (raw - row_min) * f * scale + mask;
     } else {
       at::Tensor log_f = at::where(f.gt(0), f.log(), at::full({}, -1e4f, f.options()));
-      logits = raw * scale + log_f + st.mask;
+      logits = raw * scale + log_f + mask;
     }
   }
   at::Tensor probs = at::softmax(logits, -1);  // (B, H, T, S)
   if (st.rules == GradientRules::kLrpAlphaBeta) {
     // Identity rule through the softmax: the probabilities' relevance passes to the scores.
-    probs = with_gradient_of(st, probs, logits.masked_fill(st.allowed.logical_not(), 0));
+    probs = with_gradient_of(st, probs, logits.masked_fill(allowed.logical_not(), 0));
   }
   probs = probs.to(v.scalar_type());
   if (controlled && ctl.replace_probs) {
@@ -467,9 +485,10 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
   }
   if (controlled && ctl.keep_probs) st.result->attn_probs[layer] = probs;
   if (controlled && ctl.probs_grad && probs.requires_grad()) {
-    probs.register_hook([f = ctl.probs_grad, layer, a = probs.detach()](const at::Tensor& grad) {
-      f(layer, 0, a.to(at::kFloat), grad.to(at::kFloat));
-    });
+    probs.register_hook(
+        [f = ctl.probs_grad, layer, r0, a = probs.detach()](const at::Tensor& grad) {
+          f(layer, r0, a.to(at::kFloat), grad.to(at::kFloat));
+        });
   }
   at::Tensor used =
       st.rules == GradientRules::kLrpAlphaBeta ? scale_gradient(st, probs, 0.5) : probs;

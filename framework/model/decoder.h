@@ -25,6 +25,10 @@ struct ForwardState {
   at::Tensor allowed;    // (B or 1, 1, T, S) bool, same information
   at::Tensor key_valid;  // (B, S) bool from the attention mask; undefined = all keys real
   at::Tensor rope_cos, rope_sin;  // (B, 1, T, Dh) for rotary families
+  // The last layer's output is needed only at rows >= last_layer_rows_from (the lowest position
+  // whose logits are asked for): its attention, output projection and MLP run on those rows only
+  // (the keys and values still cover every row). 0 = every row.
+  int64_t last_layer_rows_from = 0;
   ForwardResult* result = nullptr;
   bool return_cache = false;
   GradientRules rules = GradientRules::kStandard;
@@ -48,7 +52,11 @@ class DecoderLM : public Model {
   // Per-family pieces.
   virtual void prepare(ForwardState& st) {}  // e.g. rotary tables from st.positions
   virtual at::Tensor add_positions(const at::Tensor& x, const ForwardState& st) { return x; }
-  virtual at::Tensor block(int layer, const at::Tensor& x, ForwardState& st) = 0;  // (B, T, D)
+  // (B, T, D) -> (B, T - rows_from(layer, st), D): a block returns only the rows from there on.
+  virtual at::Tensor block(int layer, const at::Tensor& x, ForwardState& st) = 0;
+  int64_t rows_from(int layer, const ForwardState& st) const {
+    return layer == spec_.num_layers - 1 ? st.last_layer_rows_from : 0;
+  }
   virtual at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) = 0;
   at::Tensor wte_;      // (V, D)
   at::Tensor lm_head_;  // (V, D), may alias wte_

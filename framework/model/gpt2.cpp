@@ -53,8 +53,9 @@ class Gpt2 final : public DecoderLM {
     at::Tensor v = parts[2].transpose(1, 2).contiguous();
     double scale = spec_.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(Dh)) : 1.0;
     if (spec_.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(l + 1);
-    at::Tensor a = attend(l, q, k, v, scale, st);  // (B, T, D)
-    at::Tensor y = residual(st, x, linear(st, a, L.proj_w, L.proj_b, true));
+    const int64_t r0 = rows_from(l, st);  // queries (and the rows returned) from r0 on
+    at::Tensor a = attend(l, q.slice(2, r0), k, v, scale, st);  // (B, T - r0, D)
+    at::Tensor y = residual(st, x.slice(1, r0), linear(st, a, L.proj_w, L.proj_b, true));
     h = layer_norm(st, y, L.ln2_w, L.ln2_b, spec_.norm_eps);
     return add_mlp(st, y, h, [&](const at::Tensor& r) {
       return linear(st, act(st, linear(st, r, L.fc_w, L.fc_b, true)), L.fc_proj_w, L.fc_proj_b,

@@ -84,8 +84,10 @@ class Llama final : public DecoderLM {
         linear(st, h, L.wv, L.bv, false).view({B, T, Hkv, Dh}).transpose(1, 2).contiguous();
     q = apply_rope(q, st.rope_cos, st.rope_sin);
     k = apply_rope(k, st.rope_cos, st.rope_sin);
-    at::Tensor a = attend(l, q, k, v, 1.0 / std::sqrt(static_cast<double>(Dh)), st);  // (B,T,H*Dh)
-    at::Tensor y = residual(st, x, linear(st, a, L.wo, L.bo, false));
+    const int64_t r0 = rows_from(l, st);  // queries (and the rows returned) from r0 on
+    at::Tensor a = attend(l, q.slice(2, r0), k, v, 1.0 / std::sqrt(static_cast<double>(Dh)),
+                          st);  // (B, T - r0, H*Dh)
+    at::Tensor y = residual(st, x.slice(1, r0), linear(st, a, L.wo, L.bo, false));
     h = rms_norm(st, y, L.mlp_norm, spec_.norm_eps);
     return add_mlp(st, y, h, [&](const at::Tensor& r) {
       at::Tensor gate = act(st, linear(st, r, L.w_gate, L.b_gate, false));  // (b, t, F)

@@ -81,11 +81,14 @@ Run time_atman(Model& model, const Encoded& sample, AtManOptions o, int64_t subs
   r.seconds = clean_s + (secs - clean_s) * all_work / timed_work;
   r.batches_timed = static_cast<int64_t>(chosen.size());
   r.batches = nbatches;
-  // Matmul FLOPs of the full method (the peers' formula).
-  r.flops = bench::gpt2_small_forward_flops(1, T, T, o.head_at_targets ? 1 : T);
+  // Matmul FLOPs the method runs: with the head at the target only, the last layer computes
+  // that one row (the peers' formula otherwise).
+  r.flops = bench::gpt2_small_forward_flops(1, T, T, o.head_at_targets ? 1 : T,
+                                            o.head_at_targets ? 1 : -1);
   for (int64_t b = 0; b < nbatches; ++b) {
     const int64_t a = o.prefix_reuse ? b * B : 0, nb = std::min(B, T - b * B);
-    r.flops += bench::gpt2_small_forward_flops(nb, T - a, T, o.head_at_targets ? nb : nb * (T - a));
+    r.flops += bench::gpt2_small_forward_flops(nb, T - a, T, o.head_at_targets ? nb : nb * (T - a),
+                                               o.head_at_targets ? 1 : -1);
   }
   return r;
 }

@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
       }
     }
     const double generic_s = bench::median(generic_times);
-    const double gflops = bench::gpt2_small_forward_flops(1, T, T, 1) / s / 1e9;
+    const double gflops = bench::gpt2_small_forward_flops(1, T, T, 1, 1) / s / 1e9;
     const double extra = (bench::peak_rss_bytes() - rss_before) / 1e6;  // beyond weights
     std::printf("%6lld %12.4f %12.1f %10.2f %10.1f %14.4f\n", static_cast<long long>(T), s, gflops,
                 gflops / ceiling, extra > 0 ? extra : 0.0, generic_s);

@@ -67,10 +67,15 @@ namespace {
 constexpr int64_t kD = 768, kH = 12, kL = 12, kV = 50257, kPos = 1024;
 }
 
-double gpt2_small_forward_flops(int64_t B, int64_t S, int64_t Tk, int64_t head_rows) {
+double gpt2_small_forward_flops(int64_t B, int64_t S, int64_t Tk, int64_t head_rows,
+                                int64_t last_rows) {
   const double lin_tok_layer = 2.0 * 12 * kD * kD;
-  return static_cast<double>(B) * kL * (S * lin_tok_layer + 4.0 * S * Tk * kD) +
-         static_cast<double>(head_rows) * 2.0 * kD * kV;
+  const double head = static_cast<double>(head_rows) * 2.0 * kD * kV;
+  if (last_rows < 0)
+    return static_cast<double>(B) * kL * (S * lin_tok_layer + 4.0 * S * Tk * kD) + head;
+  const double last = S * 2.0 * 3 * kD * kD + last_rows * (2.0 * 9 * kD * kD + 4.0 * Tk * kD);
+  return static_cast<double>(B) * ((kL - 1) * (S * lin_tok_layer + 4.0 * S * Tk * kD) + last) +
+         head;
 }
 
 int64_t ensure_gpt2_small(const std::string& dir, bool verbose) {

@@ -26,7 +26,10 @@ void evict_from_page_cache(const std::string& path);
 int64_t ensure_gpt2_small(const std::string& dir, bool verbose = true);
 
 // Matmul FLOPs of one forward: B rows of S queries over Tk keys, plus head_rows LM-head rows
-// (the peers' formula, so ratios compare like with like).
-double gpt2_small_forward_flops(int64_t B, int64_t S, int64_t Tk, int64_t head_rows);
+// (the peers' formula). last_rows >= 0: the last layer computes q, k, v for all S rows but its
+// attention, output projection and MLP for its last `last_rows` rows only, as xai's forward
+// does when logits are asked at some positions only (the peers compute every row).
+double gpt2_small_forward_flops(int64_t B, int64_t S, int64_t Tk, int64_t head_rows,
+                                int64_t last_rows = -1);
 
 }  // namespace xai::bench

@@ -2,6 +2,7 @@
 // attention probabilities, padded batches, plus the Model interface's own contracts.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <filesystem>
 
@@ -102,6 +103,75 @@ TEST_P(FamilyTest, LogitPositionsRunTheHeadOnlyWhereAsked) {
   EXPECT_LT(max_abs_diff(rows[1][0], full[1][2]), 1e-5);
   req.logit_positions = at::tensor(std::vector<int64_t>{20}, at::kLong);
   test::expect_error([&] { f.model->forward(req); }, {"logit_positions", "outside"});
+}
+
+// With logits asked only from position r0 on, the last layer runs its attention, output
+// projection and MLP on rows r0.. only: the same logits as the whole forward (plain, padded, after
+// a cached prefix, with AtMan's key factors), the same input gradients through the blockwise
+// backward, and probs_grad reports the last layer's rows at their own row numbers.
+TEST_P(FamilyTest, LastLayerRowsFromTheLowestAskedPositionGiveTheSameNumbers) {
+  Fixture f = load(GetParam());
+  const at::Tensor ids = f.get("input_ids").repeat({2, 1});
+  const int64_t T = ids.size(1), L = f.model->spec().num_layers;
+  const at::Tensor pos = at::tensor(std::vector<int64_t>{T - 3, T - 1, T - 7}, at::kLong);
+  auto both = [&](ForwardRequest req, const AttentionControl& ctl, const char* what) {
+    at::NoGradGuard g;
+    at::Tensor full = f.model->forward(req, ctl).logits.index_select(1, pos);
+    req.logit_positions = pos;
+    EXPECT_LT(max_abs_diff(f.model->forward(req, ctl).logits, full), 1e-5) << what;
+  };
+  ForwardRequest plain;
+  plain.input_ids = ids;
+  both(plain, AttentionControl(), "plain");
+  ForwardRequest padded;
+  padded.input_ids = ids;
+  padded.attention_mask = at::ones({2, T}, at::kLong);
+  padded.attention_mask[1].slice(0, 0, 4).zero_();  // row 1 left-padded by 4
+  both(padded, AttentionControl(), "padded");
+  AttentionControl atman;
+  atman.key_factors = at::ones({2, T}, at::kFloat);
+  atman.key_factors[0][3] = 0.1f;
+  atman.key_factors[1][T - 5] = 0.1f;
+  both(plain, atman, "key factors");
+  {
+    at::NoGradGuard g;
+    ForwardRequest head;
+    head.input_ids = ids.slice(1, 0, 6);
+    head.return_cache = true;
+    const ForwardResult prefix = f.model->forward(head);
+    ForwardRequest tail;
+    tail.input_ids = ids.slice(1, 6);
+    tail.past = &prefix.cache;
+    const at::Tensor tail_pos = pos - 6;
+    at::Tensor full = f.model->forward(tail).logits.index_select(1, tail_pos);
+    tail.logit_positions = tail_pos;
+    EXPECT_LT(max_abs_diff(f.model->forward(tail).logits, full), 1e-5) << "cached prefix";
+  }
+
+  // Gradients, and probs_grad's rows in the last layer.
+  at::Tensor grads[2], last_rows[2];
+  for (int r = 0; r < 2; ++r) {
+    at::AutoGradMode on(true);
+    at::Tensor emb = f.model->embed(ids).detach().requires_grad_(true);
+    ForwardRequest req;
+    req.inputs_embeds = emb;
+    if (r == 1) req.logit_positions = pos;
+    AttentionControl ctl;
+    ctl.layers = {static_cast<int>(L - 1)};
+    last_rows[r] = at::zeros({2, f.model->spec().num_heads, T, T}, at::kFloat);
+    ctl.probs_grad = [&](int layer, int64_t row0, const at::Tensor& a, const at::Tensor& da) {
+      EXPECT_EQ(layer, L - 1);
+      last_rows[r].slice(2, row0, row0 + a.size(2)).slice(3, 0, a.size(3)).copy_(a * da);
+    };
+    at::Tensor logits = f.model->forward(req, ctl).logits;
+    if (r == 0) logits = logits.index_select(1, pos);
+    grads[r] = torch::autograd::grad({logits.sum()}, {emb})[0];
+  }
+  EXPECT_LT(max_abs_diff(grads[1], grads[0]) / grads[0].abs().max().item<double>(), 1e-5);
+  EXPECT_GT(grads[0].abs().max().item<double>(), 1e-3);
+  // Rows from T - 7 on carry the gradient in both; the whole forward's earlier rows get none.
+  EXPECT_LT(max_abs_diff(last_rows[1], last_rows[0]), 1e-5);
+  EXPECT_GT(last_rows[0].slice(2, T - 7).abs().max().item<double>(), 1e-6);
 }
 
 TEST_P(FamilyTest, CachedPrefixContinuesExactly) {
