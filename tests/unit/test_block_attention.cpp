@@ -42,16 +42,24 @@ at::Tensor make_mask(const Shape& s) {
   return at::zeros(allowed.sizes(), at::kFloat).masked_fill_(allowed.logical_not(), -1e30);
 }
 
+// Random q, k, v and output gradient for a shape, with make_mask's mask.
+struct Inputs {
+  at::Tensor q, k, v, mask, dout;
+};
+Inputs random_inputs(const Shape& s) {
+  return {at::randn({s.B, s.H, s.T, s.Dh}, at::kFloat),
+          at::randn({s.B, s.H, s.S, s.Dh}, at::kFloat),
+          at::randn({s.B, s.H, s.S, s.Dh}, at::kFloat), make_mask(s),
+          at::randn({s.B, s.H, s.T, s.Dh}, at::kFloat)};
+}
+
 TEST(BlockAttention, ValuesAndGradientsMatchTheWrittenOutSoftmax) {
   const std::vector<Shape> shapes = {
       {1, 1, 1, 1, 4, 0}, {2, 3, 5, 7, 8, 2}, {2, 2, 19, 19, 16, 4}, {1, 4, 33, 40, 8, 0}};
   at::manual_seed(3);
   for (const Shape& s : shapes) {
-    at::Tensor q = at::randn({s.B, s.H, s.T, s.Dh}, at::kFloat);
-    at::Tensor k = at::randn({s.B, s.H, s.S, s.Dh}, at::kFloat);
-    at::Tensor v = at::randn({s.B, s.H, s.S, s.Dh}, at::kFloat);
-    at::Tensor mask = make_mask(s);
-    at::Tensor dout = at::randn({s.B, s.H, s.T, s.Dh}, at::kFloat);
+    const Inputs in = random_inputs(s);
+    const at::Tensor &q = in.q, &k = in.k, &v = in.v, &mask = in.mask, &dout = in.dout;
     const double scale = 0.37;
 
     std::vector<at::Tensor> leaves = {q.clone().requires_grad_(true),
@@ -86,11 +94,8 @@ TEST(BlockAttention, GradSinkHandsOverEachBlocksProbabilitiesAndTheirGradient) {
       {2, 3, 5, 7, 8, 2}, {1, 2, 19, 19, 16, 4}, {2, 4, 33, 40, 8, 0}};
   at::manual_seed(5);
   for (const Shape& s : shapes) {
-    at::Tensor q = at::randn({s.B, s.H, s.T, s.Dh}, at::kFloat);
-    at::Tensor k = at::randn({s.B, s.H, s.S, s.Dh}, at::kFloat);
-    at::Tensor v = at::randn({s.B, s.H, s.S, s.Dh}, at::kFloat);
-    at::Tensor mask = make_mask(s);
-    at::Tensor dout = at::randn({s.B, s.H, s.T, s.Dh}, at::kFloat);
+    const Inputs in = random_inputs(s);
+    const at::Tensor &q = in.q, &k = in.k, &v = in.v, &mask = in.mask, &dout = in.dout;
     const double scale = 0.37;
 
     at::Tensor probs = at::zeros({s.B, s.H, s.T, s.S}, at::kFloat);
