@@ -9,6 +9,7 @@
 #include "framework/cli/commands.h"
 #include "framework/common/args.h"
 #include "framework/common/error.h"
+#include "framework/common/host_memory.h"
 
 namespace {
 
@@ -67,6 +68,7 @@ void usage(std::ostream& os) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  xai::tune_host_allocator();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
       !std::strcmp(argv[1], "help")) {
     usage(argc < 2 ? std::cerr : std::cout);

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "framework/common/host_memory.h"
 #include "framework/model/model.h"
 #include "methods/atman.h"
 #include "tests/perf/common.h"
@@ -96,6 +97,7 @@ Run time_atman(Model& model, const Encoded& sample, AtManOptions o, int64_t subs
 }  // namespace
 
 int main(int argc, char** argv) {
+  tune_host_allocator();  // as the xai tool does
   int threads = 2;
   int64_t B = 8, subset = 6;
   std::vector<int64_t> Ts = {128, 256, 512};

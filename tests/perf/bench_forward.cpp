@@ -15,12 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "framework/common/host_memory.h"
 #include "framework/model/model.h"
 #include "tests/perf/common.h"
 
 using namespace xai;
 
 int main(int argc, char** argv) {
+  tune_host_allocator();  // as the xai tool does
   int threads = 2, reps = 5;
   std::vector<int64_t> Ts = {128, 256, 512};
   std::string dir = "/tmp/xai-bench-gpt2-small";

@@ -6,8 +6,8 @@
 //   bench_methods [--threads 2] [--T 256,512] [--methods atman,chefer,...] [--set method.key=v]
 //
 // Slow methods (integrated_gradients, attattr, AtMan at long T) dominate; --methods picks a subset.
-// Each method's ratio uses a forward timed right before it; methods under ~7 s run 3 times (median).
-// With chefer, the full (T, T) matrix product is timed too, against its row propagation.
+// Each method's ratio uses a forward timed right before it; methods under ~7 s run 3 times
+// (median). With chefer, the full (T, T) matrix product is timed too, against its row propagation.
 // XAI_PROFILE=DIR also writes an autograd-profiler trace per method and T (chrome://tracing).
 #include <ATen/Parallel.h>
 
@@ -21,6 +21,7 @@
 
 #include <torch/csrc/autograd/profiler_legacy.h>
 
+#include "framework/common/host_memory.h"
 #include "framework/config/config.h"
 #include "framework/model/model.h"
 #include "framework/run/memory_meter.h"
@@ -45,6 +46,7 @@ double median_while_cheap(const std::function<double()>& once) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tune_host_allocator();                     // as the xai tool does
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines appear as each method finishes
   int threads = 2;
   std::vector<int64_t> Ts = {256, 512};
@@ -141,17 +143,18 @@ int main(int argc, char** argv) {
         ++runs;
         return e.cost.seconds;
       });
-      std::printf("%5lld %-22s %10.3f %10.2f %10.1f %10.2f %6lld %6lld  (forward %.3f s, %d runs)\n",
-                  static_cast<long long>(T), m.c_str(), sec, sec / fwd_s, mb,
-                  fwd_mb > 0 ? mb / fwd_mb : 0.0, static_cast<long long>(e.cost.forward_passes),
-                  static_cast<long long>(e.cost.backward_passes), fwd_s, runs);
+      std::printf(
+          "%5lld %-22s %10.3f %10.2f %10.1f %10.2f %6lld %6lld  (forward %.3f s, %d runs)\n",
+          static_cast<long long>(T), m.c_str(), sec, sec / fwd_s, mb,
+          fwd_mb > 0 ? mb / fwd_mb : 0.0, static_cast<long long>(e.cost.forward_passes),
+          static_cast<long long>(e.cost.backward_passes), fwd_s, runs);
       char buf[512];
       std::snprintf(buf, sizeof(buf),
                     "{\"bench\":\"method\",\"method\":\"%s\",\"T\":%lld,\"threads\":%d,"
                     "\"seconds\":%.4f,\"runs\":%d,\"forward_seconds\":%.4f,\"extra_MB\":%.1f,"
                     "\"forward_extra_MB\":%.1f,\"forward_passes\":%lld,\"backward_passes\":%lld}",
-                    m.c_str(), static_cast<long long>(T), threads, sec, runs, fwd_s, mb,
-                    fwd_mb, static_cast<long long>(e.cost.forward_passes),
+                    m.c_str(), static_cast<long long>(T), threads, sec, runs, fwd_s, mb, fwd_mb,
+                    static_cast<long long>(e.cost.forward_passes),
                     static_cast<long long>(e.cost.backward_passes));
       json.push_back(buf);
       if (m == "chefer") {
@@ -174,8 +177,8 @@ int main(int argc, char** argv) {
       }
       if (const char* dir = std::getenv("XAI_PROFILE")) {
         // One more run under the autograd profiler: a chrome://tracing file per method and T.
-        const std::string path =
-            std::string(dir) + "/" + m + "_T" + std::to_string(static_cast<long long>(T)) + ".trace";
+        const std::string path = std::string(dir) + "/" + m + "_T" +
+                                 std::to_string(static_cast<long long>(T)) + ".trace";
         {
           torch::autograd::profiler::RecordProfile guard(path);
           ex->explain(*model, s, ctx);
