@@ -39,7 +39,8 @@ struct AttentionControl {
   // per block of query rows [row0, row0 + rows): both (B, H, rows, c) float32 over the first
   // c <= S keys (A is exactly 0 past them). Chefer weights A by dA this way without keeping a
   // (B, H, T, S) map per layer: the blockwise gradient path calls it from its backward, which
-  // recomputes A; the written-out path calls it once per layer with row0 = 0 and c = S.
+  // recomputes A; the written-out path calls it once per layer with c = S and row0 its first
+  // computed row (0, or in the last layer the lowest logit position: see ForwardRequest).
   std::function<void(int layer, int64_t row0, const at::Tensor& probs,
                      const at::Tensor& grad_probs)>
       probs_grad;
@@ -101,7 +102,9 @@ struct ForwardRequest {
   // (B, S) 1 for real tokens, 0 for padding, S = past + T; undefined = all real. Positions are
   // counted over real tokens, so a left-padded row gives the same numbers as the unpadded one.
   at::Tensor attention_mask;
-  // (P) or (B, P) positions in [0, T) whose logits are needed; the LM head runs only there.
+  // (P) or (B, P) positions in [0, T) whose logits are needed; the LM head runs only there, and
+  // the last layer's attention, output projection and MLP only from the lowest of them on (its
+  // keys and values cover every row), unless that layer's probabilities are kept or replaced.
   // Undefined = every position.
   at::Tensor logit_positions;
   const KVCache* past = nullptr;  // a prefix of batch 1 or B; its positions come first
