@@ -10,19 +10,18 @@
 namespace xai {
 namespace {
 
-// One forward with gradients: the attention probabilities of every layer stay in the graph (the
-// input embeddings require grad, the weights do not), and the target function per target.
+// One forward with gradients under `ctl` (the input embeddings require grad, the weights do
+// not): the probabilities it kept, if any, and the target function per target.
 struct Graph {
   at::Tensor emb;                 // (1, T, D) leaf that requires grad
-  std::vector<at::Tensor> probs;  // per layer (1, H, T, T)
+  std::vector<at::Tensor> probs;  // per layer (1, H, T, T) with ctl.keep_probs, else empty
   at::Tensor f;                   // (n) target function at the predicting positions
 };
 
-Graph forward_with_probs(Model& model, const attention_detail::SampleTensors& s, TargetFunction f) {
+Graph forward_graph(Model& model, const attention_detail::SampleTensors& s, TargetFunction f,
+                    const AttentionControl& ctl) {
   Graph g;
   g.emb = model.embed(s.ids).detach().requires_grad_(true);
-  AttentionControl ctl;
-  ctl.keep_probs = true;
   ForwardRequest req;
   req.inputs_embeds = g.emb;
   req.logit_positions = s.positions;
@@ -32,11 +31,11 @@ Graph forward_with_probs(Model& model, const attention_detail::SampleTensors& s,
   return g;
 }
 
-// Abar = mean_h clamp(dA * A, min 0) over the leading rows x rows block (rows past the predicting
-// position cannot reach its row of R). grad, probs (1, H, T, T) -> (rows, rows) float.
-at::Tensor layer_map(const at::Tensor& grad, const at::Tensor& probs, int64_t rows) {
-  at::Tensor g = grad[0].slice(1, 0, rows).slice(2, 0, rows).to(at::kFloat);
-  at::Tensor a = probs[0].detach().slice(1, 0, rows).slice(2, 0, rows).to(at::kFloat);
+// Abar = mean_h clamp(dA * A, min 0) over the leading rows x cols of grad and probs (1, H, ., .)
+// -> (rows, cols) float. Rows past the predicting position cannot reach its row of R.
+at::Tensor layer_map(const at::Tensor& grad, const at::Tensor& probs, int64_t rows, int64_t cols) {
+  at::Tensor g = grad[0].slice(1, 0, rows).slice(2, 0, cols).to(at::kFloat);
+  at::Tensor a = probs[0].detach().slice(1, 0, rows).slice(2, 0, cols).to(at::kFloat);
   return (g * a).clamp_min(0).mean(0);
 }
 
@@ -46,10 +45,13 @@ std::vector<at::Tensor> chefer_layer_maps(Model& model, const Encoded& sample, i
                                           TargetFunction f) {
   at::AutoGradMode grad_mode(true);
   const auto s = attention_detail::sample_tensors(model, sample, "chefer");
-  Graph g = forward_with_probs(model, s, f);
+  AttentionControl keep;
+  keep.keep_probs = true;
+  Graph g = forward_graph(model, s, f, keep);
   std::vector<at::Tensor> grads = torch::autograd::grad({g.f[target]}, g.probs);
   std::vector<at::Tensor> maps;
-  for (size_t l = 0; l < grads.size(); ++l) maps.push_back(layer_map(grads[l], g.probs[l], s.T));
+  for (size_t l = 0; l < grads.size(); ++l)
+    maps.push_back(layer_map(grads[l], g.probs[l], s.T, s.T));
   return maps;
 }
 
@@ -95,18 +97,14 @@ Explanation Chefer::explain(Model& model, const Encoded& sample, ExplainContext&
   ctl.probs_grad = [&](int layer, int64_t row0, const at::Tensor& a, const at::Tensor& da) {
     if (row0 >= rows) return;
     const int64_t r = std::min(rows - row0, a.size(2)), c = std::min(rows, a.size(3));
-    at::Tensor m = (da[0].slice(1, 0, r).slice(2, 0, c) * a[0].slice(1, 0, r).slice(2, 0, c))
-                       .clamp_min_(0)
-                       .mean(0);  // (r, c)
-    maps[static_cast<size_t>(layer)].slice(0, row0, row0 + r).slice(1, 0, c).copy_(m);
+    maps[static_cast<size_t>(layer)]
+        .slice(0, row0, row0 + r)
+        .slice(1, 0, c)
+        .copy_(layer_map(da, a, r, c));
     ++filled[static_cast<size_t>(layer)];
   };
-  const at::Tensor emb = model.embed(s.ids).detach().requires_grad_(true);
-  ForwardRequest req;
-  req.inputs_embeds = emb;
-  req.logit_positions = s.positions;
-  const ForwardResult fr = model.forward(req, ctl);
-  const at::Tensor f = target_function(fr.logits[0], s.targets, options_.common.target);
+  const Graph g = forward_graph(model, s, options_.common.target, ctl);
+  const at::Tensor &emb = g.emb, &f = g.f;
 
   at::Tensor per_target = at::zeros({s.n, s.T}, at::kFloat);  // (n, T)
   for (int64_t t = 0; t < s.n; ++t) {
