@@ -18,24 +18,27 @@ namespace {
 // query) gives a uniform row instead of NaN.
 constexpr float kMasked = -1e30f;
 
-at::Tensor select_positions(const at::Tensor& h, const at::Tensor& positions, int64_t T,
-                            int64_t rows_from) {
-  // h (B, T - rows_from, D): rows rows_from .. T - 1; positions (P) or (B, P) -> (B, P, D)
-  at::Tensor pos = positions.to(h.device(), at::kLong);
-  XAI_CHECK(pos.dim() == 1 || pos.dim() == 2, "forward: logit_positions must be (P) or (B, P)");
-  if (pos.numel() > 0) {
-    const int64_t lo = pos.min().item<int64_t>(), hi = pos.max().item<int64_t>();
-    XAI_CHECK(lo >= 0 && hi < T, "forward: logit_positions [", lo, ", ", hi,
-              "] outside the input's ", T, " positions");
-    XAI_CHECK(lo >= rows_from, "forward: logit position ", lo, " below the computed rows");
-  }
-  if (rows_from > 0) pos = pos - rows_from;
-  if (pos.dim() == 1) return h.index_select(1, pos);
-  XAI_CHECK(pos.size(0) == h.size(0), "forward: logit_positions has ", pos.size(0),
-            " rows for a batch of ", h.size(0));
-  return h.gather(1, pos.unsqueeze(-1).expand({pos.size(0), pos.size(1), h.size(2)}));
+// The lowest of logit_positions (P) or (B, P), after checking they are positions of the input.
+int64_t check_logit_positions(const at::Tensor& positions, int64_t B, int64_t T) {
+  XAI_CHECK(positions.dim() == 1 || positions.dim() == 2,
+            "forward: logit_positions must be (P) or (B, P)");
+  XAI_CHECK(positions.dim() == 1 || positions.size(0) == B, "forward: logit_positions has ",
+            positions.size(0), " rows for a batch of ", B);
+  if (positions.numel() == 0) return 0;
+  const int64_t lo = positions.min().item<int64_t>(), hi = positions.max().item<int64_t>();
+  XAI_CHECK(lo >= 0 && hi < T, "forward: logit_positions [", lo, ", ", hi, "] outside the input's ",
+            T, " positions");
+  return lo;
 }
 
+// h (B, T - rows_from, D) holds rows rows_from .. T - 1; positions (P) or (B, P), checked by
+// check_logit_positions -> (B, P, D).
+at::Tensor select_positions(const at::Tensor& h, const at::Tensor& positions, int64_t rows_from) {
+  at::Tensor pos = positions.to(h.device(), at::kLong);
+  if (rows_from > 0) pos = pos - rows_from;
+  if (pos.dim() == 1) return h.index_select(1, pos);
+  return h.gather(1, pos.unsqueeze(-1).expand({pos.size(0), pos.size(1), h.size(2)}));
+}
 }  // namespace
 
 bool AttentionControl::applies_to(int layer) const {
@@ -347,11 +350,12 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
 
   // Logits at some positions only: the last layer computes rows from the lowest of them on
   // (unless its probabilities are kept or replaced, which callers read as (B, H, T, S)).
-  const int last = spec_.num_layers - 1;
-  if (req.logit_positions.defined() && req.logit_positions.numel() > 0 &&
-      !(ctl.applies_to(last) && (ctl.keep_probs || ctl.replace_probs))) {
-    st.last_layer_rows_from =
-        std::clamp<int64_t>(req.logit_positions.min().item<int64_t>(), 0, st.T - 1);
+  if (req.logit_positions.defined()) {
+    const int64_t lowest = check_logit_positions(req.logit_positions, st.B, st.T);
+    const int last = spec_.num_layers - 1;
+    if (!(ctl.applies_to(last) && (ctl.keep_probs || ctl.replace_probs))) {
+      st.last_layer_rows_from = lowest;
+    }
   }
 
   prepare(st);
@@ -363,7 +367,7 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
   }
 
   at::Tensor h = req.logit_positions.defined()
-                     ? select_positions(x, req.logit_positions, st.T, st.last_layer_rows_from)
+                     ? select_positions(x, req.logit_positions, st.last_layer_rows_from)
                      : x;
   h = final_norm(h, st);
   result.logits =
