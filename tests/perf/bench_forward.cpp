@@ -22,6 +22,11 @@
 using namespace xai;
 
 int main(int argc, char** argv) {
+  if (argc % 2 == 0) {  // every option takes a value: a lone one is --help or a slip
+    std::fprintf(stderr, "usage: %s\n",
+                 "bench_forward [--threads 2] [--T 128,256,512] [--reps 5] [--dir DIR]");
+    return 2;
+  }
   tune_host_allocator();  // as the xai tool does
   int threads = 2, reps = 5;
   std::vector<int64_t> Ts = {128, 256, 512};

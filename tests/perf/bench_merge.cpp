@@ -33,6 +33,12 @@ int64_t dir_bytes(const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc % 2 == 0) {  // every option takes a value: a lone one is --help or a slip
+    std::fprintf(
+        stderr, "usage: %s\n",
+        "bench_merge [--samples 10000] [--tokens 512] [--methods 10] [--ranks 4] [--dir DIR]");
+    return 2;
+  }
   int64_t samples = 10000, tokens = 512, methods = 10, ranks = 4;
   std::string dir = (fs::temp_directory_path() / "xai-bench-merge").string();
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -9,6 +9,9 @@
 // Each method's ratio uses a forward timed right before it; methods under ~7 s run 3 times
 // (median). With chefer, the full (T, T) matrix product is timed too, against its row propagation.
 // XAI_PROFILE=DIR also writes an autograd-profiler trace per method and T (chrome://tracing).
+// "floor": for a method of one forward and at most one backward over the one sequence, the least
+// forward-equivalents any exact implementation can reach, from matmul FLOPs
+// (bench::gpt2_small_exact_flops): how far "x forward" is from what the arithmetic allows.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -46,6 +49,12 @@ double median_while_cheap(const std::function<double()>& once) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc % 2 == 0) {  // every option takes a value: a lone one is --help or a slip
+    std::fprintf(stderr, "usage: %s\n",
+                 "bench_methods [--threads 2] [--T 256,512] [--methods a,b,...] [--set "
+                 "method.key=v] [--dir DIR]");
+    return 2;
+  }
   tune_host_allocator();                     // as the xai tool does
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines appear as each method finishes
   int threads = 2;
@@ -90,8 +99,8 @@ int main(int argc, char** argv) {
   for (const auto& m : methods) explainers.push_back(make_explainer(m, cfg.root().child(m)));
   cfg.finish_all();  // a misspelt --set key is an error, not ignored
   std::vector<std::string> json;
-  std::printf("%5s %-22s %10s %10s %10s %10s %6s %6s\n", "T", "method", "seconds", "x forward",
-              "extra MB", "x forward", "fwd", "bwd");
+  std::printf("%5s %-22s %10s %10s %6s %10s %10s %6s %6s\n", "T", "method", "seconds", "x forward",
+              "floor", "extra MB", "x forward", "fwd", "bwd");
   for (int64_t T : Ts) {
     at::manual_seed(T);
     at::Tensor ids = at::randint(0, model->spec().vocab_size, {T + 1}, at::kLong);
@@ -125,8 +134,9 @@ int main(int argc, char** argv) {
       return bench::median(t);
     };
     const double first_fwd_s = time_forward();  // sets fwd_mb
-    std::printf("%5lld %-22s %10.3f %10s %10.1f\n", static_cast<long long>(T), "forward",
-                first_fwd_s, "", fwd_mb);
+    std::printf("%5lld %-22s %10.3f %10s %6s %10.1f\n", static_cast<long long>(T), "forward",
+                first_fwd_s, "", "", fwd_mb);
+    const bench::ExactFlops flops = bench::gpt2_small_exact_flops(T);
     for (size_t k = 0; k < methods.size(); ++k) {
       const std::string& m = methods[k];
       Explainer* ex = explainers[k].get();
@@ -143,19 +153,25 @@ int main(int argc, char** argv) {
         ++runs;
         return e.cost.seconds;
       });
+      const bool one_pass = e.cost.sequences == 1 && e.cost.backward_passes <= 1;
+      const double floor =
+          one_pass ? (flops.forward + e.cost.backward_passes * flops.backward) / flops.forward : 0;
+      char floor_s[16] = "";
+      if (one_pass) std::snprintf(floor_s, sizeof(floor_s), "%.2f", floor);
       std::printf(
-          "%5lld %-22s %10.3f %10.2f %10.1f %10.2f %6lld %6lld  (forward %.3f s, %d runs)\n",
-          static_cast<long long>(T), m.c_str(), sec, sec / fwd_s, mb,
+          "%5lld %-22s %10.3f %10.2f %6s %10.1f %10.2f %6lld %6lld  (forward %.3f s, %d runs)\n",
+          static_cast<long long>(T), m.c_str(), sec, sec / fwd_s, floor_s, mb,
           fwd_mb > 0 ? mb / fwd_mb : 0.0, static_cast<long long>(e.cost.forward_passes),
           static_cast<long long>(e.cost.backward_passes), fwd_s, runs);
       char buf[512];
       std::snprintf(buf, sizeof(buf),
                     "{\"bench\":\"method\",\"method\":\"%s\",\"T\":%lld,\"threads\":%d,"
                     "\"seconds\":%.4f,\"runs\":%d,\"forward_seconds\":%.4f,\"extra_MB\":%.1f,"
-                    "\"forward_extra_MB\":%.1f,\"forward_passes\":%lld,\"backward_passes\":%lld}",
+                    "\"forward_extra_MB\":%.1f,\"forward_passes\":%lld,\"backward_passes\":%lld,"
+                    "\"flop_floor_x_forward\":%.3f}",
                     m.c_str(), static_cast<long long>(T), threads, sec, runs, fwd_s, mb, fwd_mb,
                     static_cast<long long>(e.cost.forward_passes),
-                    static_cast<long long>(e.cost.backward_passes));
+                    static_cast<long long>(e.cost.backward_passes), floor);
       json.push_back(buf);
       if (m == "chefer") {
         // The same relevance the plain way: every layer's (T, T) map from one backward, then the

@@ -78,6 +78,20 @@ double gpt2_small_forward_flops(int64_t B, int64_t S, int64_t Tk, int64_t head_r
          head;
 }
 
+ExactFlops gpt2_small_exact_flops(int64_t T) {
+  const double t = static_cast<double>(T), d = kD;
+  const double lin = 2.0 * 12 * d * d * t;           // a layer's linears, every row
+  const double att = 2.0 * 2 * d * t * (t + 1) / 2;  // q k^T and p v over the causal pairs
+  const double last_kv = 2.0 * 2 * d * d * t;        // the last layer's keys and values
+  const double last_row = 2.0 * 10 * d * d + 2.0 * 2 * d * t;  // its q, o, MLP; attention
+  const double head = 2.0 * d * kV;
+  ExactFlops f;
+  f.forward = (kL - 1) * (lin + att) + last_kv + last_row + head;
+  f.backward =
+      (kL - 1) * (lin + 2 * att) + last_kv + (2.0 * 10 * d * d + 2 * 2.0 * 2 * d * t) + head;
+  return f;
+}
+
 int64_t ensure_gpt2_small(const std::string& dir, bool verbose) {
   namespace fs = std::filesystem;
   const fs::path st = fs::path(dir) / "model.safetensors";

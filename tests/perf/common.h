@@ -32,4 +32,14 @@ int64_t ensure_gpt2_small(const std::string& dir, bool verbose = true);
 double gpt2_small_forward_flops(int64_t B, int64_t S, int64_t Tk, int64_t head_rows,
                                 int64_t last_rows = -1);
 
+// The least matmul work an exact explanation of the last position's logit can do at T tokens
+// (one sequence, causal: only the T (T + 1) / 2 query-key pairs that can be nonzero count; the
+// last layer's attention, projection and MLP on its last row only, its keys and values on all).
+// backward: activations only (weights frozen): every linear's dX (as its forward), and two
+// matmuls for each of the forward's two attention matmuls. Bias, norm and softmax work uncounted.
+struct ExactFlops {
+  double forward = 0, backward = 0;
+};
+ExactFlops gpt2_small_exact_flops(int64_t T);
+
 }  // namespace xai::bench
