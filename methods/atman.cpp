@@ -75,9 +75,15 @@ std::vector<AtMan::Suppression> AtMan::plan(const at::Tensor& embeddings,
   return out;
 }
 
+void AtMan::check_model(const Model& model) const {
+  for (int l : options_.layers)
+    model_layer("atman", "layers entry", l, model.spec().num_layers, false);
+}
+
 Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainContext& ctx,
                                  int share, int shares) {
   at::NoGradGuard no_grad;
+  check_model(model);
   const int64_t T = sample.size(), P = sample.prompt_len, n = sample.num_targets();
   XAI_CHECK(T > 0 && n > 0 && P >= 1 && P - 1 + n == T, "atman: malformed sample (T = ", T,
             ", prompt_len = ", P, ", targets = ", n, ")");

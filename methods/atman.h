@@ -44,6 +44,7 @@ class AtMan final : public Explainer {
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
   bool splits_perturbations() const override { return true; }
+  void check_model(const Model& model) const override;
   const AtManOptions& options() const { return options_; }
 
   // One perturbation: key columns and their multipliers.

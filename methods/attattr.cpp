@@ -37,6 +37,11 @@ AttAttr::AttAttr(AttAttrOptions options) : options_(std::move(options)) {
             "attattr: layers lists a layer twice");
 }
 
+void AttAttr::check_model(const Model& model) const {
+  for (int l : options_.layers)
+    model_layer("attattr", "layers entry", l, model.spec().num_layers, false);
+}
+
 Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
   const auto start = std::chrono::steady_clock::now();
   at::AutoGradMode grad_mode(true);
@@ -47,10 +52,7 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
   if (layers.empty()) {
     for (int l = 0; l < L; ++l) layers.push_back(l);
   }
-  for (int l : layers) {
-    XAI_CHECK(l >= 0 && l < L, "attattr: layer ", l, " is not a layer of this model (it has ", L,
-              ")");
-  }
+  check_model(model);
   const int64_t chunk = std::min(options_.batch_size, m);
   const int64_t chunks_per_layer = (m + chunk - 1) / chunk;
   const int64_t total = static_cast<int64_t>(layers.size()) * chunks_per_layer;

@@ -45,6 +45,7 @@ class AttAttr final : public Explainer {
   explicit AttAttr(AttAttrOptions options);
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  void check_model(const Model& model) const override;
 
  private:
   AttAttrOptions options_;

@@ -27,6 +27,7 @@ std::string AttnLrpOptions::to_json() const {
                   : variant == Variant::kAttnLrp ? "attn_lrp"
                                                  : "cp_lrp";
   nlohmann::ordered_json j;
+  j["method"] = "attnlrp";
   j["variant"] = v;
   return "{" + j.dump().substr(1, j.dump().size() - 2) + "," + common.json_fields() + "}";
 }

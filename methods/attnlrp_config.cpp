@@ -17,7 +17,11 @@ AttnLrpOptions AttnLrpOptions::from_config(const ConfigNode& node) {
     o.common.normalize = Normalization::kMaxAbs;
   }
   if (preset != "none") o.common.preset = preset;
-  const std::string v = node.get_choice("variant", "auto", {"auto", "attn_lrp", "cp_lrp"});
+  const std::string v = node.get_choice("variant",
+                                        o.variant == Variant::kAuto      ? "auto"
+                                        : o.variant == Variant::kAttnLrp ? "attn_lrp"
+                                                                         : "cp_lrp",
+                                        {"auto", "attn_lrp", "cp_lrp"});
   o.variant = v == "auto" ? Variant::kAuto : v == "attn_lrp" ? Variant::kAttnLrp : Variant::kCpLrp;
   o.common.read(node);
   node.finish();

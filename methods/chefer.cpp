@@ -75,33 +75,41 @@ Chefer::Chefer(CheferOptions options) : options_(std::move(options)) {
             "chefer: diagonal must be keep or zero (got '", options_.diagonal, "')");
 }
 
+void Chefer::check_model(const Model& model) const {
+  model_layer("chefer", "start_layer", options_.start_layer, model.spec().num_layers, true);
+}
+
 Explanation Chefer::explain(Model& model, const Encoded& sample, ExplainContext&) {
   const auto start = std::chrono::steady_clock::now();
   at::AutoGradMode grad_mode(true);
   const auto s = attention_detail::sample_tensors(model, sample, "chefer");
   const int L = static_cast<int>(model.spec().num_layers);
-  const int first =
-      static_cast<int>(options_.start_layer < 0 ? L + options_.start_layer : options_.start_layer);
-  XAI_CHECK(first >= 0 && first < L, "chefer: start_layer ", options_.start_layer,
-            " is not a layer of this model (it has ", L, ")");
+  const int first = model_layer("chefer", "start_layer", options_.start_layer, L, true);
 
-  // One forward with gradients. No attention map is kept: during each backward the model hands
-  // every folded layer's A and dA over per block of query rows (the blockwise path recomputes A
-  // there), and Abar_l = mean_h clamp(dA * A, min 0) is written into maps[l]. Rows past the
-  // predicting position cannot reach its row of R, so only the leading `rows` x `rows` are kept.
-  std::vector<at::Tensor> maps(static_cast<size_t>(L));  // (rows, rows) float per folded layer
-  std::vector<int> filled(static_cast<size_t>(L), 0);    // blocks written in this backward
-  int64_t rows = 0;                                      // p + 1
+  // One forward with gradients, and no attention map kept. R = prod_l (I + Abar_l), top layer
+  // first, so its row p is v <- v + v Abar_l for l = L-1 .. first: the order in which the
+  // backward reaches the layers. During each backward the model hands every folded layer's A and
+  // dA over per block of query rows (the blockwise path recomputes A there); each block's
+  // Abar_l = mean_h clamp(dA * A, min 0) is folded into v at once (v_l = v_{l+1} + v_{l+1} Abar_l
+  // summed over the blocks), so only two (1, p + 1) rows are held. Rows past the predicting
+  // position cannot reach its row of R: only the leading (p + 1) rows and columns count.
+  int64_t rows = 0;  // p + 1
+  int layer_now = -1;
+  int layers_seen = 0;
+  at::Tensor v_above, v;  // (1, rows): v before the current layer, and with its blocks added
   AttentionControl ctl;
   for (int l = first; l < L; ++l) ctl.layers.push_back(l);
   ctl.probs_grad = [&](int layer, int64_t row0, const at::Tensor& a, const at::Tensor& da) {
+    if (layer != layer_now) {  // the backward moved down to the next layer
+      XAI_CHECK(layer < layer_now, "chefer: the backward reached layer ", layer, " after layer ",
+                layer_now, " (it must go from the top down)");
+      layer_now = layer;
+      ++layers_seen;
+      v_above = v.clone();
+    }
     if (row0 >= rows) return;
     const int64_t r = std::min(rows - row0, a.size(2)), c = std::min(rows, a.size(3));
-    maps[static_cast<size_t>(layer)]
-        .slice(0, row0, row0 + r)
-        .slice(1, 0, c)
-        .copy_(layer_map(da, a, r, c));
-    ++filled[static_cast<size_t>(layer)];
+    v.slice(1, 0, c).add_(at::matmul(v_above.slice(1, row0, row0 + r), layer_map(da, a, r, c)));
   };
   const Graph g = forward_graph(model, s, options_.common.target, ctl);
   const at::Tensor &emb = g.emb, &f = g.f;
@@ -110,19 +118,13 @@ Explanation Chefer::explain(Model& model, const Encoded& sample, ExplainContext&
   for (int64_t t = 0; t < s.n; ++t) {
     const int64_t p = s.P - 1 + t;
     rows = p + 1;
-    for (int l = first; l < L; ++l) {
-      maps[static_cast<size_t>(l)] = at::zeros({rows, rows}, emb.options().dtype(at::kFloat));
-      filled[static_cast<size_t>(l)] = 0;
-    }
-    torch::autograd::grad({f[t]}, {emb}, {}, /*retain_graph=*/t + 1 < s.n);
-    // R = prod_l (I + Abar_l), top layer first; its row p: v <- v + v Abar_l for l = L-1 .. first.
-    at::Tensor v = at::zeros({1, rows}, emb.options().dtype(at::kFloat));
+    v = at::zeros({1, rows}, emb.options().dtype(at::kFloat));
     v[0][p] = 1.0f;
-    for (int l = L - 1; l >= first; --l) {
-      XAI_CHECK(filled[static_cast<size_t>(l)] > 0, "chefer: the backward did not reach layer ", l,
-                "'s attention probabilities");
-      v = v + at::matmul(v, maps[static_cast<size_t>(l)]);
-    }
+    layer_now = L;
+    layers_seen = 0;
+    torch::autograd::grad({f[t]}, {emb}, {}, /*retain_graph=*/t + 1 < s.n);
+    XAI_CHECK(layers_seen == L - first, "chefer: the backward reached ", layers_seen, " of the ",
+              L - first, " folded layers' attention probabilities");
     at::Tensor row = v[0].to(at::kCPU);
     if (options_.diagonal == "zero") row[p] = 0.0f;
     per_target[t].slice(0, 0, rows).copy_(row);

@@ -1,12 +1,13 @@
 // Chefer et al. 2021b, "Generic Attention-model Explainability" (what AtMan calls Chefer;
-// shared/reference/baselines.md section 3), for decoders: one forward keeping the attention
-// probabilities A_l in the graph, then per target t one backward of f_t (the target function at
+// shared/reference/baselines.md section 3), for decoders: one forward with gradients, then
+// per target t one backward of f_t (the target function at
 // the predicting position p_t = prompt_len - 1 + t, logit by default) reusing that graph, and
 //   R = I;  for l = start..L-1 (bottom to top):  R <- R + Abar_l R,
 //   Abar_l = mean_h clamp(dA_l * A_l, min 0)     (dA_l = df_t / dA_l, clamp before the head mean)
 // read at row p_t. So R = (I + Abar_{L-1}) ... (I + Abar_start), and its row p_t is propagated
-// from the top layer down, v <- v + v Abar_l, inside the gradient hooks on A_l as the backward
-// reaches each layer: O(L T^2) work and no stored gradients.
+// from the top layer down, v <- v + v Abar_l, as the backward reaches each layer: the model hands
+// A_l and dA_l over per block of query rows (AttentionControl::probs_grad) and each block is
+// folded into v at once. O(L T^2) work; no attention map or (T, T) matrix is kept.
 #pragma once
 
 #include <string>
@@ -36,6 +37,7 @@ class Chefer final : public Explainer {
   explicit Chefer(CheferOptions options);
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  void check_model(const Model& model) const override;
 
  private:
   CheferOptions options_;

@@ -15,6 +15,7 @@ CheferLrp::CheferLrp(CheferLrpOptions options) : options_(std::move(options)) {}
 
 std::string CheferLrpOptions::to_json() const {
   nlohmann::ordered_json j;
+  j["method"] = "chefer_lrp";
   j["row_normalize"] = row_normalize;
   j["start_layer"] = start_layer;
   j["diagonal"] = diagonal == Diagonal::kKeep   ? "keep"
@@ -24,18 +25,17 @@ std::string CheferLrpOptions::to_json() const {
   return "{" + s.substr(1, s.size() - 2) + "," + common.json_fields() + "}";
 }
 
+void CheferLrp::check_model(const Model& model) const {
+  model_layer("chefer_lrp", "start_layer", options_.start_layer, model.spec().num_layers, true);
+}
+
 Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
   const auto t_start = std::chrono::steady_clock::now();
   const int64_t T = sample.size(), P = sample.prompt_len, n = sample.num_targets();
   XAI_CHECK(T > 0 && n > 0 && P >= 1 && P - 1 + n == T, "chefer_lrp: malformed sample (T = ", T,
             ", prompt_len = ", P, ", targets = ", n, ")");
   const int64_t L = model.spec().num_layers;
-  const int64_t start = options_.start_layer < 0 ? L + options_.start_layer : options_.start_layer;
-  if (start < 0 || start >= L) {
-    throw Error(str_cat("chefer_lrp: start_layer ", options_.start_layer,
-                        " is outside the model's ", L, " layers (HINT: use 0..", L - 1,
-                        ", or -1 for the last layer)"));
-  }
+  const int64_t start = model_layer("chefer_lrp", "start_layer", options_.start_layer, L, true);
   at::AutoGradMode grad_mode(true);  // kept attention maps need the written-out path
 
   at::Tensor ids = at::tensor(sample.ids, at::kLong).view({1, T});

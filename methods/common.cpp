@@ -17,4 +17,15 @@ at::Tensor aggregate_targets(const at::Tensor& per_target, const std::string& ho
   throw Error("aggregation '" + how + "' is not one of square, abs, sum");
 }
 
+int model_layer(const char* method, const char* key, int64_t layer, int64_t num_layers,
+                bool from_end) {
+  const int64_t l = from_end && layer < 0 ? num_layers + layer : layer;
+  if (l < 0 || l >= num_layers) {
+    throw Error(str_cat(method, ": ", key, " ", layer, " is not a layer of this model (it has ",
+                        num_layers, " layers; HINT: use 0..", num_layers - 1,
+                        from_end ? ", or -1 for the last" : "", ")"));
+  }
+  return static_cast<int>(l);
+}
+
 }  // namespace xai

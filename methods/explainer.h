@@ -67,6 +67,10 @@ class Explainer {
   // Whether explain() splits its work over ExplainContext's perturbation group (AtMan). With
   // parallel.perturbation > 1 the other methods run on each group's first rank only.
   virtual bool splits_perturbations() const { return false; }
+  // Throws xai::Error naming the parameter when the method, as configured, cannot run on
+  // `model` at all (e.g. a layer it names is not one of the model's). The runner asks once per
+  // model, says so in one line and skips the method there; explain() checks the same.
+  virtual void check_model(const Model& model) const { (void)model; }
 };
 
 // Explainers by name ("atman", ...), built from their YAML mapping. Unknown parameters are an
@@ -84,5 +88,10 @@ at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targ
 // (n_targets, T) -> (T): "square" sum_t x^2 (the AtMan reference), "abs" sum_t |x|, "sum" sum_t x
 // (signed; not clamped).
 at::Tensor aggregate_targets(const at::Tensor& per_target, const std::string& how);
+
+// A layer index of `method`'s parameter `key` against a model of num_layers layers: returns it
+// (counted from the end when negative and from_end) or throws naming the parameter and the range.
+int model_layer(const char* method, const char* key, int64_t layer, int64_t num_layers,
+                bool from_end);
 
 }  // namespace xai

@@ -35,15 +35,17 @@ std::string RolloutOptions::to_json() const {
 
 Rollout::Rollout(RolloutOptions options) : options_(std::move(options)) {}
 
+void Rollout::check_model(const Model& model) const {
+  model_layer("rollout", "start_layer", options_.start_layer, model.spec().num_layers, true);
+}
+
 Explanation Rollout::explain(Model& model, const Encoded& sample, ExplainContext&) {
   const auto start = std::chrono::steady_clock::now();
   const auto s = attention_detail::sample_tensors(model, sample, "rollout");
   const int L = static_cast<int>(model.spec().num_layers);
-  const int64_t first = options_.start_layer < 0 ? L + options_.start_layer : options_.start_layer;
-  XAI_CHECK(first >= 0 && first < L, "rollout: start_layer ", options_.start_layer,
-            " is not a layer of this model (it has ", L, ")");
+  const int first = model_layer("rollout", "start_layer", options_.start_layer, L, true);
   std::vector<int> layers;
-  for (int l = static_cast<int>(first); l < L; ++l) layers.push_back(l);
+  for (int l = first; l < L; ++l) layers.push_back(l);
   std::vector<at::Tensor> means = attention_detail::head_mean_probs(model, s.ids, layers);
 
   Explanation out;

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -710,6 +711,16 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
       progress.update(finished + done_now + others, note);
       return all_finished;
     };
+    // A line for the user between progress updates: rank 0 prints it; `every_rank`: the other
+    // ranks too, on stderr with their rank (their own sample failures).
+    auto notice = [&](const std::string& line, bool every_rank) {
+      if (world.is_root()) {
+        progress.message(line);
+      } else if (every_rank) {
+        std::cerr << "[rank " << world.rank << "] " << line << "\n" << std::flush;
+      }
+    };
+    std::set<std::pair<std::string, std::string>> told;  // (model, explainer) failures said
     MemoryMeter meter;
     ExplainContext ctx;
     ctx.perturbation_group = group_comm.get();
@@ -737,6 +748,19 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
                 "/tokenizer.json: ", tokenizer.vocab_size(),
                 " tokens, more than the model's vocabulary of ", model->spec().vocab_size,
                 " (HINT: the tokenizer does not belong to ", m.path, ")");
+      // A method that cannot run on this model at all (a layer it names is not one of the
+      // model's, ...) is said once and skipped here; each sample's failure record says why.
+      std::vector<std::string> cannot(plan.explainers.size());
+      for (size_t k = 0; k < plan.explainers.size(); ++k) {
+        try {
+          plan.explainers[k].impl->check_model(*model);
+        } catch (const std::exception& e) {
+          cannot[k] = e.what();
+          notice(str_cat("xai run: ", plan.explainers[k].name, " cannot run on ", m.name, ": ",
+                         cannot[k], "; skipped there, the other explainers go on"),
+                 false);
+        }
+      }
 
       for (int64_t i : mine[mi]) {
         if (should_stop()) break;
@@ -765,8 +789,15 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
         rec.evidence = enc.evidence_mask;
         rec.prompt = sample.prompt;
         rec.target = sample.target;
-        for (auto& x : plan.explainers) {
+        for (size_t k = 0; k < plan.explainers.size(); ++k) {
+          auto& x = plan.explainers[k];
           if (!group_root && !x.impl->splits_perturbations()) continue;
+          if (!cannot[k].empty()) {
+            if (!group_root) continue;
+            writer.add_failure({m.name, id, x.name, cannot[k]});
+            ++failures_now;
+            continue;
+          }
           try {
             meter.start();
             Explanation ex = x.impl->explain(*model, enc, ctx);
@@ -786,6 +817,12 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
             if (!group_root) continue;
             writer.add_failure({m.name, id, x.name, e.what()});
             ++failures_now;
+            if (told.insert({m.name, x.name}).second) {
+              notice(str_cat("xai run: ", x.name, " failed on ", m.name, ", sample ", id, ": ",
+                             e.what(), " (the run goes on; further failures of ", x.name, " on ",
+                             m.name, " are only recorded under /failures)"),
+                     true);
+            }
           }
         }
         if (!group_root) continue;

@@ -79,6 +79,13 @@ void Progress::update(int64_t done, const std::string& note) {
   last_ = now;
 }
 
+void Progress::message(const std::string& text) {
+  if (drawn_) out_ << "\r\033[K";
+  out_ << text << "\n" << std::flush;
+  if (drawn_) last_ = std::chrono::steady_clock::time_point{};  // redraw at the next update
+  drawn_ = false;
+}
+
 void Progress::finish(const std::string& note) {
   if (mode_ == Mode::kOff) return;
   const double elapsed =

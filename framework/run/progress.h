@@ -20,6 +20,9 @@ class Progress {
   // done so far (absolute), and a short note (e.g. the current model).
   void update(int64_t done, const std::string& note = "");
   void finish(const std::string& note = "");  // the final line
+  // A line of its own (a warning, a failure) in every mode, off included; a drawn bar is cleared
+  // first and drawn again at the next update.
+  void message(const std::string& line);
 
   static std::string format_duration(double seconds);  // "42s", "3m05s", "1h02m"
 

@@ -12,7 +12,8 @@
 
 namespace xai::test {
 
-// ids (T) = prompt + targets[:-1] (teacher forcing), targets (n); offsets empty (no BOS).
+// ids (T) = prompt + targets[:-1] (teacher forcing), targets (n). Position k's byte span is
+// [k, k + 1): no zero-width span at 0, so leading_bos() is false (no BOS).
 inline Encoded make_sample(const at::Tensor& ids, int64_t prompt_len, const at::Tensor& targets) {
   Encoded e;
   at::Tensor i = ids.to(at::kLong).contiguous(), t = targets.to(at::kLong).contiguous();
@@ -22,7 +23,7 @@ inline Encoded make_sample(const at::Tensor& ids, int64_t prompt_len, const at::
   e.prompt_len = prompt_len;
   e.explain_mask.assign(static_cast<size_t>(T), 0);
   for (int64_t k = 0; k < prompt_len; ++k) e.explain_mask[static_cast<size_t>(k)] = 1;
-  e.offsets.assign(static_cast<size_t>(T), ByteSpan{});
+  for (int64_t k = 0; k < T; ++k) e.offsets.push_back(ByteSpan{k, k + 1});
   e.tokens.assign(static_cast<size_t>(T), "");
   return e;
 }

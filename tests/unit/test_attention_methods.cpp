@@ -13,6 +13,7 @@
 #include "framework/model/model.h"
 #include "framework/model/model_spec.h"
 #include "framework/tensor_io/safetensors.h"
+#include "methods/atman.h"
 #include "methods/attattr.h"
 #include "methods/attention.h"
 #include "methods/chefer.h"
@@ -421,7 +422,7 @@ TEST(AttentionMethods, PresetsAndKeysComeFromYaml) {
 }
 
 TEST(AttentionMethods, RegisteredByName) {
-  for (const char* m : {"attention", "rollout", "chefer", "attattr"}) {
+  for (const std::string& m : explainer_methods()) {
     Config c = Config::parse("{}", "exp.yaml");
     std::unique_ptr<Explainer> e = make_explainer(m, c.root());
     ASSERT_NE(e, nullptr) << m;
@@ -441,7 +442,17 @@ TEST(AttentionMethods, ErrorsNameTheMethodAndTheReason) {
   test::expect_error([&] { Rollout(r).explain(*model, s, ctx); }, {"rollout", "start_layer -3"});
   AttAttrOptions a;
   a.layers = {5};
-  test::expect_error([&] { AttAttr(a).explain(*model, s, ctx); }, {"attattr", "layer 5"});
+  test::expect_error([&] { AttAttr(a).explain(*model, s, ctx); },
+                     {"attattr", "layers entry 5", "0..1"});
+  // check_model says the same before any work, for the runner (which asks once per model).
+  test::expect_error([&] { AttAttr(a).check_model(*model); }, {"attattr", "layers entry 5"});
+  test::expect_error([&] { Chefer(c).check_model(*model); }, {"chefer", "start_layer 2"});
+  AtManOptions at;
+  at.layers = {1, 2};  // 2 is past the last layer: it used to match no layer and explain nothing
+  test::expect_error([&] { AtMan(at).check_model(*model); }, {"atman", "layers entry 2"});
+  test::expect_error([&] { AtMan(at).explain(*model, s, ctx); }, {"atman", "layers entry 2"});
+  at.layers = {1};
+  EXPECT_NO_THROW(AtMan(at).check_model(*model));
   Encoded bad = s;
   bad.prompt_len = 0;
   test::expect_error([&] { RawAttention(AttentionOptions{}).explain(*model, bad, ctx); },

@@ -308,7 +308,7 @@ TEST(CheferLrp, LastLayerOnlyEqualsStartLayerMinusOne) {
   CheferLrpOptions bad;
   bad.start_layer = model->spec().num_layers;
   test::expect_error([&] { CheferLrp(bad).explain(*model, s, ctx); },
-                     {"chefer_lrp", "start_layer", "outside"});
+                     {"chefer_lrp", "start_layer", "is not a layer"});
 }
 
 TEST(LrpCost, BothMethodsReportPassesAndSecondsOnTheGpt2Fixture) {

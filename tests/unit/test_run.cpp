@@ -5,13 +5,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <sstream>
+#include <thread>
 
 #include "framework/config/config.h"
 #include "framework/io/results_reader.h"
 #include "framework/model/model.h"
 #include "framework/run/experiment.h"
+#include "framework/run/progress.h"
 #include "framework/text/encoded.h"
 #include "methods/explainer.h"
 #include "tests/unit/test_util.h"
@@ -28,8 +31,16 @@ std::string config(const std::string& name) {
 }
 
 // Runs from the repository root (paths in the YAML are relative to it), quietly.
-RunResult run(const std::string& yaml, std::vector<std::string> overrides, bool resume = false) {
+RunResult run(const std::string& yaml, std::vector<std::string> overrides, bool resume = false,
+              std::string* log_text = nullptr) {
   std::ostringstream log;
+  struct Keep {  // hands the log over however the run ends
+    std::ostringstream& log;
+    std::string* out;
+    ~Keep() {
+      if (out) *out = log.str();
+    }
+  } keep{log, log_text};
   RunOptions o;
   o.overrides = std::move(overrides);
   o.resume = resume;
@@ -129,6 +140,59 @@ TEST(Run, FailedSamplesAreRecordedAndTheRunGoesOn) {
   ASSERT_EQ(r.rows.size(), 1u);
   EXPECT_EQ(r.rows[0].samples, 2);
   EXPECT_EQ(r.rows[0].failures, 2);
+}
+
+TEST(Progress, AMessageClearsTheBarAndTheBarIsDrawnAgainAtTheNextUpdate) {
+  std::ostringstream out;
+  Progress bar(out, 10, "samples", Progress::Mode::kBar);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // the bar redraws 10x a second
+  bar.update(3);
+  bar.message("xai run: a line");
+  bar.update(4);  // within 0.1 s of the last draw: drawn all the same, the message erased it
+  const std::string s = out.str();
+  const size_t msg = s.find("\r\033[Kxai run: a line\n");
+  ASSERT_NE(msg, std::string::npos) << s;
+  EXPECT_NE(s.find("3/10 samples"), std::string::npos) << s;
+  EXPECT_LT(s.find("3/10 samples"), msg);
+  EXPECT_NE(s.find("4/10 samples", msg), std::string::npos) << s;
+  for (auto mode : {Progress::Mode::kLines, Progress::Mode::kOff}) {
+    std::ostringstream o;
+    Progress p(o, 10, "samples", mode);
+    p.message("xai run: a line");
+    EXPECT_EQ(o.str(), "xai run: a line\n");
+  }
+}
+
+TEST(Run, AnExplainerThatCannotRunOnAModelIsSaidOnceAndTheOthersGoOn) {
+  TempDir out;
+  std::string log;
+  RunResult r = run("cannot_run.yaml", {"output=" + out.path()}, false, &log);
+  // One line each for the two that cannot run, naming explainer, model and parameter.
+  auto lines_with = [&](const std::string& needle) {
+    int n = 0;
+    std::istringstream in(log);
+    for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos;
+    return n;
+  };
+  EXPECT_EQ(lines_with("atman_deep cannot run on gpt2: atman: layers entry 7"), 1) << log;
+  EXPECT_EQ(lines_with("chefer_deep cannot run on gpt2: chefer: start_layer -5"), 1) << log;
+  EXPECT_EQ(lines_with("rollout cannot run"), 0) << log;
+  // Every sample records both skipped explainers; rollout's results are all there.
+  EXPECT_EQ(r.failures, 6);
+  ResultsReader reader(r.results_h5);
+  std::map<std::string, int> failed;
+  for (const auto& f : reader.failures()) {
+    EXPECT_EQ(f.model, "gpt2");
+    EXPECT_NE(f.message.find("is not a layer of this model (it has 2 layers"), std::string::npos)
+        << f.message;
+    ++failed[f.explainer];
+  }
+  EXPECT_EQ(failed, (std::map<std::string, int>{{"atman_deep", 3}, {"chefer_deep", 3}}));
+  EXPECT_EQ(reader.explainer("gpt2", "rollout").rows(), 3u);
+  for (const auto& row : r.rows) {
+    EXPECT_EQ(row.failures, row.explainer == "rollout" ? 0 : 3) << row.explainer;
+    EXPECT_EQ(row.samples, row.explainer == "rollout" ? 3 : 0) << row.explainer;
+  }
 }
 
 TEST(Run, MethodExtrasAreStoredPerSampleAndEqualTheExplainersOwn) {
