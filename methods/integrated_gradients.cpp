@@ -132,13 +132,17 @@ IntegratedGradients::IntegratedGradients(IntegratedGradientsOptions options)
             name_of(options_.quadrature), " (got ", options_.steps, ")");
   XAI_CHECK(options_.batch_size > 0, "integrated_gradients: batch_size must be positive (got ",
             options_.batch_size, ")");
-  XAI_CHECK(options_.baseline != Options::Baseline::kUnk || options_.baseline_token_id,
-            "integrated_gradients: baseline 'unk' needs baseline_token_id, the tokenizer's UNK id "
-            "(its PAD id when it has no UNK) (HINT: explainers see no tokenizer; look the id up in "
-            "tokenizer.json)");
   XAI_CHECK(!options_.baseline_token_id || *options_.baseline_token_id >= 0,
             "integrated_gradients: baseline_token_id must be >= 0 (got ",
             *options_.baseline_token_id, ")");
+}
+
+void IntegratedGradients::check_model(const Model& model) const {
+  const int64_t V = model.spec().vocab_size;
+  XAI_CHECK(!options_.baseline_token_id || *options_.baseline_token_id < V,
+            "integrated_gradients: baseline_token_id ", options_.baseline_token_id.value_or(0),
+            " is outside the model's vocabulary of ", V,
+            " (HINT: use an id of this model's tokenizer)");
 }
 
 Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
@@ -159,11 +163,18 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
   if (options_.baseline == Options::Baseline::kZero) {
     e0 = at::zeros_like(e);
   } else {
-    const int64_t id = options_.baseline_token_id.value_or(0);
-    const int64_t V = model.spec().vocab_size;
-    XAI_CHECK(id < V, "integrated_gradients: baseline_token_id ", id,
-              " is outside the model's vocabulary of ", V,
-              " (HINT: use an id of this model's tokenizer)");
+    check_model(model);
+    // unk without an id: the sample's tokenizer's UNK id (its PAD id when it has no UNK).
+    XAI_CHECK(
+        options_.baseline_token_id || options_.baseline != Options::Baseline::kUnk || sample.unk_id,
+        "integrated_gradients: baseline 'unk': the tokenizer has neither an UNK nor a PAD "
+        "token (tokenizer_config.json unk_token / pad_token, tokenizer.json "
+        "model.unk_token) (HINT: set baseline_token_id)");
+    const int64_t id = options_.baseline_token_id                     ? *options_.baseline_token_id
+                       : options_.baseline == Options::Baseline::kUnk ? *sample.unk_id
+                                                                      : 0;
+    XAI_CHECK(id >= 0 && id < model.spec().vocab_size, "integrated_gradients: the tokenizer's ",
+              "UNK/PAD id ", id, " is outside the model's vocabulary of ", model.spec().vocab_size);
     at::Tensor base = at::full({1, T}, id, at::kLong);
     if (options_.baseline_keep_bos && leading_bos(sample)) base[0][0] = sample.ids[0];
     e0 = model.embed(base.to(dev)).detach()[0].to(at::kFloat);
@@ -242,9 +253,11 @@ std::string IntegratedGradientsOptions::to_json() const {
   j["steps"] = steps;
   j["quadrature"] = name_of(quadrature);
   j["baseline"] = name_of(baseline);
-  j["baseline_token_id"] = baseline == Baseline::kZero
-                               ? nlohmann::ordered_json(nullptr)
-                               : nlohmann::ordered_json(baseline_token_id.value_or(0));
+  // null: none (zero baseline) or, for unk, the tokenizer's UNK (else PAD) id, per model.
+  j["baseline_token_id"] =
+      baseline == Baseline::kZero || (baseline == Baseline::kUnk && !baseline_token_id)
+          ? nlohmann::ordered_json(nullptr)
+          : nlohmann::ordered_json(baseline_token_id.value_or(0));
   j["baseline_keep_bos"] = baseline_keep_bos;
   j["batch_size"] = batch_size;
   const std::string head = j.dump();

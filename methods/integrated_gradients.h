@@ -32,13 +32,13 @@ struct IntegratedGradientsOptions {
   };
   // zero: E0 = 0 (captum's default, AtMan's baselines). token: E0 = embed(baseline_token_id) at
   // every position (captum LLM: id 0). unk: the same with the tokenizer's UNK id (PAD when it has
-  // none, inseq) -- explainers see no tokenizer, so baseline_token_id must name that id.
+  // none, inseq), as the sample carries it (Encoded::unk_id), unless baseline_token_id names one.
   enum class Baseline { kZero, kToken, kUnk };
 
   int64_t steps = 50;
   Quadrature quadrature = Quadrature::kGaussLegendre;
   Baseline baseline = Baseline::kZero;
-  std::optional<int64_t> baseline_token_id;  // token: default 0; unk: required
+  std::optional<int64_t> baseline_token_id;  // token: default 0; unk: default the tokenizer's
   // Token baselines: a leading BOS (position 0 with no bytes) keeps its own embedding in E0, as
   // captum LLM's skip_tokens and inseq's special tokens do; its attribution is then exactly 0.
   bool baseline_keep_bos = true;
@@ -75,6 +75,7 @@ class IntegratedGradients final : public Explainer {
   explicit IntegratedGradients(IntegratedGradientsOptions options);
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  void check_model(const Model& model) const override;
   const IntegratedGradientsOptions& options() const { return options_; }
 
  private:

@@ -35,7 +35,12 @@ IntegratedGradientsOptions IntegratedGradientsOptions::from_config(const ConfigN
   }
   o.steps = node.get_int("steps", o.steps);
   const std::string q = node.get_choice(
-      "quadrature", "gausslegendre",
+      "quadrature",
+      o.quadrature == Quadrature::kGaussLegendre   ? "gausslegendre"
+      : o.quadrature == Quadrature::kRiemannLeft   ? "riemann_left"
+      : o.quadrature == Quadrature::kRiemannRight  ? "riemann_right"
+      : o.quadrature == Quadrature::kRiemannMiddle ? "riemann_middle"
+                                                   : "riemann_trapezoid",
       {"gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"});
   o.quadrature = q == "gausslegendre"    ? Quadrature::kGaussLegendre
                  : q == "riemann_left"   ? Quadrature::kRiemannLeft
@@ -56,9 +61,6 @@ IntegratedGradientsOptions IntegratedGradientsOptions::from_config(const ConfigN
   } else if (o.baseline == Baseline::kToken && !o.baseline_token_id) {
     o.baseline_token_id = 0;  // captum LLM's TextTokenInput(baselines=0)
   }
-  XAI_CHECK(o.baseline != Baseline::kUnk || o.baseline_token_id, where(node, "baseline"),
-            ": 'unk' needs baseline_token_id, the tokenizer's UNK id (its PAD id when it "
-            "has no UNK) (HINT: explainers see no tokenizer; look the id up in tokenizer.json)");
   o.baseline_keep_bos = node.get_bool("baseline_keep_bos", o.baseline_keep_bos);
   o.batch_size = node.get_int("batch_size", o.batch_size);
   o.common.read(node);

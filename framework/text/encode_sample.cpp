@@ -54,6 +54,7 @@ Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t 
 
   Encoded e;
   e.prompt_len = static_cast<int64_t>(P);
+  e.unk_id = tokenizer.unk_id() ? tokenizer.unk_id() : tokenizer.pad_id();
   e.target_ids = target.ids;
   e.ids.reserve(T);
   e.ids.insert(e.ids.end(), prompt.ids.begin(), prompt.ids.end());

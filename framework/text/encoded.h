@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ struct Encoded {
   // (T) byte spans: into `prompt` for positions < prompt_len, into `target` after.
   std::vector<ByteSpan> offsets;
   std::vector<std::string> tokens;  // (T) vocabulary strings, for display
+  // The tokenizer's UNK id, its PAD id when it has no UNK (inseq's IG baseline); nullopt: neither.
+  std::optional<int64_t> unk_id;
   int64_t size() const { return static_cast<int64_t>(ids.size()); }
   int64_t num_targets() const { return static_cast<int64_t>(target_ids.size()); }
 };

@@ -3,10 +3,13 @@
 #include "framework/text/tokenizer.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
+
+#include <nlohmann/json.hpp>
 
 #include "framework/common/error.h"
 #include "framework/text/components.h"
@@ -207,7 +210,29 @@ struct Tokenizer::Impl {
   int64_t vocab_size = 0;
   std::vector<int64_t> special_before;
   std::vector<int64_t> special_after;
+  std::optional<int64_t> unk, pad;
+
+  std::optional<int64_t> id_of(const std::string& token) const {
+    if (auto id = added.token_to_id(token)) return *id;
+    if (auto id = model->token_to_id(token)) return *id;
+    return std::nullopt;
+  }
 };
+
+namespace {
+
+// A special token of tokenizer_config.json: "<unk>", or {"content": "<unk>", ...}, or null.
+std::optional<std::string> config_token(const nlohmann::json& cfg, const char* key,
+                                        const std::string& path) {
+  if (!cfg.contains(key) || cfg[key].is_null()) return std::nullopt;
+  const nlohmann::json& v = cfg[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string())
+    return v["content"].get<std::string>();
+  throw Error(str_cat(path, ": ", key, " must be a string or an object with a string 'content'"));
+}
+
+}  // namespace
 
 Tokenizer::Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::~Tokenizer() = default;
@@ -221,7 +246,23 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
   }
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  return from_json_text(buffer.str(), path);
+  Tokenizer t = from_json_text(buffer.str(), path);
+  // transformers keeps the special-token roles (unk, pad) in tokenizer_config.json beside it.
+  const std::filesystem::path cfg_path =
+      std::filesystem::path(path).parent_path() / "tokenizer_config.json";
+  std::ifstream cin(cfg_path, std::ios::binary);
+  if (!cin) return t;
+  nlohmann::json cfg;
+  try {
+    cfg = nlohmann::json::parse(cin);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(str_cat(cfg_path.string(), ": invalid JSON (", e.what(), ")"));
+  }
+  if (!cfg.is_object()) throw Error(str_cat(cfg_path.string(), ": not a JSON object"));
+  auto impl = std::const_pointer_cast<Impl>(t.impl_);  // not shared yet: t is the only owner
+  if (auto u = config_token(cfg, "unk_token", cfg_path.string())) impl->unk = impl->id_of(*u);
+  if (auto p = config_token(cfg, "pad_token", cfg_path.string())) impl->pad = impl->id_of(*p);
+  return t;
 }
 
 Tokenizer Tokenizer::from_json_text(const std::string& json_text, const std::string& source_name) {
@@ -265,6 +306,8 @@ Tokenizer Tokenizer::from_json_text(const std::string& json_text, const std::str
   impl->vocab_size = std::max(impl->model->vocab_size(), impl->added.max_id() + 1);
   if (impl->post_processor)
     impl->post_processor->special_ids(impl->special_before, impl->special_after);
+  if (root["model"].contains("unk_token") && root["model"]["unk_token"].is_string())
+    impl->unk = impl->id_of(root["model"]["unk_token"].get<std::string>());
   return Tokenizer(std::move(impl));
 }
 
@@ -354,10 +397,11 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special
 int64_t Tokenizer::vocab_size() const { return impl_->vocab_size; }
 
 std::optional<int64_t> Tokenizer::token_to_id(const std::string& token) const {
-  if (auto id = impl_->added.token_to_id(token)) return *id;
-  if (auto id = impl_->model->token_to_id(token)) return *id;
-  return std::nullopt;
+  return impl_->id_of(token);
 }
+
+std::optional<int64_t> Tokenizer::unk_id() const { return impl_->unk; }
+std::optional<int64_t> Tokenizer::pad_id() const { return impl_->pad; }
 
 std::string Tokenizer::id_to_token(int64_t id) const {
   if (const text::AddedToken* t = impl_->added.by_id(id)) return t->content;

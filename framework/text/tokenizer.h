@@ -56,6 +56,11 @@ class Tokenizer {
   // Ids the post-processor would insert around a single sequence (e.g. BOS), in order.
   std::optional<int64_t> bos_id() const;
   std::optional<int64_t> eos_id() const;
+  // The UNK and PAD tokens' ids, as transformers' AutoTokenizer has them: tokenizer_config.json's
+  // unk_token / pad_token when from_file finds that file beside tokenizer.json, else (UNK only)
+  // tokenizer.json's model.unk_token. nullopt when there is none or it is not in the vocabulary.
+  std::optional<int64_t> unk_id() const;
+  std::optional<int64_t> pad_id() const;
 
   Tokenizer(const Tokenizer&) = default;
   Tokenizer& operator=(const Tokenizer&) = default;

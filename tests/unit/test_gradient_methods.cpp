@@ -263,6 +263,26 @@ TEST(IntegratedGradients, TokenBaselineKeepsALeadingBos) {
   EXPECT_GT(run(replace, *model, s).per_target.select(1, 0).abs().max().item<double>(), 0.0);
 }
 
+TEST(IntegratedGradients, UnkBaselineTakesTheTokenizersIdFromTheSample) {
+  auto model = load_model(fixture("models/gpt2"));
+  Encoded s = random_sample(*model, 6, 2, 5);
+  Options o;
+  o.steps = 6;
+  o.batch_size = 16;                     // as make_ig: the same chunks, so the same bits
+  o.baseline = Options::Baseline::kUnk;  // inseq: no id given
+  IntegratedGradients unk(o);
+  test::expect_error([&] { run(unk, *model, s); }, {"integrated_gradients", "neither an UNK"});
+  s.unk_id = 7;  // as encode_sample sets it from the tokenizer
+  at::Tensor got = run(unk, *model, s).per_target;
+  auto token7 = make_ig(Options::Quadrature::kGaussLegendre, 6, Options::Baseline::kToken, 16, 7);
+  EXPECT_TRUE(at::equal(got, run(token7, *model, s).per_target));
+  auto token3 = make_ig(Options::Quadrature::kGaussLegendre, 6, Options::Baseline::kToken, 16, 3);
+  EXPECT_FALSE(at::allclose(got, run(token3, *model, s).per_target));
+  o.baseline_token_id = 3;  // an explicit id wins over the tokenizer's
+  IntegratedGradients explicit_id(o);
+  EXPECT_TRUE(at::equal(run(explicit_id, *model, s).per_target, run(token3, *model, s).per_target));
+}
+
 TEST(IntegratedGradients, QuadratureFollowsCaptum) {
   auto [a, w] = ig_quadrature(Options::Quadrature::kGaussLegendre, 3);
   const double r = std::sqrt(0.6);
@@ -365,6 +385,9 @@ TEST(GradientConfig, PresetsSetTheirValuesAndKeysOverrideThem) {
   EXPECT_EQ(ig["target"], "prob");
   EXPECT_EQ(ig["embedding_aggregation"], "l2");
   EXPECT_EQ(ig["normalize"], "l1");
+  ig = params("integrated_gradients", "{preset: inseq}");  // the id: the tokenizer's, per sample
+  EXPECT_EQ(ig["baseline"], "unk");
+  EXPECT_TRUE(ig["baseline_token_id"].is_null());
   ig = params("integrated_gradients", "{}");
   EXPECT_EQ(ig["steps"], 50);
   EXPECT_EQ(ig["baseline"], "zero");
@@ -383,8 +406,6 @@ TEST(GradientConfig, PresetsSetTheirValuesAndKeysOverrideThem) {
 
 TEST(GradientConfig, InvalidParametersAreErrorsNamingTheKey) {
   test::expect_error([] { build("integrated_gradients", "{stpes: 3}"); }, {"stpes", "steps"});
-  test::expect_error([] { build("integrated_gradients", "{preset: inseq}"); },
-                     {"unk", "baseline_token_id"});
   test::expect_error([] { build("integrated_gradients", "{baseline_token_id: 3}"); },
                      {"baseline_token_id", "zero"});
   test::expect_error([] { build("integrated_gradients", "{quadrature: simpson}"); },

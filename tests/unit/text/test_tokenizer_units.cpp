@@ -10,6 +10,7 @@
 
 #include "framework/common/error.h"
 #include "framework/text/components.h"
+#include "tests/unit/test_util.h"
 #include "tests/unit/text/golden.h"
 
 namespace xai {
@@ -298,6 +299,42 @@ TEST(Tokenizer, ModelTypeIsInferredWhenMissing) {
 }
 
 // Not a check: prints encode throughput (run with --gtest_also_run_disabled_tests).
+TEST(Tokenizer, UnkAndPadComeFromTokenizerConfigElseTheModelsUnkToken) {
+  // tokenizer.json alone: the model's unk_token (Llama 2 "<unk>", BERT "[UNK]"); none for GPT-2.
+  const auto unk_of = [](const std::string& name) {
+    return Tokenizer::from_file(fixture_dir(name) + "/tokenizer.json").unk_id();
+  };
+  const Tokenizer llama = Tokenizer::from_file(fixture_dir("llama2_metaspace") + "/tokenizer.json");
+  EXPECT_EQ(unk_of("llama2_metaspace"), llama.token_to_id("<unk>"));
+  ASSERT_TRUE(unk_of("llama2_metaspace").has_value());
+  const Tokenizer bert = Tokenizer::from_file(fixture_dir("wordpiece_bert") + "/tokenizer.json");
+  EXPECT_EQ(unk_of("wordpiece_bert"), bert.token_to_id("[UNK]"));
+  EXPECT_FALSE(unk_of("byte_level_bpe").has_value());
+  EXPECT_FALSE(llama.pad_id().has_value());
+  // tokenizer_config.json beside it (as save_pretrained writes it) wins, in both spellings.
+  const auto with_config = [](const std::string& name, const std::string& config) {
+    test::TempDir dir;
+    std::filesystem::copy_file(fixture_dir(name) + "/tokenizer.json",
+                               dir.path() + "/tokenizer.json");
+    std::ofstream(dir.path() + "/tokenizer_config.json") << config;
+    return Tokenizer::from_file(dir.path() + "/tokenizer.json");
+  };
+  const Tokenizer gpt2 =
+      with_config("byte_level_bpe",
+                  R"({"unk_token": "<|endoftext|>", "pad_token": {"content": "<|endoftext|>"}})");
+  ASSERT_TRUE(gpt2.unk_id().has_value());
+  EXPECT_EQ(gpt2.unk_id(), gpt2.token_to_id("<|endoftext|>"));
+  EXPECT_EQ(gpt2.pad_id(), gpt2.token_to_id("<|endoftext|>"));
+  const Tokenizer b2 =
+      with_config("wordpiece_bert", R"({"unk_token": "[MASK]", "pad_token": "[PAD]"})");
+  EXPECT_EQ(b2.unk_id(), b2.token_to_id("[MASK]"));
+  EXPECT_EQ(b2.pad_id(), b2.token_to_id("[PAD]"));
+  test::expect_error([&] { with_config("wordpiece_bert", "{not json"); },
+                     {"tokenizer_config.json: invalid JSON"});
+  test::expect_error([&] { with_config("wordpiece_bert", R"({"unk_token": 3})"); },
+                     {"tokenizer_config.json: unk_token must be a string"});
+}
+
 TEST(TokenizerSpeed, DISABLED_EncodeLongParagraph) {
   const nlohmann::json golden = read_json(fixture_dir("byte_level_bpe") + "/golden.json");
   std::string paragraph;
