@@ -240,6 +240,14 @@ Explanation AtMan::explain(Model& model, const Encoded& sample, ExplainContext& 
     out.cost.forward_passes = static_cast<int64_t>(sums[1]);
     out.cost.sequences = static_cast<int64_t>(sums[2]);
   }
+  if (options_.exclude_bos || options_.exclude_predicting ||
+      options_.normalize != Normalization::kNone) {
+    CommonOptions scoring;  // only the exclusions and normalisation apply to AtMan
+    scoring.exclude_bos = options_.exclude_bos;
+    scoring.exclude_predicting = options_.exclude_predicting;
+    scoring.normalize = options_.normalize;
+    out.per_target = finish_scores(out.per_target, sample, scoring);
+  }
   out.relevance = aggregate_targets(out.per_target, options_.aggregation);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
@@ -261,6 +269,11 @@ std::string AtManOptions::to_json() const {
   j["batch_size"] = batch_size;
   j["aggregation"] = aggregation;
   j["explain_targets"] = explain_targets;
+  j["exclude_bos"] = exclude_bos;
+  j["exclude_predicting"] = exclude_predicting;
+  j["normalize"] = normalize == Normalization::kNone ? "none"
+                   : normalize == Normalization::kL1 ? "l1"
+                                                     : "max_abs";
   j["prefix_reuse"] = prefix_reuse;
   j["head_at_targets"] = head_at_targets;
   return j.dump();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "methods/explainer.h"
+#include "methods/options.h"
 
 namespace xai {
 
@@ -27,6 +28,11 @@ struct AtManOptions {
   int64_t batch_size = 8;              // perturbations per forward call
   std::string aggregation = "square";  // square | abs | sum over targets
   bool explain_targets = true;  // also perturb earlier target tokens (they explain later ones)
+  // Scoring, as every baseline applies it (methods/options.h): zero a leading BOS / the
+  // predicting position, then normalise each target's row; before `aggregation`.
+  bool exclude_bos = false;
+  bool exclude_predicting = false;
+  Normalization normalize = Normalization::kNone;
   // Fast path switches; each gives the same numbers as the plain path (tested).
   bool prefix_reuse = true;     // recompute only positions >= the first suppressed one
   bool head_at_targets = true;  // LM head only at the positions predicting targets

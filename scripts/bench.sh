@@ -44,7 +44,9 @@ echo "== xai AtMan: plain forward vs reference form vs fast path (B=${B:-8}, $TH
 
 echo
 echo "== xai explainers: seconds and peak extra memory per explanation, ratio to one forward"
-"$BUILD/tests/bench_methods" --threads "$THREADS" --T "${METHOD_TS:-256,512}"
+# IG at 20 steps, the issue's target setting (its default is 50).
+"$BUILD/tests/bench_methods" --threads "$THREADS" --T "${METHOD_TS:-256,512}" \
+  --set "integrated_gradients.steps=${IG_STEPS:-20}"
 
 echo
 echo "== xai merge: per-rank shards (ShardWriter) -> results.h5, size against raw float32"

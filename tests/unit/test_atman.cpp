@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "framework/config/config.h"
 #include "framework/dist/communicator.h"
 #include "framework/model/model.h"
 #include "framework/tensor_io/safetensors.h"
@@ -121,6 +122,51 @@ TEST_P(AtManFastPath, LaterTokensCannotExplainEarlierTargets) {
   at::Tensor masked = AtMan(o).explain(*model_, s, ctx).per_target;
   EXPECT_EQ(masked.select(1, 4).abs().max().item<double>(), 0.0);
   EXPECT_GT(masked.select(1, 5).abs().max().item<double>(), 0.0);
+}
+
+// The scoring options every baseline has, applied to AtMan's scores the same way: a leading BOS
+// and the predicting position zeroed, each target's row normalised; off, nothing changes.
+TEST_P(AtManFastPath, ScoringOptionsZeroBosAndThePredictingPositionThenNormalise) {
+  AtManOptions o;
+  o.kappa = std::nullopt;
+  Encoded s = sample_;
+  s.offsets[0] = ByteSpan{0, 0};  // position 0 is a BOS
+  ExplainContext ctx;
+  const at::Tensor raw = AtMan(o).explain(*model_, s, ctx).per_target;  // (n, T)
+  const int64_t n = raw.size(0), P = s.prompt_len;
+  ASSERT_GT(raw.select(1, 0).abs().max().item<double>(), 0.0);
+  o.exclude_bos = true;
+  o.exclude_predicting = true;
+  o.normalize = Normalization::kL1;
+  const Explanation e = AtMan(o).explain(*model_, s, ctx);
+  at::Tensor want = raw.clone();
+  want.select(1, 0).zero_();
+  for (int64_t t = 0; t < n; ++t) want[t][P - 1 + t] = 0.0f;  // the predicting positions
+  want = want / want.abs().sum(1, true);
+  EXPECT_LT(relative_error(e.per_target, want), 1e-6);
+  EXPECT_TRUE(at::allclose(e.per_target.abs().sum(1), at::ones({n})));
+  EXPECT_TRUE(at::equal(e.relevance, e.per_target.pow(2).sum(0)));  // then the aggregation
+  o.normalize = Normalization::kMaxAbs;
+  o.exclude_predicting = false;
+  const at::Tensor m = AtMan(o).explain(*model_, s, ctx).per_target;
+  EXPECT_TRUE(at::allclose(std::get<0>(m.abs().max(1)), at::ones({n})));
+  EXPECT_EQ(m.select(1, 0).abs().max().item<double>(), 0.0);
+  const auto j = nlohmann::json::parse(AtMan(o).params_json());
+  EXPECT_EQ(j.at("exclude_bos"), true);
+  EXPECT_EQ(j.at("normalize"), "max_abs");
+  // The same keys from YAML; a bad value names the key and the choices.
+  Config c =
+      Config::parse("{exclude_bos: true, exclude_predicting: true, normalize: l1}", "x.yaml");
+  const auto y = nlohmann::json::parse(make_explainer("atman", c.root())->params_json());
+  EXPECT_EQ(y.at("exclude_bos"), true);
+  EXPECT_EQ(y.at("exclude_predicting"), true);
+  EXPECT_EQ(y.at("normalize"), "l1");
+  test::expect_error(
+      [] {
+        Config bad = Config::parse("{normalize: l2}", "x.yaml");
+        make_explainer("atman", bad.root());
+      },
+      {"normalize", "max_abs"});
 }
 
 // parallel.perturbation: the shares of a group (batch b on share b % shares) sum to the

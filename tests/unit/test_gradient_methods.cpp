@@ -160,16 +160,31 @@ TEST_P(GradientAxioms, IntegratedGradientsCompletenessImprovesWithSteps) {
 }
 
 TEST_P(GradientAxioms, IntegratedGradientsDeltaIsSumOfAttributionsMinusTheGap) {
-  // With signed sums and no normalisation, sum_j per_target[t, j] = sum over d and positions, so
-  // per_target's row sums minus the delta give f(E) - f(E0) -- the same for every quadrature.
-  auto a = make_ig(Options::Quadrature::kGaussLegendre, 20, Options::Baseline::kToken, 16, 3);
-  auto b = make_ig(Options::Quadrature::kRiemannMiddle, 20, Options::Baseline::kToken, 16, 3);
-  Explanation ea = run(a, *model_, sample_), eb = run(b, *model_, sample_);
-  at::Tensor gap_a = ea.per_target.to(at::kDouble).sum(1) - ea.extras.at("convergence_delta");
-  at::Tensor gap_b = eb.per_target.to(at::kDouble).sum(1) - eb.extras.at("convergence_delta");
-  EXPECT_LT((gap_a - gap_b).abs().max().item<double>(),
-            1e-4 * (gap_a.abs().max().item<double>() + 1e-3))
-      << gap_a << gap_b;
+  // With signed sums and no normalisation, per_target's row sums minus the stored delta must be
+  // f(E) - f(E0), for every quadrature: checked against two plain forwards, the sample's ids and
+  // the baseline's (token 3 at every position, the sample having no BOS).
+  const int64_t P = sample_.prompt_len, n = sample_.num_targets();
+  const at::Tensor ids = at::tensor(sample_.ids, at::kLong).view({1, -1});
+  auto logits_of = [&](const at::Tensor& x) {
+    at::NoGradGuard no_grad;
+    ForwardRequest r;
+    r.input_ids = x;
+    return model_->forward(r).logits[0].to(at::kDouble);  // (T, V)
+  };
+  const at::Tensor full = logits_of(ids), base = logits_of(at::full_like(ids, 3));
+  at::Tensor want = at::empty({n}, at::kDouble);
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t p = P - 1 + t, y = sample_.target_ids[static_cast<size_t>(t)];
+    want[t] = full[p][y] - base[p][y];
+  }
+  ASSERT_GT(want.abs().min().item<double>(), 1e-6);
+  for (auto q : {Options::Quadrature::kGaussLegendre, Options::Quadrature::kRiemannMiddle}) {
+    auto ig = make_ig(q, 20, Options::Baseline::kToken, 16, 3);
+    Explanation e = run(ig, *model_, sample_);
+    at::Tensor gap = e.per_target.to(at::kDouble).sum(1) - e.extras.at("convergence_delta");
+    EXPECT_LT((gap - want).abs().max().item<double>(), 1e-4 * want.abs().max().item<double>())
+        << gap << want;
+  }
 }
 
 TEST_P(GradientAxioms, IntegratedGradientsBatchSizeDoesNotChangeTheResult) {
