@@ -157,6 +157,44 @@ at::Tensor with_gradient_of(const ForwardState& st, const at::Tensor& value,
   return forward_of(st, value, surrogate * (value / safe).detach());
 }
 
+// Chefer's z+ rule for a linear layer, y = x W (+ b): the carrier whose gradient
+// with_gradient_of(y, z) would give for z = x+ W+ + x- W- (no bias), that is dx = [x >= 0] (g s)
+// W+^T + [x <= 0] (g s) W-^T with s = y / z. Written out, the graph would keep W+ and W- (twice
+// the layer's weights, the LM head's included) and x+ and x- for every call; this keeps x and s
+// and rebuilds W+ and W- for one layer at a time in its backward. The carrier's own value is
+// never read (forward_of subtracts it from itself).
+struct ZPlusLinearFn : public torch::autograd::Function<ZPlusLinearFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
+                            const at::Tensor& y, bool in_out) {
+    at::Tensor z;
+    {
+      const at::Tensor wp = w.clamp_min(0), wn = w.clamp_max(0);
+      const at::Tensor xp = x.clamp_min(0), xn = x.clamp_max(0);
+      z = in_out ? at::mm(xp, wp).add_(at::mm(xn, wn))
+                 : at::linear(xp, wp).add_(at::linear(xn, wn));
+    }
+    const at::Tensor safe =
+        z + at::where(z.ge(0), at::full({}, 1e-9f, z.options()), at::full({}, -1e-9f, z.options()));
+    ctx->save_for_backward({x, w, y / safe});
+    ctx->saved_data["in_out"] = in_out;
+    ctx->set_materialize_grads(false);  // the plain pass (switch off) sends none: skip the work
+    return at::zeros_like(y);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &w = saved[1];
+    const at::Tensor gz = grads[0] * saved[2];
+    const bool in_out = ctx->saved_data["in_out"].toBool();
+    auto through = [&](const at::Tensor& part) {  // gz dz/dx through one signed part of W
+      return in_out ? at::mm(gz, part.t()) : at::mm(gz, part);
+    };
+    at::Tensor dx = through(w.clamp_min(0)).mul_(x.ge(0));
+    dx.add_(through(w.clamp_max(0)).mul_(x.le(0)));
+    return {dx, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
 // Forward x, gradient scaled by `keep` (q, k, v in AttnLRP).
 at::Tensor scale_gradient(const ForwardState& st, const at::Tensor& x, double keep) {
   return forward_of(st, x, x * keep);
@@ -171,12 +209,8 @@ at::Tensor DecoderLM::linear(const ForwardState& st, const at::Tensor& x, const 
   at::Tensor y = in_out ? (b.defined() ? at::addmm(b, x2, w) : at::mm(x2, w))
                         : at::linear(x2, w, b);  // (B*T, out)
   if (st.rules == GradientRules::kLrpAlphaBeta) {
-    // z+ rule: Z = x+ W+ + x- W- (no bias) carries the gradient.
-    at::Tensor wp = w.clamp_min(0), wn = w.clamp_max(0);
-    at::Tensor xp = x2.clamp_min(0), xn = x2.clamp_max(0);
-    at::Tensor z =
-        in_out ? at::mm(xp, wp) + at::mm(xn, wn) : at::linear(xp, wp) + at::linear(xn, wn);
-    y = with_gradient_of(st, y, z);
+    // z+ rule: Z = x+ W+ + x- W- (no bias) carries the gradient (ZPlusLinearFn).
+    y = forward_of(st, y, ZPlusLinearFn::apply(x2, w, y.detach(), in_out));
   }
   return y.view({B, T, y.size(1)});
 }
