@@ -19,7 +19,9 @@ no row propagation and no batching of the integration points:
               probabilities replaced by X, the other layers as they are), Attr_l = A_l * G / m
               (H, T, T), for every layer or the listed ones; token score "row"
               sum_l sum_h Attr_l[h, p_t, :], "column_sum"
-              sum_l sum_h sum_i Attr_l[h, i, :]; head importance max_{i,j} Attr_l[h, i, j] per target
+              sum_l sum_h sum_i Attr_l[h, i, :]; head importance max_{i,j} Attr_l[h, i, j] per target;
+              label "predicted": F_t is of the model's own argmax at p_t (a clean pass), the
+              paper's class, instead of target t
 
 p_t = prompt_len - 1 + t. The target function is the logit, log-softmax or softmax of the target
 id at p_t.
@@ -61,6 +63,9 @@ CONFIGS = {
         "paper": {"steps": 20, "target": "prob", "token_score": "row"},
         "logit_column_sum": {"steps": 5, "target": "logit", "token_score": "column_sum"},
         "logprob_layer_1": {"steps": 4, "target": "logprob", "token_score": "row", "layers": [1]},
+        # The paper's class: the model's own argmax at p_t (xai's preset attattr), not the target.
+        "predicted_label": {"steps": 6, "target": "prob", "token_score": "row",
+                            "label": "predicted"},
     },
 }
 
@@ -189,6 +194,11 @@ def attattr(model, ids, P, n, targets, cfg):
     L, H, T = len(A), A[0].shape[0], ids.numel()
     scores = torch.zeros(n, T, dtype=torch.float64)
     importance = torch.zeros(n, L, H, dtype=torch.float64)
+    labels = targets
+    if cfg.get("label") == "predicted":
+        with torch.no_grad():
+            clean = model(input_ids=ids.unsqueeze(0), use_cache=False).logits[0]
+        labels = torch.stack([clean[P - 1 + t].argmax() for t in range(n)])
     for l in cfg.get("layers", range(L)):
         for t in range(n):
             p = P - 1 + t
@@ -198,7 +208,7 @@ def attattr(model, ids, P, n, targets, cfg):
                 STATE["hook"] = lambda layer, probs, X=X, l=l: X if layer == l else probs
                 logits = model(input_ids=ids.unsqueeze(0), use_cache=False).logits[0]
                 STATE["hook"] = None
-                f = target_value(logits[p], targets[t], cfg["target"])
+                f = target_value(logits[p], labels[t], cfg["target"])
                 G += torch.autograd.grad(f, X)[0][0]
             attr = A[l] * G / m  # (H, T, T)
             if cfg["token_score"] == "row":
