@@ -60,6 +60,8 @@ CONFIGS = {
         "default": {},
         "row_normalize": {"row_normalize": True},
         "start_layer_1": {"start_layer": 1},
+        # Preset chefer_bert's rollout: row-normalised, the last layer only (counted from the end).
+        "row_normalize_last_layer": {"row_normalize": True, "start_layer": -1},
     },
 }
 
