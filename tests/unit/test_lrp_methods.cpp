@@ -235,6 +235,37 @@ TEST(AttnLrp, CallerNoGradModeAndWeightsThatRequireGradChangeNothing) {
   for (const auto& [name, w] : weights) EXPECT_FALSE(w.grad().defined()) << name;
 }
 
+// The same for every registered method, on both families: weights that require grad (a model
+// built on a training loop's parameters) get no gradient, and the caller's grad mode changes no
+// score (the runner may call under NoGradGuard).
+TEST(AllMethods, WeightsGetNoGradientAndTheCallersGradModeChangesNothing) {
+  for (const std::string family : {"gpt2", "llama_gqa"}) {
+    ModelSpec spec = read_model_config(fixture("models/" + family + "/config.json"));
+    TensorMap weights = init_weights(spec, 0.2, 3);
+    for (auto& [name, w] : weights) w.requires_grad_(true);
+    auto model = build_model(spec, weights);
+    Encoded s =
+        make_sample(at::arange(3, 12, at::kLong), 7, at::tensor(std::vector<int64_t>{12, 13, 14}));
+    ExplainContext ctx;
+    for (const std::string& m : explainer_methods()) {
+      const bool integral = m == "integrated_gradients" || m == "attattr";
+      Config params = Config::parse(integral ? "{steps: 3}" : "{}", "test");
+      std::unique_ptr<Explainer> e = make_explainer(m, params.root());
+      const at::Tensor with_grad = e->explain(*model, s, ctx).per_target;
+      at::Tensor without;
+      {
+        at::NoGradGuard g;
+        without = e->explain(*model, s, ctx).per_target;
+      }
+      EXPECT_TRUE(at::equal(with_grad, without)) << family << " " << m;
+      EXPECT_FALSE(with_grad.requires_grad()) << family << " " << m;
+      for (const auto& [name, w] : weights) {
+        EXPECT_FALSE(w.grad().defined()) << family << " " << m << ": " << name;
+      }
+    }
+  }
+}
+
 TEST(AttnLrp, ScoresAreCausalAndCostIsOneForwardAndOneBackwardPerTarget) {
   auto model = load_model(fixture("models/qwen2"));
   Encoded s = make_sample(at::arange(5, 16, at::kLong), 8,
