@@ -110,10 +110,10 @@ TEST_P(GradientReference, PerTargetAndDeltaMatchCaptum) {
         const at::Tensor fdiff = ref->get(k + it.key() + ".fdiff");
         const at::Tensor got = e.extras.at("convergence_delta").to(at::kDouble);
         // The delta is a difference of two sums of size ~ |fdiff| + |delta|: compare on that
-        // scale, with room for float32 rounding of a sum over T * D terms that partly cancel.
+        // scale (float32 sums over T * D terms that partly cancel: at most 8.4e-5 seen, on qwen2).
         const at::Tensor dscale = fdiff.abs() + delta.abs() + 1e-6;
         const double derr = ((got - delta).abs() / dscale).max().item<double>();
-        EXPECT_LT(derr, 2e-4) << it.key() << " prompt " << p << ": " << got << " vs " << delta;
+        EXPECT_LT(derr, 1e-4) << it.key() << " prompt " << p << ": " << got << " vs " << delta;
         worst["convergence_delta"] = std::max(worst["convergence_delta"], derr);
       }
       ++checked;
