@@ -6,12 +6,13 @@
 //   bench_methods [--threads 2] [--T 256,512] [--methods atman,chefer,...] [--set method.key=v]
 //
 // Slow methods (integrated_gradients, attattr, AtMan at long T) dominate; --methods picks a subset.
-// Each method's ratio uses a forward timed right before it; methods under ~7 s run 3 times
-// (median). With chefer, the full (T, T) matrix product is timed too, against its row propagation.
-// XAI_PROFILE=DIR also writes an autograd-profiler trace per method and T (chrome://tracing).
-// "floor": for a method of one forward and at most one backward over the one sequence, the least
-// forward-equivalents any exact implementation can reach, from matmul FLOPs
-// (bench::gpt2_small_exact_flops): how far "x forward" is from what the arithmetic allows.
+// Each method's ratio uses the mean of a forward timed right before it and one right after (a
+// long method sees the machine's speed drift); methods under ~7 s run 3 times (median). With
+// chefer, the full (T, T) matrix product is timed too, against its row propagation. XAI_PROFILE=DIR
+// also writes an autograd-profiler trace per method and T (chrome://tracing). "floor": for a method
+// of one forward and at most one backward over the one sequence, the least forward-equivalents any
+// exact implementation can reach, from matmul FLOPs (bench::gpt2_small_exact_flops): how far "x
+// forward" is from what the arithmetic allows.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -140,7 +141,7 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < methods.size(); ++k) {
       const std::string& m = methods[k];
       Explainer* ex = explainers[k].get();
-      const double fwd_s = time_forward();
+      const double fwd_before = time_forward();
       // The method: repeated while cheap (up to 3 runs within 20 s), median seconds, peak memory.
       ExplainContext ctx;
       double mb = 0;
@@ -153,25 +154,32 @@ int main(int argc, char** argv) {
         ++runs;
         return e.cost.seconds;
       });
+      // The forward again after it: a method of a minute can see the machine's speed drift, and
+      // the mean of the two readings tracks it better than either alone.
+      const double fwd_after = time_forward();
+      const double fwd_s = 0.5 * (fwd_before + fwd_after);
       const bool one_pass = e.cost.sequences == 1 && e.cost.backward_passes <= 1;
       const double floor =
           one_pass ? (flops.forward + e.cost.backward_passes * flops.backward) / flops.forward : 0;
       char floor_s[16] = "";
       if (one_pass) std::snprintf(floor_s, sizeof(floor_s), "%.2f", floor);
       std::printf(
-          "%5lld %-22s %10.3f %10.2f %6s %10.1f %10.2f %6lld %6lld  (forward %.3f s, %d runs)\n",
+          "%5lld %-22s %10.3f %10.2f %6s %10.1f %10.2f %6lld %6lld  (forward %.3f s before, %.3f "
+          "after, %d runs)\n",
           static_cast<long long>(T), m.c_str(), sec, sec / fwd_s, floor_s, mb,
           fwd_mb > 0 ? mb / fwd_mb : 0.0, static_cast<long long>(e.cost.forward_passes),
-          static_cast<long long>(e.cost.backward_passes), fwd_s, runs);
+          static_cast<long long>(e.cost.backward_passes), fwd_before, fwd_after, runs);
       char buf[512];
-      std::snprintf(buf, sizeof(buf),
-                    "{\"bench\":\"method\",\"method\":\"%s\",\"T\":%lld,\"threads\":%d,"
-                    "\"seconds\":%.4f,\"runs\":%d,\"forward_seconds\":%.4f,\"extra_MB\":%.1f,"
-                    "\"forward_extra_MB\":%.1f,\"forward_passes\":%lld,\"backward_passes\":%lld,"
-                    "\"flop_floor_x_forward\":%.3f}",
-                    m.c_str(), static_cast<long long>(T), threads, sec, runs, fwd_s, mb, fwd_mb,
-                    static_cast<long long>(e.cost.forward_passes),
-                    static_cast<long long>(e.cost.backward_passes), floor);
+      std::snprintf(
+          buf, sizeof(buf),
+          "{\"bench\":\"method\",\"method\":\"%s\",\"T\":%lld,\"threads\":%d,"
+          "\"seconds\":%.4f,\"runs\":%d,\"forward_seconds\":%.4f,"
+          "\"forward_seconds_before\":%.4f,\"forward_seconds_after\":%.4f,\"extra_MB\":%.1f,"
+          "\"forward_extra_MB\":%.1f,\"forward_passes\":%lld,\"backward_passes\":%lld,"
+          "\"flop_floor_x_forward\":%.3f}",
+          m.c_str(), static_cast<long long>(T), threads, sec, runs, fwd_s, fwd_before, fwd_after,
+          mb, fwd_mb, static_cast<long long>(e.cost.forward_passes),
+          static_cast<long long>(e.cost.backward_passes), floor);
       json.push_back(buf);
       if (m == "chefer") {
         // The same relevance the plain way: every layer's (T, T) map from one backward, then the
