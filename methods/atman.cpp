@@ -271,9 +271,7 @@ std::string AtManOptions::to_json() const {
   j["explain_targets"] = explain_targets;
   j["exclude_bos"] = exclude_bos;
   j["exclude_predicting"] = exclude_predicting;
-  j["normalize"] = normalize == Normalization::kNone ? "none"
-                   : normalize == Normalization::kL1 ? "l1"
-                                                     : "max_abs";
+  j["normalize"] = name_of(normalize);
   j["prefix_reuse"] = prefix_reuse;
   j["head_at_targets"] = head_at_targets;
   return j.dump();

@@ -24,10 +24,7 @@ AtManOptions AtManOptions::from_config(const ConfigNode& node) {
   o.explain_targets = node.get_bool("explain_targets", o.explain_targets);
   o.exclude_bos = node.get_bool("exclude_bos", o.exclude_bos);
   o.exclude_predicting = node.get_bool("exclude_predicting", o.exclude_predicting);
-  const std::string norm = node.get_choice("normalize", "none", {"none", "l1", "max_abs"});
-  o.normalize = norm == "none" ? Normalization::kNone
-                : norm == "l1" ? Normalization::kL1
-                               : Normalization::kMaxAbs;
+  o.normalize = read_normalization(node, o.normalize);
   o.prefix_reuse = node.get_bool("prefix_reuse", o.prefix_reuse);
   o.head_at_targets = node.get_bool("head_at_targets", o.head_at_targets);
   node.finish();

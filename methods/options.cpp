@@ -31,6 +31,8 @@ const char* name_of(EmbeddingAggregation a) {
   }
   return "?";
 }
+}  // namespace
+
 const char* name_of(Normalization n) {
   switch (n) {
     case Normalization::kNone:
@@ -43,7 +45,12 @@ const char* name_of(Normalization n) {
   return "?";
 }
 
-}  // namespace
+Normalization read_normalization(const ConfigNode& node, Normalization current) {
+  const std::string n = node.get_choice("normalize", name_of(current), {"none", "l1", "max_abs"});
+  return n == "none" ? Normalization::kNone
+         : n == "l1" ? Normalization::kL1
+                     : Normalization::kMaxAbs;
+}
 
 void CommonOptions::read(const ConfigNode& node) {
   const std::string t = node.get_choice("target", name_of(target), {"logit", "logprob", "prob"});
@@ -55,10 +62,7 @@ void CommonOptions::read(const ConfigNode& node) {
   embedding = e == "sum"  ? EmbeddingAggregation::kSum
               : e == "l2" ? EmbeddingAggregation::kL2
                           : EmbeddingAggregation::kAbsSum;
-  const std::string n = node.get_choice("normalize", name_of(normalize), {"none", "l1", "max_abs"});
-  normalize = n == "none" ? Normalization::kNone
-              : n == "l1" ? Normalization::kL1
-                          : Normalization::kMaxAbs;
+  normalize = read_normalization(node, normalize);
   exclude_bos = node.get_bool("exclude_bos", exclude_bos);
   exclude_predicting = node.get_bool("exclude_predicting", exclude_predicting);
   target_aggregation =

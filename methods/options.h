@@ -30,6 +30,10 @@ enum class Normalization {
   kMaxAbs,  // divide by max |score| (LXT display, inseq rescale)
 };
 
+// "none" | "l1" | "max_abs", and the YAML key `normalize` read with `current` as its default.
+const char* name_of(Normalization n);
+Normalization read_normalization(const ConfigNode& node, Normalization current);
+
 struct CommonOptions {
   TargetFunction target = TargetFunction::kLogit;
   EmbeddingAggregation embedding = EmbeddingAggregation::kSum;
