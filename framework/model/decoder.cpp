@@ -166,13 +166,12 @@ at::Tensor with_gradient_of(const ForwardState& st, const at::Tensor& value,
 struct ZPlusLinearFn : public torch::autograd::Function<ZPlusLinearFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
                             const at::Tensor& y, bool in_out) {
-    at::Tensor z;
-    {
-      const at::Tensor wp = w.clamp_min(0), wn = w.clamp_max(0);
-      const at::Tensor xp = x.clamp_min(0), xn = x.clamp_max(0);
-      z = in_out ? at::mm(xp, wp).add_(at::mm(xn, wn))
-                 : at::linear(xp, wp).add_(at::linear(xn, wn));
-    }
+    // One signed part of W at a time: each is freed before the next is built.
+    auto part = [&](const at::Tensor& xs, const at::Tensor& ws) {
+      return in_out ? at::mm(xs, ws) : at::linear(xs, ws);
+    };
+    at::Tensor z = part(x.clamp_min(0), w.clamp_min(0));
+    z.add_(part(x.clamp_max(0), w.clamp_max(0)));
     const at::Tensor safe =
         z + at::where(z.ge(0), at::full({}, 1e-9f, z.options()), at::full({}, -1e-9f, z.options()));
     ctx->save_for_backward({x, w, y / safe});
