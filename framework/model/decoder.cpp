@@ -148,13 +148,18 @@ at::Tensor forward_of(const ForwardState& st, const at::Tensor& value, const at:
          GateFn::apply(carrier - carrier.detach(), st.rule_flag, true);
 }
 
+// value / z with z moved 1e-9 away from 0 on its own side: the rules' scale, never a division by 0.
+at::Tensor ratio_to(const at::Tensor& value, const at::Tensor& z) {
+  const at::Tensor safe =
+      z + at::where(z.ge(0), at::full({}, 1e-9f, z.options()), at::full({}, -1e-9f, z.options()));
+  return value / safe;
+}
+
 // Forward value `value`, gradient that of `surrogate` scaled by value / surrogate: the standard way
 // to give an op another backward (relevance rules as modified gradients).
 at::Tensor with_gradient_of(const ForwardState& st, const at::Tensor& value,
                             const at::Tensor& surrogate) {
-  at::Tensor safe = surrogate + at::where(surrogate.ge(0), at::full({}, 1e-9f, surrogate.options()),
-                                          at::full({}, -1e-9f, surrogate.options()));
-  return forward_of(st, value, surrogate * (value / safe).detach());
+  return forward_of(st, value, surrogate * ratio_to(value, surrogate).detach());
 }
 
 // Chefer's z+ rule for a linear layer, y = x W (+ b): the carrier whose gradient
@@ -172,9 +177,7 @@ struct ZPlusLinearFn : public torch::autograd::Function<ZPlusLinearFn> {
     };
     at::Tensor z = part(x.clamp_min(0), w.clamp_min(0));
     z.add_(part(x.clamp_max(0), w.clamp_max(0)));
-    const at::Tensor safe =
-        z + at::where(z.ge(0), at::full({}, 1e-9f, z.options()), at::full({}, -1e-9f, z.options()));
-    ctx->save_for_backward({x, w, y / safe});
+    ctx->save_for_backward({x, w, ratio_to(y, z)});
     ctx->saved_data["in_out"] = in_out;
     ctx->set_materialize_grads(false);  // the plain pass (switch off) sends none: skip the work
     return at::zeros_like(y);
