@@ -45,8 +45,58 @@ echo "== xai AtMan: plain forward vs reference form vs fast path (B=${B:-8}, $TH
 echo
 echo "== xai explainers: seconds and peak extra memory per explanation, ratio to one forward"
 # IG at 20 steps, the issue's target setting (its default is 50).
-"$BUILD/tests/bench_methods" --threads "$THREADS" --T "${METHOD_TS:-256,512}" \
-  --set "integrated_gradients.steps=${IG_STEPS:-20}"
+METHOD_TS=${METHOD_TS:-256,512}
+"$BUILD/tests/bench_methods" --threads "$THREADS" --T "$METHOD_TS" ${METHODS:+--methods "$METHODS"} \
+  --set "integrated_gradients.steps=${IG_STEPS:-20}" | tee "$out/methods.txt"
+
+# The same gradient methods the Python way (plain PyTorch; captum for IG at 20 steps, internal
+# batch 10), right after, with both of its plain forwards: a ratio is only comparable with one
+# taken against the same kind of forward (last-position logits, or every position's as
+# `model(input_ids)` gives them).
+PEER_METHODS=${PEER_METHODS:-ixg chefer ig}
+if [ -f "$PEER" ] && "$PY" -c 'import torch' 2>/dev/null && [ -n "$PEER_METHODS" ]; then
+  echo
+  echo "== peer: the same explainers in plain PyTorch (methods: $PEER_METHODS)"
+  for T in ${METHOD_TS//,/ }; do
+    for m in forward_last forward $PEER_METHODS; do
+      extra=()  # captum IG runs for minutes at T=512: one warm-up pass and one timed run
+      [ "$m" = ig ] && extra=(--light-warmup --reps 1)
+      "$PY" "$PEER" --method "$m" --T "$T" --threads "$THREADS" --json "${extra[@]}" \
+        >>"$out/peer_methods.jsonl"
+    done
+  done
+  "$PY" - "$out/methods.txt" "$out/peer_methods.jsonl" <<'PY'
+import json, sys
+names = {"ixg": "input_x_gradient", "chefer": "chefer", "ig": "integrated_gradients"}
+xai, peer = {}, {}
+for line in open(sys.argv[1]):
+    if line.startswith("{"):
+        d = json.loads(line)
+        if d["bench"] == "method":
+            xai[(d["method"], d["T"])] = d
+for line in open(sys.argv[2]):
+    p = json.loads(line)
+    if "skipped" in p:  # e.g. IG without captum: XAI_PEER_PYTHON can name a Python that has it
+        print("peer %s at T=%d skipped: %s" % (p["method"], p["T"], p["skipped"]))
+    else:
+        peer[(p["method"], p["T"])] = p
+print("x last / x full: seconds over one plain forward with logits at the last position / at every")
+print("position, each taken in its own code (xai's in bench_methods above, PyTorch's here)")
+print("%5s %-20s %8s %8s %7s  %7s %7s  %7s %7s  %7s %7s" % (
+    "T", "method", "xai s", "torch s", "t/xai", "xai", "torch", "xai", "torch", "xai MB", "torch"))
+print("%5s %-20s %8s %8s %7s  %15s  %15s  %15s" % ("", "", "", "", "", "x last", "x full", ""))
+for (m, T), p in sorted(peer.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    x = xai.get((names.get(m, ""), T))
+    last, full = peer.get(("forward_last", T)), peer.get(("forward", T))
+    if not x or not last or not full:
+        continue
+    print("%5d %-20s %8.3f %8.3f %6.2fx  %7.2f %7.2f  %7.2f %7.2f  %7.0f %7.0f" % (
+        T, x["method"], x["seconds"], p["seconds"], p["seconds"] / x["seconds"],
+        x["seconds"] / x["forward_seconds"], p["seconds"] / last["seconds"],
+        x["seconds"] / x["full_forward_seconds"], p["seconds"] / full["seconds"],
+        x["extra_MB"], p["extra_MB"]))
+PY
+fi
 
 echo
 echo "== xai merge: per-rank shards (ShardWriter) -> results.h5, size against raw float32"
