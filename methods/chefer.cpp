@@ -10,20 +10,20 @@
 namespace xai {
 namespace {
 
-// One forward with gradients under `ctl` (the input embeddings require grad, the weights do
-// not): the probabilities it kept, if any, and the target function per target.
+// One forward with gradients under `ctl` from layer `first` on (its input requires grad, the
+// weights do not): the probabilities it kept, if any, and the target function per target. The
+// layers below `first` run without a graph, so no backward goes through them.
 struct Graph {
-  at::Tensor emb;                 // (1, T, D) leaf that requires grad
+  at::Tensor input;               // (1, T, D) leaf that requires grad: what enters layer `first`
   std::vector<at::Tensor> probs;  // per layer (1, H, T, T) with ctl.keep_probs, else empty
   at::Tensor f;                   // (n) target function at the predicting positions
 };
 
 Graph forward_graph(Model& model, const attention_detail::SampleTensors& s, TargetFunction f,
-                    const AttentionControl& ctl) {
+                    const AttentionControl& ctl, int first = 0) {
   Graph g;
-  g.emb = model.embed(s.ids).detach().requires_grad_(true);
   ForwardRequest req;
-  req.inputs_embeds = g.emb;
+  g.input = start_with_grad_at(model, s.ids, first, req);
   req.logit_positions = s.positions;
   ForwardResult r = model.forward(req, ctl);
   g.probs = std::move(r.attn_probs);
@@ -111,18 +111,18 @@ Explanation Chefer::explain(Model& model, const Encoded& sample, ExplainContext&
     const int64_t r = std::min(rows - row0, a.size(2)), c = std::min(rows, a.size(3));
     v.slice(1, 0, c).add_(at::matmul(v_above.slice(1, row0, row0 + r), layer_map(da, a, r, c)));
   };
-  const Graph g = forward_graph(model, s, options_.common.target, ctl);
-  const at::Tensor &emb = g.emb, &f = g.f;
+  const Graph g = forward_graph(model, s, options_.common.target, ctl, first);
+  const at::Tensor &input = g.input, &f = g.f;
 
   at::Tensor per_target = at::zeros({s.n, s.T}, at::kFloat);  // (n, T)
   for (int64_t t = 0; t < s.n; ++t) {
     const int64_t p = s.P - 1 + t;
     rows = p + 1;
-    v = at::zeros({1, rows}, emb.options().dtype(at::kFloat));
+    v = at::zeros({1, rows}, input.options().dtype(at::kFloat));
     v[0][p] = 1.0f;
     layer_now = L;
     layers_seen = 0;
-    torch::autograd::grad({f[t]}, {emb}, {}, /*retain_graph=*/t + 1 < s.n);
+    torch::autograd::grad({f[t]}, {input}, {}, /*retain_graph=*/t + 1 < s.n);
     XAI_CHECK(layers_seen == L - first, "chefer: the backward reached ", layers_seen, " of the ",
               L - first, " folded layers' attention probabilities");
     at::Tensor row = v[0].to(at::kCPU);

@@ -7,7 +7,8 @@
 // read at row p_t. So R = (I + Abar_{L-1}) ... (I + Abar_start), and its row p_t is propagated
 // from the top layer down, v <- v + v Abar_l, as the backward reaches each layer: the model hands
 // A_l and dA_l over per block of query rows (AttentionControl::probs_grad) and each block is
-// folded into v at once. O(L T^2) work; no attention map or (T, T) matrix is kept.
+// folded into v at once. O(L T^2) work; no attention map or (T, T) matrix is kept. With
+// start_layer > 0 the layers below run without a graph and the backward stops at start_layer.
 #pragma once
 
 #include <string>

@@ -40,12 +40,12 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
 
   at::Tensor ids = at::tensor(sample.ids, at::kLong).view({1, T});
   at::Tensor targets = at::tensor(sample.target_ids, at::kLong);  // (n)
-  // The inputs require grad only so that the attention maps join the graph; no gradient is read.
-  at::Tensor e = model.embed(ids).detach().requires_grad_(true);  // (1, T, D)
+  // The input requires grad only so that the attention maps join the graph; no gradient is read.
+  // Both backward passes end at layer `start`'s maps: the layers below it run without a graph.
+  ForwardRequest req;
+  start_with_grad_at(model, ids, static_cast<int>(start), req);
   AttentionControl keep;
   keep.keep_probs = true;
-  ForwardRequest req;
-  req.inputs_embeds = e;
   req.logit_positions = at::arange(P - 1, P - 1 + n, at::kLong);
   // One forward whose graph serves both backward passes: the switch picks, per backward, the
   // relevance rules (z+ / identity / halves / renormalised residuals) or the plain gradient.

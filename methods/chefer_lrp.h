@@ -40,6 +40,7 @@ struct CheferLrpOptions {
 //   target) Abar_l  = mean_h clamp(grad(A_l) * R(A_l), min 0), grad(A_l) = d f_t / dA_l, plain
 //   backward per_target[t, :] = row p of (Abar_L + I) ... (Abar_start + I), by row propagation.
 // Cost: 1 forward, 2 backward passes per target (one gradient, one relevance), as section 4.3.
+// The layers below start_layer run without a graph (chefer_bert's -1: one layer with a graph).
 // Non-negative; per_target[t, p] >= 1 unless `diagonal` says otherwise.
 class CheferLrp final : public Explainer {
  public:

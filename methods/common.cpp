@@ -28,4 +28,24 @@ int model_layer(const char* method, const char* key, int64_t layer, int64_t num_
   return static_cast<int>(l);
 }
 
+at::Tensor start_with_grad_at(Model& model, const at::Tensor& ids, int layer, ForwardRequest& req) {
+  at::Tensor input;
+  if (layer == 0) {
+    input = model.embed(ids).detach().requires_grad_(true);
+    req.inputs_embeds = input;
+    return input;
+  }
+  ForwardRequest below;
+  below.input_ids = ids;
+  below.end_layer = layer;
+  {
+    at::NoGradGuard no_grad;
+    input = model.forward(below).hidden_states;
+  }
+  input.requires_grad_(true);
+  req.start_layer = layer;
+  req.hidden_states = input;
+  return input;
+}
+
 }  // namespace xai

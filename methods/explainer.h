@@ -94,4 +94,9 @@ at::Tensor aggregate_targets(const at::Tensor& per_target, const std::string& ho
 int model_layer(const char* method, const char* key, int64_t layer, int64_t num_layers,
                 bool from_end);
 
+// Sets `req` to start at layer `layer` for ids (1, T) and returns what enters that layer as a leaf
+// that requires grad (1, T, D): the embeddings for layer 0, else the residual stream from a run of
+// the layers below without a graph. A backward from the outputs then stops at that layer.
+at::Tensor start_with_grad_at(Model& model, const at::Tensor& ids, int layer, ForwardRequest& req);
+
 }  // namespace xai

@@ -319,6 +319,13 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
 
   XAI_CHECK(start == 0 || req.hidden_states.defined(), "forward: start_layer ", start,
             " needs hidden_states (the residual stream entering that layer)");
+  const int end = req.end_layer < 0 ? static_cast<int>(spec_.num_layers) : req.end_layer;
+  if (req.end_layer >= 0) {
+    XAI_CHECK(end >= start && end <= spec_.num_layers, "forward: end_layer ", end,
+              " is not in [start_layer, layers] = [", start, ", ", spec_.num_layers, "]");
+    XAI_CHECK(!req.logit_positions.defined(),
+              "forward: end_layer gives hidden states, not logits: leave logit_positions out");
+  }
   XAI_CHECK(req.rule_switch == nullptr || req.rules == GradientRules::kLrpAlphaBeta,
             "forward: a GradientSwitch works with GradientRules::kLrpAlphaBeta only");
 
@@ -397,9 +404,13 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
   prepare(st);
   if (!req.hidden_states.defined()) x = add_positions(x, st);
   if (req.return_layer_inputs) result.layer_inputs.resize(spec_.num_layers);
-  for (int l = start; l < spec_.num_layers; ++l) {
+  for (int l = start; l < end; ++l) {
     if (req.return_layer_inputs) result.layer_inputs[l] = x;
     x = block(l, x, st);
+  }
+  if (req.end_layer >= 0) {
+    result.hidden_states = x;
+    return result;
   }
 
   at::Tensor h = req.logit_positions.defined()

@@ -117,6 +117,11 @@ struct ForwardRequest {
   // layer (as return_layer_inputs gives it) instead of from tokens: the layers below are skipped.
   int start_layer = 0;
   at::Tensor hidden_states;
+  // >= 0: run layers start_layer .. end_layer - 1 only and return the residual stream entering
+  // layer end_layer as ForwardResult::hidden_states, with no logits (logit_positions must be
+  // undefined). Run under NoGradGuard, it feeds a later call at start_layer = end_layer whose
+  // gradients stop there: a method that reads nothing below a layer skips their backward.
+  int end_layer = -1;
   bool return_layer_inputs = false;  // fill ForwardResult::layer_inputs
 };
 
@@ -127,6 +132,7 @@ struct ForwardResult {
   // Per layer l (B, T, D): the residual stream entering layer l (positions added), when asked;
   // undefined for layers below start_layer.
   std::vector<at::Tensor> layer_inputs;
+  at::Tensor hidden_states;  // (B, T, D) entering layer end_layer, when asked; then no logits
 };
 
 class Model {

@@ -240,7 +240,9 @@ TEST_P(FamilyTest, StartingAtALayerFromItsInputContinuesExactly) {
             << "layer " << l << " row " << b << (grad ? " with grad" : "");
       }
       EXPECT_TRUE(r.layer_inputs[l].defined());
-      if (l > 0) EXPECT_FALSE(r.layer_inputs[l - 1].defined());
+      if (l > 0) {
+        EXPECT_FALSE(r.layer_inputs[l - 1].defined());
+      }
     }
   }
   ForwardRequest bad;
@@ -251,6 +253,44 @@ TEST_P(FamilyTest, StartingAtALayerFromItsInputContinuesExactly) {
   bad.hidden_states = clean.layer_inputs[0];
   bad.start_layer = static_cast<int>(L);
   test::expect_error([&] { f.model->forward(bad); }, {"start_layer", "not a layer"});
+}
+
+TEST_P(FamilyTest, EndingAtALayerGivesItsInputAndTheRestContinues) {
+  Fixture f = load(GetParam());
+  at::Tensor ids = f.get("input_ids");
+  const int L = static_cast<int>(f.model->spec().num_layers);
+  ForwardRequest full;
+  full.input_ids = ids;
+  full.return_layer_inputs = true;
+  at::NoGradGuard g;
+  const ForwardResult clean = f.model->forward(full);
+  for (int end = 0; end <= L; ++end) {
+    ForwardRequest low;
+    low.input_ids = ids;
+    low.end_layer = end;
+    const ForwardResult r = f.model->forward(low);
+    EXPECT_FALSE(r.logits.defined()) << "end_layer " << end;
+    if (end < L) {  // what a full forward has entering that layer
+      EXPECT_LT(max_abs_diff(r.hidden_states, clean.layer_inputs[end]), 1e-6) << "end " << end;
+      ForwardRequest high;  // and the layers above, from there, give the full forward's logits
+      high.start_layer = end;
+      high.hidden_states = r.hidden_states;
+      EXPECT_LT(max_abs_diff(f.model->forward(high).logits, clean.logits), kLogitTol);
+    }
+  }
+  // A middle slice [1, L - 1) from layer 1's input ends where the last layer starts.
+  ForwardRequest mid;
+  mid.start_layer = 1;
+  mid.hidden_states = clean.layer_inputs[1];
+  mid.end_layer = L - 1;
+  EXPECT_LT(max_abs_diff(f.model->forward(mid).hidden_states, clean.layer_inputs[L - 1]), 1e-5);
+  ForwardRequest bad;
+  bad.input_ids = ids;
+  bad.end_layer = L + 1;
+  test::expect_error([&] { f.model->forward(bad); }, {"end_layer", "not in [start_layer"});
+  bad.end_layer = 1;
+  bad.logit_positions = at::tensor(std::vector<int64_t>{0}, at::kLong);
+  test::expect_error([&] { f.model->forward(bad); }, {"end_layer", "logit_positions"});
 }
 
 TEST_P(FamilyTest, RejectsIdsOutsideTheVocabulary) {
