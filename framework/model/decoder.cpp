@@ -82,20 +82,21 @@ bool lrp(const ForwardState& st) { return st.rules != GradientRules::kStandard; 
 // Whether the backward running now follows the rules: always without a switch.
 bool relevance_now(const at::Tensor& flag) { return !flag.defined() || flag.item<int64_t>() != 0; }
 
-// Identity in the forward. In the backward it passes the gradient on while the switch's state is
-// `relevance_path` and gives nothing (an undefined gradient, so autograd skips the whole branch
-// behind it) otherwise.
-struct GateFn : public torch::autograd::Function<GateFn> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& flag,
-                            bool relevance_path) {
+// The forward's `value` itself (the output shares its storage: no copy, so a tensor that autograd
+// saves anyway, such as the softmax's probabilities, is not held twice). In the backward the
+// gradient goes to `carrier` while the switch is on (always, without a switch) and to `value`
+// while it is off; the other gets none (an undefined gradient, so autograd skips the whole branch
+// behind it).
+struct ForwardOfFn : public torch::autograd::Function<ForwardOfFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& value, const at::Tensor& carrier,
+                            const at::Tensor& flag) {
+    (void)carrier;  // only its graph is used, in the backward
     ctx->saved_data["flag"] = flag;
-    ctx->saved_data["path"] = relevance_path;
-    return x;
+    return value;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const bool open =
-        relevance_now(ctx->saved_data["flag"].toTensor()) == ctx->saved_data["path"].toBool();
-    return {open ? grads[0] : at::Tensor(), at::Tensor(), at::Tensor()};
+    const bool rules = relevance_now(ctx->saved_data["flag"].toTensor());
+    return {rules ? at::Tensor() : grads[0], rules ? grads[0] : at::Tensor(), at::Tensor()};
   }
 };
 
@@ -138,14 +139,12 @@ bool blockwise_attention() {
   return force == nullptr || std::string(force) != "written_out";
 }
 
-// Forward exactly `value` (bit for bit), backward through `carrier`: carrier - carrier.detach() is
-// exactly 0 in the forward. Every rule below changes gradients this way, never a forward value.
-// Under a GradientSwitch the backward goes through `carrier` while the switch is on and through
-// `value` itself while it is off.
+// Forward exactly `value` (the same storage), backward through `carrier`. Every rule below changes
+// gradients this way, never a forward value. Under a GradientSwitch the backward goes through
+// `carrier` while the switch is on and through `value` itself while it is off.
 at::Tensor forward_of(const ForwardState& st, const at::Tensor& value, const at::Tensor& carrier) {
-  if (!st.rule_flag.defined()) return value.detach() + (carrier - carrier.detach());
-  return GateFn::apply(value, st.rule_flag, false) +
-         GateFn::apply(carrier - carrier.detach(), st.rule_flag, true);
+  return ForwardOfFn::apply(value, carrier,
+                            st.rule_flag.defined() ? st.rule_flag : at::ones({}, at::kLong));
 }
 
 // value / z with z moved 1e-9 away from 0 on its own side: the rules' scale, never a division by 0.
@@ -167,7 +166,7 @@ at::Tensor with_gradient_of(const ForwardState& st, const at::Tensor& value,
 // W+^T + [x <= 0] (g s) W-^T with s = y / z. Written out, the graph would keep W+ and W- (twice
 // the layer's weights, the LM head's included) and x+ and x- for every call; this keeps x and s
 // and rebuilds W+ and W- for one layer at a time in its backward. The carrier's own value is
-// never read (forward_of subtracts it from itself).
+// never read (forward_of returns the layer's own output).
 struct ZPlusLinearFn : public torch::autograd::Function<ZPlusLinearFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
                             const at::Tensor& y, bool in_out) {
