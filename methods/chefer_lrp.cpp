@@ -74,7 +74,7 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
                           " is exactly 0, so the LRP pass cannot start at relevance 1"));
     }
     // Relevance 1 at the target: gradient 1 / logit, so logit * gradient = 1.
-    rules_on.set_relevance(true);
+    rules_on.set_relevance(true, /*again=*/retain);  // the z+ scales serve the next target too
     const auto rel =
         torch::autograd::grad({logit[t]}, probs, {at::full({}, 1.0 / y, logit.options())},
                               /*retain_graph=*/true);

@@ -69,7 +69,7 @@ void check_activation_supported(const ModelSpec& spec) {
 }
 
 GradientSwitch::GradientSwitch() : flag_(at::ones({}, at::kLong)) {}
-void GradientSwitch::set_relevance(bool on) { flag_.fill_(on ? 1 : 0); }
+void GradientSwitch::set_relevance(bool on, bool again) { flag_.fill_(on ? (again ? 2 : 1) : 0); }
 bool GradientSwitch::relevance() const { return flag_.item<int64_t>() != 0; }
 
 namespace {
@@ -81,6 +81,14 @@ bool lrp(const ForwardState& st) { return st.rules != GradientRules::kStandard; 
 
 // Whether the backward running now follows the rules: always without a switch.
 bool relevance_now(const at::Tensor& flag) { return !flag.defined() || flag.item<int64_t>() != 0; }
+// Whether another relevance pass over the graph follows this one (GradientSwitch's `again`).
+bool relevance_again(const at::Tensor& flag) { return flag.defined() && flag.item<int64_t>() == 2; }
+
+// The switch's flag for a node to read in its backward; without a switch, one that is always on
+// (a custom Function's tensor inputs must be defined).
+at::Tensor switch_flag(const ForwardState& st) {
+  return st.rule_flag.defined() ? st.rule_flag : at::ones({}, at::kLong);
+}
 
 // The forward's `value` itself (the output shares its storage: no copy, so a tensor that autograd
 // saves anyway, such as the softmax's probabilities, is not held twice). In the backward the
@@ -88,8 +96,8 @@ bool relevance_now(const at::Tensor& flag) { return !flag.defined() || flag.item
 // while it is off; the other gets none (an undefined gradient, so autograd skips the whole branch
 // behind it).
 struct ForwardOfFn : public torch::autograd::Function<ForwardOfFn> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& value, const at::Tensor& carrier,
-                            const at::Tensor& flag) {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& value,
+                            const at::Tensor& carrier, const at::Tensor& flag) {
     (void)carrier;  // only its graph is used, in the backward
     ctx->saved_data["flag"] = flag;
     return value;
@@ -143,8 +151,7 @@ bool blockwise_attention() {
 // gradients this way, never a forward value. Under a GradientSwitch the backward goes through
 // `carrier` while the switch is on and through `value` itself while it is off.
 at::Tensor forward_of(const ForwardState& st, const at::Tensor& value, const at::Tensor& carrier) {
-  return ForwardOfFn::apply(value, carrier,
-                            st.rule_flag.defined() ? st.rule_flag : at::ones({}, at::kLong));
+  return ForwardOfFn::apply(value, carrier, switch_flag(st));
 }
 
 // value / z with z moved 1e-9 away from 0 on its own side: the rules' scale, never a division by 0.
@@ -164,35 +171,60 @@ at::Tensor with_gradient_of(const ForwardState& st, const at::Tensor& value,
 // Chefer's z+ rule for a linear layer, y = x W (+ b): the carrier whose gradient
 // with_gradient_of(y, z) would give for z = x+ W+ + x- W- (no bias), that is dx = [x >= 0] (g s)
 // W+^T + [x <= 0] (g s) W-^T with s = y / z. Written out, the graph would keep W+ and W- (twice
-// the layer's weights, the LM head's included) and x+ and x- for every call; this keeps x and s
-// and rebuilds W+ and W- for one layer at a time in its backward. The carrier's own value is
-// never read (forward_of returns the layer's own output).
+// the layer's weights, the LM head's included), x+ and x- and s for every call; this keeps x and
+// y (which autograd holds anyway) and builds z, s and one signed part of W at a time in its
+// backward, over the output columns that get a gradient only: the LM head's one-hot gradient
+// needs one column of W, not the (V, D) parts. When the switch says another relevance pass
+// follows (several targets), it keeps s for it. The carrier's own value is never read (forward_of
+// returns the layer's output), so it is a zero-storage tensor of y's shape.
 struct ZPlusLinearFn : public torch::autograd::Function<ZPlusLinearFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
-                            const at::Tensor& y, bool in_out) {
-    // One signed part of W at a time: each is freed before the next is built.
-    auto part = [&](const at::Tensor& xs, const at::Tensor& ws) {
-      return in_out ? at::mm(xs, ws) : at::linear(xs, ws);
-    };
-    at::Tensor z = part(x.clamp_min(0), w.clamp_min(0));
-    z.add_(part(x.clamp_max(0), w.clamp_max(0)));
-    ctx->save_for_backward({x, w, ratio_to(y, z)});
+                            const at::Tensor& y, bool in_out, const at::Tensor& flag) {
+    ctx->save_for_backward({x, w, y});
     ctx->saved_data["in_out"] = in_out;
+    ctx->saved_data["flag"] = flag;
     ctx->set_materialize_grads(false);  // the plain pass (switch off) sends none: skip the work
-    return at::zeros_like(y);
+    return at::zeros({}, y.options()).expand(y.sizes());
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    if (!grads[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    const variable_list none(5);
+    if (!grads[0].defined()) return none;
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor &x = saved[0], &w = saved[1];
-    const at::Tensor gz = grads[0] * saved[2];
+    const at::Tensor &x = saved[0], &w = saved[1], &y = saved[2];
     const bool in_out = ctx->saved_data["in_out"].toBool();
-    auto through = [&](const at::Tensor& part) {  // gz dz/dx through one signed part of W
-      return in_out ? at::mm(gz, part.t()) : at::mm(gz, part);
+    at::Tensor g = grads[0], ws = w, ys = y;  // (rows, out), W, y over the columns that count
+    const at::Tensor cols = g.ne(0).any(0).nonzero().view({-1});
+    const bool sparse = cols.numel() * 4 < y.size(1);
+    if (sparse) {
+      g = g.index_select(1, cols);
+      ws = w.index_select(in_out ? 1 : 0, cols);
+      ys = y.index_select(1, cols);
+    }
+    auto part = [&](const at::Tensor& xs, const at::Tensor& p) {  // xs W_part over those columns
+      return in_out ? at::mm(xs, p) : at::linear(xs, p);
     };
-    at::Tensor dx = through(w.clamp_min(0)).mul_(x.ge(0));
-    dx.add_(through(w.clamp_max(0)).mul_(x.le(0)));
-    return {dx, at::Tensor(), at::Tensor(), at::Tensor()};
+    at::Tensor s;  // y / z
+    if (!sparse && ctx->saved_data.count("s") != 0) {
+      s = ctx->saved_data["s"].toTensor();
+    } else {
+      at::Tensor z = part(x.clamp_min(0), ws.clamp_min(0));
+      z.add_(part(x.clamp_max(0), ws.clamp_max(0)));
+      s = ratio_to(ys, z);
+    }
+    if (!sparse && relevance_again(ctx->saved_data["flag"].toTensor())) {
+      ctx->saved_data["s"] = s;
+    } else {
+      ctx->saved_data.erase("s");
+    }
+    const at::Tensor gz = g * s;
+    auto through = [&](const at::Tensor& p) {  // gz dz/dx through one signed part of W
+      return in_out ? at::mm(gz, p.t()) : at::mm(gz, p);
+    };
+    at::Tensor dx = through(ws.clamp_min(0)).mul_(x.ge(0));
+    dx.add_(through(ws.clamp_max(0)).mul_(x.le(0)));
+    variable_list out = none;
+    out[0] = dx;
+    return out;
   }
 };
 
@@ -211,7 +243,7 @@ at::Tensor DecoderLM::linear(const ForwardState& st, const at::Tensor& x, const 
                         : at::linear(x2, w, b);  // (B*T, out)
   if (st.rules == GradientRules::kLrpAlphaBeta) {
     // z+ rule: Z = x+ W+ + x- W- (no bias) carries the gradient (ZPlusLinearFn).
-    y = forward_of(st, y, ZPlusLinearFn::apply(x2, w, y.detach(), in_out));
+    y = forward_of(st, y, ZPlusLinearFn::apply(x2, w, y.detach(), in_out, switch_flag(st)));
   }
   return y.view({B, T, y.size(1)});
 }
@@ -256,8 +288,7 @@ at::Tensor DecoderLM::gated(const ForwardState& st, const at::Tensor& g, const a
 at::Tensor DecoderLM::residual(const ForwardState& st, const at::Tensor& x,
                                const at::Tensor& branch) {
   if (st.rules != GradientRules::kLrpAlphaBeta) return x + branch;
-  return ResidualFn::apply(x, branch,
-                           st.rule_flag.defined() ? st.rule_flag : at::ones({}, at::kLong));
+  return ResidualFn::apply(x, branch, switch_flag(st));
 }
 
 at::Tensor DecoderLM::add_mlp(const ForwardState& st, const at::Tensor& y, const at::Tensor& h,

@@ -88,7 +88,9 @@ enum class GradientRules {
 class GradientSwitch {
  public:
   GradientSwitch();
-  void set_relevance(bool on);
+  // `again`: another relevance pass over this graph will follow, so the rules may keep what they
+  // build in this one (the z+ rule's scales) for it; otherwise they keep nothing past the pass.
+  void set_relevance(bool on, bool again = false);
   bool relevance() const;
   const at::Tensor& flag() const { return flag_; }  // 0-dim int64, read by the graph's nodes
 
