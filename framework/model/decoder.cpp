@@ -228,6 +228,25 @@ struct ZPlusLinearFn : public torch::autograd::Function<ZPlusLinearFn> {
   }
 };
 
+// The identity rule's carrier for an activation z = phi(u): its backward gives u the gradient
+// g phi(u) / u (relevance passes unchanged, u grad_u = z grad_z). Written out, u * (z / u) keeps
+// the ratio, one more tensor of the MLP's width per layer; this keeps u (which autograd holds
+// anyway) and computes phi(u) again in the backward. Its own value is never read.
+struct IdentityRuleActFn : public torch::autograd::Function<IdentityRuleActFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u, const std::string& name) {
+    ctx->save_for_backward({u});
+    ctx->saved_data["activation"] = name;
+    ctx->set_materialize_grads(false);  // the plain pass (switch off) sends none: skip the work
+    return at::zeros({}, u.options()).expand(u.sizes());
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return {at::Tensor(), at::Tensor()};
+    const at::Tensor u = ctx->get_saved_variables()[0];
+    const at::Tensor z = activation(ctx->saved_data["activation"].toStringRef(), u);
+    return {grads[0] * (z / (u + 1e-10)), at::Tensor()};
+  }
+};
+
 // Forward x, gradient scaled by `keep` (q, k, v in AttnLRP).
 at::Tensor scale_gradient(const ForwardState& st, const at::Tensor& x, double keep) {
   return forward_of(st, x, x * keep);
@@ -274,7 +293,7 @@ at::Tensor DecoderLM::rms_norm(const ForwardState& st, const at::Tensor& x, cons
 at::Tensor DecoderLM::act(const ForwardState& st, const at::Tensor& u) const {
   at::Tensor z = activation(spec_.activation, u);
   if (!lrp(st)) return z;
-  return forward_of(st, z, u * (z / (u + 1e-10)).detach());  // identity rule: grad * phi(u) / u
+  return forward_of(st, z, IdentityRuleActFn::apply(u, spec_.activation));  // grad * phi(u) / u
 }
 
 at::Tensor DecoderLM::gated(const ForwardState& st, const at::Tensor& g, const at::Tensor& u) {
