@@ -247,6 +247,40 @@ struct IdentityRuleActFn : public torch::autograd::Function<IdentityRuleActFn> {
   }
 };
 
+// The identity rule's carrier through the softmax, probs = softmax(logits) with logits = qs k^T
+// (+ mask): its backward gives the logits the gradient g probs / logits at the visible keys and 0
+// at the masked ones (relevance passes from the probabilities to the scores unchanged). Written
+// out, the ratio probs / logits is a (B, H, T, S) tensor per layer; this keeps qs, k (which the
+// scores' own matmul holds anyway) and the probabilities (which the softmax holds) and computes
+// the scores again in its backward, one q k^T per layer and relevance pass. `shape` is
+// (B, H, T, S), the scores' view of the (B, Hkv, G*T, S) matmul. Its own value is never read.
+struct IdentityRuleSoftmaxFn : public torch::autograd::Function<IdentityRuleSoftmaxFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits, const at::Tensor& probs,
+                            const at::Tensor& qs, const at::Tensor& k, const at::Tensor& mask,
+                            const at::Tensor& allowed) {
+    ctx->save_for_backward({probs, qs, k});
+    ctx->saved_data["mask"] = mask;
+    ctx->saved_data["allowed"] = allowed;
+    ctx->saved_data["shape"] = logits.sizes().vec();
+    ctx->set_materialize_grads(false);  // the plain pass (switch off) sends none: skip the work
+    return at::zeros({}, logits.options()).expand(logits.sizes());
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    variable_list out(6);
+    if (!grads[0].defined()) return out;
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &probs = saved[0], &qs = saved[1], &k = saved[2];
+    const at::Tensor logits = at::matmul(qs, k.transpose(2, 3))
+                                  .view(ctx->saved_data["shape"].toIntVector())
+                                  .to(at::kFloat)
+                                  .add_(ctx->saved_data["mask"].toTensor());
+    const at::Tensor visible = ctx->saved_data["allowed"].toTensor();
+    const at::Tensor z = logits.masked_fill_(visible.logical_not(), 0);
+    out[0] = (grads[0] * ratio_to(probs.to(at::kFloat), z)).masked_fill_(visible.logical_not(), 0);
+    return out;
+  }
+};
+
 // Forward x, gradient scaled by `keep` (q, k, v in AttnLRP).
 at::Tensor scale_gradient(const ForwardState& st, const at::Tensor& x, double keep) {
   return forward_of(st, x, x * keep);
@@ -553,8 +587,10 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
     return out.transpose(1, 2).reshape({B, T, H * Dh});
   }
   at::Tensor logits;  // (B, H, T, S) float
+  at::Tensor qs;      // qg * scale, when the scores are qs k^T + mask
   if (!suppress) {
-    logits = at::matmul(qg * scale, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
+    qs = qg * scale;
+    logits = at::matmul(qs, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
     logits = logits + mask;
   } else {
     at::Tensor raw = at::matmul(qg, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
@@ -574,7 +610,11 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
   at::Tensor probs = at::softmax(logits, -1);  // (B, H, T, S)
   if (st.rules == GradientRules::kLrpAlphaBeta) {
     // Identity rule through the softmax: the probabilities' relevance passes to the scores.
-    probs = with_gradient_of(st, probs, logits.masked_fill(allowed.logical_not(), 0));
+    probs = qs.defined()
+                ? forward_of(st, probs,
+                             IdentityRuleSoftmaxFn::apply(logits, probs.detach(), qs.detach(),
+                                                          kk.detach(), mask, allowed))
+                : with_gradient_of(st, probs, logits.masked_fill(allowed.logical_not(), 0));
   }
   probs = probs.to(v.scalar_type());
   if (controlled && ctl.replace_probs) {
