@@ -154,6 +154,12 @@ at::Tensor forward_of(const ForwardState& st, const at::Tensor& value, const at:
   return ForwardOfFn::apply(value, carrier, switch_flag(st));
 }
 
+// The carrier a rule's custom Function returns: forward_of never reads its value, so it is a
+// zero-storage tensor of `like`'s shape (the gradient's shape is all autograd checks).
+at::Tensor unread_carrier(const at::Tensor& like) {
+  return at::zeros({}, like.options()).expand(like.sizes());
+}
+
 // value / z with z moved 1e-9 away from 0 on its own side: the rules' scale, never a division by 0.
 at::Tensor ratio_to(const at::Tensor& value, const at::Tensor& z) {
   const at::Tensor safe =
@@ -175,8 +181,7 @@ at::Tensor with_gradient_of(const ForwardState& st, const at::Tensor& value,
 // y (which autograd holds anyway) and builds z, s and one signed part of W at a time in its
 // backward, over the output columns that get a gradient only: the LM head's one-hot gradient
 // needs one column of W, not the (V, D) parts. When the switch says another relevance pass
-// follows (several targets), it keeps s for it. The carrier's own value is never read (forward_of
-// returns the layer's output), so it is a zero-storage tensor of y's shape.
+// follows (several targets), it keeps s for it. Its own value is never read (unread_carrier).
 struct ZPlusLinearFn : public torch::autograd::Function<ZPlusLinearFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
                             const at::Tensor& y, bool in_out, const at::Tensor& flag) {
@@ -184,7 +189,7 @@ struct ZPlusLinearFn : public torch::autograd::Function<ZPlusLinearFn> {
     ctx->saved_data["in_out"] = in_out;
     ctx->saved_data["flag"] = flag;
     ctx->set_materialize_grads(false);  // the plain pass (switch off) sends none: skip the work
-    return at::zeros({}, y.options()).expand(y.sizes());
+    return unread_carrier(y);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const variable_list none(5);
@@ -231,13 +236,13 @@ struct ZPlusLinearFn : public torch::autograd::Function<ZPlusLinearFn> {
 // The identity rule's carrier for an activation z = phi(u): its backward gives u the gradient
 // g phi(u) / u (relevance passes unchanged, u grad_u = z grad_z). Written out, u * (z / u) keeps
 // the ratio, one more tensor of the MLP's width per layer; this keeps u (which autograd holds
-// anyway) and computes phi(u) again in the backward. Its own value is never read.
+// anyway) and computes phi(u) again in the backward. Its own value is never read (unread_carrier).
 struct IdentityRuleActFn : public torch::autograd::Function<IdentityRuleActFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u, const std::string& name) {
     ctx->save_for_backward({u});
     ctx->saved_data["activation"] = name;
     ctx->set_materialize_grads(false);  // the plain pass (switch off) sends none: skip the work
-    return at::zeros({}, u.options()).expand(u.sizes());
+    return unread_carrier(u);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     if (!grads[0].defined()) return {at::Tensor(), at::Tensor()};
@@ -253,7 +258,7 @@ struct IdentityRuleActFn : public torch::autograd::Function<IdentityRuleActFn> {
 // out, the ratio probs / logits is a (B, H, T, S) tensor per layer; this keeps qs, k (which the
 // scores' own matmul holds anyway) and the probabilities (which the softmax holds) and computes
 // the scores again in its backward, one q k^T per layer and relevance pass. `shape` is
-// (B, H, T, S), the scores' view of the (B, Hkv, G*T, S) matmul. Its own value is never read.
+// (B, H, T, S), the scores' view of the (B, Hkv, G*T, S) matmul. Its value is never read.
 struct IdentityRuleSoftmaxFn : public torch::autograd::Function<IdentityRuleSoftmaxFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits, const at::Tensor& probs,
                             const at::Tensor& qs, const at::Tensor& k, const at::Tensor& mask,
@@ -263,7 +268,7 @@ struct IdentityRuleSoftmaxFn : public torch::autograd::Function<IdentityRuleSoft
     ctx->saved_data["allowed"] = allowed;
     ctx->saved_data["shape"] = logits.sizes().vec();
     ctx->set_materialize_grads(false);  // the plain pass (switch off) sends none: skip the work
-    return at::zeros({}, logits.options()).expand(logits.sizes());
+    return unread_carrier(logits);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     variable_list out(6);
