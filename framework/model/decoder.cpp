@@ -279,9 +279,9 @@ struct IdentityRuleSoftmaxFn : public torch::autograd::Function<IdentityRuleSoft
                                   .view(ctx->saved_data["shape"].toIntVector())
                                   .to(at::kFloat)
                                   .add_(ctx->saved_data["mask"].toTensor());
-    const at::Tensor visible = ctx->saved_data["allowed"].toTensor();
-    const at::Tensor z = logits.masked_fill_(visible.logical_not(), 0);
-    out[0] = (grads[0] * ratio_to(probs.to(at::kFloat), z)).masked_fill_(visible.logical_not(), 0);
+    const at::Tensor masked = ctx->saved_data["allowed"].toTensor().logical_not();
+    const at::Tensor z = logits.masked_fill_(masked, 0);
+    out[0] = (grads[0] * ratio_to(probs.to(at::kFloat), z)).masked_fill_(masked, 0);
     return out;
   }
 };
