@@ -11,32 +11,19 @@
 #include <utility>
 #include <vector>
 
+#include "framework/tensor_io/safetensors_header.h"
+
 namespace xai {
 
 class MappedFile;
 
-enum class DType { kF64, kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU8, kBool };
-
-const char* dtype_name(DType d);  // "F32", ...
-size_t dtype_size(DType d);       // bytes per element
 at::ScalarType to_scalar_type(DType d);
 DType from_scalar_type(at::ScalarType t);  // throws for types safetensors/LibTorch cannot share
-bool is_floating(DType d);
-
-struct TensorInfo {
-  std::string name;
-  DType dtype = DType::kF32;
-  std::vector<int64_t> shape;
-  uint64_t begin = 0;  // offsets into the data buffer (after the header)
-  uint64_t end = 0;
-  int64_t numel() const;
-};
 
 class SafetensorsFile {
  public:
-  // Maps the file and validates the header completely: header length within the file, JSON
-  // well-formed, every dtype known, every [begin, end) inside the buffer and of the size
-  // numel * dtype_size, no two tensors overlapping. Throws xai::Error naming the file and problem.
+  // Maps the file and validates its layout completely (parse_safetensors_header: the header, every
+  // entry, and tensors that cover the data buffer exactly). Throws xai::Error naming the file.
   static std::shared_ptr<const SafetensorsFile> open(const std::string& path);
 
   const std::string& path() const;

@@ -138,6 +138,75 @@ TEST(Safetensors, RejectsReversedOffsetsAndBadEntries) {
   expect_error([&] { SafetensorsFile::open(dir.file("m.safetensors")); }, {"'w'", "shape"});
 }
 
+// A header length a few bytes short still leaves valid JSON when the writer padded the header:
+// the data would start early and every weight would load shifted. The coverage check refuses it.
+TEST(Safetensors, RejectsAHeaderLengthThatIsAFewBytesOff) {
+  TempDir dir;
+  const std::string good = dir.file("good.safetensors");
+  write_safetensors(good, {{"a", at::randn({3})}, {"b", at::randn({2, 2})}});
+  const std::string bytes = test::read_file(good);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(bytes[i]);
+  for (uint64_t delta : {1, 2, 4, 7}) {
+    if (delta > n) continue;
+    std::string bad = bytes;
+    const uint64_t m = n - delta;
+    for (int i = 0; i < 8; ++i) bad[i] = static_cast<char>((m >> (8 * i)) & 0xff);
+    const std::string path = dir.file("short" + std::to_string(delta) + ".safetensors");
+    write_file(path, bad);
+    expect_error([&] { SafetensorsFile::open(path); }, {path.c_str()});
+  }
+  // The same file with its header length intact opens.
+  EXPECT_EQ(SafetensorsFile::open(good)->tensors().size(), 2u);
+}
+
+TEST(Safetensors, RejectsBytesThatBelongToNoTensor) {
+  TempDir dir;
+  // A gap between two tensors.
+  write_file(dir.file("gap.safetensors"),
+             raw_safetensors(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                             R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                             std::string(12, '\0')));
+  expect_error([&] { SafetensorsFile::open(dir.file("gap.safetensors")); },
+               {"gap.safetensors", "'b' starts at byte 8", "('a') ends at 4",
+                "4 bytes belong to no tensor"});
+  // Nothing at the start of the buffer.
+  write_file(dir.file("lead.safetensors"),
+             raw_safetensors(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                             std::string(8, '\0')));
+  expect_error([&] { SafetensorsFile::open(dir.file("lead.safetensors")); },
+               {"lead.safetensors", "no tensor starts at byte 0"});
+  // Bytes left over after the last tensor.
+  write_file(dir.file("tail.safetensors"),
+             raw_safetensors(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                             std::string(9, '\0')));
+  expect_error([&] { SafetensorsFile::open(dir.file("tail.safetensors")); },
+               {"tail.safetensors", "cover 4 bytes", "holds 9", "5 bytes belong to no tensor"});
+  // A file of metadata only holds no data at all.
+  write_file(dir.file("meta.safetensors"), raw_safetensors(R"({"__metadata__":{"a":"b"}})", "x"));
+  expect_error([&] { SafetensorsFile::open(dir.file("meta.safetensors")); },
+               {"cover 0 bytes", "holds 1"});
+  write_file(dir.file("meta_ok.safetensors"), raw_safetensors(R"({"__metadata__":{"a":"b"}})", ""));
+  EXPECT_EQ(SafetensorsFile::open(dir.file("meta_ok.safetensors"))->metadata().at("a"), "b");
+}
+
+TEST(Safetensors, TheHeaderIsUtf8JsonPaddedWithSpacesOnly) {
+  TempDir dir;
+  const std::string entry = R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})";
+  write_file(dir.file("pad.safetensors"), raw_safetensors(entry + "     ", "xy"));
+  EXPECT_EQ(SafetensorsFile::open(dir.file("pad.safetensors"))->tensors().size(), 1u);
+  write_file(dir.file("nl.safetensors"), raw_safetensors(entry + "\n", "xy"));
+  expect_error([&] { SafetensorsFile::open(dir.file("nl.safetensors")); },
+               {"nl.safetensors", "does not end with '}'"});
+  write_file(dir.file("lead.safetensors"), raw_safetensors(" " + entry, "xy"));
+  expect_error([&] { SafetensorsFile::open(dir.file("lead.safetensors")); },
+               {"lead.safetensors", "does not start with '{'"});
+  write_file(dir.file("utf8.safetensors"),
+             raw_safetensors("{\"__metadata__\":{\"k\":\"\xff\xfe\"}," + entry.substr(1), "xy"));
+  expect_error([&] { SafetensorsFile::open(dir.file("utf8.safetensors")); },
+               {"utf8.safetensors", "not valid UTF-8"});
+}
+
 TEST(Safetensors, MissingFileNamesThePath) {
   expect_error([] { SafetensorsFile::open("/nonexistent/x.safetensors"); },
                {"/nonexistent/x.safetensors", "cannot open"});
