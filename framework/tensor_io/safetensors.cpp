@@ -19,9 +19,9 @@ struct ScalarRow {
   at::ScalarType scalar;
 };
 constexpr ScalarRow kScalars[] = {
-    {DType::kF64, at::kDouble}, {DType::kF32, at::kFloat},  {DType::kF16, at::kHalf},
-    {DType::kBF16, at::kBFloat16}, {DType::kI64, at::kLong}, {DType::kI32, at::kInt},
-    {DType::kI16, at::kShort},  {DType::kI8, at::kChar},    {DType::kU8, at::kByte},
+    {DType::kF64, at::kDouble},    {DType::kF32, at::kFloat}, {DType::kF16, at::kHalf},
+    {DType::kBF16, at::kBFloat16}, {DType::kI64, at::kLong},  {DType::kI32, at::kInt},
+    {DType::kI16, at::kShort},     {DType::kI8, at::kChar},   {DType::kU8, at::kByte},
     {DType::kBool, at::kBool},
 };
 
@@ -45,8 +45,7 @@ uint64_t SafetensorsFile::file_bytes() const { return file_->size(); }
 std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   auto out = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());
   out->file_ = MappedFile::open(path);
-  SafetensorsHeader header =
-      parse_safetensors_header(out->file_->data(), out->file_->size(), path);
+  SafetensorsHeader header = parse_safetensors_header(out->file_->data(), out->file_->size(), path);
   out->data_start_ = header.data_start;
   out->metadata_ = std::move(header.metadata);
   out->tensors_ = std::move(header.tensors);

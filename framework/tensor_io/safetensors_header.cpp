@@ -18,9 +18,9 @@ struct DTypeRow {
   size_t size;
 };
 constexpr DTypeRow kDTypes[] = {
-    {DType::kF64, "F64", 8}, {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2},
+    {DType::kF64, "F64", 8},   {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2},
     {DType::kBF16, "BF16", 2}, {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4},
-    {DType::kI16, "I16", 2}, {DType::kI8, "I8", 1},   {DType::kU8, "U8", 1},
+    {DType::kI16, "I16", 2},   {DType::kI8, "I8", 1},   {DType::kU8, "U8", 1},
     {DType::kBool, "BOOL", 1},
 };
 
@@ -147,20 +147,19 @@ void check_coverage(const std::vector<TensorInfo>& tensors, uint64_t data_bytes,
                           ") and '", t->name, "' [", t->begin, ", ", t->end, ") overlap"));
     }
     if (t->begin > covered) {
-      throw Error(str_cat(path, ": tensor '", t->name, "' starts at byte ", t->begin,
-                          " of the data buffer but ",
-                          prev ? str_cat("the tensor before it ('", prev->name, "') ends at ",
-                                         covered)
-                               : std::string("no tensor starts at byte 0"),
-                          ": ", t->begin - covered, " bytes belong to no tensor", hint));
+      throw Error(str_cat(
+          path, ": tensor '", t->name, "' starts at byte ", t->begin, " of the data buffer but ",
+          prev ? str_cat("the tensor before it ('", prev->name, "') ends at ", covered)
+               : std::string("no tensor starts at byte 0"),
+          ": ", t->begin - covered, " bytes belong to no tensor", hint));
     }
     covered = t->end;
     prev = t;
   }
   if (covered != data_bytes) {
-    throw Error(str_cat(path, ": the tensors cover ", covered, " bytes but the data buffer after the ",
-                        "header holds ", data_bytes, " (", data_bytes - covered,
-                        " bytes belong to no tensor)", hint));
+    throw Error(str_cat(path, ": the tensors cover ", covered,
+                        " bytes but the data buffer after the ", "header holds ", data_bytes, " (",
+                        data_bytes - covered, " bytes belong to no tensor)", hint));
   }
 }
 
@@ -210,7 +209,8 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, uint64_t size,
   while (json_end > 0 && h[json_end - 1] == ' ') --json_end;
   if (json_end == 0 || h[json_end - 1] != '}') {
     throw Error(str_cat(path, ": malformed header JSON: it does not end with '}' before its space ",
-                        "padding (header length ", n, "); the header or its length field is damaged"));
+                        "padding (header length ", n,
+                        "); the header or its length field is damaged"));
   }
   nlohmann::json header;
   try {
