@@ -36,9 +36,14 @@ std::unique_ptr<Dataset> open_dataset(const ConfigNode& node) {
   const std::string type = node.get_choice("type", "squad", dataset_types());
   o.path = node.get_string("path", o.path);
   o.split = node.get_choice("split", o.split, {"train", "test"});
-  o.limit = node.get_int("limit", o.limit);
+  // A limit of 0 or less is a mistake, never "all": leave the key out to read every sample.
+  if (node.has("limit") || type == "toy") {
+    o.limit = node.get_int("limit", 500);
+    XAI_CHECK(o.limit >= 1, node.where("limit"), "must be at least 1 (got ", o.limit,
+              "; HINT: leave limit out to read every sample)");
+  }
   const int64_t seed = node.get_int("seed", 0);
-  XAI_CHECK(seed >= 0, node.source(), ": ", node.path(), ".seed must not be negative");
+  XAI_CHECK(seed >= 0, node.where("seed"), "must not be negative (got ", seed, ")");
   o.seed = static_cast<uint64_t>(seed);
   o.prompt_template = node.get_string("prompt_template", o.prompt_template);
   o.target_template = node.get_string("target_template", o.target_template);

@@ -17,14 +17,18 @@ int64_t AtMan::Suppression::first_key() const {
 }
 
 AtMan::AtMan(AtManOptions options) : options_(std::move(options)) {
-  XAI_CHECK(options_.factor >= 0, "atman: factor must be >= 0 (got ", options_.factor, ")");
-  XAI_CHECK(!options_.kappa || (*options_.kappa >= -1 && *options_.kappa <= 1),
-            "atman: kappa must lie in [-1, 1] or be off");
-  XAI_CHECK(options_.batch_size > 0, "atman: batch_size must be positive");
-  XAI_CHECK(options_.top_k >= 0, "atman: top_k must be >= 0");
-  XAI_CHECK(options_.aggregation == "square" || options_.aggregation == "abs" ||
-                options_.aggregation == "sum",
-            "atman: aggregation must be square, abs or sum");
+  XAI_CHECK_OPTION(options_.factor >= 0, "factor", "atman: factor must be >= 0 (got ",
+                   options_.factor, ")");
+  XAI_CHECK_OPTION(!options_.kappa || (*options_.kappa >= -1 && *options_.kappa <= 1), "kappa",
+                   "atman: kappa must lie in [-1, 1] or be off (got ",
+                   options_.kappa ? *options_.kappa : 0.0, ")");
+  XAI_CHECK_OPTION(options_.batch_size > 0, "batch_size",
+                   "atman: batch_size must be positive (got ", options_.batch_size, ")");
+  XAI_CHECK_OPTION(options_.top_k >= 0, "top_k", "atman: top_k must be >= 0 (got ", options_.top_k,
+                   ")");
+  XAI_CHECK_OPTION(options_.aggregation == "square" || options_.aggregation == "abs" ||
+                       options_.aggregation == "sum",
+                   "aggregation", "atman: aggregation must be square, abs or sum");
 }
 
 std::vector<AtMan::Suppression> AtMan::plan(const at::Tensor& embeddings,

@@ -24,17 +24,19 @@ std::string AttAttrOptions::to_json() const {
 }
 
 AttAttr::AttAttr(AttAttrOptions options) : options_(std::move(options)) {
-  XAI_CHECK(options_.steps > 0, "attattr: steps must be positive (got ", options_.steps, ")");
-  XAI_CHECK(options_.batch_size > 0, "attattr: batch_size must be positive (got ",
-            options_.batch_size, ")");
-  XAI_CHECK(options_.token_score == "row" || options_.token_score == "column_sum",
-            "attattr: token_score must be row or column_sum (got '", options_.token_score, "')");
-  XAI_CHECK(options_.label == "target" || options_.label == "predicted",
-            "attattr: label must be target or predicted (got '", options_.label, "')");
+  XAI_CHECK_OPTION(options_.steps > 0, "steps", "attattr: steps must be positive (got ",
+                   options_.steps, ")");
+  XAI_CHECK_OPTION(options_.batch_size > 0, "batch_size",
+                   "attattr: batch_size must be positive (got ", options_.batch_size, ")");
+  XAI_CHECK_OPTION(options_.token_score == "row" || options_.token_score == "column_sum",
+                   "token_score", "attattr: token_score must be row or column_sum (got '",
+                   options_.token_score, "')");
+  XAI_CHECK_OPTION(options_.label == "target" || options_.label == "predicted", "label",
+                   "attattr: label must be target or predicted (got '", options_.label, "')");
   std::vector<int> sorted = options_.layers;
   std::sort(sorted.begin(), sorted.end());
-  XAI_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(),
-            "attattr: layers lists a layer twice");
+  XAI_CHECK_OPTION(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), "layers",
+                   "attattr: layers lists a layer twice");
 }
 
 void AttAttr::check_model(const Model& model) const {

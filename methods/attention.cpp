@@ -62,8 +62,8 @@ std::string AttentionOptions::to_json() const {
 }
 
 RawAttention::RawAttention(AttentionOptions options) : options_(std::move(options)) {
-  XAI_CHECK(options_.layers == "last" || options_.layers == "mean",
-            "attention: layers must be last or mean (got '", options_.layers, "')");
+  XAI_CHECK_OPTION(options_.layers == "last" || options_.layers == "mean", "layers",
+                   "attention: layers must be last or mean (got '", options_.layers, "')");
 }
 
 Explanation RawAttention::explain(Model& model, const Encoded& sample, ExplainContext&) {

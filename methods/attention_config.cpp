@@ -8,8 +8,7 @@ namespace xai {
 void attention_detail::reject_key(const ConfigNode& node, const char* method,
                                   const std::string& key, const char* why) {
   if (!node.has(key)) return;
-  throw Error(str_cat(node.source(), ": ", node.path(), ".", key, ": does not apply to ", method,
-                      " (", why, ")"));
+  throw Error(str_cat(node.where(key), "does not apply to ", method, " (", why, ")"));
 }
 
 AttentionOptions AttentionOptions::from_config(const ConfigNode& node) {

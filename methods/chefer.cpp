@@ -71,8 +71,8 @@ std::string CheferOptions::to_json() const {
 }
 
 Chefer::Chefer(CheferOptions options) : options_(std::move(options)) {
-  XAI_CHECK(options_.diagonal == "keep" || options_.diagonal == "zero",
-            "chefer: diagonal must be keep or zero (got '", options_.diagonal, "')");
+  XAI_CHECK_OPTION(options_.diagonal == "keep" || options_.diagonal == "zero", "diagonal",
+                   "chefer: diagonal must be keep or zero (got '", options_.diagonal, "')");
 }
 
 void Chefer::check_model(const Model& model) const {

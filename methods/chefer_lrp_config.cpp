@@ -31,9 +31,9 @@ CheferLrpOptions CheferLrpOptions::from_config(const ConfigNode& node) {
   const std::string d = node.get_choice("diagonal", diag, {"keep", "zero", "min"});
   o.diagonal = d == "keep" ? Diagonal::kKeep : d == "zero" ? Diagonal::kZero : Diagonal::kMin;
   if (node.has("embedding_aggregation")) {
-    throw Error(str_cat(node.source(), ": ", node.path(),
-                        ".embedding_aggregation: does not apply to chefer_lrp (its scores come "
-                        "from the attention rollout, not from embedding-sized attributions)"));
+    throw Error(str_cat(node.where("embedding_aggregation"),
+                        "does not apply to chefer_lrp (its scores come from the attention "
+                        "rollout, not from embedding-sized attributions)"));
   }
   o.common.read(node);
   node.finish();

@@ -127,14 +127,16 @@ std::pair<std::vector<double>, std::vector<double>> ig_quadrature(Options::Quadr
 IntegratedGradients::IntegratedGradients(IntegratedGradientsOptions options)
     : options_(std::move(options)) {
   const bool riemann = options_.quadrature != Options::Quadrature::kGaussLegendre;
-  XAI_CHECK(options_.steps >= (riemann ? 2 : 1),
-            "integrated_gradients: steps must be >= ", riemann ? 2 : 1, " for ",
-            name_of(options_.quadrature), " (got ", options_.steps, ")");
-  XAI_CHECK(options_.batch_size > 0, "integrated_gradients: batch_size must be positive (got ",
-            options_.batch_size, ")");
-  XAI_CHECK(!options_.baseline_token_id || *options_.baseline_token_id >= 0,
-            "integrated_gradients: baseline_token_id must be >= 0 (got ",
-            *options_.baseline_token_id, ")");
+  XAI_CHECK_OPTION(options_.steps >= (riemann ? 2 : 1), "steps",
+                   "integrated_gradients: steps must be >= ", riemann ? 2 : 1, " for ",
+                   name_of(options_.quadrature), " (got ", options_.steps, ")");
+  XAI_CHECK_OPTION(options_.batch_size > 0, "batch_size",
+                   "integrated_gradients: batch_size must be positive (got ", options_.batch_size,
+                   ")");
+  XAI_CHECK_OPTION(!options_.baseline_token_id || *options_.baseline_token_id >= 0,
+                   "baseline_token_id",
+                   "integrated_gradients: baseline_token_id must be >= 0 (got ",
+                   *options_.baseline_token_id, ")");
 }
 
 void IntegratedGradients::check_model(const Model& model) const {

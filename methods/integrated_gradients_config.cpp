@@ -5,15 +5,6 @@
 #include "methods/saliency.h"
 
 namespace xai {
-namespace {
-
-// "exp.yaml: explainers[2].key" (or "--set: key" at the root) for messages.
-std::string where(const ConfigNode& node, const std::string& key) {
-  return node.source() + ": " + (node.path().empty() ? key : node.path() + "." + key);
-}
-
-}  // namespace
-
 IntegratedGradientsOptions IntegratedGradientsOptions::from_config(const ConfigNode& node) {
   IntegratedGradientsOptions o;
   // The preset first, then the individual keys on top.
@@ -54,8 +45,8 @@ IntegratedGradientsOptions IntegratedGradientsOptions::from_config(const ConfigN
                                         {"zero", "token", "unk"});
   o.baseline = b == "zero" ? Baseline::kZero : b == "token" ? Baseline::kToken : Baseline::kUnk;
   if (node.has("baseline_token_id")) {
-    XAI_CHECK(o.baseline != Baseline::kZero, where(node, "baseline_token_id"),
-              ": the zero baseline takes no token id (HINT: set baseline: "
+    XAI_CHECK(o.baseline != Baseline::kZero, node.where("baseline_token_id"),
+              "the zero baseline takes no token id (HINT: set baseline: "
               "token or unk, or drop baseline_token_id)");
     o.baseline_token_id = node.get_int("baseline_token_id", 0);
   } else if (o.baseline == Baseline::kToken && !o.baseline_token_id) {

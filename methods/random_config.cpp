@@ -10,8 +10,7 @@ RandomOptions RandomOptions::from_config(const ConfigNode& node) {
   RandomOptions o;
   apply_gradient_preset(node.get_choice("preset", "none", gradient_presets()), o.common);
   const int64_t seed = node.get_int("seed", 0);
-  XAI_CHECK(seed >= 0, node.source(), ": ", node.path().empty() ? "" : node.path() + ".",
-            "seed: must be >= 0 (got ", seed, ")");
+  XAI_CHECK(seed >= 0, node.where("seed"), "must be >= 0 (got ", seed, ")");
   o.seed = static_cast<uint64_t>(seed);
   o.common.read(node);
   node.finish();

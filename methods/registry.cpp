@@ -82,14 +82,21 @@ std::vector<std::string> explainer_methods() {
 
 std::unique_ptr<Explainer> make_explainer(const std::string& method, const ConfigNode& params) {
   for (const auto& r : kMethods) {
-    if (method == r.method) return r.make(params);
+    if (method != r.method) continue;
+    try {
+      return r.make(params);
+    } catch (const OptionError& e) {  // a parameter out of range: say where it was written
+      throw Error(params.where(e.key()) + e.what());
+    }
   }
   const auto known = explainer_methods();
   std::string list;
   for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
   const std::string near = cli::nearest(method, known);
-  throw Error(str_cat(params.source(), ": ", params.path(), ": unknown method '", method, "'",
-                      near.empty() ? "" : " (did you mean '" + near + "'?)", "; known: ", list));
+  throw Error(
+      str_cat(params.path().empty() ? std::string() : params.source() + ": " + params.path() + ": ",
+              "unknown method '", method, "'",
+              near.empty() ? "" : " (did you mean '" + near + "'?)", "; known: ", list));
 }
 
 }  // namespace xai

@@ -12,6 +12,17 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// A parameter out of range, thrown where the rule lives (an explainer's constructor, say); `key`
+// names the parameter so a caller that read it from YAML can say where: file, line and path.
+class OptionError : public Error {
+ public:
+  OptionError(std::string key, const std::string& message) : Error(message), key_(std::move(key)) {}
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
 namespace detail {
 inline void append(std::ostringstream&) {}
 template <typename T, typename... Rest>
@@ -33,6 +44,12 @@ std::string str_cat(const Args&... args) {
 #define XAI_CHECK(cond, ...)                                      \
   do {                                                            \
     if (!(cond)) throw ::xai::Error(::xai::str_cat(__VA_ARGS__)); \
+  } while (0)
+
+// Throws xai::OptionError for parameter `key` when cond is false.
+#define XAI_CHECK_OPTION(cond, key, ...)                                       \
+  do {                                                                         \
+    if (!(cond)) throw ::xai::OptionError((key), ::xai::str_cat(__VA_ARGS__)); \
   } while (0)
 
 }  // namespace xai

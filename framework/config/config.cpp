@@ -288,6 +288,14 @@ bool ConfigNode::has(const std::string& key) const {
   return config_detail::ask_value(config_detail::record_of(*state_, path_), key) != nullptr;
 }
 
+std::string ConfigNode::where(const std::string& key) const {
+  const NodeRecord& rec = config_detail::record_of(*state_, path_);
+  const config_detail::Entry* e = rec.value ? config_detail::find_entry(*rec.value, key) : nullptr;
+  const std::string path = config_detail::join_key(path_, key);
+  if (e) return config_detail::where(e->value.origin, e->value.line, path);
+  return config_detail::where(rec.origin, rec.line, path);
+}
+
 std::string ConfigNode::get_string(const std::string& key, const std::string& fallback) const {
   NodeRecord& rec = config_detail::record_of(*state_, path_);
   const Value* v = config_detail::ask_value(rec, key);

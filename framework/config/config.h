@@ -24,6 +24,9 @@ class ConfigNode {
   std::string source() const;
 
   bool has(const std::string& key) const;  // present and not null
+  // "exp.yaml:12: explainers[0].factor: " for a message about `key`: the line of its value, or of
+  // this mapping when the key is absent.
+  std::string where(const std::string& key) const;
 
   // Typed reads. A missing or null key gives the fallback; a present key of the wrong type is an
   // xai::Error like "exp.yaml:12: explainers[0].factor: expected a number, got 'abc'".

@@ -27,10 +27,30 @@ std::string join_key(const std::string& path, const std::string& key) {
 
 int line_of(const YAML::Mark& m) { return m.is_null() ? 0 : m.line + 1; }
 
+// How much a document may expand to. yaml-cpp shares an aliased node, but copying it into Values
+// expands every alias: a dozen lines of nested anchors ("billion laughs") would take gigabytes.
+// No real experiment comes near either bound.
+constexpr int64_t kMaxValues = 200000;
+constexpr int kMaxDepth = 200;
+
+struct Budget {
+  int64_t values = 0;  // Values made so far for this document
+};
+
 // Copies a yaml-cpp node. `with_lines` is false for override values, whose marks point into the
 // override text rather than a file.
 Value convert(const YAML::Node& n, const std::string& origin, bool with_lines,
-              const std::string& path) {
+              const std::string& path, Budget& budget, int depth = 0) {
+  if (++budget.values > kMaxValues) {
+    throw Error(str_cat(where(origin, with_lines ? line_of(n.Mark()) : 0, path),
+                        "the YAML expands to more than ", kMaxValues,
+                        " values (aliases of anchors that hold aliases?); refusing to read it. ",
+                        "HINT: write the values out, or use fewer nested aliases"));
+  }
+  if (depth > kMaxDepth) {
+    throw Error(str_cat(where(origin, with_lines ? line_of(n.Mark()) : 0, path),
+                        "the YAML nests deeper than ", kMaxDepth, " levels"));
+  }
   Value v;
   v.origin = origin;
   v.source = origin;
@@ -49,7 +69,8 @@ Value convert(const YAML::Node& n, const std::string& origin, bool with_lines,
       v.kind = Value::Kind::kSequence;
       size_t i = 0;
       for (const auto& item : n) {
-        v.items.push_back(convert(item, origin, with_lines, path + "[" + std::to_string(i) + "]"));
+        v.items.push_back(convert(item, origin, with_lines, path + "[" + std::to_string(i) + "]",
+                                  budget, depth + 1));
         ++i;
       }
       break;
@@ -68,7 +89,8 @@ Value convert(const YAML::Node& n, const std::string& origin, bool with_lines,
               where(origin, key_line, join_key(path, key)), "duplicate key",
               prev->line > 0 ? str_cat(" (first set at line ", prev->line, ")") : std::string()));
         }
-        Entry e{key, origin, key_line, convert(kv.second, origin, with_lines, join_key(path, key))};
+        Entry e{key, origin, key_line,
+                convert(kv.second, origin, with_lines, join_key(path, key), budget, depth + 1)};
         // An empty value ("key:") has no useful mark of its own.
         if (e.value.kind == Value::Kind::kNull || e.value.line == 0) e.value.line = key_line;
         v.entries.push_back(std::move(e));
@@ -147,7 +169,8 @@ struct Loader {
     if (canonical.empty()) canonical = name;
     stack.emplace_back(canonical, name);
 
-    Value own = convert(parse_document(text, name), name, true, "");
+    Budget budget;
+    Value own = convert(parse_document(text, name), name, true, "", budget);
     if (own.kind == Value::Kind::kNull) {  // an empty file is an empty mapping
       own.kind = Value::Kind::kMapping;
       own.line = 0;
@@ -457,7 +480,8 @@ void apply_override(Value& root, const std::string& override_text) {
     }
   }
   const std::string source = cur->source.empty() ? root.source : cur->source;
-  *cur = convert(parsed, label, false, cur_path);
+  Budget budget;
+  *cur = convert(parsed, label, false, cur_path, budget);
   set_source(*cur, source);
 }
 

@@ -1,5 +1,7 @@
 // Config files: loading, `include:` (nested, relative, precedence, cycles) and file errors
 // (fixtures in tests/fixtures/config/).
+#include <chrono>
+
 #include "tests/unit/config/config_test_util.h"
 
 namespace xai {
@@ -135,6 +137,35 @@ TEST(Config, MalformedIncludedFileNamesThatFile) {
   const std::string msg =
       error_of([] { Config::parse("include: malformed.yaml\n", fixture("inline.yaml")); });
   EXPECT_TRUE(contains(msg, fixture("malformed.yaml") + ":4: invalid YAML")) << msg;
+}
+
+// "Billion laughs": each anchor holds ten aliases of the one before. yaml-cpp shares the aliased
+// nodes, but reading them into the config tree expanded every alias: 10^9 values, gigabytes,
+// before any check ran, even under a key nothing reads. The tree now stops at a bound.
+TEST(Config, AnAliasBombIsRefusedNamingTheFile) {
+  std::string yaml = "name: bomb\nunread:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    const std::string prev = "*a" + std::to_string(i - 1);
+    yaml += "  a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) yaml += (k ? ", " : "") + prev;
+    yaml += "]\n";
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string msg = error_of([&] { Config::parse(yaml, "bomb.yaml"); });
+  EXPECT_TRUE(contains(msg, "bomb.yaml:")) << msg;
+  EXPECT_TRUE(contains(msg, "expands to more than 200000 values")) << msg;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30);
+  // A few aliases of a small anchor are fine.
+  Config ok = Config::parse("base: &b {x: 1}\nuse: [*b, *b]\n", "ok.yaml");
+  EXPECT_EQ(ok.root().children("use").size(), 2u);
+}
+
+TEST(Config, DeepNestingIsRefusedNamingTheFile) {
+  std::string yaml = "a: ";
+  for (int i = 0; i < 300; ++i) yaml += "[";
+  for (int i = 0; i < 300; ++i) yaml += "]";
+  const std::string msg = error_of([&] { Config::parse(yaml + "\n", "deep.yaml"); });
+  EXPECT_TRUE(contains(msg, "deep.yaml")) << msg;
 }
 
 }  // namespace
