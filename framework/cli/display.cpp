@@ -1,7 +1,13 @@
 // See display.h.
 #include "framework/cli/display.h"
 
+#include <ATen/Parallel.h>
+
 #include <cstdio>
+#include <iostream>
+
+#include "framework/common/args.h"
+#include "framework/common/threads.h"
 
 namespace xai::cli {
 
@@ -23,6 +29,13 @@ std::string printable(const std::string& s) {
     }
   }
   return out;
+}
+
+void apply_threads_option(const Args& args, const std::string& command) {
+  if (!args.get("threads")) return;
+  const ThreadChoice c = choose_threads(args.get_int("threads", 0), command + ": --threads");
+  if (!c.warning.empty()) std::cerr << "xai " << command << ": warning: " << c.warning << "\n";
+  at::set_num_threads(c.threads);
 }
 
 }  // namespace xai::cli

@@ -1,4 +1,4 @@
-// Small text helpers the xai subcommands share for terminal output.
+// Small helpers the xai subcommands share: terminal text and common options.
 #pragma once
 
 #include <string>
@@ -8,5 +8,10 @@ namespace xai::cli {
 // Printable form of a token's text: \n, \r and \t as escapes, other control bytes as \xNN, the
 // rest as is.
 std::string printable(const std::string& s);
+
+class Args;
+// Applies --threads N when given: at least 1 (else an error naming `command`'s option), cut to the
+// cores this process may use with a warning on stderr.
+void apply_threads_option(const Args& args, const std::string& command);
 
 }  // namespace xai::cli

@@ -59,8 +59,7 @@ int explain(const std::vector<std::string>& argv) {
   sample.prompt = args.require("prompt");
   sample.target = args.require("target");
   const std::string method = args.get_or("method", "atman");
-  if (auto t = args.get("threads"))
-    at::set_num_threads(static_cast<int>(args.get_int("threads", 1)));
+  apply_threads_option(args, "explain");
 
   // Method parameters come as --set key=value, read as the method's YAML mapping.
   Config params = Config::parse("{}", "--set", args.get_all("set"));

@@ -36,11 +36,7 @@ int predict(const std::vector<std::string>& argv) {
   const std::string prompt = args.require("prompt");
   const int64_t top = args.get_int("top", 5);
   XAI_CHECK(top > 0, "predict: --top must be positive");
-  if (auto threads = args.get("threads")) {
-    const int64_t n = args.get_int("threads", 0);
-    XAI_CHECK(n > 0, "predict: --threads must be positive");
-    at::set_num_threads(static_cast<int>(n));
-  }
+  apply_threads_option(args, "predict");
   LoadOptions load;
   try {
     load.device = at::Device(args.get_or("device", "cpu"));

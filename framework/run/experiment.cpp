@@ -24,6 +24,7 @@
 #include "datasets/dataset.h"
 #include "framework/common/build_info.h"
 #include "framework/common/error.h"
+#include "framework/common/threads.h"
 #include "framework/config/config.h"
 #include "framework/dist/assignment.h"
 #include "framework/dist/communicator.h"
@@ -76,6 +77,7 @@ struct Plan {
   Progress::Mode progress = Progress::Mode::kAuto;
   int64_t perturbation = 1;  // parallel.perturbation: ranks per perturbation group
   std::string resolved_yaml, resolved_json;
+  std::vector<std::string> warnings;  // said once by rank 0 before the run starts
 };
 
 // Reads and checks the whole experiment (every key, every explainer's parameters, the model
@@ -124,8 +126,8 @@ Plan read_plan(const Config& cfg, const std::string& path) {
 
   const ConfigNode metrics = root.child("metrics");
   const auto band = metrics.get_double_list("iq_band", {25, 75});
-  XAI_CHECK(band.size() == 2 && band[0] >= 0 && band[0] < band[1] && band[1] <= 100, path,
-            ": metrics.iq_band must be two percentiles [lo, hi] with 0 <= lo < hi <= 100");
+  XAI_CHECK(band.size() == 2 && band[0] >= 0 && band[0] < band[1] && band[1] <= 100,
+            metrics.where("iq_band"), "must be two percentiles [lo, hi] with 0 <= lo < hi <= 100");
   p.iq_lo = band[0];
   p.iq_hi = band[1];
   metrics.finish();
@@ -134,19 +136,29 @@ Plan read_plan(const Config& cfg, const std::string& path) {
   p.device = rt.get_string("device", "auto");
   p.collectives = rt.get_choice("collectives", "mpi", {"mpi", "nccl"});
   p.threads = rt.get_int("threads", 0);
+  XAI_CHECK(p.threads >= 0, rt.where("threads"), "must be >= 0 (got ", p.threads,
+            "; 0 = LibTorch's default)");
+  if (p.threads > 0) {
+    const ThreadChoice c = choose_threads(p.threads, "runtime.threads");
+    p.threads = c.threads;
+    if (!c.warning.empty()) p.warnings.push_back(c.warning);
+  }
   p.rank_timeout = rt.get_double("rank_timeout", 60);
-  XAI_CHECK(p.rank_timeout >= 0, path, ": runtime.rank_timeout must be >= 0 seconds (0 = off)");
+  XAI_CHECK(p.rank_timeout >= 0, rt.where("rank_timeout"), "must be >= 0 seconds (got ",
+            p.rank_timeout, "; 0 = off)");
   p.flush_every = rt.get_int("flush_every", 20);
+  XAI_CHECK(p.flush_every > 0, rt.where("flush_every"), "must be positive (got ", p.flush_every,
+            ")");
   p.flush_seconds = rt.get_double("flush_seconds", 60);
+  XAI_CHECK(p.flush_seconds >= 0, rt.where("flush_seconds"), "must be >= 0 (got ", p.flush_seconds,
+            "; 0 = no time rule)");
   p.progress =
       Progress::parse_mode(rt.get_choice("progress", "auto", {"auto", "bar", "lines", "off"}));
-  XAI_CHECK(p.threads >= 0, path, ": runtime.threads must be >= 0 (0 = LibTorch's default)");
-  XAI_CHECK(p.flush_every > 0, path, ": runtime.flush_every must be positive");
   rt.finish();
 
   const ConfigNode par = root.child("parallel");
   p.perturbation = par.get_int("perturbation", 1);
-  XAI_CHECK(p.perturbation >= 1, path, ": parallel.perturbation must be >= 1 (got ", p.perturbation,
+  XAI_CHECK(p.perturbation >= 1, par.where("perturbation"), "must be >= 1 (got ", p.perturbation,
             ")");
   par.finish();
 
@@ -484,6 +496,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
               ": parallel.perturbation = ", plan.perturbation, " does not divide the ", world.size,
               " ranks (HINT: launch a multiple of it)");
   });
+  for (const std::string& w : plan.warnings) log << "xai run: warning: " << w << "\n";
   if (plan.threads > 0) at::set_num_threads(static_cast<int>(plan.threads));
 
   // Perturbation groups: `per_group` consecutive ranks run the same samples; AtMan deals its
