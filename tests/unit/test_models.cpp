@@ -170,7 +170,10 @@ TEST_P(FamilyTest, LastLayerRowsFromTheLowestAskedPositionGiveTheSameNumbers) {
   EXPECT_LT(max_abs_diff(grads[1], grads[0]) / grads[0].abs().max().item<double>(), 1e-5);
   EXPECT_GT(grads[0].abs().max().item<double>(), 1e-3);
   // Rows from T - 7 on carry the gradient in both; the whole forward's earlier rows get none.
-  EXPECT_LT(max_abs_diff(last_rows[1], last_rows[0]), 1e-5);
+  // Relative to the largest entry, like the gradients: the two forwards sum in different orders,
+  // and the absolute rounding then depends on the CPU's kernels (1.4e-5 on one AMD EPYC).
+  EXPECT_LT(max_abs_diff(last_rows[1], last_rows[0]) / last_rows[0].abs().max().item<double>(),
+            1e-5);
   EXPECT_GT(last_rows[0].slice(2, T - 7).abs().max().item<double>(), 1e-6);
 }
 
