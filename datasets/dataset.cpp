@@ -1,6 +1,9 @@
 // The dataset registry: type name -> reader.
 #include "datasets/dataset.h"
 
+#include <map>
+#include <set>
+
 #include "datasets/jsonl.h"
 #include "datasets/squad.h"
 #include "datasets/toy/toy_task.h"
@@ -19,16 +22,82 @@ std::unique_ptr<Dataset> open_toy(const DatasetOptions& o) {
   return open_squad_json(toy::toy_to_squad(questions, "toy-" + o.split), "toy:" + o.split, o);
 }
 
+// A dataset whose repeated ids are renamed: "id#2", "id#3", ... (skipping any that exist).
+class RenamedIds final : public Dataset {
+ public:
+  RenamedIds(std::unique_ptr<Dataset> inner, std::map<int64_t, std::string> renamed)
+      : inner_(std::move(inner)), renamed_(std::move(renamed)) {}
+  const std::string& source() const override { return inner_->source(); }
+  int64_t size() const override { return inner_->size(); }
+  std::string id(int64_t i) const override {
+    auto it = renamed_.find(i);
+    return it == renamed_.end() ? inner_->id(i) : it->second;
+  }
+  Sample get(int64_t i) const override {
+    Sample s = inner_->get(i);
+    s.id = id(i);
+    return s;
+  }
+  std::string locate(int64_t i) const override { return inner_->locate(i); }
+  int64_t skipped() const override { return inner_->skipped(); }
+  std::string skipped_reason() const override { return inner_->skipped_reason(); }
+
+ private:
+  std::unique_ptr<Dataset> inner_;
+  std::map<int64_t, std::string> renamed_;
+};
+
+// Results are keyed by sample id: two samples with one id would both be computed and one of them
+// silently dropped at the merge. Refuse them, or rename them when asked.
+std::unique_ptr<Dataset> check_unique_ids(std::unique_ptr<Dataset> d, bool rename) {
+  std::map<std::string, int64_t> first;  // id -> first index
+  std::vector<int64_t> repeats;
+  for (int64_t i = 0; i < d->size(); ++i) {
+    const auto [it, fresh] = first.emplace(d->id(i), i);
+    if (fresh) continue;
+    if (!rename) {
+      throw Error(str_cat(d->source(), ": sample id '", it->first, "' is used twice (",
+                          d->locate(it->second), " and ", d->locate(i),
+                          "); results are keyed by id, so one would replace the other. HINT: ",
+                          "give each sample its own id, or set dataset.duplicate_ids: rename"));
+    }
+    repeats.push_back(i);
+  }
+  if (repeats.empty()) return d;
+  std::set<std::string> taken;
+  for (const auto& kv : first) taken.insert(kv.first);
+  std::map<std::string, int> seen;
+  std::map<int64_t, std::string> renamed;
+  for (int64_t i : repeats) {
+    const std::string base = d->id(i);
+    int& n = seen[base];
+    if (n == 0) n = 1;
+    std::string fresh;
+    do {
+      fresh = str_cat(base, "#", ++n);
+    } while (taken.count(fresh));
+    taken.insert(fresh);
+    renamed[i] = fresh;
+  }
+  return std::make_unique<RenamedIds>(std::move(d), std::move(renamed));
+}
+
+std::unique_ptr<Dataset> open_unchecked(const std::string& type, const DatasetOptions& options) {
+  if (type == "squad") return open_squad(options);
+  if (type == "jsonl") return open_jsonl(options);
+  if (type == "toy") return open_toy(options);
+  throw Error(str_cat("dataset type '", type, "' is not known (known: squad, jsonl, toy)"));
+}
+
 }  // namespace
+
+std::string Dataset::locate(int64_t i) const { return str_cat("entry ", i + 1); }
 
 std::vector<std::string> dataset_types() { return {"squad", "jsonl", "toy"}; }
 
 std::unique_ptr<Dataset> open_dataset(const std::string& type, const DatasetOptions& options) {
   XAI_CHECK(options.limit >= 0, "dataset: limit must not be negative (got ", options.limit, ")");
-  if (type == "squad") return open_squad(options);
-  if (type == "jsonl") return open_jsonl(options);
-  if (type == "toy") return open_toy(options);
-  throw Error(str_cat("dataset type '", type, "' is not known (known: squad, jsonl, toy)"));
+  return check_unique_ids(open_unchecked(type, options), options.rename_duplicate_ids);
 }
 
 std::unique_ptr<Dataset> open_dataset(const ConfigNode& node) {
@@ -48,6 +117,8 @@ std::unique_ptr<Dataset> open_dataset(const ConfigNode& node) {
   o.prompt_template = node.get_string("prompt_template", o.prompt_template);
   o.target_template = node.get_string("target_template", o.target_template);
   o.explain = node.get_choice("explain", o.explain, {"context", "prompt"});
+  o.rename_duplicate_ids =
+      node.get_choice("duplicate_ids", "error", {"error", "rename"}) == "rename";
   return open_dataset(type, o);
 }
 

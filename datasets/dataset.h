@@ -28,6 +28,10 @@ struct DatasetOptions {
   // squad, toy: "context" explains the tokens of {context} in the prompt; "prompt" explains every
   // prompt token (Sample::explain left empty). jsonl: a line's own "explain" spans, else all.
   std::string explain = "context";
+  // Two samples with the same id: an error naming both before any work (the results are keyed by
+  // id, so one would silently replace the other), or, with `rename_duplicate_ids`, the second
+  // becomes "id#2", the third "id#3", and so on, in file order.
+  bool rename_duplicate_ids = false;
 };
 
 class Dataset {
@@ -41,18 +45,22 @@ class Dataset {
   virtual std::string id(int64_t i) const = 0;
   // Sample i; throws xai::Error naming the source, the sample and the problem.
   virtual Sample get(int64_t i) const = 0;
+  // Where sample i is in the source, for messages: "line 12" (JSONL), else "entry 13".
+  virtual std::string locate(int64_t i) const;
   // Entries left out when reading, and why ("unanswerable (SQuAD v2 is_impossible)").
   virtual int64_t skipped() const { return 0; }
   virtual std::string skipped_reason() const { return ""; }
 };
 
 // type: "squad" | "jsonl" | "toy". Throws xai::Error for an unknown type, a bad option (unknown
-// template placeholder, explain not context|prompt), or a file that cannot be read as a whole.
+// template placeholder, explain not context|prompt), a file that cannot be read as a whole, or two
+// samples with the same id (see DatasetOptions::rename_duplicate_ids).
 std::unique_ptr<Dataset> open_dataset(const std::string& type, const DatasetOptions& options);
 std::vector<std::string> dataset_types();
 
 // The same from a YAML mapping {type, path, split, limit, seed, prompt_template, target_template,
-// explain}; reads only those keys (call finish() on the node or finish_all() afterwards).
+// explain, duplicate_ids: error|rename}; reads only those keys (call finish() on the node or
+// finish_all() afterwards).
 std::unique_ptr<Dataset> open_dataset(const ConfigNode& node);
 
 // Every sample of a dataset, stopping at the first bad one (for tools and tests).

@@ -40,6 +40,8 @@ class JsonlDataset final : public Dataset {
     return str_cat(stem_, "-", l.number);
   }
 
+  std::string locate(int64_t i) const override { return str_cat("line ", line(i).number); }
+
   Sample get(int64_t i) const override {
     const Line& l = line(i);
     const std::string where = str_cat(source_, ":", l.number, ": sample '", id(i), "': ");

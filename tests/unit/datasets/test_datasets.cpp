@@ -5,6 +5,7 @@
 #include "datasets/dataset.h"
 #include "datasets/prompt_template.h"
 #include "datasets/squad.h"
+#include "framework/common/error.h"
 #include "framework/config/config.h"
 #include "tests/unit/test_util.h"
 
@@ -185,6 +186,53 @@ TEST(DatasetRegistry, OpensFromAConfigNode) {
   EXPECT_EQ(ds->size(), 7);
   EXPECT_EQ(ds->source(), "toy:test");
   EXPECT_EQ(ds->get(6).id, "toy-test-00006");
+}
+
+// Results are keyed by id: two lines with one id were both computed and one silently dropped.
+TEST(DatasetRegistry, DuplicateIdsAreAnErrorNamingBothLinesOrAreRenamedWhenAsked) {
+  TempDir dir;
+  const std::string path = dir.file("dup.jsonl");
+  test::write_file(path,
+                   "{\"id\": \"a\", \"prompt\": \"one\", \"target\": \" x\"}\n"
+                   "{\"id\": \"b\", \"prompt\": \"two\", \"target\": \" y\"}\n"
+                   "\n"
+                   "{\"id\": \"a\", \"prompt\": \"three\", \"target\": \" z\"}\n"
+                   "{\"id\": \"a#2\", \"prompt\": \"four\", \"target\": \" w\"}\n"
+                   "{\"id\": \"a\", \"prompt\": \"five\", \"target\": \" v\"}\n");
+  DatasetOptions o;
+  o.path = path;
+  expect_error([&] { open_dataset("jsonl", o); }, {"dup.jsonl", "sample id 'a' is used twice",
+                                                   "line 1 and line 4", "duplicate_ids: rename"});
+  o.rename_duplicate_ids = true;
+  auto ds = open_dataset("jsonl", o);
+  ASSERT_EQ(ds->size(), 5);
+  // File order; a renamed id skips one the file already uses ("a#2").
+  const std::vector<std::string> want = {"a", "b", "a#3", "a#2", "a#4"};
+  for (int64_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(ds->id(i), want[static_cast<size_t>(i)]);
+    EXPECT_EQ(ds->get(i).id, want[static_cast<size_t>(i)]);
+  }
+  EXPECT_EQ(ds->get(2).prompt, "three");
+  // From YAML: duplicate_ids: rename; anything else is named.
+  Config c = Config::parse(
+      str_cat("dataset:\n  type: jsonl\n  path: ", path, "\n  duplicate_ids: rename\n"),
+      "exp.yaml");
+  EXPECT_EQ(open_dataset(c.root().child("dataset"))->id(2), "a#3");
+  Config bad = Config::parse(
+      str_cat("dataset:\n  type: jsonl\n  path: ", path, "\n  duplicate_ids: keep\n"), "exp.yaml");
+  expect_error([&] { open_dataset(bad.root().child("dataset")); },
+               {"exp.yaml:4: dataset.duplicate_ids", "error, rename"});
+}
+
+TEST(DatasetRegistry, DuplicateIdsInSquadAreNamedByEntry) {
+  SquadFile f(R"({"version": "1.1", "data": [{"title": "t", "paragraphs": [
+    {"context": "Mara lives in Oslo.", "qas": [
+      {"id": "q", "question": "Where?", "answers": [{"text": "Oslo", "answer_start": 14}]},
+      {"id": "q", "question": "Who?", "answers": [{"text": "Mara", "answer_start": 0}]}]}]}]})");
+  DatasetOptions o;
+  o.path = f.path;
+  expect_error([&] { open_dataset("squad", o); },
+               {"dev-v2.0.json", "sample id 'q' is used twice", "entry 1 and entry 2"});
 }
 
 }  // namespace
