@@ -10,6 +10,28 @@ at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targ
   return -lp.gather(1, targets.to(lp.device()).view({-1, 1})).view({-1});  // (P)
 }
 
+namespace {
+std::string count_non_finite(const at::Tensor& t, const std::string& what) {
+  if (!t.defined() || t.numel() == 0) return "";
+  const at::Tensor d = t.detach();
+  if (!d.is_floating_point() || at::isfinite(d).all().item<bool>()) return "";
+  const int64_t nan = at::isnan(d).sum().item<int64_t>();
+  const int64_t inf = at::isinf(d).sum().item<int64_t>();
+  return str_cat(what, " holds ", nan, " NaN and ", inf, " infinite of ", d.numel(), " values");
+}
+}  // namespace
+
+std::string non_finite_reason(const Explanation& ex) {
+  std::string why = count_non_finite(ex.relevance, "the relevance");
+  if (why.empty()) why = count_non_finite(ex.per_target, "the per-target scores");
+  for (const auto& [name, t] : ex.extras) {
+    if (why.empty()) why = count_non_finite(t, "the extra '" + name + "'");
+  }
+  return why.empty() ? why
+                     : "non-finite scores: " + why +
+                           " (the model's numbers overflow on this sample; nothing was stored)";
+}
+
 at::Tensor aggregate_targets(const at::Tensor& per_target, const std::string& how) {
   if (how == "square") return per_target.pow(2).sum(0);
   if (how == "abs") return per_target.abs().sum(0);

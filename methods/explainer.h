@@ -78,6 +78,11 @@ class Explainer {
 std::unique_ptr<Explainer> make_explainer(const std::string& method, const ConfigNode& params);
 std::vector<std::string> explainer_methods();
 
+// Why an explanation cannot be stored: "" when its relevance, per-target scores and extras are all
+// finite, else which of them holds how many NaN or infinite values. A non-finite score is a
+// failure of that sample, recorded with this reason, never a number in the results.
+std::string non_finite_reason(const Explanation& ex);
+
 // ---- helpers shared by the methods
 // ----------------------------------------------------------------
 

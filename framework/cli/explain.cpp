@@ -74,6 +74,7 @@ int explain(const std::vector<std::string>& argv) {
   const Encoded enc = encode_sample(sample, tokenizer, model->spec().max_positions);
   ExplainContext ctx;
   const Explanation ex = explainer->explain(*model, enc, ctx);
+  if (const std::string why = non_finite_reason(ex); !why.empty()) throw Error(method + ": " + why);
   at::Tensor rel = ex.relevance.to(at::kCPU, at::kDouble).contiguous();  // (T)
   at::Tensor pt = ex.per_target.to(at::kCPU, at::kDouble).contiguous();  // (n, T)
   const int64_t P = enc.prompt_len;

@@ -33,6 +33,26 @@ int64_t check_logit_positions(const at::Tensor& positions, int64_t B, int64_t T)
 
 // h (B, T - rows_from, D) holds rows rows_from .. T - 1; positions (P) or (B, P), checked by
 // check_logit_positions -> (B, P, D).
+// NaN or Inf logits come from broken weights (or an input that overflows them). They must stop
+// the sample, never reach a relevance map as numbers. One sum is the cheap test: a NaN or Inf
+// anywhere makes it non-finite (finite logits are far too small to overflow it); the count and
+// the first position are only worked out for the message.
+void check_finite_logits(const at::Tensor& logits) {  // (B, P, V) float
+  at::NoGradGuard no_grad;
+  const at::Tensor l = logits.detach();
+  if (std::isfinite(l.sum().item<double>())) return;
+  const at::Tensor bad = at::isfinite(l).logical_not();
+  const int64_t nan = at::isnan(l).sum().item<int64_t>();
+  const int64_t count = bad.sum().item<int64_t>();
+  if (count == 0) return;  // a sum that overflowed on huge but finite logits
+  const at::Tensor where = bad.any(-1).nonzero();  // (k, 2): (batch, position) pairs
+  throw Error(str_cat("the model's logits are not finite (", nan, " NaN and ", count - nan,
+                      " infinite of ", l.numel(), " values; first at batch row ",
+                      where[0][0].item<int64_t>(), ", logit row ", where[0][1].item<int64_t>(),
+                      "): its weights are damaged or this input overflows them (HINT: when every "
+                      "prompt fails, compare the checkpoint with its source)"));
+}
+
 at::Tensor select_positions(const at::Tensor& h, const at::Tensor& positions, int64_t rows_from) {
   at::Tensor pos = positions.to(h.device(), at::kLong);
   if (rows_from > 0) pos = pos - rows_from;
@@ -507,6 +527,7 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
   h = final_norm(h, st);
   result.logits =
       linear(st, h, lm_head_, at::Tensor(), /*in_out=*/false).to(at::kFloat);  // (B,P,V)
+  check_finite_logits(result.logits);
   return result;
 }
 

@@ -814,6 +814,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
           try {
             meter.start();
             Explanation ex = x.impl->explain(*model, enc, ctx);
+            if (const std::string why = non_finite_reason(ex); !why.empty()) throw Error(why);
             ExplanationRecord er;
             er.relevance = to_vector(ex.relevance);
             er.n_targets = ex.per_target.size(0);

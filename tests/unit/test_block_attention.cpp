@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "framework/model/attention_cpu.h"
 #include "framework/model/block_attention.h"
 #include "framework/model/model.h"
 #include "tests/unit/method_samples.h"
@@ -179,6 +180,33 @@ TEST(BlockAttention, ModelGradientsMatchTheWrittenOutPath) {
     EXPECT_LT(relative_error(grads[0], grads[1]), 1e-4) << name;
   }
   ::unsetenv("XAI_ATTENTION_GRAD");
+}
+
+// A NaN score (from a NaN weight, say) must poison its row, as at::softmax does: the fast kernel
+// used to clamp it into a probability of about 0, and a model with NaN weights then predicted
+// finite, confident logits in inference (AtMan, predict) while its gradient path gave NaN.
+TEST(FusedAttention, ANanScoreGivesNanRowsWithBothKernels) {
+  for (const char* kernel : {"", "baseline"}) {
+    ::setenv("XAI_CPU_KERNEL", kernel, 1);
+    at::manual_seed(3);
+    const int64_t B = 1, H = 2, T = 20, Dh = 8;
+    at::Tensor q = at::randn({B, H, T, Dh}), k = at::randn({B, H, T, Dh});
+    at::Tensor v = at::randn({B, H, T, Dh});
+    k[0][1][5][0] = NAN;  // key 5 of head 1: every query of head 1 from position 5 on sees it
+    FusedAttentionArgs a;
+    a.scale = 0.35;
+    const at::Tensor out = fused_attention_cpu(q, k, v, 1, a);  // (B, H, T, Dh)
+    EXPECT_TRUE(at::isfinite(out[0][0]).all().item<bool>()) << kernel;
+    EXPECT_TRUE(at::isfinite(out[0][1].slice(0, 0, 5)).all().item<bool>()) << kernel;
+    EXPECT_TRUE(at::isnan(out[0][1].slice(0, 5)).all().item<bool>()) << kernel;
+    // Rows shorter than one vector (the kernel's scalar tail) as well.
+    at::Tensor q3 = at::randn({1, 1, 3, Dh}), k3 = at::randn({1, 1, 3, Dh});
+    q3[0][0][1][0] = NAN;
+    const at::Tensor out3 = fused_attention_cpu(q3, k3, at::randn({1, 1, 3, Dh}), 1, a);
+    EXPECT_TRUE(at::isfinite(out3[0][0][0]).all().item<bool>()) << kernel;
+    EXPECT_TRUE(at::isnan(out3[0][0][1]).all().item<bool>()) << kernel << out3;
+  }
+  ::unsetenv("XAI_CPU_KERNEL");
 }
 
 }  // namespace
