@@ -86,7 +86,7 @@ std::string journal_line(const SampleKey& key) {
   return out;
 }
 
-std::vector<SampleKey> parse_journal(const std::string& path) {
+std::vector<SampleKey> parse_journal(const std::string& path, std::vector<int64_t>* damaged) {
   std::vector<SampleKey> keys;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -108,9 +108,14 @@ std::vector<SampleKey> parse_journal(const std::string& path) {
     if (tab == std::string::npos || line.find('\t', tab + 1) != std::string::npos ||
         !unescape(line.substr(0, tab), key.model) ||
         !unescape(line.substr(tab + 1), key.sample_id) || key.model.empty()) {
+      if (damaged != nullptr) {
+        damaged->push_back(line_no);
+        continue;
+      }
       throw Error(str_cat("journal ", path, " line ", line_no,
-                          " is not 'model<TAB>sample_id' (HINT: the journal is damaged; move the "
-                          "shard aside with quarantine_shard)"));
+                          " is not 'model<TAB>sample_id' (HINT: the journal is damaged; rerun "
+                          "with --resume: it drops the damaged line and computes its sample "
+                          "again)"));
     }
     keys.push_back(std::move(key));
   }
@@ -205,7 +210,26 @@ ShardScan scan_shards(const std::string& out_dir, bool quarantine_corrupt) {
     std::vector<SampleKey> keys;
     std::set<SampleKey> held;
     try {
-      keys = parse_journal(journal);
+      std::vector<int64_t> damaged;
+      keys = parse_journal(journal, quarantine_corrupt ? &damaged : nullptr);
+      if (!damaged.empty()) {
+        // Keep what the other lines and the shard agree on: write the journal again without
+        // the damaged lines (atomically), and say so.
+        std::string text;
+        for (const SampleKey& k : keys) text += journal_line(k);
+        const std::string tmp = journal + ".tmp";
+        std::error_code rm;
+        fs::remove(tmp, rm);
+        fsutil::append_durably(tmp, text);
+        fs::rename(tmp, journal);
+        fsutil::sync_dir(dir);
+        std::string lines;
+        for (int64_t n : damaged) lines += (lines.empty() ? "" : ", ") + std::to_string(n);
+        scan.dropped_lines.push_back(str_cat(
+            journal, ": damaged line(s) ", lines, " dropped; the ", keys.size(),
+            " other finished samples are kept, and the sample(s) those lines named are computed "
+            "again"));
+      }
       if (fs::exists(shard)) held = verify_shard(shard);
     } catch (const ShardBusyError&) {
       throw;  // a writer has it open: never quarantine a shard in use

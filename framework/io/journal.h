@@ -23,8 +23,10 @@ class ShardBusyError : public Error {
 
 std::string journal_line(const SampleKey& key);  // with the trailing '\n'
 // Keys of the complete lines of a journal file; a missing file has none. Throws on a line that is
-// not "model<TAB>sample_id".
-std::vector<SampleKey> parse_journal(const std::string& path);
+// not "model<TAB>sample_id", unless `damaged` is given: then such lines are skipped and their
+// 1-based numbers appended there.
+std::vector<SampleKey> parse_journal(const std::string& path,
+                                     std::vector<int64_t>* damaged = nullptr);
 
 // The shard files in OUT/shards (rank-<digits>.h5), sorted by rank. Quarantined files are not.
 std::vector<std::string> list_shards(const std::string& out_dir);
@@ -41,16 +43,18 @@ std::set<SampleKey> verify_shard(const std::string& path, bool deep = false);
 std::string quarantine_shard(const std::string& path, const std::string& reason);
 
 struct ShardScan {
-  std::set<SampleKey> finished;          // journal keys that their shard holds, over all shards
-  int64_t journal_keys = 0;              // complete journal lines read
-  int64_t ignored_keys = 0;              // journal keys their shard lacks (not finished)
-  std::vector<std::string> quarantined;  // "<new path>: <reason>", when quarantine was asked
+  std::set<SampleKey> finished;            // journal keys that their shard holds, over all shards
+  int64_t journal_keys = 0;                // complete journal lines read
+  int64_t ignored_keys = 0;                // journal keys their shard lacks (not finished)
+  std::vector<std::string> quarantined;    // "<new path>: <reason>", when quarantine was asked
+  std::vector<std::string> dropped_lines;  // damaged journal lines dropped, in user words
 };
-// Reads every journal in OUT/shards and checks it against its shard. A damaged shard throws
-// (naming the file) unless `quarantine_corrupt`, which moves it aside and carries on; its samples
-// then count as not finished. Call it before any ShardWriter opens its shard: HDF5 locks a shard
-// while it is open for writing, and a locked shard throws ShardBusyError (it is never
-// quarantined).
+// Reads every journal in OUT/shards and checks it against its shard. A damaged shard or journal
+// line throws (naming the file) unless `quarantine_corrupt`: then a damaged shard is moved aside
+// (its samples count as not finished), and a damaged journal line is dropped from the journal
+// (rewritten in place) while the samples the other lines and the shard agree on stay finished. Call
+// it before any ShardWriter opens its shard: HDF5 locks a shard while it is open for writing, and a
+// locked shard throws ShardBusyError (it is never quarantined).
 ShardScan scan_shards(const std::string& out_dir, bool quarantine_corrupt = false);
 // scan_shards(out_dir).finished: the keys a resumed run may skip.
 std::set<SampleKey> read_journal(const std::string& out_dir);

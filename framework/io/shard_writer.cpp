@@ -84,6 +84,15 @@ struct ShardWriter::Impl {
   void flush() {
     check_usable();
     if (records.empty() && failures.empty()) return;
+    // HDF5 would go on writing into the deleted file; say what happened instead.
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+      broken = true;
+      throw Error(
+          str_cat("shard ", path, " is gone: the output folder was deleted or moved while ",
+                  "the run was writing it, so its samples cannot be saved (HINT: run again ",
+                  "into a folder nothing else removes)"));
+    }
     try {
       h5::Group root = file.root();
       layout::append_records(root, records, meta, layout::kShardChunking);
@@ -132,8 +141,8 @@ ShardWriter::ShardWriter(const std::string& out_dir, int rank, ResultsMeta meta,
       layout::read_index(root, /*deep=*/false);
     } catch (const Error& e) {
       throw Error(str_cat("cannot resume shard ", s.path, ": ", e.what(),
-                          " (HINT: move it aside with quarantine_shard, e.g. via "
-                          "scan_shards(out, true), and rerun; its samples are recomputed)"));
+                          " (HINT: rerun with --resume: it sets a damaged shard aside and "
+                          "computes its samples again)"));
     }
     s.check_parameters();
   } else {

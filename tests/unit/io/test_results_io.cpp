@@ -474,6 +474,38 @@ TEST(Journal, AMalformedLineIsAnErrorNamingTheJournal) {
   expect_error([&] { read_journal(out.path()); }, {"rank-00000.journal", "line 2"});
 }
 
+// A damaged journal line used to set the whole shard aside on resume, throwing away every good
+// sample in it. Now only that line is dropped (the journal is written again without it).
+TEST(Journal, ADamagedLineIsDroppedOnResumeAndTheOtherSamplesStayFinished) {
+  TempDir out;
+  {
+    ShardWriter w(out.path(), 0, test_meta());
+    for (const char* id : {"a", "b", "c", "d"}) w.add(make_record("m", id, 3));
+    w.close();
+  }
+  const std::string journal = journal_path(out.path(), 0);
+  std::vector<std::string> lines = read_lines(journal);
+  ASSERT_EQ(lines.size(), 4u);
+  lines[1] = "m\\qbroken\tline\twith\ttabs";  // damaged: not model<TAB>id
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  test::write_file(journal, text);
+  expect_error([&] { read_journal(out.path()); }, {"rank-00000.journal", "line 2", "--resume"});
+  const ShardScan scan = scan_shards(out.path(), /*quarantine_corrupt=*/true);
+  EXPECT_TRUE(scan.quarantined.empty());
+  EXPECT_EQ(scan.finished, (std::set<SampleKey>{{"m", "a"}, {"m", "c"}, {"m", "d"}}));
+  ASSERT_EQ(scan.dropped_lines.size(), 1u);
+  EXPECT_NE(scan.dropped_lines[0].find("damaged line(s) 2 dropped; the 3 other finished samples "
+                                       "are kept"),
+            std::string::npos)
+      << scan.dropped_lines[0];
+  EXPECT_EQ(scan.dropped_lines[0].find("quarantine"), std::string::npos);
+  EXPECT_TRUE(fs::exists(shard_path(out.path(), 0)));
+  // The journal was repaired: a strict read passes and says the same.
+  EXPECT_EQ(read_journal(out.path()), scan.finished);
+  EXPECT_EQ(read_lines(journal).size(), 3u);
+}
+
 TEST(Journal, WholeSampleFailuresCountAsFinished) {
   TempDir out;
   {
@@ -497,7 +529,7 @@ TEST(Journal, TruncatedShardFailsVerificationNamingTheFileAndIsQuarantined) {
   expect_error([&] { verify_shard(shard); }, {shard.c_str(), "truncated"});
   expect_error([&] { read_journal(out.path()); }, {shard.c_str()});
   expect_error([&] { ShardWriter w(out.path(), 0, test_meta()); },
-               {shard.c_str(), "quarantine_shard"});
+               {shard.c_str(), "--resume", "sets a damaged shard aside"});
   expect_error([&] { merge_shards(out.path()); }, {shard.c_str()});
 
   const std::string moved = quarantine_shard(shard, "truncated by the test");
