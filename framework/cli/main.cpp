@@ -21,7 +21,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"run", xai::cli::run,
-     "run EXPERIMENT.yaml [--set key=value]... [--out DIR] [--resume]\n"
+     "run EXPERIMENT.yaml [--set key=value]... [--out DIR] [--resume [--allow-changed]]\n"
      "      models x dataset x explainers -> OUT/results.h5, results.json and a summary table;\n"
      "      under mpirun/srun each rank computes its share and rank 0 merges"},
     {"merge", xai::cli::merge,

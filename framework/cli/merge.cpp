@@ -8,6 +8,7 @@
 #include "framework/common/error.h"
 #include "framework/io/journal.h"
 #include "framework/run/experiment.h"
+#include "framework/run/output_folder.h"
 
 namespace xai::cli {
 
@@ -19,6 +20,9 @@ int merge(const std::vector<std::string>& argv) {
   const auto shards = list_shards(out_dir);
   XAI_CHECK(!shards.empty(), out_dir,
             "/shards: no rank-XXXXX.h5 shards to merge (HINT: give the run's output folder)");
+  // Not under a live run: it would merge shards that are still being written.
+  const OutputLock lock = OutputLock::acquire(out_dir, "", "merge");
+  remove_leftovers(out_dir);
   MergedRun m = merge_run(out_dir, {{"merged_by", "xai merge"}});
   for (const auto& c : m.conflicts) std::cerr << "xai merge: note: " << c << "\n";
   std::cout << format_summary(m.rows) << "\n";

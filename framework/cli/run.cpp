@@ -11,13 +11,16 @@
 namespace xai::cli {
 
 int run(const std::vector<std::string>& argv) {
-  Args args("run", argv, {"set", "out"}, {"resume"});
+  Args args("run", argv, {"set", "out"}, {"resume", "allow-changed"});
   XAI_CHECK(args.positional().size() == 1,
             "run: give exactly one experiment YAML (HINT: xai run configs/demo.yaml)");
   RunOptions options;
   options.overrides = args.get_all("set");
   if (auto out = args.get("out")) options.overrides.push_back("output=" + *out);
   options.resume = args.flag("resume");
+  options.allow_changed = args.flag("allow-changed");
+  XAI_CHECK(!options.allow_changed || options.resume,
+            "run: --allow-changed only applies with --resume");
   // MPI only when a launcher started this process; a plain `xai run` is a world of one.
   std::unique_ptr<Communicator> comm = make_communicator();
   options.comm = comm.get();
@@ -45,7 +48,8 @@ int run(const std::vector<std::string>& argv) {
                 << r.results_h5 << "\n";
     }
   }
-  return r.interrupted ? 130 : 0;
+  if (r.interrupted) return 130;
+  return r.missing > 0 ? 4 : 0;  // incomplete against the plan (the log said why)
 }
 
 }  // namespace xai::cli

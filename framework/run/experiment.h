@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "framework/io/results.h"
+
 namespace xai {
 
 class Communicator;
@@ -17,6 +19,10 @@ class Communicator;
 struct RunOptions {
   std::vector<std::string> overrides;  // --set key=value, applied to the YAML
   bool resume = false;  // continue a run in the same output folder, skipping finished samples
+  // With resume: go on although a model's files or an explainer's parameters differ from those
+  // the shards were written with (the results then record what differed). Without it such a
+  // resume is refused, naming each change.
+  bool allow_changed = false;
   std::ostream* log = &std::cerr;  // progress and notices (rank 0 shows the run's progress)
   // The ranks of this run (not owned); null = one process. Every rank calls run_experiment with
   // the same config and options; each computes its share of the samples into its own shard, and
@@ -45,6 +51,7 @@ struct RunResult {
   int64_t samples_skipped = 0;   // already finished (resume)
   int64_t failures = 0;          // this invocation, all ranks
   bool interrupted = false;      // stopped by SIGINT/SIGTERM after flushing (on any rank)
+  int64_t missing = 0;           // planned samples absent from results.h5 (0 when complete)
   int rank = 0, world_size = 1;
 };
 
@@ -54,6 +61,10 @@ struct MergedRun {
   std::vector<SummaryRow> rows;
   int64_t samples = 0, failures = 0, duplicates = 0;
   std::vector<std::string> conflicts;  // attribute values that differ between shards
+  // Against the plan, when one was given: planned (model, sample) keys, how many are neither a
+  // sample row nor a whole-sample failure in results.h5, and one of them ("model/id").
+  int64_t planned = -1, missing = 0;
+  std::string missing_example;
 };
 
 // Throws xai::Error for configuration problems before any work starts; a sample or explainer
@@ -74,13 +85,16 @@ ExperimentOutline check_experiment_file(const std::string& path,
                                         const std::vector<std::string>& overrides = {});
 
 // Merges OUT/shards/rank-*.h5 into OUT/results.h5 and writes OUT/results.json with the summary.
-// `provenance` replaces the shards' root attributes of the same keys. `complete`: whether every
-// sample was attempted; unknown (null in results.json) for a merge by hand. The summary's order,
+// `provenance` replaces the shards' root attributes of the same keys. `complete`: whether the run
+// went through to the end; unknown (null in results.json) for a merge by hand. With `planned`
+// (every model x sample id of the plan), results.json's "complete" is also false when any planned
+// sample is missing from results.h5, and "planned" / "missing" say how many. The summary's order,
 // metric band and config come from the resolved config stored in the shards. Used at the end of
 // a run and by `xai merge` (a run whose ranks died).
 MergedRun merge_run(const std::string& out_dir,
                     const std::map<std::string, std::string>& provenance = {},
-                    std::optional<bool> complete = std::nullopt);
+                    std::optional<bool> complete = std::nullopt,
+                    const std::vector<SampleKey>* planned = nullptr);
 
 // The summary as an aligned plain-text table.
 std::string format_summary(const std::vector<SummaryRow>& rows);

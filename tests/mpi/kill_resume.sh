@@ -1,7 +1,8 @@
 #!/bin/sh
 # Kill test: a 2-rank run loses one rank to SIGKILL midway: the run ends within 30 s and its log
-# names the dead rank; resuming with 1 rank and with 3 ranks gives results equal to an
-# uninterrupted run, and no journal lists a sample twice. Freeze test: one rank of 2 is SIGSTOPped;
+# names the dead rank; the survivor saves the samples it had finished but not yet flushed (the run
+# flushes rarely here, so without that its journal would be empty); resuming with 1 rank and with
+# 3 ranks gives results equal to an uninterrupted run, and no journal lists a sample twice. Freeze test: one rank of 2 is SIGSTOPped;
 # the other's watchdog (runtime.rank_timeout=3) stops the run within 40 s naming the rank and its
 # sample; --resume then equals the uninterrupted run.
 # usage: kill_resume.sh XAI COMPARE OUT_DIR EXPERIMENT.yaml MPIEXEC [MPIEXEC ARGS...]
@@ -12,13 +13,14 @@ rm -rf "$d"; mkdir -p "$d"
 "$xai" run "$yaml" --set output="$d/ref" --set dataset.limit=$limit > "$d/ref.log" 2>&1
 
 "$@" -n 2 "$xai" run "$yaml" --set output="$d/run" --set dataset.limit=$limit \
-  --set runtime.flush_every=1 > "$d/run.log" 2>&1 &
+  --set runtime.flush_every=100000 --set runtime.flush_seconds=0 > "$d/run.log" 2>&1 &
 launcher=$!
-# Wait until some samples are journaled, then SIGKILL one rank (a child of the launcher).
+# Wait until both ranks have posted progress (nothing is flushed yet), then SIGKILL one rank (a
+# child of the launcher).
+posted() { cut -d' ' -f1 "$d/run/shards/rank-0000$1.progress" 2>/dev/null || echo 0; }
 tries=0
 while :; do
-  lines=$(cat "$d"/run/shards/*.journal 2>/dev/null | wc -l)
-  [ "$lines" -ge 6 ] && break
+  [ "$(posted 0)" -ge 3 ] && [ "$(posted 1)" -ge 3 ] && break
   kill -0 $launcher 2>/dev/null || { echo "the run ended before the kill (raise limit)"; exit 1; }
   tries=$((tries + 1)); [ $tries -le 1200 ] || { echo "no progress in 60 s"; kill $launcher; exit 1; }
   sleep 0.05
@@ -26,11 +28,18 @@ done
 victim=$(pgrep -P $launcher | head -n 1)
 [ -n "$victim" ] || { echo "no rank process found under launcher $launcher"; exit 1; }
 victim_rank=$(tr '\0' '\n' < /proc/$victim/environ | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
+survivor_rank=$((1 - victim_rank))
+lines=$(posted $survivor_rank)  # the survivor had finished at least this many samples
 kill -9 "$victim"
 t0=$(date +%s)
 if wait $launcher; then echo "the launcher reported success after a rank was killed"; exit 1; fi
 t1=$(date +%s)
-echo "killed rank $victim_rank (pid $victim) after $lines journal lines; the run ended in $((t1 - t0)) s"
+echo "killed rank $victim_rank (pid $victim) with rank $survivor_rank at $lines samples; the run ended in $((t1 - t0)) s"
+# The survivor saved what it had finished before it ended (its watchdog, or its stop flusher when
+# the launcher's SIGTERM came first), though it had flushed nothing.
+saved=$(wc -l < "$d/run/shards/rank-0000$survivor_rank.journal")
+[ "$saved" -ge "$lines" ] || { echo "rank $survivor_rank had finished $lines samples but its journal holds $saved"; cat "$d/run.log"; exit 1; }
+echo "rank $survivor_rank saved $saved finished samples"
 # Bounded: the other rank is stopped, not left waiting in a collective.
 [ $((t1 - t0)) -le 30 ] || { echo "the run took $((t1 - t0)) s to end after the kill"; exit 1; }
 # The log names the dead rank (the launcher's or xai's own message).

@@ -1,0 +1,39 @@
+// What a run's results depend on, in a few hashes: each model's config.json, tokenizer files and
+// safetensors files (their headers, and the weights themselves up to 64 MiB a file, else 17
+// samples of 4 KiB spread over them: reading all of a 30B checkpoint would take minutes), and
+// each explainer's parameters. Stored in every shard, compared when
+// a run resumes, so old rows are never merged with rows from another checkpoint or setting.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace xai {
+
+struct ModelFingerprint {
+  std::string path;       // as the experiment wrote it (informational: a moved copy is the same)
+  std::string config;     // hash of config.json
+  std::string tokenizer;  // hash of tokenizer.json (+ tokenizer_config.json)
+  std::string weights;    // every safetensors file's name, size, header, samples (+ the index)
+};
+
+struct RunFingerprint {
+  std::map<std::string, ModelFingerprint> models;  // by model name
+  std::map<std::string, std::string> explainers;   // name -> parameters JSON text
+
+  std::string to_json() const;
+  // Throws xai::Error on text that is not a fingerprint.
+  static RunFingerprint from_json(const std::string& text);
+};
+
+// Hashes the files of a model folder (throws xai::Error naming a file it cannot read).
+ModelFingerprint fingerprint_model(const std::string& folder);
+
+// What differs between the fingerprint of the shards' run (`before`) and this run (`now`), in
+// user words, one entry per change: "model 'm': its weights differ (...)". Models or explainers
+// that only one side has are not changes (a run may add or drop them). Empty: nothing changed.
+std::vector<std::string> fingerprint_changes(const RunFingerprint& before,
+                                             const RunFingerprint& now);
+
+}  // namespace xai

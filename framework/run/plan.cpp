@@ -1,0 +1,106 @@
+#include "framework/run/plan.h"
+
+#include <filesystem>
+#include <set>
+
+#include "framework/common/error.h"
+#include "framework/common/threads.h"
+#include "framework/config/config.h"
+#include "framework/io/results.h"
+
+namespace xai {
+namespace fs = std::filesystem;
+
+Plan read_plan(const Config& cfg, const std::string& path) {
+  ConfigNode root = cfg.root();
+  Plan p;
+  p.config_path = path;
+  p.name = root.get_string("name", fs::path(path).stem().string());
+  p.out_dir = root.get_string("output", "out/" + p.name);
+  p.output_where = root.where("output");
+
+  std::set<std::string> names;
+  for (const ConfigNode& m : root.children("models")) {
+    ModelEntry e;
+    e.path = m.require_string("path");
+    e.name = m.get_string("name", fs::path(e.path).filename().string());
+    validate_name(e.name, m.where("name"));
+    XAI_CHECK(names.insert(e.name).second, m.where("name"), "model name '", e.name,
+              "' is used twice");
+    XAI_CHECK(fs::is_directory(e.path), m.where("path"), "'", e.path,
+              "' is not a folder (paths are relative to the working directory)");
+    m.finish();
+    p.models.push_back(e);
+  }
+  XAI_CHECK(!p.models.empty(), path, ": models: at least one model is required, e.g.\n",
+            "models:\n  - {name: toy_gpt2, path: datasets/toy/models/toy_gpt2}");
+
+  const ConfigNode dataset = root.child("dataset");
+  p.dataset = open_dataset(dataset);
+  dataset.finish();
+
+  names.clear();
+  for (const ConfigNode& e : root.children("explainers")) {
+    ExplainerEntry x;
+    x.method = e.get_string("method", "");
+    x.name = e.get_string("name", x.method);
+    if (x.method.empty()) x.method = x.name;
+    XAI_CHECK(!x.name.empty(), path, ": ", e.path(), ": give the explainer a name or a method");
+    validate_name(x.name, str_cat(path, ": ", e.path(), ".name"));
+    XAI_CHECK(names.insert(x.name).second, path, ": ", e.path(), ": explainer name '", x.name,
+              "' is used twice (give each configuration its own name)");
+    x.impl = make_explainer(x.method, e);
+    p.explainers.push_back(std::move(x));
+  }
+  XAI_CHECK(!p.explainers.empty(), path, ": explainers: at least one explainer is required");
+
+  const ConfigNode metrics = root.child("metrics");
+  const auto band = metrics.get_double_list("iq_band", {25, 75});
+  XAI_CHECK(band.size() == 2 && band[0] >= 0 && band[0] < band[1] && band[1] <= 100,
+            metrics.where("iq_band"), "must be two percentiles [lo, hi] with 0 <= lo < hi <= 100");
+  p.iq_lo = band[0];
+  p.iq_hi = band[1];
+  metrics.finish();
+
+  const ConfigNode rt = root.child("runtime");
+  p.device = rt.get_string("device", "auto");
+  p.collectives = rt.get_choice("collectives", "mpi", {"mpi", "nccl"});
+  p.threads = rt.get_int("threads", 0);
+  XAI_CHECK(p.threads >= 0, rt.where("threads"), "must be >= 0 (got ", p.threads,
+            "; 0 = LibTorch's default)");
+  if (p.threads > 0) {
+    const ThreadChoice c = choose_threads(p.threads, "runtime.threads");
+    p.threads = c.threads;
+    if (!c.warning.empty()) p.warnings.push_back(c.warning);
+  }
+  p.rank_timeout = rt.get_double("rank_timeout", 60);
+  XAI_CHECK(p.rank_timeout >= 0, rt.where("rank_timeout"), "must be >= 0 seconds (got ",
+            p.rank_timeout, "; 0 = off)");
+  p.flush_every = rt.get_int("flush_every", 20);
+  XAI_CHECK(p.flush_every > 0, rt.where("flush_every"), "must be positive (got ", p.flush_every,
+            ")");
+  p.flush_seconds = rt.get_double("flush_seconds", 60);
+  XAI_CHECK(p.flush_seconds >= 0, rt.where("flush_seconds"), "must be >= 0 (got ", p.flush_seconds,
+            "; 0 = no time rule)");
+  p.progress =
+      Progress::parse_mode(rt.get_choice("progress", "auto", {"auto", "bar", "lines", "off"}));
+  rt.finish();
+
+  const ConfigNode par = root.child("parallel");
+  p.perturbation = par.get_int("perturbation", 1);
+  XAI_CHECK(p.perturbation >= 1, par.where("perturbation"), "must be >= 1 (got ", p.perturbation,
+            ")");
+  par.finish();
+
+  root.finish();
+  cfg.finish_all();
+  p.resolved_yaml = cfg.resolved_yaml();
+  p.resolved_json = cfg.resolved_json();
+  return p;
+}
+
+Plan read_plan(const std::string& path, const std::vector<std::string>& overrides) {
+  return read_plan(Config::load(path, overrides), path);
+}
+
+}  // namespace xai

@@ -1,0 +1,51 @@
+// The experiment as read and checked before any work: models, dataset, explainers, runtime and
+// parallel settings. Internal to framework/run (run_experiment and its stages).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.h"
+#include "framework/run/progress.h"
+#include "methods/explainer.h"
+
+namespace xai {
+
+class Config;
+
+struct ModelEntry {
+  std::string name, path;
+};
+
+struct ExplainerEntry {
+  std::string name, method;
+  std::unique_ptr<Explainer> impl;
+};
+
+struct Plan {
+  std::string config_path, name, out_dir;
+  std::string output_where;  // "exp.yaml:3: output: " for messages about the output folder
+  std::vector<ModelEntry> models;
+  std::unique_ptr<Dataset> dataset;
+  std::vector<ExplainerEntry> explainers;
+  double iq_lo = 25, iq_hi = 75;
+  std::string device = "auto";      // runtime.device as written (resolved per rank)
+  std::string collectives = "mpi";  // runtime.collectives: mpi | nccl
+  int64_t threads = 0;
+  double rank_timeout = 60;  // runtime.rank_timeout: seconds before a silent rank counts as dead
+  int64_t flush_every = 20;
+  double flush_seconds = 60;
+  Progress::Mode progress = Progress::Mode::kAuto;
+  int64_t perturbation = 1;  // parallel.perturbation: ranks per perturbation group
+  std::string resolved_yaml, resolved_json;
+  std::vector<std::string> warnings;  // said once by rank 0 before the run starts
+};
+
+// Reads and checks the whole experiment (every key, every explainer's parameters, the model
+// folders, the dataset) before any work; `path` names it in errors.
+Plan read_plan(const Config& cfg, const std::string& path);
+Plan read_plan(const std::string& path, const std::vector<std::string>& overrides);
+
+}  // namespace xai

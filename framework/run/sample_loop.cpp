@@ -1,0 +1,446 @@
+#include "framework/run/sample_loop.h"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <unistd.h>
+
+#include "framework/common/error.h"
+#include "framework/dist/assignment.h"
+#include "framework/dist/communicator.h"
+#include "framework/dist/device_collectives.h"
+#include "framework/dist/progress_board.h"
+#include "framework/dist/rank_watchdog.h"
+#include "framework/io/shard_writer.h"
+#include "framework/metrics/metrics.h"
+#include "framework/model/model.h"
+#include "framework/run/memory_meter.h"
+#include "framework/run/plan.h"
+#include "framework/run/progress.h"
+#include "framework/run/rank_calls.h"
+#include "framework/text/encoded.h"
+
+namespace xai {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Set by SIGINT/SIGTERM (Ctrl-C, Slurm's time limit, the launcher ending the job): the loop stops
+// after the current sample; what is finished is flushed at once by the stop flusher.
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+std::vector<float> to_vector(const at::Tensor& t) {
+  at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+ExtraArray to_extra(const at::Tensor& t) {
+  ExtraArray a;
+  a.shape = t.sizes().vec();
+  a.values = to_vector(t);
+  return a;
+}
+
+// AP and AR of one explanation over the explained positions; empty when there is no evidence.
+std::map<std::string, double> sample_metrics_of(const std::vector<float>& relevance,
+                                                const Encoded& enc) {
+  if (enc.evidence_mask.empty()) return {};
+  std::vector<double> x, y;
+  for (int64_t i = 0; i < enc.size(); ++i) {
+    if (!enc.explain_mask[i]) continue;
+    x.push_back(std::abs(static_cast<double>(relevance[i])));
+    y.push_back(enc.evidence_mask[i]);
+  }
+  return {{"ap", average_precision(x, y)}, {"ar", average_recall(x, y)}};
+}
+
+// Flushes the finished samples within ~50 ms of a stop signal, from its own thread: the sample in
+// flight may take minutes, and the launcher (mpirun after a rank died, Slurm at the time limit)
+// may follow the signal with SIGKILL long before that.
+class StopFlusher {
+ public:
+  explicit StopFlusher(SampleSaver& w)
+      : thread_([this, &w] {
+          while (!done_) {
+            if (g_stop_signal != 0) {
+              w.flush_now(std::chrono::seconds(10));
+              return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+        }) {}
+  ~StopFlusher() {
+    done_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+void SampleSaver::attach(ShardWriter* writer) {
+  std::lock_guard<std::timed_mutex> lock(mu_);
+  writer_ = writer;
+}
+
+void SampleSaver::add(SampleRecord r) {
+  std::lock_guard<std::timed_mutex> lock(mu_);
+  XAI_CHECK(writer_ != nullptr, "internal: no shard writer attached");
+  writer_->add(std::move(r));
+  ++handed_;
+}
+
+void SampleSaver::add_failure(Failure f) {
+  std::lock_guard<std::timed_mutex> lock(mu_);
+  XAI_CHECK(writer_ != nullptr, "internal: no shard writer attached");
+  const bool whole = f.explainer.empty();
+  writer_->add_failure(std::move(f));
+  if (whole) ++handed_;
+}
+
+void SampleSaver::close() {
+  std::lock_guard<std::timed_mutex> lock(mu_);
+  if (writer_ == nullptr) return;
+  ShardWriter* w = writer_;
+  writer_ = nullptr;
+  w->close();
+}
+
+std::string SampleSaver::flush_now(std::chrono::milliseconds wait) {
+  std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
+  if (!lock.try_lock_for(wait)) {
+    return "could not save its buffered samples in time (a flush was in progress)";
+  }
+  if (writer_ == nullptr) return str_cat("had saved its ", handed_, " finished samples");
+  try {
+    writer_->flush();
+    return str_cat("saved its ", handed_, " finished samples");
+  } catch (const std::exception& e) {
+    return str_cat("could not save its buffered samples: ", e.what());
+  }
+}
+
+std::unique_ptr<RankWatchdog> start_watchdog(Communicator& comm, const Plan& plan,
+                                             SampleSaver& saver) {
+  const World world = comm.world();
+  if (world.size <= 1 || plan.rank_timeout <= 0) return nullptr;
+  // A token of this run for the heartbeats (files of an earlier run in the folder are ignored).
+  std::string token;
+  if (world.is_root()) {
+    token = str_cat(std::hex, ::getpid(), "-",
+                    std::chrono::system_clock::now().time_since_epoch().count());
+  }
+  comm.broadcast(token, 0);
+  // The first heartbeat is posted at once: its folder must exist before the shard writer makes it.
+  std::error_code ec;
+  fs::create_directories(shards_dir(plan.out_dir), ec);
+  const int me = world.rank;
+  return std::make_unique<RankWatchdog>(
+      shards_dir(plan.out_dir), world.rank, world.size, token, plan.rank_timeout,
+      [me, &saver](const std::string& why) {
+        const std::string saved = saver.flush_now(std::chrono::seconds(10));
+        std::fprintf(stderr,
+                     "xai run: %s; stopping rank %d too (it %s). HINT: the saved samples are in "
+                     "the shards; rerun with --resume to finish\n",
+                     why.c_str(), me, saved.c_str());
+        std::fflush(stderr);
+        std::_Exit(1);  // the launcher then ends every remaining rank
+      });
+}
+
+RunLayout make_layout(Communicator& comm, const Plan& plan, at::Device device) {
+  RunLayout l;
+  l.world = comm.world();
+  l.device = device;
+  l.per_group = static_cast<int>(plan.perturbation);
+  l.groups = l.world.size / l.per_group;
+  l.group = l.world.rank / l.per_group;
+  l.group_root = l.world.rank % l.per_group == 0;
+  if (l.per_group > 1) l.group_comm = comm.split(l.group, l.world.rank);
+  // runtime.collectives: nccl: each perturbation group also gets an NCCL communicator on its
+  // ranks' GPUs (id over MPI, or through XAI_NCCL_RENDEZVOUS); every rank learns any failure.
+  if (plan.collectives == "nccl" && l.group_comm) {
+    on_all(comm, [&] {
+      l.group_devices = make_nccl_communicator(*l.group_comm, static_cast<int>(device.index()),
+                                               nccl_rendezvous_from_env(l.group));
+    });
+  }
+  return l;
+}
+
+SampleWork assign_samples(Communicator& comm, const Plan& plan, const RunLayout& layout,
+                          const std::set<SampleKey>& done) {
+  SampleWork w;
+  const int64_t n = plan.dataset->size();
+  w.total = n * static_cast<int64_t>(plan.models.size());
+  w.mine.resize(plan.models.size());
+  // Per model, the samples not done yet, balanced by token count over the groups (each rank
+  // measures every size-th sample; a sum gathers the lengths). One group takes everything without
+  // measuring.
+  for (size_t mi = 0; mi < plan.models.size(); ++mi) {
+    const auto& m = plan.models[mi];
+    const std::string tok_path = (fs::path(m.path) / "tokenizer.json").string();
+    XAI_CHECK(fs::exists(tok_path), tok_path,
+              ": not found (every model folder needs its tokenizer)");
+    w.tokenizers.push_back(Tokenizer::from_file(tok_path));
+    std::vector<int64_t> todo;
+    for (int64_t i = 0; i < n; ++i) {
+      if (done.count({m.name, plan.dataset->id(i)})) {
+        ++w.finished;
+      } else {
+        todo.push_back(i);
+      }
+    }
+    if (layout.groups == 1) {
+      w.mine[mi] = todo;
+      continue;
+    }
+    std::vector<int64_t> cost(todo.size(), 0);
+    for (size_t k = static_cast<size_t>(layout.world.rank); k < todo.size();
+         k += layout.world.size) {
+      try {
+        cost[k] = encode_sample(plan.dataset->get(todo[k]), w.tokenizers.back(), 0).size();
+      } catch (const std::exception&) {
+        cost[k] = 1;  // its owner records the failure
+      }
+    }
+    comm.allreduce(cost, ReduceOp::kSum);
+    std::vector<WorkItem> items;
+    for (size_t k = 0; k < todo.size(); ++k) items.push_back({plan.dataset->id(todo[k]), cost[k]});
+    const std::vector<int> owner = assign_balanced(items, layout.groups);
+    for (int64_t j : owned_by(owner, layout.group)) {
+      w.mine[mi].push_back(todo[static_cast<size_t>(j)]);
+    }
+  }
+  if (layout.group_root) {
+    for (const auto& v : w.mine) w.my_total += static_cast<int64_t>(v.size());
+  }
+  return w;
+}
+
+LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& work,
+                       const ResultsMeta& meta, std::ostream& log, SampleSaver& writer,
+                       RankWatchdog* watchdog) {
+  const World& world = layout.world;
+  const bool group_root = layout.group_root;
+  Communicator* group_comm = layout.group_comm.get();
+
+  g_stop_signal = 0;
+  auto old_int = std::signal(SIGINT, on_stop_signal);
+  auto old_term = std::signal(SIGTERM, on_stop_signal);
+  struct RestoreSignals {
+    void (*i)(int);
+    void (*t)(int);
+    ~RestoreSignals() {
+      std::signal(SIGINT, i);
+      std::signal(SIGTERM, t);
+    }
+  } restore{old_int, old_term};
+
+  LoopTotals totals;
+  ShardWriter shard(plan.out_dir, world.rank, meta,
+                    FlushPolicy(plan.flush_every, plan.flush_seconds));
+  writer.attach(&shard);
+  // However the loop ends, the saver never points at a destroyed writer; when it ends by an error
+  // (a model that cannot load, a full disk), what is finished is saved first if it can be.
+  struct Detach {
+    SampleSaver& s;
+    ~Detach() {
+      if (std::uncaught_exceptions() > 0) s.flush_now(std::chrono::milliseconds(0));
+      s.attach(nullptr);
+    }
+  } detach{writer};
+  StopFlusher stop_flusher(writer);
+  // Rank 0 shows the whole run: its own count live, the others' from their posts on the progress
+  // board (several ranks only; each posts every 2 s at most).
+  std::unique_ptr<ProgressBoard> board;
+  if (world.size > 1) {
+    board = std::make_unique<ProgressBoard>(shards_dir(plan.out_dir), world.rank, world.size);
+    board->post(0, work.my_total, false, /*force=*/true);
+  }
+  Progress progress(log, work.total, "samples",
+                    world.is_root() ? plan.progress : Progress::Mode::kOff);
+  int64_t others = 0;   // rank 0: samples done by the other ranks, from the board
+  bool closed = false;  // this rank's shard is closed and its last post made
+  auto last_read = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  // Returns whether every other rank has posted that it is finished (rank 0, several ranks).
+  auto show = [&](const std::string& note, bool read_now) {
+    if (!board) {
+      progress.update(work.finished + totals.done_now, note);
+      return true;
+    }
+    if (!closed) board->post(totals.done_now, work.my_total, false);
+    if (!world.is_root()) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_read < std::chrono::seconds(1) && !read_now) {
+      progress.update(work.finished + totals.done_now + others, note);
+      return false;
+    }
+    last_read = now;
+    bool all_finished = true;
+    others = 0;
+    const auto posts = board->read();
+    for (int r = 1; r < world.size; ++r) {
+      others += posts[r].done;
+      all_finished = all_finished && posts[r].finished;
+    }
+    progress.update(work.finished + totals.done_now + others, note);
+    return all_finished;
+  };
+  // A line for the user between progress updates: rank 0 prints it; `every_rank`: the other ranks
+  // too, on stderr with their rank (their own sample failures).
+  auto notice = [&](const std::string& line, bool every_rank) {
+    if (world.is_root()) {
+      progress.message(line);
+    } else if (every_rank) {
+      std::cerr << "[rank " << world.rank << "] " << line << "\n" << std::flush;
+    }
+  };
+  std::set<std::pair<std::string, std::string>> told;  // (model, explainer) failures said
+  MemoryMeter meter;
+  ExplainContext ctx;
+  ctx.perturbation_group = group_comm;
+  ctx.perturbation_device_group = layout.group_devices.get();
+  // Whether to stop before the next sample. A group's members decide together (a signal may reach
+  // them at different times), else one would wait for the others in AtMan's sum.
+  bool stop = false;
+  auto should_stop = [&] {
+    if (!stop) {
+      stop = group_comm
+                 ? group_comm->allreduce_value(int64_t{g_stop_signal != 0}, ReduceOp::kMax) > 0
+                 : g_stop_signal != 0;
+    }
+    return stop;
+  };
+  for (size_t mi = 0; mi < plan.models.size(); ++mi) {
+    if (should_stop()) break;
+    if (work.mine[mi].empty()) continue;
+    const auto& m = plan.models[mi];
+    LoadOptions load;
+    load.device = layout.device;
+    std::unique_ptr<Model> model = load_model(m.path, load);
+    const Tokenizer& tokenizer = work.tokenizers[mi];
+    XAI_CHECK(tokenizer.vocab_size() <= model->spec().vocab_size, m.path,
+              "/tokenizer.json: ", tokenizer.vocab_size(),
+              " tokens, more than the model's vocabulary of ", model->spec().vocab_size,
+              " (HINT: the tokenizer does not belong to ", m.path, ")");
+    // A method that cannot run on this model at all (a layer it names is not one of the model's,
+    // ...) is said once and skipped here; each sample's failure record says why.
+    std::vector<std::string> cannot(plan.explainers.size());
+    for (size_t k = 0; k < plan.explainers.size(); ++k) {
+      try {
+        plan.explainers[k].impl->check_model(*model);
+      } catch (const std::exception& e) {
+        cannot[k] = e.what();
+        notice(str_cat("xai run: ", plan.explainers[k].name, " cannot run on ", m.name, ": ",
+                       cannot[k], "; skipped there, the other explainers go on"),
+               false);
+      }
+    }
+
+    for (int64_t i : work.mine[mi]) {
+      if (should_stop()) break;
+      const std::string id = plan.dataset->id(i);
+      if (watchdog) watchdog->set_current(m.name + "/" + id);
+      show(m.name, false);
+      Sample sample;
+      Encoded enc;
+      try {
+        sample = plan.dataset->get(i);
+        enc = encode_sample(sample, tokenizer, model->spec().max_positions);
+      } catch (const std::exception& e) {
+        if (!group_root) continue;  // every member fails alike; the root records it
+        writer.add_failure({m.name, id, "", e.what()});
+        ++totals.failures_now;
+        ++totals.done_now;
+        continue;
+      }
+      SampleRecord rec;
+      rec.model = m.name;
+      rec.sample_id = id;
+      rec.tokens = enc.ids;
+      rec.token_offsets = enc.offsets;
+      rec.prompt_len = enc.prompt_len;
+      rec.explain_mask = enc.explain_mask;
+      rec.evidence = enc.evidence_mask;
+      rec.prompt = sample.prompt;
+      rec.target = sample.target;
+      for (size_t k = 0; k < plan.explainers.size(); ++k) {
+        auto& x = plan.explainers[k];
+        if (!group_root && !x.impl->splits_perturbations()) continue;
+        if (!cannot[k].empty()) {
+          if (!group_root) continue;
+          writer.add_failure({m.name, id, x.name, cannot[k]});
+          ++totals.failures_now;
+          continue;
+        }
+        try {
+          meter.start();
+          Explanation ex = x.impl->explain(*model, enc, ctx);
+          if (const std::string why = non_finite_reason(ex); !why.empty()) throw Error(why);
+          ExplanationRecord er;
+          er.relevance = to_vector(ex.relevance);
+          er.n_targets = ex.per_target.size(0);
+          er.per_target = to_vector(ex.per_target);
+          for (const auto& [name, t] : ex.extras) er.extras[name] = to_extra(t);
+          er.metrics = sample_metrics_of(er.relevance, enc);
+          er.cost = {{"seconds", ex.cost.seconds},
+                     {"forward_passes", static_cast<double>(ex.cost.forward_passes)},
+                     {"sequences", static_cast<double>(ex.cost.sequences)},
+                     {"backward_passes", static_cast<double>(ex.cost.backward_passes)},
+                     {"peak_bytes", static_cast<double>(meter.peak_extra_bytes())}};
+          rec.explanations[x.name] = std::move(er);
+        } catch (const std::exception& e) {
+          if (!group_root) continue;
+          writer.add_failure({m.name, id, x.name, e.what()});
+          ++totals.failures_now;
+          if (told.insert({m.name, x.name}).second) {
+            notice(str_cat("xai run: ", x.name, " failed on ", m.name, ", sample ", id, ": ",
+                           e.what(), " (the run goes on; further failures of ", x.name, " on ",
+                           m.name, " are only recorded under /failures)"),
+                   true);
+          }
+        }
+      }
+      if (!group_root) continue;
+      writer.add(std::move(rec));
+      ++totals.done_now;
+    }
+  }
+  if (watchdog) watchdog->set_current("");
+  writer.close();
+  if (board) {
+    board->post(totals.done_now, work.my_total, /*finished=*/true);
+    closed = true;
+    // Rank 0 keeps the display going until every rank has posted that it is finished; a rank that
+    // dies ends the whole job (the watchdog's or the launcher's doing), so this cannot wait
+    // forever.
+    while (world.is_root() && !show("waiting for the other ranks", true)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+  progress.finish(world.size == 1 ? str_cat(totals.done_now, " samples this run, ",
+                                            totals.failures_now, " failure(s)")
+                                  : str_cat(totals.done_now + others, " samples this run on ",
+                                            world.size, " ranks (rank 0: ", totals.done_now, ", ",
+                                            totals.failures_now, " failure(s))"));
+  totals.stopped = g_stop_signal != 0;
+  return totals;
+}
+
+}  // namespace xai

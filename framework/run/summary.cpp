@@ -1,0 +1,216 @@
+// The run's summary: one row per (model, explainer) from the merged results, as a text table and
+// in results.json.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "framework/common/error.h"
+#include "framework/io/merge.h"
+#include "framework/io/results_reader.h"
+#include "framework/metrics/metrics.h"
+#include "framework/run/experiment.h"
+
+namespace xai {
+namespace fs = std::filesystem;
+namespace {
+
+std::vector<SummaryRow> summarize(const ResultsReader& reader,
+                                  const std::vector<std::string>& model_names,
+                                  const std::vector<std::string>& explainer_names, double iq_lo,
+                                  double iq_hi) {
+  const auto failures = reader.failures();
+  const auto models = reader.models();
+  std::vector<SummaryRow> rows;
+  for (const auto& model : model_names) {
+    const bool have_model = std::find(models.begin(), models.end(), model) != models.end();
+    const auto ex = have_model ? reader.explainers(model) : std::vector<std::string>{};
+    for (const auto& explainer : explainer_names) {
+      SummaryRow r;
+      r.model = model;
+      r.explainer = explainer;
+      for (const auto& f : failures) {
+        if (f.model == model && (f.explainer == explainer || f.explainer.empty())) ++r.failures;
+      }
+      if (std::find(ex.begin(), ex.end(), explainer) == ex.end()) {
+        r.map = r.map_iq = r.mar = r.mar_iq = NAN;
+        rows.push_back(r);
+        continue;
+      }
+      const ExplainerTable t = reader.explainer(model, explainer);
+      r.samples = static_cast<int64_t>(t.rows());
+      auto col = [&](const std::map<std::string, std::vector<double>>& cols, const char* k) {
+        auto it = cols.find(k);
+        return it == cols.end() ? std::vector<double>() : it->second;
+      };
+      const auto ap = col(t.metrics, "ap"), ar = col(t.metrics, "ar");
+      r.map = mean(ap);
+      r.mar = mean(ar);
+      r.map_iq = interquartile_mean(ap, iq_lo, iq_hi);
+      r.mar_iq = interquartile_mean(ar, iq_lo, iq_hi);
+      r.seconds_per_sample = mean(col(t.cost, "seconds"));
+      r.forward_passes = mean(col(t.cost, "forward_passes"));
+      r.backward_passes = mean(col(t.cost, "backward_passes"));
+      for (double b : col(t.cost, "peak_bytes")) {
+        if (!std::isnan(b)) r.peak_mb = std::max(r.peak_mb, b / 1e6);
+      }
+      if (auto it = t.extras.find("convergence_delta"); it != t.extras.end()) {
+        std::vector<double> abs_delta;
+        for (float d : it->second.values.values) abs_delta.push_back(std::abs(d));
+        r.mean_abs_convergence_delta = mean(abs_delta);
+      }
+      rows.push_back(r);
+    }
+  }
+  return rows;
+}
+
+nlohmann::ordered_json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+}
+
+}  // namespace
+
+std::string format_summary(const std::vector<SummaryRow>& rows) {
+  auto num = [](double v, int digits) {
+    if (!std::isfinite(v)) return std::string("-");
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
+    return std::string(buf);
+  };
+  std::vector<std::vector<std::string>> cells = {{"method", "model", "mAP", "mAP_IQ", "mAR",
+                                                  "mAR_IQ", "s/sample", "peak MB", "fwd", "bwd",
+                                                  "samples", "failed"}};
+  for (const auto& r : rows) {
+    cells.push_back({r.explainer, r.model, num(100 * r.map, 1), num(100 * r.map_iq, 1),
+                     num(100 * r.mar, 1), num(100 * r.mar_iq, 1), num(r.seconds_per_sample, 3),
+                     num(r.peak_mb, 1), num(r.forward_passes, 1), num(r.backward_passes, 1),
+                     std::to_string(r.samples), std::to_string(r.failures)});
+  }
+  std::vector<size_t> width(cells[0].size(), 0);
+  for (const auto& row : cells)
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  std::string out;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    for (size_t c = 0; c < cells[i].size(); ++c) {
+      const std::string& s = cells[i][c];
+      const bool left = c < 2;
+      const std::string pad(width[c] - s.size(), ' ');
+      out += (c ? "  " : "") + (left ? s + pad : pad + s);
+    }
+    out += "\n";
+    if (i == 0) {
+      size_t total = 0;
+      for (size_t w : width) total += w + 2;
+      out += std::string(total - 2, '-') + "\n";
+    }
+  }
+  return out;
+}
+
+MergedRun merge_run(const std::string& out_dir,
+                    const std::map<std::string, std::string>& provenance,
+                    std::optional<bool> complete, const std::vector<SampleKey>* planned) {
+  MergeOptions mo;
+  mo.provenance = provenance;
+  const MergeSummary merged = merge_shards(out_dir, mo);
+  MergedRun out;
+  out.results_h5 = merged.output;
+  out.samples = merged.samples;
+  out.failures = merged.failures;
+  out.duplicates = merged.duplicates;
+  out.conflicts = merged.conflicts;
+
+  const ResultsReader reader(merged.output);
+  const auto prov = reader.provenance();
+  if (planned != nullptr) {
+    std::set<SampleKey> present;
+    for (const auto& m : reader.models()) {
+      for (auto& id : reader.sample_ids(m)) present.insert({m, std::move(id)});
+    }
+    for (const auto& f : reader.failures()) {
+      if (f.explainer.empty()) present.insert({f.model, f.sample_id});
+    }
+    out.planned = static_cast<int64_t>(planned->size());
+    for (const SampleKey& k : *planned) {
+      if (present.count(k)) continue;
+      if (out.missing++ == 0) out.missing_example = k.model + "/" + k.sample_id;
+    }
+    if (out.missing > 0) complete = false;
+  }
+  // The resolved config (written by every run into its shards) gives the summary's order and band.
+  nlohmann::ordered_json config;
+  if (auto it = prov.find("config_json"); it != prov.end() && !it->second.empty()) {
+    config = nlohmann::ordered_json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+  }
+  std::vector<std::string> models, explainers;
+  double iq_lo = 25, iq_hi = 75;
+  if (config.is_object() && config.contains("models") && config.contains("explainers")) {
+    for (const auto& m : config["models"]) models.push_back(m.value("name", ""));
+    for (const auto& e : config["explainers"]) explainers.push_back(e.value("name", ""));
+    if (config.contains("metrics") && config["metrics"].contains("iq_band") &&
+        config["metrics"]["iq_band"].size() == 2) {
+      iq_lo = config["metrics"]["iq_band"][0].get<double>();
+      iq_hi = config["metrics"]["iq_band"][1].get<double>();
+    }
+  } else {  // shards of an older run: what the file holds, sorted
+    models = reader.models();
+    std::set<std::string> names;
+    for (const auto& m : models)
+      for (const auto& e : reader.explainers(m)) names.insert(e);
+    explainers.assign(names.begin(), names.end());
+  }
+  out.rows = summarize(reader, models, explainers, iq_lo, iq_hi);
+
+  nlohmann::ordered_json j;
+  j["experiment"] = prov.count("experiment") ? prov.at("experiment") : "";
+  j["schema_version"] = kResultsSchemaVersion;
+  j["results_h5"] = merged.output;
+  j["complete"] = complete ? nlohmann::ordered_json(*complete) : nlohmann::ordered_json(nullptr);
+  if (planned != nullptr) {
+    j["planned"] = out.planned;
+    j["missing"] = out.missing;
+  }
+  j["samples"] = merged.samples;
+  j["failures"] = merged.failures;
+  j["config"] = config.is_object() ? config : nlohmann::ordered_json(nullptr);
+  nlohmann::ordered_json pj;
+  for (const auto& [k, v] : prov) {
+    if (k != "config" && k != "config_json") pj[k] = v;
+  }
+  j["provenance"] = pj;
+  for (const auto& r : out.rows) {
+    nlohmann::ordered_json row = {{"model", r.model},
+                                  {"explainer", r.explainer},
+                                  {"samples", r.samples},
+                                  {"failures", r.failures},
+                                  {"mAP", number_or_null(r.map)},
+                                  {"mAP_IQ", number_or_null(r.map_iq)},
+                                  {"mAR", number_or_null(r.mar)},
+                                  {"mAR_IQ", number_or_null(r.mar_iq)},
+                                  {"iq_band", {iq_lo, iq_hi}},
+                                  {"seconds_per_sample", number_or_null(r.seconds_per_sample)},
+                                  {"peak_mb", r.peak_mb},
+                                  {"forward_passes", number_or_null(r.forward_passes)},
+                                  {"backward_passes", number_or_null(r.backward_passes)}};
+    if (!std::isnan(r.mean_abs_convergence_delta)) {
+      row["mean_abs_convergence_delta"] = number_or_null(r.mean_abs_convergence_delta);
+    }
+    j["summary"].push_back(row);
+  }
+  out.results_json = (fs::path(out_dir) / "results.json").string();
+  {
+    std::ofstream f(out.results_json + ".tmp");
+    f << j.dump(2) << "\n";
+    f.close();
+    XAI_CHECK(f.good(), out.results_json, ": write failed");
+    fs::rename(out.results_json + ".tmp", out.results_json);
+  }
+  return out;
+}
+
+}  // namespace xai
