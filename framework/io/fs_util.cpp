@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -82,6 +84,20 @@ void sync_file(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) sys_fail("open", path);
   if (::fsync(fd.get()) != 0) sys_fail("fsync", path);
+}
+
+int64_t free_bytes(const std::string& path) {
+  struct statvfs st {};
+  if (::statvfs(path.c_str(), &st) != 0) return -1;
+  return static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+}
+
+std::string no_space_note(const std::string& path, int64_t need) {
+  const int64_t free = free_bytes(path);
+  if (free < 0 || free >= need) return "";
+  const std::string amount =
+      free >= (int64_t{1} << 20) ? str_cat(free >> 20, " MB") : str_cat((free + 1023) >> 10, " KB");
+  return str_cat("no space left on device (", amount, " free where ", path, " is)");
 }
 
 }  // namespace xai::fsutil

@@ -12,8 +12,18 @@
 namespace xai::h5 {
 namespace {
 
-// HDF5 prints its error stack to stderr by default; we report our own one-line messages.
-void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+// HDF5 prints its error stack to stderr by default; we report our own one-line messages. It
+// would also close every open file at exit, flushing its cached metadata: for a file abandoned
+// after a failed write that is what damages it (or crashes the exit on a full disk), so it is told
+// not to; xai closes its files itself.
+void silence_hdf5() {
+  static const bool once = [] {
+    H5dont_atexit();
+    return true;
+  }();
+  (void)once;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
 herr_t collect_error(unsigned /*n*/, const H5E_error2_t* err, void* data) {
   auto* descs = static_cast<std::vector<std::string>*>(data);
@@ -251,6 +261,15 @@ void Dataset::append_raw(hid_t mem_type, const void* data, int64_t rows) {
   }
 }
 
+void Dataset::truncate_rows(int64_t rows) {
+  std::vector<hsize_t> d = dims();
+  XAI_CHECK(rows >= 0 && static_cast<hsize_t>(rows) <= d[0], "HDF5: cannot cut '", path_, "' in ",
+            file_, " to ", rows, " rows: it has ", d[0]);
+  if (static_cast<hsize_t>(rows) == d[0]) return;
+  d[0] = static_cast<hsize_t>(rows);
+  if (H5Dset_extent(id(), d.data()) < 0) fail(str_cat("cannot cut to ", rows, " rows"));
+}
+
 void Dataset::read_raw(hid_t mem_type, int64_t first, int64_t count, void* out) const {
   std::vector<hsize_t> d = dims();
   if (first < 0 || count < 0 || static_cast<hsize_t>(first + count) > d[0]) {
@@ -316,6 +335,13 @@ Group Group::open_group(const std::string& rel) const {
     fail_at(file_, child_path(rel), "cannot open group");
   }
   return Group(std::move(g), file_, child_path(rel));
+}
+
+void Group::copy_from(const Group& src, const std::string& name) {
+  check_link_name(name, path_);
+  if (H5Ocopy(src.id(), name.c_str(), id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT) < 0) {
+    fail_at(src.file_path(), src.child_path(name), str_cat("cannot copy to ", file_, ":"));
+  }
 }
 
 Group Group::create_group(const std::string& name) {
@@ -436,6 +462,8 @@ void File::flush_to_disk() {
     throw Error(str_cat("cannot fsync ", path_, ": ", std::strerror(errno)));
   }
 }
+
+void File::abandon() { id_.release(); }
 
 void File::close() {
   if (!id_.valid()) return;

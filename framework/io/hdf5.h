@@ -125,6 +125,8 @@ class Dataset : public Object {
   void append(const std::vector<T>& data) {
     append_raw(Type<T>::mem(), data.data(), static_cast<int64_t>(data.size()) / row_width());
   }
+  // Cuts the first dimension to `rows` (<= rows()): drops rows a failed append left behind.
+  void truncate_rows(int64_t rows);
   // Reads rows [first, first + count) into out (count * row_width() elements).
   template <typename T>
   void read_rows(int64_t first, int64_t count, T* out) const {
@@ -156,6 +158,9 @@ class Group : public Object {
   std::vector<std::string> children() const;    // link names, sorted by name
 
   Group open_group(const std::string& rel) const;
+  // Copies the object `name` of `src` (a group with everything under it, or a dataset) to `name`
+  // here, possibly in another file.
+  void copy_from(const Group& src, const std::string& name);
   Group create_group(const std::string& name);
   Group require_group(const std::string& name);  // open, or create when missing
   Dataset open_dataset(const std::string& rel) const;
@@ -189,6 +194,10 @@ class File {
   void flush_to_disk();
   // Closes and reports failures (the destructor closes silently).
   void close();
+  // Gives the file up without closing it: after a failed write (a full disk), closing would make
+  // HDF5 write its cached metadata and could damage what the last flush_to_disk left consistent.
+  // The library never closes it either: it is told not to clean up at exit.
+  void abandon();
 
  private:
   File(Id id, std::string path) : id_(std::move(id)), path_(std::move(path)) {}

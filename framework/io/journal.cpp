@@ -12,6 +12,7 @@
 #include "framework/io/fs_util.h"
 #include "framework/io/hdf5.h"
 #include "framework/io/results_layout.h"
+#include "framework/io/shard_repair.h"
 #include "framework/io/shard_writer.h"
 
 namespace xai {
@@ -235,8 +236,37 @@ ShardScan scan_shards(const std::string& out_dir, bool quarantine_corrupt) {
       throw;  // a writer has it open: never quarantine a shard in use
     } catch (const Error& e) {
       if (!quarantine_corrupt) throw;
-      scan.quarantined.push_back(str_cat(quarantine_shard(shard, e.what()), ": ", e.what()));
-      continue;
+      // A flush cut short (a full disk, a crash mid-flush) leaves rows past the journal: cut them
+      // off and keep the journaled samples. Only a shard that cannot be repaired is set aside.
+      const std::set<SampleKey> journaled(keys.begin(), keys.end());
+      try {
+        if (journaled.empty() || !fs::exists(shard)) throw Error("nothing journaled to keep");
+        const RepairedShard repaired = repair_shard(shard, journaled);
+        held = verify_shard(shard);
+        std::string text;
+        std::vector<SampleKey> still;
+        for (const SampleKey& k : keys) {
+          if (held.count(k)) still.push_back(k);
+        }
+        for (const SampleKey& k : still) text += journal_line(k);
+        const std::string tmp = journal + ".tmp";
+        std::error_code rm;
+        fs::remove(tmp, rm);
+        fsutil::append_durably(tmp, text);
+        fs::rename(tmp, journal);
+        fsutil::sync_dir(dir);
+        keys = std::move(still);
+        scan.repaired.push_back(str_cat(
+            shard, ": its last flush was cut short (", e.what(), "); repaired: its ", repaired.kept,
+            " journaled samples are kept, the rest are computed again",
+            repaired.dropped_models.empty() ? std::string()
+                                            : str_cat(" (unreadable model groups left out: ",
+                                                      repaired.dropped_models.size(), ")"),
+            "; the damaged file is kept as ", repaired.original));
+      } catch (const Error&) {
+        scan.quarantined.push_back(str_cat(quarantine_shard(shard, e.what()), ": ", e.what()));
+        continue;
+      }
     }
     scan.journal_keys += static_cast<int64_t>(keys.size());
     for (SampleKey& k : keys) {

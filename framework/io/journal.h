@@ -48,11 +48,14 @@ struct ShardScan {
   int64_t ignored_keys = 0;                // journal keys their shard lacks (not finished)
   std::vector<std::string> quarantined;    // "<new path>: <reason>", when quarantine was asked
   std::vector<std::string> dropped_lines;  // damaged journal lines dropped, in user words
+  std::vector<std::string> repaired;       // shards cut back to their journal, in user words
 };
 // Reads every journal in OUT/shards and checks it against its shard. A damaged shard or journal
-// line throws (naming the file) unless `quarantine_corrupt`: then a damaged shard is moved aside
-// (its samples count as not finished), and a damaged journal line is dropped from the journal
-// (rewritten in place) while the samples the other lines and the shard agree on stay finished. Call
+// line throws (naming the file) unless `quarantine_corrupt`: then a shard whose last flush was cut
+// short is repaired (cut back to the samples its journal lists, see repair_shard), a shard that
+// cannot be repaired is moved aside (its samples count as not finished), and a damaged journal
+// line is dropped from the journal (rewritten in place) while the samples the other lines and the
+// shard agree on stay finished. Call
 // it before any ShardWriter opens its shard: HDF5 locks a shard while it is open for writing, and a
 // locked shard throws ShardBusyError (it is never quarantined).
 ShardScan scan_shards(const std::string& out_dir, bool quarantine_corrupt = false);

@@ -446,6 +446,16 @@ MergeSummary merge_shards(const std::string& out_dir, const MergeOptions& option
     root = h5::Group();
     out.flush_to_disk();
     out.close();
+  } catch (const Error& e) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    const std::string full = fsutil::no_space_note(out_dir);
+    if (!full.empty()) {
+      throw Error(str_cat(full, " while merging into ", summary.output,
+                          "; the shards are intact. HINT: free space, then run xai merge ", out_dir,
+                          " (or rerun with --resume)"));
+    }
+    throw;
   } catch (...) {
     std::error_code ec;
     fs::remove(tmp, ec);

@@ -15,8 +15,9 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 [[noreturn]] void inconsistent(const std::string& file, const std::string& path,
                                const std::string& detail) {
   throw Error(str_cat("results file ", file, " is inconsistent at '", path, "': ", detail,
-                      " (HINT: the file was damaged, e.g. by a crash during a flush; a shard can "
-                      "be moved aside with quarantine_shard and its samples recomputed)"));
+                      " (HINT: the file was damaged, e.g. by a crash or a full disk during a "
+                      "flush; xai run --resume repairs a damaged shard, or sets it aside, and "
+                      "computes its samples again)"));
 }
 
 h5::Dataset create_typed(h5::Group& parent, const std::string& name, Elem elem,

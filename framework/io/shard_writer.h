@@ -52,7 +52,14 @@ class ShardWriter {
   // schema version must match, and an explainer already in the shard must have the same
   // parameters. Root attributes are (re)written from `meta`. A shard that cannot be opened
   // throws xai::Error naming it (HINT: quarantine_shard moves it aside).
-  ShardWriter(const std::string& out_dir, int rank, ResultsMeta meta, FlushPolicy policy = {});
+  // `headroom_bytes` of disk are held in OUT/shards/rank-XXXXX.reserve (removed at close) and a
+  // flush first checks that what else is free takes about twice its bytes: else it throws "no
+  // space left on device" without touching the shard, so everything flushed before stays
+  // readable. The reserve is released just before each write, so the flush fits even when
+  // something else fills the disk in between. 0 turns both off.
+  ShardWriter(const std::string& out_dir, int rank, ResultsMeta meta, FlushPolicy policy = {},
+              int64_t headroom_bytes = kDefaultHeadroomBytes);
+  static constexpr int64_t kDefaultHeadroomBytes = int64_t{16} << 20;
   // Records not flushed are dropped, as in a crash: call close() to keep them.
   ~ShardWriter();
   ShardWriter(const ShardWriter&) = delete;
@@ -65,7 +72,9 @@ class ShardWriter {
   // journaled and read_journal/verify_shard report it as finished, so resume does not retry it.
   void add_failure(Failure failure);
   // Appends everything buffered to the shard, makes it durable (H5Fflush + fsync), then appends the
-  // keys to the journal and fsyncs it. After a failed flush the writer refuses further use.
+  // keys to the journal and fsyncs it. After a failed flush the writer refuses further use and
+  // never closes the shard (closing would write HDF5's cached metadata over the last consistent
+  // state); a resumed run repairs it. A full disk is said as "no space left on device".
   void flush();
   // flush(), then closes the file. Further calls throw.
   void close();

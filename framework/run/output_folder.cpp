@@ -100,7 +100,8 @@ std::vector<std::string> remove_leftovers(const std::string& out_dir) {
     return starts_with(n, "results.h5.tmp-") || n == "results.json.tmp";
   });
   sweep(shards_dir(out_dir), [](const std::string& n) {
-    return n.find(".progress") != std::string::npos || n.find(".alive") != std::string::npos;
+    return n.find(".progress") != std::string::npos || n.find(".alive") != std::string::npos ||
+           n.find(".reserve") != std::string::npos || n.find(".repair") != std::string::npos;
   });
   return removed;
 }
@@ -116,6 +117,7 @@ PreviousRun read_previous_run(const std::string& out_dir, bool resume, bool allo
   ShardScan scan = scan_shards(out_dir, /*quarantine_corrupt=*/true);
   for (const auto& q : scan.quarantined) prev.notices.push_back("damaged shard set aside: " + q);
   for (const auto& d : scan.dropped_lines) prev.notices.push_back(d);
+  for (const auto& r : scan.repaired) prev.notices.push_back(r);
 
   // Every change, once, with the shards that recorded the other value.
   std::map<std::string, std::vector<std::string>> changes;

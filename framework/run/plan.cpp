@@ -82,6 +82,9 @@ Plan read_plan(const Config& cfg, const std::string& path) {
   p.flush_seconds = rt.get_double("flush_seconds", 60);
   XAI_CHECK(p.flush_seconds >= 0, rt.where("flush_seconds"), "must be >= 0 (got ", p.flush_seconds,
             "; 0 = no time rule)");
+  p.disk_headroom_mb = rt.get_int("disk_headroom_mb", p.disk_headroom_mb);
+  XAI_CHECK(p.disk_headroom_mb >= 0, rt.where("disk_headroom_mb"), "must be >= 0 (got ",
+            p.disk_headroom_mb, "; 0 = no free-space check)");
   p.progress =
       Progress::parse_mode(rt.get_choice("progress", "auto", {"auto", "bar", "lines", "off"}));
   rt.finish();

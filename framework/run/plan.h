@@ -37,6 +37,7 @@ struct Plan {
   double rank_timeout = 60;  // runtime.rank_timeout: seconds before a silent rank counts as dead
   int64_t flush_every = 20;
   double flush_seconds = 60;
+  int64_t disk_headroom_mb = 16;  // runtime.disk_headroom_mb: free space a flush leaves (0 = off)
   Progress::Mode progress = Progress::Mode::kAuto;
   int64_t perturbation = 1;  // parallel.perturbation: ranks per perturbation group
   std::string resolved_yaml, resolved_json;

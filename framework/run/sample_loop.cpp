@@ -254,7 +254,8 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
 
   LoopTotals totals;
   ShardWriter shard(plan.out_dir, world.rank, meta,
-                    FlushPolicy(plan.flush_every, plan.flush_seconds));
+                    FlushPolicy(plan.flush_every, plan.flush_seconds),
+                    plan.disk_headroom_mb * (int64_t{1} << 20));
   writer.attach(&shard);
   // However the loop ends, the saver never points at a destroyed writer; when it ends by an error
   // (a model that cannot load, a full disk), what is finished is saved first if it can be.

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "framework/common/error.h"
+#include "framework/io/fs_util.h"
 #include "framework/io/merge.h"
 #include "framework/io/results_reader.h"
 #include "framework/metrics/metrics.h"
@@ -207,7 +208,14 @@ MergedRun merge_run(const std::string& out_dir,
     std::ofstream f(out.results_json + ".tmp");
     f << j.dump(2) << "\n";
     f.close();
-    XAI_CHECK(f.good(), out.results_json, ": write failed");
+    if (!f.good()) {
+      std::error_code ec;
+      fs::remove(out.results_json + ".tmp", ec);
+      const std::string full = fsutil::no_space_note(out_dir);
+      throw Error(
+          str_cat(out.results_json, ": write failed", full.empty() ? std::string() : ": " + full,
+                  "; results.h5 is complete. HINT: free space, then run xai merge ", out_dir));
+    }
     fs::rename(out.results_json + ".tmp", out.results_json);
   }
   return out;

@@ -506,6 +506,57 @@ TEST(Journal, ADamagedLineIsDroppedOnResumeAndTheOtherSamplesStayFinished) {
   EXPECT_EQ(read_lines(journal).size(), 3u);
 }
 
+// A flush cut short by a full disk or a crash left some datasets longer than others; resume used
+// to set the whole shard aside. Now it is cut back to the rows its journal lists.
+TEST(Journal, AShardWhoseLastFlushWasCutShortIsRepairedToItsJournal) {
+  TempDir out;
+  {
+    ShardWriter w(out.path(), 0, test_meta(), FlushPolicy(0, 0));
+    w.add(make_record("m", "a", 3));
+    w.add(make_record("m", "b", 4));
+    w.flush();
+    w.add_failure({"m", "gone", "", "too long"});
+    w.add(make_record("m", "c", 5));
+    w.close();
+  }
+  const std::string shard = shard_path(out.path(), 0);
+  // What a failed flush leaves: the next sample's id and tokens, and a failure's first column,
+  // but not the rest.
+  {
+    h5::File f = h5::File::open(shard, h5::Access::kReadWrite);
+    h5::Group samples = f.root().open_group("models/m/samples");
+    const std::vector<uint8_t> id = {'d'};
+    samples.open_dataset("id/bytes").append(id);
+    samples.open_dataset("id/offsets").append(std::vector<int64_t>{4});
+    samples.open_dataset("tokens/values").append(std::vector<int64_t>{1, 2});
+    samples.open_dataset("tokens/offsets").append(std::vector<int64_t>{14});
+    h5::Group failures = f.root().open_group("failures");
+    failures.open_dataset("model/bytes").append(std::vector<uint8_t>{'m'});
+    failures.open_dataset("model/offsets").append(std::vector<int64_t>{2});
+    f.flush_to_disk();
+    f.close();
+  }
+  EXPECT_THROW(verify_shard(shard), Error);
+  // The journal lists a, b and the failure of 'gone', not c (its flush never reached the journal).
+  const std::string journal = journal_path(out.path(), 0);
+  test::write_file(journal, "m\ta\nm\tb\nm\tgone\n");
+  const ShardScan scan = scan_shards(out.path(), /*quarantine_corrupt=*/true);
+  EXPECT_TRUE(scan.quarantined.empty());
+  ASSERT_EQ(scan.repaired.size(), 1u);
+  EXPECT_NE(scan.repaired[0].find("repaired: its 2 journaled samples are kept"), std::string::npos)
+      << scan.repaired[0];
+  EXPECT_EQ(scan.finished, (std::set<SampleKey>{{"m", "a"}, {"m", "b"}, {"m", "gone"}}));
+  EXPECT_NO_THROW(verify_shard(shard));
+  EXPECT_TRUE(fs::exists(shard + ".damaged-1"));
+  EXPECT_EQ(read_lines(journal), (std::vector<std::string>{"m\ta", "m\tb", "m\tgone"}));
+  ResultsReader reader(merge_shards(out.path()).output);
+  EXPECT_EQ(reader.sample_ids("m"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(reader.failures().size(), 1u);
+  const auto records = reader.records("m");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].tokens.size(), 4u);
+}
+
 TEST(Journal, WholeSampleFailuresCountAsFinished) {
   TempDir out;
   {
