@@ -232,6 +232,11 @@ ShardScan scan_shards(const std::string& out_dir, bool quarantine_corrupt) {
             "again"));
       }
       if (fs::exists(shard)) held = verify_shard(shard);
+      // A flush that never finished may have damaged what a shallow check cannot see (HDF5
+      // metadata pointing past the file's end): such a shard is rebuilt, never appended to.
+      if (fs::exists(flushing_marker_for(shard))) {
+        throw Error(str_cat("shard ", shard, ": its last flush never finished"));
+      }
     } catch (const ShardBusyError&) {
       throw;  // a writer has it open: never quarantine a shard in use
     } catch (const Error& e) {
@@ -256,6 +261,7 @@ ShardScan scan_shards(const std::string& out_dir, bool quarantine_corrupt) {
         fs::rename(tmp, journal);
         fsutil::sync_dir(dir);
         keys = std::move(still);
+        fs::remove(flushing_marker_for(shard), rm);
         scan.repaired.push_back(str_cat(
             shard, ": its last flush was cut short (", e.what(), "); repaired: its ", repaired.kept,
             " journaled samples are kept, the rest are computed again",
@@ -263,8 +269,11 @@ ShardScan scan_shards(const std::string& out_dir, bool quarantine_corrupt) {
                                             : str_cat(" (unreadable model groups left out: ",
                                                       repaired.dropped_models.size(), ")"),
             "; the damaged file is kept as ", repaired.original));
-      } catch (const Error&) {
-        scan.quarantined.push_back(str_cat(quarantine_shard(shard, e.what()), ": ", e.what()));
+      } catch (const Error& why_not) {
+        const std::string reason = str_cat(e.what(), "; ", why_not.what());
+        scan.quarantined.push_back(str_cat(quarantine_shard(shard, reason), ": ", reason));
+        std::error_code rm;
+        fs::remove(flushing_marker_for(shard), rm);
         continue;
       }
     }

@@ -43,6 +43,11 @@ std::string journal_path_for(const std::string& shard_file) {
   return shard_file.substr(0, shard_file.size() - ext.size()) + ".journal";
 }
 
+std::string flushing_marker_for(const std::string& shard_file) {
+  const std::string journal = journal_path_for(shard_file);
+  return journal.substr(0, journal.size() - 8) + ".flushing";
+}
+
 namespace {
 
 // Roughly what a record takes uncompressed in the shard.
@@ -169,6 +174,16 @@ struct ShardWriter::Impl {
       }
       reserve->release();
     }
+    const std::string marker = flushing_marker_for(path);
+    {
+      const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        const std::string full = fsutil::no_space_note(dir);
+        if (!full.empty()) throw Error(no_space(full, records.size(), pending));
+        throw Error(str_cat("cannot create ", marker, ": ", std::strerror(errno)));
+      }
+      ::close(fd);
+    }
     try {
       h5::Group root = file.root();
       layout::append_records(root, records, meta, layout::kShardChunking);
@@ -204,6 +219,7 @@ struct ShardWriter::Impl {
       throw;
     }
     flushed_samples += n_records;
+    ::unlink(marker.c_str());  // the flush finished: the shard and its journal agree
   }
 
   std::string no_space(const std::string& full, size_t count, int64_t pending) const {
@@ -237,6 +253,9 @@ ShardWriter::ShardWriter(const std::string& out_dir, int rank, ResultsMeta meta,
   XAI_CHECK(!ec, "cannot create ", shards_dir(out_dir), ": ", ec.message());
 
   if (fs::exists(s.path)) {
+    XAI_CHECK(!fs::exists(flushing_marker_for(s.path)), "cannot resume shard ", s.path,
+              ": its last flush never finished (HINT: rerun with --resume: it rebuilds the shard "
+              "from the samples its journal lists)");
     try {
       s.file = h5::File::open(s.path, h5::Access::kReadWrite);
       h5::Group root = s.file.root();

@@ -19,6 +19,9 @@ std::string shard_path(const std::string& out_dir, int rank);    // OUT/shards/r
 std::string journal_path(const std::string& out_dir, int rank);  // OUT/shards/rank-00003.journal
 // The journal that belongs to a shard file (rank-00003.h5 -> rank-00003.journal).
 std::string journal_path_for(const std::string& shard_file);
+// The file that exists while a flush of the shard is under way (rank-00003.flushing): one left
+// behind says the last flush never finished (a crash, a full disk), so resume rebuilds the shard.
+std::string flushing_marker_for(const std::string& shard_file);
 
 // When to flush: after `every_samples` buffered samples or failures, or when `every_seconds`
 // have passed since the last flush (checked when something is added; 0 disables a rule; (0, 0)

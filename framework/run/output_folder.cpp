@@ -101,7 +101,8 @@ std::vector<std::string> remove_leftovers(const std::string& out_dir) {
   });
   sweep(shards_dir(out_dir), [](const std::string& n) {
     return n.find(".progress") != std::string::npos || n.find(".alive") != std::string::npos ||
-           n.find(".reserve") != std::string::npos || n.find(".repair") != std::string::npos;
+           n.find(".reserve") != std::string::npos || n.find(".repair") != std::string::npos ||
+           n.find(".rebuilt") != std::string::npos;
   });
   return removed;
 }

@@ -557,6 +557,45 @@ TEST(Journal, AShardWhoseLastFlushWasCutShortIsRepairedToItsJournal) {
   EXPECT_EQ(records[1].tokens.size(), 4u);
 }
 
+// A flush that never finished (killed mid-flush) may leave damage a shallow check cannot see, so
+// its shard is never appended to again: resume rebuilds it from the journaled samples.
+TEST(Journal, AShardWhoseFlushNeverFinishedIsRebuiltBeforeAnyoneAppends) {
+  TempDir out;
+  {
+    ShardWriter w(out.path(), 0, test_meta(), FlushPolicy(0, 0));
+    for (const char* id : {"a", "b", "c"}) w.add(make_record("m", id, 4));
+    w.close();
+  }
+  const std::string shard = shard_path(out.path(), 0);
+  const std::string marker = flushing_marker_for(shard);
+  EXPECT_EQ(marker, out.path() + "/shards/rank-00000.flushing");
+  EXPECT_FALSE(fs::exists(marker));  // a finished flush leaves none
+  test::write_file(marker, "");
+  expect_error([&] { ShardWriter w(out.path(), 0, test_meta()); },
+               {"rank-00000.h5", "last flush never finished", "--resume"});
+  expect_error([&] { read_journal(out.path()); }, {"last flush never finished"});
+  const ShardScan scan = scan_shards(out.path(), /*quarantine_corrupt=*/true);
+  ASSERT_EQ(scan.repaired.size(), 1u);
+  EXPECT_TRUE(scan.quarantined.empty());
+  EXPECT_EQ(scan.finished, (std::set<SampleKey>{{"m", "a"}, {"m", "b"}, {"m", "c"}}));
+  EXPECT_FALSE(fs::exists(marker));
+  const auto before = ResultsReader(shard + ".damaged-1").records("m");
+  const auto after = ResultsReader(shard).records("m");
+  ASSERT_EQ(after.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(after[i].tokens, before[i].tokens);
+    EXPECT_EQ(after[i].explanations.at("atman").relevance,
+              before[i].explanations.at("atman").relevance);
+    EXPECT_EQ(after[i].explanations.at("atman").cost, before[i].explanations.at("atman").cost);
+  }
+  {
+    ShardWriter w(out.path(), 0, test_meta());  // appending works again
+    w.add(make_record("m", "d", 4));
+    w.close();
+  }
+  EXPECT_EQ(read_journal(out.path()).size(), 4u);
+}
+
 TEST(Journal, WholeSampleFailuresCountAsFinished) {
   TempDir out;
   {
