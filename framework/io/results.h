@@ -105,6 +105,9 @@ struct ExplainerInfo {
 struct ResultsMeta {
   std::map<std::string, std::string> provenance;  // root attributes: config, git_commit, ...
   std::map<std::string, ExplainerInfo> explainers;
+  // A resume the user let go on across changed explainer parameters (--allow-changed): a shard
+  // that holds an explainer with other parameters is appended to anyway (the provenance says so).
+  bool accept_changed_parameters = false;
 };
 
 // Identifies one (model, sample): the unit the journal records and resume skips.

@@ -129,6 +129,7 @@ struct ShardWriter::Impl {
 
   // An explainer already in the shard must have been run with the same parameters.
   void check_parameters() const {
+    if (meta.accept_changed_parameters) return;
     h5::Group root = file.root();
     if (!root.has("models")) return;
     h5::Group models = root.open_group("models");

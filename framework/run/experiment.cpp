@@ -126,6 +126,7 @@ ResultsMeta run_meta(Communicator& comm, const Plan& plan, const RunLayout& layo
   };
   if (!output.accepted_changes.empty()) {
     meta.provenance["resumed_across_changes"] = output.accepted_changes;
+    meta.accept_changed_parameters = true;
   }
   for (const char* var : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"}) {
     if (const char* v = std::getenv(var)) meta.provenance[var] = v;
