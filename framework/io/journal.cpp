@@ -76,6 +76,18 @@ long shard_rank(const std::string& filename) {
   return std::stol(m[1].str());
 }
 
+// Replaces a journal with exactly `keys`, atomically (a temporary file, then rename).
+void rewrite_journal(const std::string& journal, const std::vector<SampleKey>& keys) {
+  std::string text;
+  for (const SampleKey& k : keys) text += journal_line(k);
+  const std::string tmp = journal + ".tmp";
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  fsutil::append_durably(tmp, text);
+  fs::rename(tmp, journal);
+  fsutil::sync_dir(fs::path(journal).parent_path().string());
+}
+
 }  // namespace
 
 std::string journal_line(const SampleKey& key) {
@@ -216,14 +228,7 @@ ShardScan scan_shards(const std::string& out_dir, bool quarantine_corrupt) {
       if (!damaged.empty()) {
         // Keep what the other lines and the shard agree on: write the journal again without
         // the damaged lines (atomically), and say so.
-        std::string text;
-        for (const SampleKey& k : keys) text += journal_line(k);
-        const std::string tmp = journal + ".tmp";
-        std::error_code rm;
-        fs::remove(tmp, rm);
-        fsutil::append_durably(tmp, text);
-        fs::rename(tmp, journal);
-        fsutil::sync_dir(dir);
+        rewrite_journal(journal, keys);
         std::string lines;
         for (int64_t n : damaged) lines += (lines.empty() ? "" : ", ") + std::to_string(n);
         scan.dropped_lines.push_back(str_cat(
@@ -248,19 +253,13 @@ ShardScan scan_shards(const std::string& out_dir, bool quarantine_corrupt) {
         if (journaled.empty() || !fs::exists(shard)) throw Error("nothing journaled to keep");
         const RepairedShard repaired = repair_shard(shard, journaled);
         held = verify_shard(shard);
-        std::string text;
         std::vector<SampleKey> still;
         for (const SampleKey& k : keys) {
           if (held.count(k)) still.push_back(k);
         }
-        for (const SampleKey& k : still) text += journal_line(k);
-        const std::string tmp = journal + ".tmp";
-        std::error_code rm;
-        fs::remove(tmp, rm);
-        fsutil::append_durably(tmp, text);
-        fs::rename(tmp, journal);
-        fsutil::sync_dir(dir);
+        rewrite_journal(journal, still);
         keys = std::move(still);
+        std::error_code rm;
         fs::remove(flushing_marker_for(shard), rm);
         scan.repaired.push_back(str_cat(
             shard, ": its last flush was cut short (", e.what(), "); repaired: its ", repaired.kept,

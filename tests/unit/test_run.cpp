@@ -17,6 +17,7 @@
 #include "framework/run/progress.h"
 #include "framework/text/encoded.h"
 #include "methods/explainer.h"
+#include "tests/unit/run_util.h"
 #include "tests/unit/test_util.h"
 
 namespace xai {
@@ -30,31 +31,10 @@ std::string config(const std::string& name) {
   return std::string(XAI_SOURCE_DIR) + "/tests/fixtures/experiments/" + name;
 }
 
-// Runs from the repository root (paths in the YAML are relative to it), quietly.
+// Runs a fixture experiment from the repository root, quietly.
 RunResult run(const std::string& yaml, std::vector<std::string> overrides, bool resume = false,
               std::string* log_text = nullptr) {
-  std::ostringstream log;
-  struct Keep {  // hands the log over however the run ends
-    std::ostringstream& log;
-    std::string* out;
-    ~Keep() {
-      if (out) *out = log.str();
-    }
-  } keep{log, log_text};
-  RunOptions o;
-  o.overrides = std::move(overrides);
-  o.resume = resume;
-  o.log = &log;
-  const auto cwd = fs::current_path();
-  fs::current_path(XAI_SOURCE_DIR);
-  try {
-    RunResult r = run_experiment(config(yaml), o);
-    fs::current_path(cwd);
-    return r;
-  } catch (...) {
-    fs::current_path(cwd);
-    throw;
-  }
+  return test::run_at_root(config(yaml), std::move(overrides), resume, log_text);
 }
 
 TEST(Run, WritesResultsJsonAndASummaryRowPerModelAndExplainer) {

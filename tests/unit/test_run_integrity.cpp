@@ -19,6 +19,7 @@
 #include "framework/run/output_folder.h"
 #include "framework/tensor_io/safetensors.h"
 #include "methods/explainer.h"
+#include "tests/unit/run_util.h"
 #include "tests/unit/test_util.h"
 
 namespace xai {
@@ -68,23 +69,7 @@ std::string experiment(const TempDir& dir, const std::string& model_path,
 
 RunResult run(const std::string& yaml, std::vector<std::string> overrides = {}, bool resume = false,
               std::string* log_text = nullptr) {
-  std::ostringstream log;
-  RunOptions o;
-  o.overrides = std::move(overrides);
-  o.resume = resume;
-  o.log = &log;
-  const auto cwd = fs::current_path();
-  fs::current_path(XAI_SOURCE_DIR);
-  struct Back {
-    fs::path cwd;
-    std::ostringstream& log;
-    std::string* out;
-    ~Back() {
-      fs::current_path(cwd);
-      if (out) *out = log.str();
-    }
-  } back{cwd, log, log_text};
-  return run_experiment(yaml, o);
+  return test::run_at_root(yaml, std::move(overrides), resume, log_text);
 }
 
 TEST(RunIntegrity, NonFiniteLogitsOrRelevanceAreRecordedFailuresNotResults) {
