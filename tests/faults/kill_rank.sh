@@ -8,7 +8,7 @@
 # usage: kill_resume.sh XAI COMPARE OUT_DIR EXPERIMENT.yaml MPIEXEC [MPIEXEC ARGS...]
 set -eu
 xai=$1; compare=$2; d=$3; yaml=$4; shift 4
-limit=30
+limit=60
 rm -rf "$d"; mkdir -p "$d"
 "$xai" run "$yaml" --set output="$d/ref" --set dataset.limit=$limit > "$d/ref.log" 2>&1
 
