@@ -2,6 +2,7 @@
 // applied.
 #include "framework/config/config_tree.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -100,21 +101,78 @@ Value convert(const YAML::Node& n, const std::string& origin, bool with_lines,
   return v;
 }
 
+// Counts a stream's documents through yaml-cpp's events, and notices a parser that keeps
+// reporting an empty document at one place without reading on: yaml-cpp 0.7's LoadAll loops
+// forever on that, allocating until the machine runs out of memory (e.g. a stray ',' at the top;
+// yaml-cpp issue 1040, found by the config fuzzer).
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    ++documents_;
+    start_ = mark;
+    events_ = 0;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { event(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { event(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    event(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    event(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    event(mark);
+  }
+  void OnMapEnd() override {}
+
+  int documents() const { return documents_; }
+  // This document is one null at the place the previous one was: the parser is not moving.
+  bool stuck() const { return stuck_; }
+  const YAML::Mark& last() const { return last_; }
+
+ private:
+  void event(const YAML::Mark& mark) {
+    stuck_ = documents_ > 1 && events_ == 0 && mark.pos == last_.pos;
+    ++events_;
+    last_ = mark;
+  }
+  int documents_ = 0, events_ = 0;
+  bool stuck_ = false;
+  YAML::Mark start_, last_;
+};
+
+[[noreturn]] void invalid_yaml(const std::string& name, const YAML::Mark& mark,
+                               const std::string& msg) {
+  const int line = line_of(mark);
+  throw Error(str_cat(name, line > 0 ? str_cat(":", line) : std::string(), ": invalid YAML",
+                      mark.is_null() ? std::string() : str_cat(" (column ", mark.column + 1, ")"),
+                      ": ", msg));
+}
+
 // Parses one YAML document; a malformed file names the file, the line and yaml-cpp's message.
 YAML::Node parse_document(const std::string& text, const std::string& name) {
-  std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(text);
+    // First the documents are counted, then the one is loaded; YAML::LoadAll is never used (see
+    // DocumentCounter). A document that is one null where the previous one ended is the parser
+    // stuck on a token it cannot place, not a real document.
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    while (counter.documents() < 1000 && parser.HandleNextDocument(counter)) {
+      if (counter.stuck()) invalid_yaml(name, counter.last(), "unexpected character");
+    }
+    XAI_CHECK(counter.documents() <= 1, name, ": holds ", counter.documents(),
+              counter.documents() >= 1000 ? " or more" : "",
+              " YAML documents, expected one. HINT: remove the '---' separators");
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    const int line = line_of(e.mark);
-    throw Error(
-        str_cat(name, line > 0 ? str_cat(":", line) : std::string(), ": invalid YAML",
-                e.mark.is_null() ? std::string() : str_cat(" (column ", e.mark.column + 1, ")"),
-                ": ", e.msg));
+    invalid_yaml(name, e.mark, e.msg);
   }
-  XAI_CHECK(docs.size() <= 1, name, ": holds ", docs.size(),
-            " YAML documents, expected one. HINT: remove the '---' separators");
-  return docs.empty() ? YAML::Node() : docs[0];
 }
 
 // Merges `overlay` onto `base`: mappings key by key, anything else replaced by the overlay.

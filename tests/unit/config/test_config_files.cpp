@@ -168,5 +168,20 @@ TEST(Config, DeepNestingIsRefusedNamingTheFile) {
   EXPECT_TRUE(contains(msg, "deep.yaml")) << msg;
 }
 
+// yaml-cpp 0.7's LoadAll loops forever, allocating, on a stray ',' at the top (yaml-cpp issue
+// 1040; the config fuzzer found it with ",factor# f\he"): a typo in an experiment file took all
+// the machine's memory. Now it is a one-line error.
+TEST(Config, AStrayCommaIsAnErrorNotARunawayParse) {
+  for (const char* text : {",", ",factor# f\\he", "- !+(.,.)", "a: 1\n,\n"}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string msg = error_of([&] { Config::parse(text, "comma.yaml"); });
+    EXPECT_TRUE(contains(msg, "comma.yaml")) << msg;
+    EXPECT_TRUE(contains(msg, "invalid YAML")) << msg;
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5);
+  }
+  const std::string two = error_of([] { Config::parse("a: 1\n---\nb: 2\n", "two.yaml"); });
+  EXPECT_TRUE(contains(two, "two.yaml: holds 2 YAML documents")) << two;
+}
+
 }  // namespace
 }  // namespace xai
