@@ -554,7 +554,10 @@ std::string Config::resolved_yaml() const {
 
 std::string Config::resolved_json() const {
   XAI_CHECK(state_, "config: resolved_json() on a Config that was never loaded");
-  return config_detail::resolved_json_of(*state_, "").dump(2) + "\n";
+  // Strings are UTF-8 (the loader checks); replace rather than throw should one slip through.
+  return config_detail::resolved_json_of(*state_, "")
+             .dump(2, ' ', false, Json::error_handler_t::replace) +
+         "\n";
 }
 
 }  // namespace xai

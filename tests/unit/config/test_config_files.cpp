@@ -183,5 +183,21 @@ TEST(Config, AStrayCommaIsAnErrorNotARunawayParse) {
   EXPECT_TRUE(contains(two, "two.yaml: holds 2 YAML documents")) << two;
 }
 
+// Invalid UTF-8 in a value (written in the file, or made by yaml-cpp reading a text that starts
+// with a byte and three NULs as UTF-32) made results.json's writer throw an internal JSON error.
+TEST(Config, TextThatIsNotUtf8IsAnErrorNamingTheLine) {
+  std::string msg = error_of([] { Config::parse("name: ok\nbad: \"x\xff\"\n", "bytes.yaml"); });
+  EXPECT_TRUE(contains(msg, "bytes.yaml:2: invalid YAML (column 8): bytes that are not UTF-8"))
+      << msg;
+  msg = error_of([] { Config::parse(std::string("a\0\0\0: 1\n", 8), "nul.yaml"); });
+  EXPECT_TRUE(contains(msg, "nul.yaml:1: invalid YAML (column 2): a NUL byte")) << msg;
+  msg = error_of([] { Config::parse("a: 1\n", "set.yaml", {std::string("a=x\xc3(", 5)}); });
+  EXPECT_TRUE(contains(msg, "not UTF-8")) << msg;
+  // Valid multi-byte text passes and reads back.
+  Config ok = Config::parse("name: \"Zürich café\"\n", "utf8.yaml");
+  EXPECT_EQ(ok.root().get_string("name", ""), "Zürich café");
+  EXPECT_NE(ok.resolved_json().find("Zürich"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace xai
