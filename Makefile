@@ -1,13 +1,15 @@
 # xai: one command each for set-up, build, tests, the demo and the benchmarks.
 #   make demo   installs what is missing, builds, runs the main job on the bundled default
 #   make test   installs what is missing, builds, runs every test
+#   make fuzz   installs clang if missing, builds the libFuzzer targets in build-fuzz/, runs each
+#               for FUZZ_SECONDS (20); fails on any crash, sanitizer report, timeout or leak
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 XAI := $(BUILD_DIR)/xai
 
-.PHONY: all deps configure build test demo bench clean format
+.PHONY: all deps configure build test demo bench fuzz clean format
 
 all: build
 
@@ -33,6 +35,11 @@ demo: build
 
 bench: build
 	scripts/bench.sh $(BUILD_DIR)
+
+# Its own build (clang, ASan + UBSan, no LibTorch), so it never touches $(BUILD_DIR).
+fuzz:
+	@scripts/deps.sh fuzz
+	scripts/fuzz.sh
 
 clean:
 	rm -rf $(BUILD_DIR)

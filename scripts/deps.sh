@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Checks the Debian packages xai needs and installs only the missing ones (as root).
 # Fast when nothing is missing: one dpkg-query call.
+#   scripts/deps.sh        what make, make test and make demo need
+#   scripts/deps.sh fuzz   what make fuzz needs instead: clang and libFuzzer, no LibTorch/MPI/HDF5
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +13,24 @@ PACKAGES=(
   libpcre2-dev libutf8proc-dev
   libgtest-dev
 )
+
+# The fuzz build (tests/fuzz) compiles only LibTorch-free sources, with clang. libclang-rt-dev
+# holds libFuzzer and the sanitizer runtimes (clang only recommends it, and recommends are not
+# installed here); llvm has the llvm-symbolizer that turns sanitizer stacks into file:line.
+FUZZ_PACKAGES=(
+  cmake ninja-build ccache pkg-config
+  libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
+  clang libclang-rt-dev llvm
+)
+
+case "${1:-}" in
+  "") ;;
+  fuzz) PACKAGES=("${FUZZ_PACKAGES[@]}") ;;
+  *)
+    echo "usage: scripts/deps.sh [fuzz]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 status=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${PACKAGES[@]}" 2>/dev/null || true)

@@ -108,6 +108,19 @@ std::vector<TensorEntry> tensor_table(const ModelSpec& spec) {
   throw Error("internal: unknown family");
 }
 
+// Here rather than in model_spec.cpp, beside the table it counts: model_spec.cpp then needs no
+// LibTorch (this file does, for Checkpoint), so the config.json fuzzer builds without it.
+int64_t ModelSpec::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& e : tensor_table(*this)) {
+    if (e.role == TensorRole::kTied) continue;
+    int64_t k = 1;
+    for (int64_t d : e.shape) k *= d;
+    n += k;
+  }
+  return n;
+}
+
 CheckpointBinding bind_checkpoint(const Checkpoint& ck, const ModelSpec& spec) {
   const auto table = tensor_table(spec);
   // Base-model checkpoints (GPT2Model, LlamaModel) have no "transformer."/"model." prefix.

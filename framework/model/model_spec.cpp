@@ -6,12 +6,40 @@
 #include <sstream>
 
 #include "framework/common/error.h"
-#include "framework/model/arch_registry.h"
 
 namespace xai {
 namespace {
 
 using nlohmann::json;
+
+// Bounds on the architecture's sizes, each far above any released model (vocabularies reach
+// 2^18, widths 2^16, contexts 2^23, depths 2^7), and together low enough that nothing computed
+// from them overflows int64: a tensor has at most 2^44 elements, the whole table (12 per layer)
+// under 2^60, and its size in bytes (num_parameters() * 8) under 2^63.
+constexpr int64_t kMaxCount = int64_t{1} << 24;  // vocab_size, max positions
+constexpr int64_t kMaxWidth = int64_t{1} << 20;  // hidden, intermediate, heads, head_dim
+constexpr int64_t kMaxLayers = int64_t{1} << 12;
+
+// A value for an error message: scalars and flat lists as written, shortened, and nested
+// containers only named. nlohmann's dump() recurses once per nesting level, so a malformed file
+// of tens of thousands of nested brackets would overflow the stack while building the message.
+std::string describe(const json& v) {
+  if (v.is_structured()) {
+    for (const json& e : v) {
+      if (e.is_structured())
+        return v.is_array() ? str_cat("a nested list of ", v.size(), " items")
+                            : str_cat("a nested object of ", v.size(), " keys");
+    }
+  }
+  std::string s = v.dump();
+  constexpr size_t kMaxShown = 80;
+  if (s.size() > kMaxShown) {
+    size_t cut = kMaxShown;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8
+    s = s.substr(0, cut) + "...";
+  }
+  return s;
+}
 
 // Typed access to config.json keys with messages that name the file and the key.
 class ConfigReader {
@@ -54,7 +82,7 @@ class ConfigReader {
   }
   [[noreturn]] void bad(const std::string& key, const char* expected) const {
     throw Error(
-        str_cat(source_, ": key '", key, "' must be ", expected, " (got ", j_[key].dump(), ")"));
+        str_cat(source_, ": key '", key, "' must be ", expected, " (got ", describe(j_[key]), ")"));
   }
   const std::string& source() const { return source_; }
 
@@ -71,10 +99,20 @@ void require_positive(const std::string& source, const char* what, int64_t v) {
   if (v <= 0) throw Error(str_cat(source, ": '", what, "' must be positive (got ", v, ")"));
 }
 
+// A size of the architecture: positive and at most `max`, so arithmetic on sizes cannot overflow.
+void require_size(const std::string& source, const char* what, int64_t v, int64_t max) {
+  require_positive(source, what, v);
+  if (v > max) {
+    throw Error(str_cat(source, ": '", what, "' is ", v, ", more than any model has (at most ", max,
+                        "); the file is damaged or not a Hugging Face config.json"));
+  }
+}
+
 void read_gpt2(const ConfigReader& c, ModelSpec& s) {
   s.family = Family::kGpt2;
   s.vocab_size = c.integer("vocab_size");
   s.hidden_size = c.integer("n_embd");
+  require_size(c.source(), "hidden size", s.hidden_size, kMaxWidth);  // before 4 * n_embd below
   s.num_layers = c.integer("n_layer");
   s.num_heads = c.integer("n_head");
   s.num_kv_heads = s.num_heads;
@@ -123,8 +161,9 @@ void read_llama(const json& j, const ConfigReader& c, ModelSpec& s) {
   if (c.has("rope_scaling")) {
     const json& r = j["rope_scaling"];
     if (!r.is_object()) c.bad("rope_scaling", "an object or null");
-    std::string type = r.value("rope_type", r.value("type", std::string("default")));
     ConfigReader rc(r, c.source() + " rope_scaling");
+    // Through the reader, not json::value(), which throws nlohmann's type_error for a non-string.
+    const std::string type = rc.string_or("rope_type", rc.string_or("type", "default"));
     s.rope_scaling.type = type;
     if (type == "linear") {
       s.rope_scaling.factor = rc.number_or("factor", 1.0);
@@ -183,13 +222,13 @@ ModelSpec parse_model_config(const std::string& json_text, const std::string& so
     throw Error(str_cat(source, ": model_type '", s.model_type,
                         "' is not supported (supported: gpt2, llama, mistral, qwen2)"));
   }
-  require_positive(source, "vocab_size", s.vocab_size);
-  require_positive(source, "hidden size", s.hidden_size);
-  require_positive(source, "number of layers", s.num_layers);
-  require_positive(source, "number of attention heads", s.num_heads);
-  require_positive(source, "number of key/value heads", s.num_kv_heads);
-  require_positive(source, "intermediate size", s.intermediate_size);
-  require_positive(source, "max positions", s.max_positions);
+  require_size(source, "vocab_size", s.vocab_size, kMaxCount);
+  require_size(source, "hidden size", s.hidden_size, kMaxWidth);
+  require_size(source, "number of layers", s.num_layers, kMaxLayers);
+  require_size(source, "number of attention heads", s.num_heads, kMaxWidth);
+  require_size(source, "number of key/value heads", s.num_kv_heads, kMaxWidth);
+  require_size(source, "intermediate size", s.intermediate_size, kMaxWidth);
+  require_size(source, "max positions", s.max_positions, kMaxCount);
   if (s.head_dim == 0) {
     if (s.hidden_size % s.num_heads != 0) {
       throw Error(str_cat(source, ": hidden size ", s.hidden_size,
@@ -197,7 +236,9 @@ ModelSpec parse_model_config(const std::string& json_text, const std::string& so
     }
     s.head_dim = s.hidden_size / s.num_heads;
   }
-  require_positive(source, "head_dim", s.head_dim);
+  require_size(source, "head_dim", s.head_dim, kMaxWidth);
+  // The attention width: the rows of q_proj (both factors are at most 2^20, so no overflow).
+  require_size(source, "num_attention_heads * head_dim", s.num_heads * s.head_dim, kMaxWidth);
   if (s.head_dim % 2 != 0 && s.family == Family::kLlama) {
     throw Error(str_cat(source, ": head_dim ", s.head_dim, " must be even for rotary embeddings"));
   }
@@ -219,17 +260,6 @@ ModelSpec read_model_config(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return parse_model_config(ss.str(), path);
-}
-
-int64_t ModelSpec::num_parameters() const {
-  int64_t n = 0;
-  for (const auto& e : tensor_table(*this)) {
-    if (e.role == TensorRole::kTied) continue;
-    int64_t k = 1;
-    for (int64_t d : e.shape) k *= d;
-    n += k;
-  }
-  return n;
 }
 
 }  // namespace xai

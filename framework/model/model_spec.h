@@ -52,7 +52,8 @@ struct ModelSpec {
   std::optional<int64_t> bos_token_id, eos_token_id, pad_token_id;
   std::string torch_dtype;  // as stored ("float32", "bfloat16", ...), informational
 
-  int64_t num_parameters() const;  // counted from the shapes of the architecture table
+  // Counted from the shapes of the architecture table (defined in arch_registry.cpp with it).
+  int64_t num_parameters() const;
 };
 
 // Reads and validates config.json. Throws xai::Error naming the file and the bad or missing key,
