@@ -86,6 +86,11 @@ Value convert(const YAML::Node& n, const std::string& origin, bool with_lines,
                               "keys must be plain words, got a complex key"));
         }
         const std::string key = kv.first.Scalar();
+        // A child's path is its parent's plus ".key": an empty key would make a mapping its own
+        // child, and reading the resolved tree would recurse forever.
+        if (key.empty()) {
+          throw Error(str_cat(where(origin, key_line, path), "a key may not be empty"));
+        }
         if (const Entry* prev = find_entry(v, key)) {
           throw Error(str_cat(
               where(origin, key_line, join_key(path, key)), "duplicate key",

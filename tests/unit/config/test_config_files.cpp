@@ -199,5 +199,17 @@ TEST(Config, TextThatIsNotUtf8IsAnErrorNamingTheLine) {
   EXPECT_NE(ok.resolved_json().find("Zürich"), std::string::npos);
 }
 
+// The config fuzzer found that an empty key (`!!int :`) made a child whose path was its parent's,
+// and reading the resolved output recursed until the stack ran out.
+TEST(Config, AnEmptyKeyIsRefused) {
+  for (const char* text : {"!!int :\n  a: 1\n", "\"\": {a: 1}\n", "x: {\"\": 2}\n"}) {
+    const std::string msg = error_of([&] { Config::parse(text, "keys.yaml"); });
+    EXPECT_TRUE(contains(msg, "keys.yaml:")) << msg;
+    EXPECT_TRUE(contains(msg, "a key may not be empty")) << msg;
+  }
+  // Dotted keys stay allowed: sweep files use them for override paths.
+  EXPECT_EQ(Config::parse("a.b: 1\n", "dots.yaml").root().get_int("a.b", 0), 1);
+}
+
 }  // namespace
 }  // namespace xai
