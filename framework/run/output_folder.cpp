@@ -122,6 +122,7 @@ PreviousRun read_previous_run(const std::string& out_dir, bool resume, bool allo
 
   // Every change, once, with the shards that recorded the other value.
   std::map<std::string, std::vector<std::string>> changes;
+  std::set<std::string> added;  // explainers the shards' run did not have
   int64_t unchecked = 0;
   for (const std::string& shard : list_shards(out_dir)) {
     const auto provenance = ResultsReader(shard).provenance();
@@ -130,9 +131,21 @@ PreviousRun read_previous_run(const std::string& out_dir, bool resume, bool allo
       ++unchecked;
       continue;
     }
-    for (const std::string& c : fingerprint_changes(RunFingerprint::from_json(it->second), now)) {
+    const RunFingerprint before = RunFingerprint::from_json(it->second);
+    for (const std::string& c : fingerprint_changes(before, now)) {
       changes[c].push_back(fs::path(shard).filename().string());
     }
+    for (const auto& e : now.explainers) {
+      if (!before.explainers.count(e.first)) added.insert(e.first);
+    }
+  }
+  // Not a change to refuse, but worth knowing: a finished sample is not computed again, so an
+  // explainer added since has no rows for the samples finished before.
+  for (const std::string& e : added) {
+    prev.notices.push_back(str_cat("explainer '", e, "' is new since the shards were written: the ",
+                                   scan.finished.size(),
+                                   " samples finished before get no rows for it",
+                                   " (HINT: run it into a new folder to have it on every sample)"));
   }
   if (unchecked > 0) {
     prev.notices.push_back(str_cat(unchecked,

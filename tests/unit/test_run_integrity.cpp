@@ -163,6 +163,19 @@ TEST(RunIntegrity, ResumeAcrossAChangedCheckpointOrParametersIsRefusedNamingTheC
   EXPECT_NE(quiet.str().find("resuming across a change"), std::string::npos);
 }
 
+TEST(RunIntegrity, AnExplainerAddedAtResumeIsSaidToLackTheFinishedSamples) {
+  TempDir dir;
+  const std::string yaml = experiment(dir, "tests/fixtures/models/gpt2", "[{method: random}]", 3);
+  run(yaml, {"dataset.limit=2"});
+  std::string log;
+  const RunResult r = run(yaml, {"explainers=[{method: random}, {method: attention}]"}, true, &log);
+  EXPECT_NE(log.find("explainer 'attention' is new since the shards were written: the 2 samples "
+                     "finished before get no rows for it"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(r.samples_done_now, 1);
+}
+
 TEST(RunIntegrity, ASecondRunOnALiveFolderIsToldItIsInUse) {
   TempDir dir;
   const std::string yaml = experiment(dir, "tests/fixtures/models/gpt2", "[{method: random}]", 1);
