@@ -22,29 +22,50 @@ std::unique_ptr<Dataset> open_toy(const DatasetOptions& o) {
   return open_squad_json(toy::toy_to_squad(questions, "toy-" + o.split), "toy:" + o.split, o);
 }
 
-// A dataset whose repeated ids are renamed: "id#2", "id#3", ... (skipping any that exist).
-class RenamedIds final : public Dataset {
+// Forwards everything to another dataset; the decorators below override what they change.
+class Decorated : public Dataset {
  public:
-  RenamedIds(std::unique_ptr<Dataset> inner, std::map<int64_t, std::string> renamed)
-      : inner_(std::move(inner)), renamed_(std::move(renamed)) {}
+  explicit Decorated(std::unique_ptr<Dataset> inner) : inner_(std::move(inner)) {}
   const std::string& source() const override { return inner_->source(); }
   int64_t size() const override { return inner_->size(); }
-  std::string id(int64_t i) const override {
-    auto it = renamed_.find(i);
-    return it == renamed_.end() ? inner_->id(i) : it->second;
-  }
-  Sample get(int64_t i) const override {
-    Sample s = inner_->get(i);
-    s.id = id(i);
-    return s;
-  }
+  std::string id(int64_t i) const override { return inner_->id(i); }
+  Sample get(int64_t i) const override { return inner_->get(i); }
   std::string locate(int64_t i) const override { return inner_->locate(i); }
   int64_t skipped() const override { return inner_->skipped(); }
   std::string skipped_reason() const override { return inner_->skipped_reason(); }
 
  private:
   std::unique_ptr<Dataset> inner_;
+};
+
+// A dataset whose repeated ids are renamed: "id#2", "id#3", ... (skipping any that exist).
+class RenamedIds final : public Decorated {
+ public:
+  RenamedIds(std::unique_ptr<Dataset> inner, std::map<int64_t, std::string> renamed)
+      : Decorated(std::move(inner)), renamed_(std::move(renamed)) {}
+  std::string id(int64_t i) const override {
+    auto it = renamed_.find(i);
+    return it == renamed_.end() ? Decorated::id(i) : it->second;
+  }
+  Sample get(int64_t i) const override {
+    Sample s = Decorated::get(i);
+    s.id = id(i);
+    return s;
+  }
+
+ private:
   std::map<int64_t, std::string> renamed_;
+};
+
+// A dataset whose samples also explain the tokenizer's special tokens.
+class SpecialTokensExplained final : public Decorated {
+ public:
+  using Decorated::Decorated;
+  Sample get(int64_t i) const override {
+    Sample s = Decorated::get(i);
+    s.explain_special_tokens = true;
+    return s;
+  }
 };
 
 // Results are keyed by sample id: two samples with one id would both be computed and one of them
@@ -97,7 +118,9 @@ std::vector<std::string> dataset_types() { return {"squad", "jsonl", "toy"}; }
 
 std::unique_ptr<Dataset> open_dataset(const std::string& type, const DatasetOptions& options) {
   XAI_CHECK(options.limit >= 0, "dataset: limit must not be negative (got ", options.limit, ")");
-  return check_unique_ids(open_unchecked(type, options), options.rename_duplicate_ids);
+  std::unique_ptr<Dataset> d = open_unchecked(type, options);
+  if (options.explain_special_tokens) d = std::make_unique<SpecialTokensExplained>(std::move(d));
+  return check_unique_ids(std::move(d), options.rename_duplicate_ids);
 }
 
 std::unique_ptr<Dataset> open_dataset(const ConfigNode& node) {
@@ -119,6 +142,7 @@ std::unique_ptr<Dataset> open_dataset(const ConfigNode& node) {
   o.explain = node.get_choice("explain", o.explain, {"context", "prompt"});
   o.rename_duplicate_ids =
       node.get_choice("duplicate_ids", "error", {"error", "rename"}) == "rename";
+  o.explain_special_tokens = node.get_bool("explain_special_tokens", false);
   return open_dataset(type, o);
 }
 

@@ -32,6 +32,9 @@ struct DatasetOptions {
   // id, so one would silently replace the other), or, with `rename_duplicate_ids`, the second
   // becomes "id#2", the third "id#3", and so on, in file order.
   bool rename_duplicate_ids = false;
+  // Explain the tokenizer's special tokens in the prompt too (a BOS, chat markers): off, they get
+  // no score from any explainer; on, to see attention sinks. Sets Sample::explain_special_tokens.
+  bool explain_special_tokens = false;
 };
 
 class Dataset {
@@ -59,7 +62,7 @@ std::unique_ptr<Dataset> open_dataset(const std::string& type, const DatasetOpti
 std::vector<std::string> dataset_types();
 
 // The same from a YAML mapping {type, path, split, limit, seed, prompt_template, target_template,
-// explain, duplicate_ids: error|rename}; reads only those keys (call finish() on the node or
+// explain, duplicate_ids: error|rename, explain_special_tokens}; reads only those keys (call finish() on the node or
 // finish_all() afterwards).
 std::unique_ptr<Dataset> open_dataset(const ConfigNode& node);
 

@@ -260,6 +260,20 @@ Explanation AtMan::explain(Model& model, const Encoded& sample, ExplainContext& 
   return out;
 }
 
+std::string AtMan::settings() const {
+  std::string s = options_.kappa ? str_cat("kappa ", *options_.kappa, " (correlated)")
+                                 : std::string("single-token");
+  return str_cat(s, ", ", options_.aggregation, " over targets");
+}
+
+std::string AtMan::score_sign() const {
+  return "the target's cross-entropy with the token suppressed minus without it: > 0 the token "
+         "supports the target, < 0 suppressing it makes the target more likely (the relevance, " +
+         options_.aggregation + " over targets, " +
+         (options_.aggregation == "sum" ? std::string("keeps") : std::string("hides")) +
+         " the sign)";
+}
+
 std::string AtManOptions::to_json() const {
   nlohmann::ordered_json j;
   j["method"] = "atman";

@@ -27,7 +27,10 @@ struct AtManOptions {
   std::vector<int> layers;             // empty = every layer
   int64_t batch_size = 8;              // perturbations per forward call
   std::string aggregation = "square";  // square | abs | sum over targets
-  bool explain_targets = true;  // also perturb earlier target tokens (they explain later ones)
+  // Also perturb earlier target tokens (they explain later ones). Target positions are outside
+  // every sample's explained set, so the runner and `explain` store and show no score there:
+  // off by default (no forward passes spent on them); on for callers that read per_target.
+  bool explain_targets = false;
   // Scoring, as every baseline applies it (methods/options.h): zero a leading BOS / the
   // predicting position, then normalise each target's row; before `aggregation`.
   bool exclude_bos = false;
@@ -51,6 +54,8 @@ class AtMan final : public Explainer {
   std::string params_json() const override { return options_.to_json(); }
   bool splits_perturbations() const override { return true; }
   void check_model(const Model& model) const override;
+  std::string settings() const override;
+  std::string score_sign() const override;
   const AtManOptions& options() const { return options_; }
 
   // One perturbation: key columns and their multipliers.

@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include "framework/common/error.h"
 #include "methods/explainer.h"
 
@@ -21,15 +23,39 @@ std::string count_non_finite(const at::Tensor& t, const std::string& what) {
 }
 }  // namespace
 
-std::string non_finite_reason(const Explanation& ex) {
-  std::string why = count_non_finite(ex.relevance, "the relevance");
-  if (why.empty()) why = count_non_finite(ex.per_target, "the per-target scores");
+std::string non_finite_reason(const Explanation& ex, const at::Tensor& explained) {
+  const auto at_explained = [&](const at::Tensor& t) {
+    if (!explained.defined() || !t.defined() || t.numel() == 0) return t;
+    return t.detach().masked_select(explained.to(t.device()).expand_as(t));
+  };
+  std::string why = count_non_finite(at_explained(ex.relevance), "the relevance");
+  if (why.empty()) why = count_non_finite(at_explained(ex.per_target), "the per-target scores");
   for (const auto& [name, t] : ex.extras) {
     if (why.empty()) why = count_non_finite(t, "the extra '" + name + "'");
   }
   return why.empty() ? why
                      : "non-finite scores: " + why +
                            " (the model's numbers overflow on this sample; nothing was stored)";
+}
+
+std::string keep_explained(Explanation& ex, const Encoded& sample) {
+  const auto T = static_cast<int64_t>(sample.explain_mask.size());
+  XAI_CHECK(ex.relevance.defined() && ex.relevance.dim() == 1 && ex.relevance.size(0) == T,
+            "internal: the relevance has shape ", ex.relevance.sizes(), ", the sample ", T,
+            " positions");
+  XAI_CHECK(ex.per_target.defined() && ex.per_target.dim() == 2 && ex.per_target.size(1) == T,
+            "internal: the per-target scores have shape ", ex.per_target.sizes(), ", the sample ",
+            T, " positions");
+  const at::Tensor explained =
+      at::tensor(std::vector<uint8_t>(sample.explain_mask.begin(), sample.explain_mask.end()))
+          .to(at::kBool);
+  std::string why = non_finite_reason(ex, explained);
+  if (!why.empty()) return why;
+  const at::Tensor none = explained.logical_not();
+  ex.relevance = ex.relevance.detach().masked_fill(none.to(ex.relevance.device()), NAN);
+  ex.per_target = ex.per_target.detach().masked_fill(
+      none.to(ex.per_target.device()).expand_as(ex.per_target), NAN);
+  return "";
 }
 
 at::Tensor aggregate_targets(const at::Tensor& per_target, const std::string& how) {

@@ -30,7 +30,8 @@ struct Cost {
 
 struct Explanation {
   // (n_targets, T) raw signed scores in the method's own convention (documented per method);
-  // 0 at positions the method did not score.
+  // 0 at positions the method did not score (keep_explained then makes every position outside
+  // the explained set NaN, whatever the method put there).
   at::Tensor per_target;
   // (T) aggregated, non-negative: what the metrics read.
   at::Tensor relevance;
@@ -71,6 +72,12 @@ class Explainer {
   // `model` at all (e.g. a layer it names is not one of the model's). The runner asks once per
   // model, says so in one line and skips the method there; explain() checks the same.
   virtual void check_model(const Model& model) const { (void)model; }
+  // The settings that change what the scores mean, in a few words, for `explain`'s header and the
+  // summary table's row ("kappa 0.7 (correlated), square over targets"); "" when none stand out.
+  virtual std::string settings() const { return ""; }
+  // What the sign of a per-target score means, one sentence, for `explain`; "" when the method's
+  // per-target scores are not signed in a way a user reads (attention weights).
+  virtual std::string score_sign() const { return ""; }
 };
 
 // Explainers by name ("atman", ...), built from their YAML mapping. Unknown parameters are an
@@ -78,10 +85,18 @@ class Explainer {
 std::unique_ptr<Explainer> make_explainer(const std::string& method, const ConfigNode& params);
 std::vector<std::string> explainer_methods();
 
-// Why an explanation cannot be stored: "" when its relevance, per-target scores and extras are all
-// finite, else which of them holds how many NaN or infinite values. A non-finite score is a
-// failure of that sample, recorded with this reason, never a number in the results.
-std::string non_finite_reason(const Explanation& ex);
+// Why an explanation cannot be stored: "" when its relevance and per-target scores at the
+// `explained` positions ((T) bool; undefined = all) and its extras are all finite, else which of
+// them holds how many NaN or infinite values. A non-finite score is a failure of that sample,
+// recorded with this reason, never a number in the results.
+std::string non_finite_reason(const Explanation& ex, const at::Tensor& explained = at::Tensor());
+
+// The one rule for every explainer, applied by whoever stores or shows an explanation (the
+// runner, `xai explain`): a position outside the sample's explained set (explain_mask 0: special
+// tokens unless asked for, prompt tokens outside the explain spans, target positions) gets no
+// score, NaN in `relevance` and `per_target`. Returns non_finite_reason over the explained
+// positions (and then leaves `ex` as it was), "" when the explanation can be stored.
+std::string keep_explained(Explanation& ex, const Encoded& sample);
 
 // ---- helpers shared by the methods
 // ----------------------------------------------------------------

@@ -34,6 +34,8 @@ const char* name_of(Options::Quadrature q) {
 
 const char* name_of(Options::Baseline b) {
   switch (b) {
+    case Options::Baseline::kAuto:
+      return "auto";
     case Options::Baseline::kZero:
       return "zero";
     case Options::Baseline::kToken:
@@ -137,6 +139,23 @@ IntegratedGradients::IntegratedGradients(IntegratedGradientsOptions options)
                    "baseline_token_id",
                    "integrated_gradients: baseline_token_id must be >= 0 (got ",
                    *options_.baseline_token_id, ")");
+  XAI_CHECK_OPTION(options_.delta_tolerance > 0, "delta_tolerance",
+                   "integrated_gradients: delta_tolerance must be positive (got ",
+                   options_.delta_tolerance, ")");
+}
+
+std::string IntegratedGradients::settings() const {
+  // auto's choice on each model is stored per sample (extras baseline_token).
+  std::string b = name_of(options_.baseline);
+  if (options_.baseline == Options::Baseline::kToken) {
+    b += str_cat(" ", options_.baseline_token_id.value_or(0));
+  }
+  return str_cat("baseline ", b, ", ", options_.steps, " steps");
+}
+
+std::string IntegratedGradients::score_sign() const {
+  return "the token's share of f(x) - f(baseline) along the path: > 0 it raises the target's " +
+         std::string(name_of(options_.common.target)) + ", < 0 it lowers it";
 }
 
 void IntegratedGradients::check_model(const Model& model) const {
@@ -161,20 +180,27 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
   const at::Tensor e = model.embed(ids).detach()[0].to(at::kFloat);        // (T, D)
   const int64_t D = e.size(1);
 
-  at::Tensor e0;  // (T, D) the baseline embeddings
-  if (options_.baseline == Options::Baseline::kZero) {
+  // auto: this model's choice (zero with LayerNorm, the token baseline with RMSNorm).
+  Options::Baseline baseline = options_.baseline;
+  if (baseline == Options::Baseline::kAuto) {
+    baseline = model.spec().norm_bias ? Options::Baseline::kZero : Options::Baseline::kToken;
+  }
+  at::Tensor e0;                  // (T, D) the baseline embeddings
+  int64_t baseline_token = -1;  // what E0 was built from, stored as an extra
+  if (baseline == Options::Baseline::kZero) {
     e0 = at::zeros_like(e);
   } else {
     check_model(model);
     // unk without an id: the sample's tokenizer's UNK id (its PAD id when it has no UNK).
     XAI_CHECK(
-        options_.baseline_token_id || options_.baseline != Options::Baseline::kUnk || sample.unk_id,
+        options_.baseline_token_id || baseline != Options::Baseline::kUnk || sample.unk_id,
         "integrated_gradients: baseline 'unk': the tokenizer has neither an UNK nor a PAD "
         "token (tokenizer_config.json unk_token / pad_token, tokenizer.json "
         "model.unk_token) (HINT: set baseline_token_id)");
-    const int64_t id = options_.baseline_token_id                     ? *options_.baseline_token_id
-                       : options_.baseline == Options::Baseline::kUnk ? *sample.unk_id
-                                                                      : 0;
+    const int64_t id = options_.baseline_token_id             ? *options_.baseline_token_id
+                       : baseline == Options::Baseline::kUnk ? *sample.unk_id
+                                                             : 0;
+    baseline_token = id;
     XAI_CHECK(id >= 0 && id < model.spec().vocab_size, "integrated_gradients: the tokenizer's ",
               "UNK/PAD id ", id, " is outside the model's vocabulary of ", model.spec().vocab_size);
     at::Tensor base = at::full({1, T}, id, at::kLong);
@@ -235,15 +261,25 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
 
   at::Tensor scores = at::zeros({n, T}, at::kFloat);  // (n, T)
   at::Tensor delta = at::zeros({n}, at::kDouble);
+  at::Tensor relative = at::zeros({n}, at::kDouble);
+  bool flagged = false;
   for (int64_t t = 0; t < n; ++t) {
     at::Tensor attribution = diff * grad_sum[t];  // (T, D)
     scores[t] = aggregate_embedding(attribution, options_.common.embedding).to(at::kCPU);
-    delta[t] = attribution.to(at::kDouble).sum().item<double>() -
-               (ends[0][t].item<double>() - ends[1][t].item<double>());
+    const double change = ends[0][t].item<double>() - ends[1][t].item<double>();
+    const double d = attribution.to(at::kDouble).sum().item<double>() - change;
+    delta[t] = d;
+    // A path with no change to explain: any delta is all of it.
+    const double r = std::abs(d) / std::max(std::abs(change), 1e-12);
+    relative[t] = r;
+    flagged = flagged || r > options_.delta_tolerance;
   }
   out.per_target = finish_scores(scores, sample, options_.common);
   out.relevance = aggregate_targets(out.per_target, options_.common.target_aggregation);
   out.extras["convergence_delta"] = delta.to(at::kFloat);
+  out.extras["convergence_relative"] = relative.to(at::kFloat);
+  out.extras["convergence_flag"] = at::full({1}, flagged ? 1.0f : 0.0f);
+  out.extras["baseline_token"] = at::full({1}, static_cast<float>(baseline_token));
   out.cost.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   return out;
@@ -262,6 +298,7 @@ std::string IntegratedGradientsOptions::to_json() const {
           : nlohmann::ordered_json(baseline_token_id.value_or(0));
   j["baseline_keep_bos"] = baseline_keep_bos;
   j["batch_size"] = batch_size;
+  j["delta_tolerance"] = delta_tolerance;
   const std::string head = j.dump();
   return head.substr(0, head.size() - 1) + "," + common.json_fields() + "}";
 }

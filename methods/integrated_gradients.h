@@ -33,24 +33,31 @@ struct IntegratedGradientsOptions {
   // zero: E0 = 0 (captum's default, AtMan's baselines). token: E0 = embed(baseline_token_id) at
   // every position (captum LLM: id 0). unk: the same with the tokenizer's UNK id (PAD when it has
   // none, inseq), as the sample carries it (Encoded::unk_id), unless baseline_token_id names one.
-  enum class Baseline { kZero, kToken, kUnk };
+  // auto: zero where the model's norms have a bias (LayerNorm), else token (RMSNorm: E = 0 is a
+  // singular point there and IG from it does not converge).
+  enum class Baseline { kAuto, kZero, kToken, kUnk };
 
   int64_t steps = 50;
   Quadrature quadrature = Quadrature::kGaussLegendre;
-  Baseline baseline = Baseline::kZero;
-  std::optional<int64_t> baseline_token_id;  // token: default 0; unk: default the tokenizer's
+  Baseline baseline = Baseline::kAuto;
+  std::optional<int64_t> baseline_token_id;  // token (and auto's): default 0; unk: the tokenizer's
   // Token baselines: a leading BOS (position 0 with no bytes) keeps its own embedding in E0, as
   // captum LLM's skip_tokens and inseq's special tokens do; its attribution is then exactly 0.
   bool baseline_keep_bos = true;
   // Interpolation points per forward call. 4: on GPT-2-small at T = 256 (2 threads) 4 was both
   // faster than 10 or 16 (52 s vs 74 s for 20 steps) and a third of the memory (784 vs 2281 MB).
   int64_t batch_size = 4;
+  // A sample whose |convergence delta| exceeds this fraction of |f(E) - f(E0)| for some target
+  // is flagged (extras convergence_flag; the run's summary counts them): its attributions do not
+  // add up to the change they explain (too few steps, or a singular baseline).
+  double delta_tolerance = 0.1;
   // Defaults: target logit, embedding_aggregation sum (signed), normalize none, target_aggregation
   // abs.
   CommonOptions common;
 
   // Reads and finish()es the node. Keys: preset (none | atman_paper | captum_llm | inseq), steps,
-  // quadrature, baseline, baseline_token_id, baseline_keep_bos, batch_size, and the CommonOptions
+  // quadrature, baseline, baseline_token_id, baseline_keep_bos, batch_size, delta_tolerance, and
+  // the CommonOptions
   // keys. Presets: atman_paper = 10 steps, zero baseline, logit; captum_llm = token id 0, logprob,
   // sum; inseq = 50 steps Gauss-Legendre, unk baseline, prob, L2 + L1 normalisation.
   static IntegratedGradientsOptions from_config(const ConfigNode& node);
@@ -66,6 +73,10 @@ std::pair<std::vector<double>, std::vector<double>> ig_quadrature(
 //   per_target[t, j] = aggregate_d A_t[j, d]  (sum: signed, positive = evidence for the target)
 //   extras["convergence_delta"][t] = sum_{j,d} A_t - (f_t(E) - f_t(E0))  (captum's delta; it is
 //   about the sums over d before any reduction, and over all positions)
+//   extras["convergence_relative"][t] = |delta_t| / |f_t(E) - f_t(E0)|
+//   extras["convergence_flag"] = (1,) 1 when some target's relative delta > delta_tolerance
+//   extras["baseline_token"] = (1,) the token id E0 was built from, -1 for the zero baseline (what
+//   `auto` resolved to on this model)
 // Positions after the predicting position get 0 (their gradient is 0), as do exclusions; then
 // normalisation. Cost: ceil(steps / batch_size) forward calls of batch_size rows with n backward
 // passes each, plus one forward of (E, E0) for the delta; memory: one chunk's graph plus the
@@ -76,6 +87,8 @@ class IntegratedGradients final : public Explainer {
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
   void check_model(const Model& model) const override;
+  std::string settings() const override;
+  std::string score_sign() const override;
   const IntegratedGradientsOptions& options() const { return options_; }
 
  private:

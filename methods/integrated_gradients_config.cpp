@@ -39,21 +39,27 @@ IntegratedGradientsOptions IntegratedGradientsOptions::from_config(const ConfigN
                  : q == "riemann_middle" ? Quadrature::kRiemannMiddle
                                          : Quadrature::kRiemannTrapezoid;
   const std::string b = node.get_choice("baseline",
-                                        o.baseline == Baseline::kZero    ? "zero"
+                                        o.baseline == Baseline::kAuto    ? "auto"
+                                        : o.baseline == Baseline::kZero  ? "zero"
                                         : o.baseline == Baseline::kToken ? "token"
                                                                          : "unk",
-                                        {"zero", "token", "unk"});
-  o.baseline = b == "zero" ? Baseline::kZero : b == "token" ? Baseline::kToken : Baseline::kUnk;
+                                        {"auto", "zero", "token", "unk"});
+  o.baseline = b == "auto"    ? Baseline::kAuto
+               : b == "zero"  ? Baseline::kZero
+               : b == "token" ? Baseline::kToken
+                              : Baseline::kUnk;
   if (node.has("baseline_token_id")) {
     XAI_CHECK(o.baseline != Baseline::kZero, node.where("baseline_token_id"),
               "the zero baseline takes no token id (HINT: set baseline: "
               "token or unk, or drop baseline_token_id)");
     o.baseline_token_id = node.get_int("baseline_token_id", 0);
-  } else if (o.baseline == Baseline::kToken && !o.baseline_token_id) {
+  } else if ((o.baseline == Baseline::kToken || o.baseline == Baseline::kAuto) &&
+             !o.baseline_token_id) {
     o.baseline_token_id = 0;  // captum LLM's TextTokenInput(baselines=0)
   }
   o.baseline_keep_bos = node.get_bool("baseline_keep_bos", o.baseline_keep_bos);
   o.batch_size = node.get_int("batch_size", o.batch_size);
+  o.delta_tolerance = node.get_double("delta_tolerance", o.delta_tolerance);
   o.common.read(node);
   node.finish();
   return o;

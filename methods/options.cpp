@@ -7,7 +7,6 @@
 #include "methods/explainer.h"
 
 namespace xai {
-namespace {
 
 const char* name_of(TargetFunction f) {
   switch (f) {
@@ -20,6 +19,9 @@ const char* name_of(TargetFunction f) {
   }
   return "?";
 }
+
+namespace {
+
 const char* name_of(EmbeddingAggregation a) {
   switch (a) {
     case EmbeddingAggregation::kSum:

@@ -30,6 +30,8 @@ enum class Normalization {
   kMaxAbs,  // divide by max |score| (LXT display, inseq rescale)
 };
 
+// "logit" | "logprob" | "prob".
+const char* name_of(TargetFunction f);
 // "none" | "l1" | "max_abs", and the YAML key `normalize` read with `current` as its default.
 const char* name_of(Normalization n);
 Normalization read_normalization(const ConfigNode& node, Normalization current);

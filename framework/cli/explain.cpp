@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -50,7 +51,7 @@ constexpr int64_t kExtraValuesShown = 16;
 
 int explain(const std::vector<std::string>& argv) {
   Args args("explain", argv, {"model", "prompt", "target", "method", "set", "device", "threads"},
-            {"json", "no-color"});
+            {"json", "no-color", "explain-special-tokens"});
   XAI_CHECK(args.positional().empty(), "explain: unexpected argument '", args.positional()[0],
             "' (HINT: --model DIR --prompt TEXT --target TEXT)");
   const std::string dir = args.require("model");
@@ -58,6 +59,7 @@ int explain(const std::vector<std::string>& argv) {
   sample.id = "cli";
   sample.prompt = args.require("prompt");
   sample.target = args.require("target");
+  sample.explain_special_tokens = args.flag("explain-special-tokens");
   const std::string method = args.get_or("method", "atman");
   apply_threads_option(args, "explain");
 
@@ -73,30 +75,56 @@ int explain(const std::vector<std::string>& argv) {
   const Tokenizer tokenizer = Tokenizer::from_file(tok_path);
   const Encoded enc = encode_sample(sample, tokenizer, model->spec().max_positions);
   ExplainContext ctx;
-  const Explanation ex = explainer->explain(*model, enc, ctx);
-  if (const std::string why = non_finite_reason(ex); !why.empty()) throw Error(method + ": " + why);
-  at::Tensor rel = ex.relevance.to(at::kCPU, at::kDouble).contiguous();  // (T)
-  at::Tensor pt = ex.per_target.to(at::kCPU, at::kDouble).contiguous();  // (n, T)
-  const int64_t P = enc.prompt_len;
+  Explanation ex = explainer->explain(*model, enc, ctx);
+  if (const std::string why = keep_explained(ex, enc); !why.empty()) {
+    throw Error(method + ": " + why);
+  }
+  const std::vector<double> rel = flat_values(ex.relevance);  // (T), NaN where not explained
+  const std::vector<double> pt = flat_values(ex.per_target);  // (n, T) row-major
+  const int64_t P = enc.prompt_len, T = enc.size(), n = ex.per_target.size(0);
+  // The signed score of a position: its per-target scores summed over the targets (the sign that
+  // a square or abs aggregation hides).
+  auto signed_score = [&](int64_t i) {
+    double s = 0;
+    for (int64_t k = 0; k < n; ++k) s += pt[static_cast<size_t>(k * T + i)];
+    return s;
+  };
   double mx = 0;
-  for (int64_t i = 0; i < P; ++i) mx = std::max(mx, std::abs(rel[i].item<double>()));
+  for (int64_t i = 0; i < P; ++i) {
+    if (enc.explain_mask[i]) mx = std::max(mx, std::abs(rel[i]));
+  }
+  const std::string settings = explainer->settings();
+  const std::string sign = explainer->score_sign();
 
   if (args.flag("json")) {
+    const auto number = [](double v) {
+      return std::isnan(v) ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(v);
+    };
     nlohmann::ordered_json j;
     j["model"] = dir;
     j["method"] = method;
     j["parameters"] = nlohmann::json::parse(explainer->params_json());
-    for (int64_t i = 0; i < enc.size(); ++i) {
+    j["settings"] = settings;
+    j["score_sign"] = sign;
+    j["explain_special_tokens"] = sample.explain_special_tokens;
+    for (int64_t i = 0; i < T; ++i) {
+      const bool explained = enc.explain_mask[i] != 0;
       nlohmann::ordered_json t;
       t["position"] = i;
       t["token"] = token_text(enc, sample, i);
       t["in"] = i < P ? "prompt" : "target";
       t["begin"] = enc.offsets[i].begin;
       t["end"] = enc.offsets[i].end;
-      t["relevance"] = rel[i].item<double>();
-      std::vector<double> per;
-      for (int64_t k = 0; k < pt.size(0); ++k) per.push_back(pt[k][i].item<double>());
-      t["per_target"] = per;
+      t["explained"] = explained;
+      t["relevance"] = number(rel[i]);
+      t["signed"] = explained ? number(signed_score(i)) : nlohmann::ordered_json(nullptr);
+      if (explained) {
+        std::vector<double> per;
+        for (int64_t k = 0; k < n; ++k) per.push_back(pt[static_cast<size_t>(k * T + i)]);
+        t["per_target"] = per;
+      } else {
+        t["per_target"] = nullptr;
+      }
       j["tokens"].push_back(t);
     }
     for (int64_t k = 0; k < enc.num_targets(); ++k) {
@@ -117,24 +145,44 @@ int explain(const std::vector<std::string>& argv) {
   const bool color = !args.flag("no-color") && ::isatty(1);
   std::printf("%s on %s: %lld prompt tokens, %lld target token(s)\n", method.c_str(), dir.c_str(),
               static_cast<long long>(P), static_cast<long long>(enc.num_targets()));
+  if (!settings.empty()) std::printf("settings: %s\n", settings.c_str());
   // The prompt as running text, each token on a background as hot as its relevance.
   if (color) {
     for (int64_t i = 0; i < P; ++i) {
-      const double v = mx > 0 ? std::abs(rel[i].item<double>()) / mx : 0;
+      const std::string text = token_text(enc, sample, i);
+      if (!enc.explain_mask[i]) {
+        std::printf("%s", text.c_str());
+        continue;
+      }
+      const double v = mx > 0 ? std::abs(rel[i]) / mx : 0;
       const int level = static_cast<int>(v * 5 + 0.5);  // 0..5 on the 256-colour red ramp
       const int ramp[6] = {255, 224, 217, 210, 203, 196};
-      std::printf("\033[48;5;%dm\033[38;5;16m%s\033[0m", ramp[level],
-                  token_text(enc, sample, i).c_str());
+      std::printf("\033[48;5;%dm\033[38;5;16m%s\033[0m", ramp[level], text.c_str());
     }
     std::printf("  ->  %s\n\n", sample.target.c_str());
   }
-  std::printf("  pos  %-20s %12s  %s\n", "token", "relevance", "");
+  std::printf("  pos  %-20s %12s %12s  %s\n", "token", "relevance", "signed", "");
+  int64_t special = 0;
   for (int64_t i = 0; i < P; ++i) {
-    const double v = rel[i].item<double>();
-    const int bar = mx > 0 ? static_cast<int>(30 * std::abs(v) / mx + 0.5) : 0;
     const std::string text = "'" + printable(token_text(enc, sample, i)) + "'";
-    std::printf("  %3lld  %-20s %12.5g  %s%s\n", static_cast<long long>(i), text.c_str(), v,
-                std::string(bar, '#').c_str(), enc.explain_mask[i] ? "" : "  (not explained)");
+    if (!enc.explain_mask[i]) {
+      const bool is_special = enc.offsets[i].begin == enc.offsets[i].end;
+      if (is_special) ++special;
+      std::printf("  %3lld  %-20s %12s %12s  %s\n", static_cast<long long>(i), text.c_str(), "-",
+                  "-", is_special ? "(special token, not explained)" : "(not explained)");
+      continue;
+    }
+    const double v = rel[i];
+    const int bar = mx > 0 ? static_cast<int>(30 * std::abs(v) / mx + 0.5) : 0;
+    std::printf("  %3lld  %-20s %12.5g %+12.5g  %s\n", static_cast<long long>(i), text.c_str(), v,
+                signed_score(i), std::string(bar, '#').c_str());
+  }
+  std::printf("signed: the per-target scores summed over the target tokens%s%s\n",
+              sign.empty() ? "" : "; each is ", sign.c_str());
+  if (special > 0 && !sample.explain_special_tokens) {
+    std::printf("%lld special token(s) of the tokenizer get no score (HINT: "
+                "--explain-special-tokens to score them too)\n",
+                static_cast<long long>(special));
   }
   std::printf("%.3f s, %lld forward and %lld backward passes\n", ex.cost.seconds,
               static_cast<long long>(ex.cost.forward_passes),

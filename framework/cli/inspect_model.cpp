@@ -48,6 +48,30 @@ int64_t dtype_bytes(const std::string& name) {
   throw Error("inspect-model: --dtype must be float32, bfloat16 or float16 (got '" + name + "')");
 }
 
+// What the tokenizer adds around every prompt (its post-processor's BOS, ...): found by encoding a
+// probe text with and without special tokens. "adds <s> (id 1) at the start of every prompt; ...".
+std::string added_special_tokens(const Tokenizer& t) {
+  const Encoding e = t.encode("Hello world", /*add_special_tokens=*/true);
+  std::string before, after;
+  bool text_seen = false;
+  for (size_t i = 0; i < e.size(); ++i) {
+    if (!e.special[i]) {
+      text_seen = true;
+      continue;
+    }
+    std::string& side = text_seen ? after : before;
+    side += str_cat(side.empty() ? "" : " ", e.tokens[i], " (id ", e.ids[i], ")");
+  }
+  if (before.empty() && after.empty()) {
+    return "none added to a prompt (every prompt token can be explained)";
+  }
+  std::string out = "adds ";
+  if (!before.empty()) out += before + " at the start";
+  if (!after.empty()) out += str_cat(before.empty() ? "" : " and ", after, " at the end");
+  return out + " of every prompt; not explained unless dataset.explain_special_tokens: true " +
+         "(explain: --explain-special-tokens)";
+}
+
 }  // namespace
 
 int inspect_model(const std::vector<std::string>& argv) {
@@ -101,7 +125,8 @@ int inspect_model(const std::vector<std::string>& argv) {
     std::cout << "tokenizer      tokenizer.json, " << t.vocab_size() << " tokens"
               << (t.vocab_size() > spec.vocab_size ? "  (WARNING: more than the model's vocabulary)"
                                                    : "")
-              << "\n";
+              << "\n"
+              << "special tokens " << added_special_tokens(t) << "\n";
   } else {
     std::cout << "tokenizer      none (no tokenizer.json)\n";
   }

@@ -12,4 +12,8 @@ namespace xai {
 // tunable then wins). No effect off glibc. Idempotent.
 void tune_host_allocator();
 
+// Memory the kernel says can be given to a process without swapping (/proc/meminfo MemAvailable),
+// in bytes; -1 when unknown (not Linux).
+long long available_memory_bytes();
+
 }  // namespace xai

@@ -336,6 +336,11 @@ class Merger {
 
     ExplainerInfo info;
     info.parameters_json = params;
+    for (size_t s = 0; s < groups.size() && info.settings.empty(); ++s) {
+      if (present[s] != nullptr && groups[s].has_attr(layout::kSettingsAttr)) {
+        info.settings = groups[s].string_attr(layout::kSettingsAttr);
+      }
+    }
     h5::Group out = layout::create_explainer_group(out_model, name, has_params ? &info : nullptr,
                                                    layout::kResultsChunking);
     out.open_dataset("sample").append(sample);

@@ -62,6 +62,15 @@ bool same_values(const std::map<std::string, double>& a, const std::map<std::str
   return true;
 }
 
+// Equal, or both NaN (the no-score of a position outside the explained set).
+bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool operator==(const ExtraArray& a, const ExtraArray& b) {
@@ -69,7 +78,8 @@ bool operator==(const ExtraArray& a, const ExtraArray& b) {
 }
 
 bool operator==(const ExplanationRecord& a, const ExplanationRecord& b) {
-  return a.relevance == b.relevance && a.n_targets == b.n_targets && a.per_target == b.per_target &&
+  return same_floats(a.relevance, b.relevance) && a.n_targets == b.n_targets &&
+         same_floats(a.per_target, b.per_target) &&
          same_values(a.metrics, b.metrics) && same_values(a.cost, b.cost) && a.extras == b.extras;
 }
 
@@ -97,7 +107,8 @@ bool operator==(const MetricInfo& a, const MetricInfo& b) {
 }
 
 bool operator==(const ExplainerInfo& a, const ExplainerInfo& b) {
-  return a.parameters_json == b.parameters_json && a.metrics == b.metrics;
+  return a.parameters_json == b.parameters_json && a.settings == b.settings &&
+         a.metrics == b.metrics;
 }
 
 }  // namespace xai

@@ -225,6 +225,7 @@ h5::Group create_explainer_group(h5::Group& model_group, const std::string& name
   h5::Group explainers = model_group.require_group("explainers");
   h5::Group e = explainers.create_group(name);
   if (info != nullptr) e.set_attr(kParametersAttr, info->parameters_json);
+  if (info != nullptr && !info->settings.empty()) e.set_attr(kSettingsAttr, info->settings);
   create_column(e, "sample", Elem::kI64, chunking);
   Csr::create(e, "relevance", Elem::kF32, 1, false, chunking);
   Csr per_target = Csr::create(e, "per_target", Elem::kF32, 1, false, chunking);
@@ -262,6 +263,7 @@ ExplainerInfo read_explainer_info(const h5::Group& explainer) {
   ExplainerInfo info;
   info.parameters_json =
       explainer.has_attr(kParametersAttr) ? explainer.string_attr(kParametersAttr) : "";
+  if (explainer.has_attr(kSettingsAttr)) info.settings = explainer.string_attr(kSettingsAttr);
   if (explainer.has("metrics")) {
     h5::Group metrics = explainer.open_group("metrics");
     for (const std::string& m : metrics.children()) {
@@ -539,8 +541,9 @@ constexpr const char* kFailureFields[] = {"model", "sample", "explainer", "messa
 
 void append_failures(h5::Group& root, const std::vector<Failure>& failures,
                      const Chunking& chunking) {
-  if (failures.empty()) return;
+  // /failures exists in every file, empty when nothing failed: readers need no special case.
   const bool fresh = !root.has("failures");
+  if (failures.empty() && !fresh) return;
   h5::Group g = root.require_group("failures");
   for (const char* field : kFailureFields) {
     Csr csr = fresh ? Csr::create(g, field, Elem::kU8, 1, true, chunking) : Csr::open(g, field);

@@ -20,6 +20,7 @@ inline constexpr char kRankAttr[] = "xai_rank";
 inline constexpr char kKindShard[] = "shard";
 inline constexpr char kKindResults[] = "results";
 inline constexpr char kParametersAttr[] = "parameters";
+inline constexpr char kSettingsAttr[] = "settings";
 inline constexpr char kHigherIsBetterAttr[] = "higher_is_better";
 inline constexpr char kDescriptionAttr[] = "description";
 

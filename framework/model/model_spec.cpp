@@ -127,6 +127,7 @@ void read_gpt2(const ConfigReader& c, ModelSpec& s) {
 
 void read_llama(const json& j, const ConfigReader& c, ModelSpec& s) {
   s.family = Family::kLlama;
+  s.norm_bias = false;  // RMSNorm
   s.vocab_size = c.integer("vocab_size");
   s.hidden_size = c.integer("hidden_size");
   s.num_layers = c.integer("num_hidden_layers");

@@ -34,6 +34,9 @@ struct ModelSpec {
   int64_t intermediate_size = 0;
   int64_t max_positions = 0;
   double norm_eps = 1e-5;
+  // Whether the norms add a bias (LayerNorm: GPT-2) or not (RMSNorm: the Llama family). Without
+  // one, E = 0 is a singular point of the model (integrated gradients' `baseline: auto` reads it).
+  bool norm_bias = true;
   std::string activation;  // gelu_new | gelu | relu | silu | ...
 
   // Llama family.

@@ -4,6 +4,7 @@
 #include "framework/run/experiment.h"
 
 #include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 
 #include <filesystem>
@@ -64,6 +65,16 @@ RunFingerprint fingerprint_of(const Plan& plan) {
   RunFingerprint f;
   for (const auto& m : plan.models) f.models[m.name] = fingerprint_model(m.path);
   for (const auto& e : plan.explainers) f.explainers[e.name] = e.impl->params_json();
+  // What shapes each sample (not `limit`, which a resume may raise, nor `path`: a moved file).
+  const nlohmann::json config = nlohmann::json::parse(plan.resolved_json, nullptr, false);
+  if (config.is_object() && config.contains("dataset") && config["dataset"].is_object()) {
+    nlohmann::json shaping = nlohmann::json::object();
+    for (const char* key : {"type", "split", "seed", "prompt_template", "target_template",
+                            "explain", "explain_special_tokens"}) {
+      if (config["dataset"].contains(key)) shaping[key] = config["dataset"][key];
+    }
+    f.samples = shaping.dump();
+  }
   return f;
 }
 
@@ -156,6 +167,7 @@ ResultsMeta run_meta(Communicator& comm, const Plan& plan, const RunLayout& layo
   for (const auto& e : plan.explainers) {
     ExplainerInfo info;
     info.parameters_json = e.impl->params_json();
+    info.settings = e.impl->settings();
     for (const auto& d : sample_metrics())
       info.metrics[d.name] = {d.higher_is_better, d.description};
     meta.explainers[e.name] = info;

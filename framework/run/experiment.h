@@ -42,6 +42,10 @@ struct SummaryRow {
   // Mean |convergence_delta| over samples and targets, for explainers that store that extra
   // (integrated_gradients); NaN otherwise.
   double mean_abs_convergence_delta = NAN;
+  // Samples flagged by the explainer's convergence_flag extra (integrated_gradients: |delta| over
+  // delta_tolerance of |f(x) - f(x0)|); -1 when it stores no such flag.
+  int64_t convergence_flagged = -1;
+  std::string settings;  // the explainer's settings in a few words ("kappa 0.7 (correlated), ...")
 };
 
 struct RunResult {

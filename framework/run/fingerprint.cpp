@@ -103,6 +103,7 @@ std::string RunFingerprint::to_json() const {
   }
   j["explainers"] = nlohmann::ordered_json::object();
   for (const auto& [name, params] : explainers) j["explainers"][name] = params;
+  j["samples"] = samples;
   return j.dump();
 }
 
@@ -117,6 +118,7 @@ RunFingerprint RunFingerprint::from_json(const std::string& text) {
     for (const auto& [name, p] : j.at("explainers").items()) {
       f.explainers[name] = p.get<std::string>();
     }
+    if (j.contains("samples")) f.samples = j["samples"].get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw Error(str_cat("not a run fingerprint: ", e.what()));
   }
@@ -182,6 +184,10 @@ std::vector<std::string> fingerprint_changes(const RunFingerprint& before,
     if (it == before.explainers.end() || it->second == params) continue;
     out.push_back(
         str_cat("explainer '", name, "': its parameters were ", it->second, ", now ", params));
+  }
+  if (!before.samples.empty() && !now.samples.empty() && before.samples != now.samples) {
+    out.push_back(str_cat("the dataset's sample settings were ", before.samples, ", now ",
+                          now.samples));
   }
   return out;
 }

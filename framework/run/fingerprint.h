@@ -21,6 +21,9 @@ struct ModelFingerprint {
 struct RunFingerprint {
   std::map<std::string, ModelFingerprint> models;  // by model name
   std::map<std::string, std::string> explainers;   // name -> parameters JSON text
+  // The dataset settings that shape each sample's text and explained set (templates, `explain`,
+  // `explain_special_tokens`, ...) as JSON text; "" in fingerprints written before it existed.
+  std::string samples;
 
   std::string to_json() const;
   // Throws xai::Error on text that is not a fingerprint.

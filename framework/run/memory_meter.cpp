@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -23,15 +24,29 @@ int64_t MemoryMeter::peak_resident_bytes() {
   return 0;
 }
 
+int64_t MemoryMeter::file_resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  int64_t kb = 0;
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("RssFile:", 0) == 0 || line.rfind("RssShmem:", 0) == 0) {
+      kb += std::stoll(line.substr(line.find(':') + 1));
+    }
+  }
+  return kb * 1024;
+}
+
 void MemoryMeter::start() {
   ::malloc_trim(0);
   std::ofstream("/proc/self/clear_refs") << "5";  // the peak restarts from the current RSS
   base_ = resident_bytes();
+  file_base_ = file_resident_bytes();
 }
 
 int64_t MemoryMeter::peak_extra_bytes() const {
   const int64_t peak = peak_resident_bytes();
-  return peak > base_ ? peak - base_ : 0;
+  const int64_t paged_in = std::max<int64_t>(0, file_resident_bytes() - file_base_);
+  const int64_t extra = peak - base_ - paged_in;
+  return extra > 0 ? extra : 0;
 }
 
 }  // namespace xai

@@ -1,5 +1,7 @@
 // Peak memory of a stretch of work beyond what was in use when it started: resident memory on
-// CPU (Linux /proc), so an explainer's cost can be reported beside its time.
+// CPU (Linux /proc), so an explainer's cost can be reported beside its time. Pages of mapped files
+// read in meanwhile (a checkpoint's weights touched for the first time) are not the work's memory:
+// their growth is taken off the peak, so the first explanation of a process reads as the second.
 #pragma once
 
 #include <cstdint>
@@ -15,9 +17,12 @@ class MemoryMeter {
 
   static int64_t resident_bytes();
   static int64_t peak_resident_bytes();
+  // Resident pages of mapped files (RssFile + RssShmem of /proc/self/status).
+  static int64_t file_resident_bytes();
 
  private:
   int64_t base_ = 0;
+  int64_t file_base_ = 0;
 };
 
 }  // namespace xai

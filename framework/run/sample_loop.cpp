@@ -393,7 +393,7 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
         try {
           meter.start();
           Explanation ex = x.impl->explain(*model, enc, ctx);
-          if (const std::string why = non_finite_reason(ex); !why.empty()) throw Error(why);
+          if (const std::string why = keep_explained(ex, enc); !why.empty()) throw Error(why);
           ExplanationRecord er;
           er.relevance = to_vector(ex.relevance);
           er.n_targets = ex.per_target.size(0);

@@ -39,10 +39,20 @@ std::vector<SummaryRow> summarize(const ResultsReader& reader,
       }
       if (std::find(ex.begin(), ex.end(), explainer) == ex.end()) {
         r.map = r.map_iq = r.mar = r.mar_iq = NAN;
+        if (have_model) {
+          // Failed everywhere: the settings are still the explainer's (from any model that has it).
+          for (const auto& m : models) {
+            const auto e2 = reader.explainers(m);
+            if (std::find(e2.begin(), e2.end(), explainer) == e2.end()) continue;
+            r.settings = reader.explainer_info(m, explainer).settings;
+            break;
+          }
+        }
         rows.push_back(r);
         continue;
       }
       const ExplainerTable t = reader.explainer(model, explainer);
+      r.settings = reader.explainer_info(model, explainer).settings;
       r.samples = static_cast<int64_t>(t.rows());
       auto col = [&](const std::map<std::string, std::vector<double>>& cols, const char* k) {
         auto it = cols.find(k);
@@ -63,6 +73,10 @@ std::vector<SummaryRow> summarize(const ResultsReader& reader,
         std::vector<double> abs_delta;
         for (float d : it->second.values.values) abs_delta.push_back(std::abs(d));
         r.mean_abs_convergence_delta = mean(abs_delta);
+      }
+      if (auto it = t.extras.find("convergence_flag"); it != t.extras.end()) {
+        r.convergence_flagged = 0;
+        for (float f : it->second.values.values) r.convergence_flagged += f != 0 ? 1 : 0;
       }
       rows.push_back(r);
     }
@@ -85,12 +99,12 @@ std::string format_summary(const std::vector<SummaryRow>& rows) {
   };
   std::vector<std::vector<std::string>> cells = {{"method", "model", "mAP", "mAP_IQ", "mAR",
                                                   "mAR_IQ", "s/sample", "peak MB", "fwd", "bwd",
-                                                  "samples", "failed"}};
+                                                  "samples", "failed", "settings"}};
   for (const auto& r : rows) {
     cells.push_back({r.explainer, r.model, num(100 * r.map, 1), num(100 * r.map_iq, 1),
                      num(100 * r.mar, 1), num(100 * r.mar_iq, 1), num(r.seconds_per_sample, 3),
                      num(r.peak_mb, 1), num(r.forward_passes, 1), num(r.backward_passes, 1),
-                     std::to_string(r.samples), std::to_string(r.failures)});
+                     std::to_string(r.samples), std::to_string(r.failures), r.settings});
   }
   std::vector<size_t> width(cells[0].size(), 0);
   for (const auto& row : cells)
@@ -99,7 +113,11 @@ std::string format_summary(const std::vector<SummaryRow>& rows) {
   for (size_t i = 0; i < cells.size(); ++i) {
     for (size_t c = 0; c < cells[i].size(); ++c) {
       const std::string& s = cells[i][c];
-      const bool left = c < 2;
+      const bool left = c < 2 || c + 1 == cells[i].size();
+      if (c + 1 == cells[i].size()) {  // the last column, left-aligned: no trailing pad
+        if (!s.empty()) out += "  " + s;
+        continue;
+      }
       const std::string pad(width[c] - s.size(), ' ');
       out += (c ? "  " : "") + (left ? s + pad : pad + s);
     }
@@ -108,6 +126,14 @@ std::string format_summary(const std::vector<SummaryRow>& rows) {
       size_t total = 0;
       for (size_t w : width) total += w + 2;
       out += std::string(total - 2, '-') + "\n";
+    }
+  }
+  for (const auto& r : rows) {
+    if (r.convergence_flagged > 0) {
+      out += str_cat(r.explainer, " on ", r.model, ": ", r.convergence_flagged, " of ", r.samples,
+                     " samples flagged, their |convergence delta| is over delta_tolerance of "
+                     "|f(x) - f(baseline)| (extras convergence_flag; HINT: more steps, or "
+                     "baseline: token on RMSNorm models)\n");
     }
   }
   return out;
@@ -201,6 +227,8 @@ MergedRun merge_run(const std::string& out_dir,
     if (!std::isnan(r.mean_abs_convergence_delta)) {
       row["mean_abs_convergence_delta"] = number_or_null(r.mean_abs_convergence_delta);
     }
+    if (r.convergence_flagged >= 0) row["convergence_flagged"] = r.convergence_flagged;
+    row["settings"] = r.settings;
     j["summary"].push_back(row);
   }
   out.results_json = (fs::path(out_dir) / "results.json").string();

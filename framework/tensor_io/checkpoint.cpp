@@ -121,6 +121,10 @@ at::Tensor Checkpoint::get_slice(const std::string& name, int64_t dim, int64_t s
   return get(name).narrow(dim, start, length);
 }
 
+void Checkpoint::prefault() const {
+  for (const auto& s : shards_) s->prefault();
+}
+
 uint64_t Checkpoint::total_file_bytes() const {
   uint64_t n = 0;
   for (const auto& s : shards_) n += s->file_bytes();

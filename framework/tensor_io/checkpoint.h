@@ -30,6 +30,7 @@ class Checkpoint {
 
   const std::vector<std::string>& files() const { return files_; }
   uint64_t total_file_bytes() const;
+  void prefault() const;  // reads every shard's pages now (MappedFile::prefault)
   bool sharded() const { return shards_.size() > 1 || sharded_; }
 
  private:

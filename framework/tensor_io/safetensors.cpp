@@ -41,6 +41,7 @@ DType from_scalar_type(at::ScalarType t) {
 
 const std::string& SafetensorsFile::path() const { return file_->path(); }
 uint64_t SafetensorsFile::file_bytes() const { return file_->size(); }
+void SafetensorsFile::prefault() const { file_->prefault(); }
 
 std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   auto out = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());

@@ -31,6 +31,7 @@ class SafetensorsFile {
   const TensorInfo* find(const std::string& name) const;               // nullptr when absent
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   uint64_t file_bytes() const;
+  void prefault() const;  // reads every page of the mapping now (MappedFile::prefault)
 
   // A CPU tensor viewing the mapped bytes (no copy; pages load lazily on first touch). Copies only
   // when the data is not aligned to its element size. Throws when the name is absent.

@@ -2,8 +2,9 @@
 //
 // Conventions beyond the header: the input length checked against max_tokens is the model's
 // input, prompt + target[:-1] (max_tokens <= 0 means no limit); special tokens (e.g. BOS) carry
-// no text, so they are never explained and never evidence, also when `explain` is empty; target
-// positions are never explained.
+// no text, so they are never evidence, and explained only when the sample asks for them
+// (Sample::explain_special_tokens), also when `explain` names spans; target positions are never
+// explained.
 #include <algorithm>
 
 #include "framework/common/error.h"
@@ -69,6 +70,9 @@ Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t 
     for (size_t t = 0; t < P; ++t) e.explain_mask[t] = prompt.special[t] ? 0 : 1;
   } else {
     mark(sample, prompt, sample.explain, "explain", e.explain_mask);
+  }
+  if (sample.explain_special_tokens) {
+    for (size_t t = 0; t < P; ++t) e.explain_mask[t] |= prompt.special[t];
   }
   if (!sample.evidence.empty()) {
     e.evidence_mask.assign(T, 0.0f);

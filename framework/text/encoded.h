@@ -18,6 +18,10 @@ struct Sample {
   std::string target;  // what it should produce next (teacher-forced)
   // Byte spans of `prompt` whose tokens get relevance scores; empty = every prompt token.
   std::vector<ByteSpan> explain;
+  // Whether the tokenizer's special tokens in the prompt (a BOS, a chat marker) are explained
+  // too: they carry no text, so no span can name them; off by default (they are not part of what
+  // the user wrote), on to see attention sinks (dataset.explain_special_tokens).
+  bool explain_special_tokens = false;
   // Byte spans of `prompt` that are the ground-truth evidence (e.g. the answer inside the
   // context); empty = the dataset has none.
   std::vector<ByteSpan> evidence;
@@ -28,7 +32,10 @@ struct Encoded {
   std::vector<int64_t> ids;           // (T) prompt tokens, then the target tokens except the last
   int64_t prompt_len = 0;             // target token t is predicted at position prompt_len - 1 + t
   std::vector<int64_t> target_ids;    // (n_targets)
-  std::vector<uint8_t> explain_mask;  // (T) 1 where a position gets a relevance score
+  // (T) 1 where a position gets a relevance score. Every explainer follows it: elsewhere (special
+  // tokens unless asked for, prompt tokens outside the explain spans, target positions) the
+  // stored relevance and per-target scores are NaN, "no score" (see keep_explained).
+  std::vector<uint8_t> explain_mask;
   std::vector<float> evidence_mask;   // (T) 1 where the token overlaps the evidence; empty = none
   // (T) byte spans: into `prompt` for positions < prompt_len, into `target` after.
   std::vector<ByteSpan> offsets;

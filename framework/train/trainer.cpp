@@ -53,6 +53,7 @@ ModelSpec make_spec(const TrainModelOptions& m, int64_t vocab_size) {
               "train: model.kv_heads: GPT-2 has no grouped-query attention (leave it 0)");
   } else if (m.family == "llama") {
     s.family = Family::kLlama;
+    s.norm_bias = false;  // RMSNorm
     s.model_type = "llama";
     s.activation = "silu";
     s.rope_theta = m.rope_theta;

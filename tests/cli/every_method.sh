@@ -22,6 +22,26 @@ done
 known=$("$xai" explain --model tests/fixtures/models/gpt2 --prompt x --target " y" --method nope 2>&1 || true)
 for m in $methods; do grep -q "$m" <<<"$known" || fail "'$m' is not among the methods xai names: $known"; done
 
+# The BOS that llama_gqa's tokenizer adds gets no score from any method unless asked for; the
+# text output says so, and says what the signed column means.
+for m in atman chefer input_x_gradient; do
+  json=$("$xai" explain --model tests/fixtures/models/llama_gqa --prompt "Mara lives in Oslo." \
+    --target " Oslo" --method "$m" --json) || fail "xai explain --method $m on llama_gqa failed"
+  first=$(grep -A8 '"position": 0,' <<<"$json")
+  grep -q '"explained": false' <<<"$first" || fail "$m: the BOS is explained: $first"
+  grep -q '"relevance": null' <<<"$first" || fail "$m: the BOS has a relevance: $first"
+  json=$("$xai" explain --model tests/fixtures/models/llama_gqa --prompt "Mara lives in Oslo." \
+    --target " Oslo" --method "$m" --json --explain-special-tokens) || fail "$m --explain-special-tokens failed"
+  first=$(grep -A8 '"position": 0,' <<<"$json")
+  grep -q '"explained": true' <<<"$first" || fail "$m --explain-special-tokens: the BOS is not explained"
+  grep -Eq '"relevance": [-0-9]' <<<"$first" || fail "$m --explain-special-tokens: no BOS relevance"
+done
+text=$("$xai" explain --model tests/fixtures/models/llama_gqa --prompt "Mara lives in Oslo." \
+  --target " Oslo" --no-color) || fail "xai explain (text) failed"
+grep -Eq "^settings: kappa 0.7 \(correlated\), square over targets" <<<"$text" || fail "no settings line: $text"
+grep -Eq "^ +0 +'.*' +- +- +\(special token, not explained\)" <<<"$text" || fail "BOS row: $text"
+grep -q "^signed: .*> 0 the token supports the target" <<<"$text" || fail "no sign line: $text"
+
 rm -rf "$out"
 summary=$("$xai" run configs/demo.yaml --set dataset.limit=2 --set "output=$out" \
   --set runtime.progress=off) || fail "xai run configs/demo.yaml failed"
@@ -29,7 +49,7 @@ names=$(sed -n 's/^  - name: *\([a-z_]*\).*/\1/p' configs/demo.yaml)
 [ "$(wc -w <<<"$names")" -ge 12 ] || fail "found only $(wc -w <<<"$names") explainers in configs/demo.yaml"
 for model in toy_gpt2 toy_llama; do
   for name in $names; do
-    grep -Eq "^$name +$model .* 2 +0\$" <<<"$summary" ||
+    grep -Eq "^$name +$model .* 2 +0( .*)?\$" <<<"$summary" ||
       fail "no row '$name $model' with 2 samples and 0 failed in:
 $summary"
   done

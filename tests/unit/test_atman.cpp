@@ -21,6 +21,7 @@ using test::relative_error;
 
 AtManOptions options_from_json(const nlohmann::json& c) {
   AtManOptions o;
+  o.explain_targets = true;  // the reference perturbs every position, earlier targets too
   o.factor = c.at("factor").get<double>();
   o.kappa =
       c.at("kappa").is_null() ? std::nullopt : std::optional<double>(c["kappa"].get<double>());
@@ -223,6 +224,8 @@ TEST(AtManPlan, NeighboursFollowKappaTopKAndTheCosineFactor) {
   e[4] = at::tensor({-0.5f, 0.8660254f});
   Encoded s = make_sample(at::arange(5, at::kLong), 4, at::tensor(std::vector<int64_t>{9, 9}));
   AtManOptions o;  // factor 0.1, kappa 0.7, cos-scaled
+  EXPECT_EQ(AtMan(o).plan(e, s).size(), 4u);  // the prompt tokens (targets are not explained)
+  o.explain_targets = true;
   auto plan = AtMan(o).plan(e, s);
   ASSERT_EQ(plan.size(), 5u);  // 4 prompt tokens + 1 earlier target
   EXPECT_EQ(plan[0].keys, (std::vector<int64_t>{0, 1, 2}));

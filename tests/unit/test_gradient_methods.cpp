@@ -91,7 +91,11 @@ TEST_P(GradientReference, PerTargetAndDeltaMatchCaptum) {
       nlohmann::json params = it.value();
       const std::string method = params["method"].get<std::string>();
       params.erase("method");
-      if (method == "integrated_gradients") params["batch_size"] = 7;  // uneven chunks
+      if (method == "integrated_gradients") {
+        params["batch_size"] = 7;  // uneven chunks
+        // Without a preset or a baseline the reference ran captum's default, the zero baseline.
+        if (!params.contains("preset") && !params.contains("baseline")) params["baseline"] = "zero";
+      }
       auto explainer = build(method, params.dump());
       Explanation e = run(*explainer, *model, s);
       const at::Tensor want = ref->get(k + it.key() + ".per_target");
@@ -184,6 +188,45 @@ TEST_P(GradientAxioms, IntegratedGradientsDeltaIsSumOfAttributionsMinusTheGap) {
     at::Tensor gap = e.per_target.to(at::kDouble).sum(1) - e.extras.at("convergence_delta");
     EXPECT_LT((gap - want).abs().max().item<double>(), 1e-4 * want.abs().max().item<double>())
         << gap << want;
+  }
+}
+
+TEST_P(GradientAxioms, IntegratedGradientsAutoBaselineIsZeroWithLayerNormAndATokenWithRMSNorm) {
+  const bool layer_norm = model_->spec().norm_bias;
+  EXPECT_EQ(layer_norm, GetParam() == "gpt2");
+  auto automatic = make_ig(Options::Quadrature::kGaussLegendre, 12, Options::Baseline::kAuto);
+  auto zero = make_ig(Options::Quadrature::kGaussLegendre, 12, Options::Baseline::kZero);
+  auto token = make_ig(Options::Quadrature::kGaussLegendre, 12, Options::Baseline::kToken, 16, 0);
+  const Explanation a = run(automatic, *model_, sample_);
+  const Explanation want = run(layer_norm ? zero : token, *model_, sample_);
+  EXPECT_TRUE(at::equal(a.per_target, want.per_target));
+  EXPECT_TRUE(at::equal(a.extras.at("convergence_delta"), want.extras.at("convergence_delta")));
+  // What was used is stored with the sample: -1 for the zero baseline, else the token id.
+  EXPECT_EQ(a.extras.at("baseline_token").item<float>(), layer_norm ? -1.0f : 0.0f);
+}
+
+TEST_P(GradientAxioms, IntegratedGradientsFlagsASampleWhoseDeltaIsALargeShareOfTheChange) {
+  // 2 Riemann steps leave a delta that is a visible share of f(E) - f(E0); the flag follows
+  // delta_tolerance against the stored relative delta |delta| / |f(E) - f(E0)|.
+  Options o;
+  o.quadrature = Options::Quadrature::kRiemannTrapezoid;
+  o.steps = 2;
+  o.baseline = Options::Baseline::kToken;
+  o.baseline_token_id = 3;
+  IntegratedGradients coarse(o);
+  Explanation e = run(coarse, *model_, sample_);
+  const at::Tensor delta = e.extras.at("convergence_delta").to(at::kDouble);
+  const at::Tensor change = e.per_target.to(at::kDouble).sum(1) - delta;  // f(E) - f(E0)
+  const at::Tensor relative = e.extras.at("convergence_relative").to(at::kDouble);
+  EXPECT_TRUE(at::allclose(relative, delta.abs() / change.abs(), 1e-3, 1e-6)) << relative;
+  const double worst = relative.max().item<double>();
+  ASSERT_GT(worst, 1e-3);
+  for (double tolerance : {worst / 2, worst * 2}) {
+    o.delta_tolerance = tolerance;
+    IntegratedGradients flagged(o);
+    Explanation f = run(flagged, *model_, sample_);
+    EXPECT_EQ(f.extras.at("convergence_flag").item<float>(), tolerance < worst ? 1.0f : 0.0f)
+        << tolerance << " against " << worst;
   }
 }
 
@@ -405,7 +448,9 @@ TEST(GradientConfig, PresetsSetTheirValuesAndKeysOverrideThem) {
   EXPECT_TRUE(ig["baseline_token_id"].is_null());
   ig = params("integrated_gradients", "{}");
   EXPECT_EQ(ig["steps"], 50);
-  EXPECT_EQ(ig["baseline"], "zero");
+  EXPECT_EQ(ig["baseline"], "auto");  // zero with LayerNorm, token 0 with RMSNorm
+  EXPECT_EQ(ig["baseline_token_id"], 0);
+  EXPECT_EQ(ig["delta_tolerance"], 0.1);
   EXPECT_EQ(ig["batch_size"], 4);
   EXPECT_TRUE(ig["preset"].is_null());
   EXPECT_EQ(params("input_x_gradient", "{preset: atman_paper}")["embedding_aggregation"],
@@ -421,8 +466,10 @@ TEST(GradientConfig, PresetsSetTheirValuesAndKeysOverrideThem) {
 
 TEST(GradientConfig, InvalidParametersAreErrorsNamingTheKey) {
   test::expect_error([] { build("integrated_gradients", "{stpes: 3}"); }, {"stpes", "steps"});
-  test::expect_error([] { build("integrated_gradients", "{baseline_token_id: 3}"); },
+  test::expect_error([] { build("integrated_gradients", "{baseline: zero, baseline_token_id: 3}"); },
                      {"baseline_token_id", "zero"});
+  test::expect_error([] { build("integrated_gradients", "{delta_tolerance: 0}"); },
+                     {"delta_tolerance", "positive"});
   test::expect_error([] { build("integrated_gradients", "{quadrature: simpson}"); },
                      {"quadrature", "gausslegendre"});
   test::expect_error([] { build("integrated_gradients", "{steps: 0}"); },

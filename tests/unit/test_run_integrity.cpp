@@ -145,6 +145,14 @@ TEST(RunIntegrity, ResumeAcrossAChangedCheckpointOrParametersIsRefusedNamingTheC
   copy_model("gpt2", model);
   expect_error([&] { run(yaml, {"explainers[0].factor=0.5"}, true); },
                {"explainer 'atman': its parameters were", "\"factor\":0.1", "\"factor\":0.5"});
+  // Another explained set (the BOS scored, or other template text): the old rows' samples are
+  // not this run's samples. Raising the limit is not a change.
+  expect_error([&] { run(yaml, {"dataset.explain_special_tokens=true"}, true); },
+               {"the dataset's sample settings were", "\"explain_special_tokens\":false",
+                "\"explain_special_tokens\":true"});
+  expect_error([&] { run(yaml, {"dataset.explain=prompt"}, true); },
+               {"the dataset's sample settings were", "\"explain\":\"context\"",
+                "\"explain\":\"prompt\""});
   // Asked for explicitly: it goes on and the results say what differed.
   copy_model_with("gpt2", model, "transformer.ln_f.weight", [](at::Tensor& w) { w.mul_(2); });
   RunOptions o;

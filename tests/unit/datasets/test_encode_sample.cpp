@@ -84,6 +84,16 @@ TEST(EncodeSample, MetaspaceWithBosSkipsTheSpecialToken) {
   for (size_t i = 1; i < 17; ++i) want[i] = 1;
   EXPECT_EQ(all.explain_mask, want);
   EXPECT_TRUE(all.evidence_mask.empty());
+
+  // Asked for, the special tokens are explained too: with spans and without; never evidence.
+  s.explain_special_tokens = true;
+  want[0] = 1;
+  EXPECT_EQ(encode_sample(s, tok, 0).explain_mask, want);
+  s.explain = {{0, 19}};
+  s.evidence = {{14, 18}};
+  const Encoded spans = encode_sample(s, tok, 0);
+  EXPECT_EQ(spans.explain_mask, ones_at(21, {0, 1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(spans.evidence_mask[0], 0.0f);
 }
 
 TEST(EncodeSample, SingleTokenTargetAddsNothingToTheInput) {

@@ -782,6 +782,23 @@ TEST(Merge, SamplesAreSortedByIdAndExplainerRowsFollowThem) {
   EXPECT_FALSE(fs::exists(s.output + ".tmp-" + std::to_string(getpid())));
 }
 
+TEST(Merge, FailuresIsPresentAndEmptyWhenNothingFailed) {
+  TempDir out;
+  {
+    ShardWriter w(out.path(), 0, test_meta());
+    w.add(make_record("m", "a", 3));
+    w.close();
+  }
+  MergeSummary s = merge_shards(out.path());
+  EXPECT_EQ(s.failures, 0);
+  h5::File f = h5::File::open(s.output, h5::Access::kReadOnly);
+  ASSERT_TRUE(f.root().has("failures"));
+  for (const char* field : {"model", "sample", "explainer", "message"}) {
+    EXPECT_TRUE(f.root().open_group("failures").has(field)) << field;
+  }
+  EXPECT_TRUE(ResultsReader(s.output).failures().empty());
+}
+
 TEST(Merge, ASmallMemoryBudgetGivesTheSameResults) {
   TempDir out;
   const std::vector<SampleRecord> all = merge_corpus();
