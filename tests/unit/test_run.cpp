@@ -76,6 +76,15 @@ TEST(Run, WritesResultsJsonAndASummaryRowPerModelAndExplainer) {
   EXPECT_EQ(j["config"]["dataset"]["limit"], 6);
   EXPECT_EQ(j["config"]["explainers"][1]["kappa"], nullptr);  // the resolved value, written back
   EXPECT_TRUE(j["complete"].get<bool>());
+  // The settings that change what the scores mean, in every row: AtMan's kappa in use.
+  for (const auto& row : r.rows) {
+    EXPECT_EQ(row.settings, row.explainer == "atman" ? "kappa 0.7 (correlated), square over targets"
+                                                     : "single-token, square over targets");
+  }
+  EXPECT_EQ(j["summary"][0]["settings"], "kappa 0.7 (correlated), square over targets");
+  const std::string table = format_summary(r.rows);
+  EXPECT_NE(table.find("samples  failed  settings\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("  single-token, square over targets\n"), std::string::npos) << table;
 }
 
 TEST(Run, ResumeComputesOnlyWhatIsMissingAndEqualsOneRun) {
@@ -295,10 +304,22 @@ TEST(Run, MethodExtrasAreStoredPerSampleAndEqualTheExplainersOwn) {
       const double mean =
           sum / static_cast<double>(ti.extras.at("convergence_delta").values.values.size());
       EXPECT_NEAR(row["mean_abs_convergence_delta"].get<double>(), mean, 1e-9 + 1e-6 * mean);
+      // The flagged samples, counted from the stored flags.
+      int64_t flagged = 0;
+      for (float f : ti.extras.at("convergence_flag").values.values) flagged += f != 0;
+      EXPECT_EQ(row["convergence_flagged"].get<int64_t>(), flagged);
+      EXPECT_EQ(row["settings"], "baseline auto, 8 steps");
     } else {
       EXPECT_FALSE(row.contains("mean_abs_convergence_delta"));
+      EXPECT_FALSE(row.contains("convergence_flagged"));
     }
   }
+  // Under the table, one line for IG when a sample is flagged; here, at a tolerance every sample
+  // misses, both are.
+  RunResult strict =
+      run("extras.yaml", {"output=" + out.path() + "/strict", "explainers[0].delta_tolerance=1e-12"});
+  const std::string table = format_summary(strict.rows);
+  EXPECT_NE(table.find("ig on gpt2: 2 of 2 samples flagged"), std::string::npos) << table;
 }
 
 TEST(Run, ConfigurationErrorsStopBeforeAnyWork) {
