@@ -9,6 +9,7 @@ TS=${TS:-128,256,512}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
+echo "== machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores; every table below prints its matmul ceiling"
 echo "== xai forward and load (GPT-2-small shape, random weights, $THREADS threads)"
 "$BUILD/tests/bench_forward" --threads "$THREADS" --T "$TS" | tee "$out/xai.txt"
 
@@ -40,7 +41,7 @@ fi
 
 echo
 echo "== xai AtMan: plain forward vs reference form vs fast path (B=${B:-8}, $THREADS threads)"
-"$BUILD/tests/bench_atman" --threads "$THREADS" --T "$TS" --B "${B:-8}"
+"$BUILD/tests/bench_atman" --threads "$THREADS" --T "$TS" --B "${B:-8}" --cli "$BUILD/xai"
 
 echo
 echo "== xai explainers: seconds and peak extra memory per explanation, ratio to one forward"

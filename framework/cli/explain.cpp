@@ -16,6 +16,7 @@
 #include "framework/common/error.h"
 #include "framework/config/config.h"
 #include "framework/model/model.h"
+#include "framework/run/machine.h"
 #include "framework/text/encoded.h"
 #include "methods/explainer.h"
 
@@ -132,7 +133,8 @@ int explain(const std::vector<std::string>& argv) {
     }
     j["cost"] = {{"seconds", ex.cost.seconds},
                  {"forward_passes", ex.cost.forward_passes},
-                 {"backward_passes", ex.cost.backward_passes}};
+                 {"backward_passes", ex.cost.backward_passes},
+                 {"machine", nlohmann::ordered_json::parse(machine_report_json())}};
     // Extras: {name: {shape, values (row-major)}}.
     j["extras"] = nlohmann::ordered_json::object();
     for (const auto& [name, t] : ex.extras) {

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <fstream>
 #include <thread>
 
 #include "framework/common/error.h"
@@ -32,6 +33,19 @@ ThreadChoice choose_threads(int64_t requested, const std::string& option) {
     c.threads = static_cast<int>(requested);
   }
   return c;
+}
+
+std::string cpu_model_name() {
+  std::ifstream info("/proc/cpuinfo");
+  for (std::string line; std::getline(info, line);) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(colon + 1);
+    name.erase(0, name.find_first_not_of(" \t"));
+    return name.empty() ? "unknown" : name;
+  }
+  return "unknown";
 }
 
 }  // namespace xai

@@ -19,4 +19,8 @@ struct ThreadChoice {
 // warning when above.
 ThreadChoice choose_threads(int64_t requested, const std::string& option);
 
+// The CPU's model name as the kernel reports it (/proc/cpuinfo "model name", e.g. "AMD EPYC"),
+// "unknown" when it does not say.
+std::string cpu_model_name();
+
 }  // namespace xai

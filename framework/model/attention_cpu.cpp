@@ -3,10 +3,13 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -121,6 +124,184 @@ at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const a
       at::mm_out(ob, tile, vb);
     }
   });
+  return out;
+}
+
+namespace {
+
+// Score bytes one chunk of the unfused path may hold: a few chunks' worth of (rows, S) float32
+// per head, so its memory stays near the fused path's instead of B * H * T * S floats.
+constexpr int64_t kUnfusedChunkBytes = 16 << 20;
+
+}  // namespace
+
+at::Tensor unfused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 int64_t G, const FusedAttentionArgs& a) {
+  const int64_t B = q.size(0), Hkv = q.size(1), GT = q.size(2), Dh = q.size(3), S = k.size(2);
+  const int64_t T = GT / G;
+  const bool suppress = a.key_factors.defined();
+  const bool shifted = suppress && a.mode == SuppressionMode::kShiftedScores;
+  // Which keys each query row sees: causal (key s <= past_len + t), within the window, real.
+  const at::Tensor qpos = at::arange(a.past_len, a.past_len + T, at::kLong).view({T, 1});
+  const at::Tensor kpos = at::arange(S, at::kLong).view({1, S});
+  at::Tensor seen = kpos.le(qpos);  // (T, S)
+  if (a.window) seen = seen.logical_and(qpos.sub(kpos).lt(*a.window));
+  seen = seen.repeat({G, 1});  // (GT, S): rows g*T + t
+  // (B or 1, GT, S): 0 where a row sees the key, -1e30 where not (finite: a row that sees no key
+  // is uniform after the softmax, then zeroed below, as the fused kernel leaves it).
+  at::Tensor allowed = seen.unsqueeze(0);
+  if (a.key_valid.defined()) {
+    allowed = allowed.logical_and(a.key_valid.to(at::kBool).view({B, 1, S}));
+  }
+  const at::Tensor blocked = allowed.logical_not();
+  const at::Tensor additive = at::zeros(allowed.sizes(), at::kFloat).masked_fill_(blocked, -1e30f);
+  const at::Tensor blind = blocked.all(-1, /*keepdim=*/true);  // (B or 1, GT, 1)
+  const bool any_blind = blind.any().item<bool>();
+  at::Tensor factors, log_factors;  // (B or 1, 1, S)
+  if (suppress) {
+    factors = a.key_factors.to(at::kFloat).view({-1, 1, S});
+    log_factors = at::where(factors.gt(0), factors.log(), at::full({}, -1e4f));
+  }
+  const float scale = static_cast<float>(a.scale);
+  auto row = [](const at::Tensor& t, int64_t b) { return t[t.size(0) == 1 ? 0 : b]; };
+
+  at::Tensor out = at::empty_like(q);  // (B, Hkv, GT, Dh)
+  const at::Tensor q3 = q.view({B * Hkv, GT, Dh}), k3 = k.view({B * Hkv, S, Dh});
+  const at::Tensor v3 = v.view({B * Hkv, S, Dh});
+  at::Tensor out3 = out.view({B * Hkv, GT, Dh});
+  // One batch row's heads at a time (its factors and padding are its own), at most
+  // kUnfusedChunkBytes of scores: memory stays near the fused kernel's.
+  const int64_t heads = std::clamp<int64_t>(kUnfusedChunkBytes / (GT * S * 4), 1, Hkv);
+  for (int64_t b = 0; b < B; ++b) {
+    at::Tensor bias = row(additive, b);  // (GT, S)
+    if (suppress && !shifted) bias = bias + row(log_factors, b);
+    const at::Tensor scaled_f = shifted ? row(factors, b) * scale : at::Tensor();  // (1, S)
+    for (int64_t h0 = 0; h0 < Hkv; h0 += heads) {
+      const int64_t n = std::min(heads, Hkv - h0), i0 = b * Hkv + h0;
+      const at::Tensor qb = q3.narrow(0, i0, n), kt = k3.narrow(0, i0, n).transpose(1, 2);
+      at::Tensor logits;  // (n, GT, S)
+      if (shifted) {
+        logits = at::bmm(qb, kt);
+        const at::Tensor m =
+            a.minimum == ShiftMinimum::kAllKeys
+                ? logits.amin(-1, true)
+                : logits.masked_fill(row(blocked, b), std::numeric_limits<float>::infinity())
+                      .amin(-1, true);
+        logits.sub_(m).mul_(scaled_f).add_(bias);
+      } else {
+        logits = at::baddbmm(bias.expand({n, GT, S}), qb, kt, /*beta=*/1, /*alpha=*/scale);
+      }
+      at::Tensor probs = at::softmax(logits, -1);
+      if (any_blind) probs.masked_fill_(row(blind, b), 0.0f);
+      at::Tensor dst = out3.narrow(0, i0, n);
+      at::bmm_out(dst, probs, v3.narrow(0, i0, n));
+    }
+  }
+  return out;
+}
+
+namespace {
+
+int64_t round_up_pow2(int64_t x) {
+  int64_t p = 1;
+  while (p < x) p <<= 1;
+  return p;
+}
+
+struct Calibration {
+  std::mutex mu;
+  std::map<std::string, AttentionChoice> choices;
+  std::vector<std::string> order;
+};
+
+Calibration& calibration() {
+  static Calibration c;
+  return c;
+}
+
+// A proxy under this many milliseconds on the fused kernel is not timed against the unfused one.
+constexpr double kCalibrateAboveMs = 0.25;
+// The unfused path is chosen only when it is this much faster (no flip-flop on noise).
+constexpr double kUnfusedMargin = 1.15;
+
+// Best of a few runs, in milliseconds.
+template <typename Fn>
+double best_ms(Fn&& fn, int reps) {
+  fn();  // warm-up: first-touch of buffers, BLAS set-up
+  double best = std::numeric_limits<double>::max();
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    best = std::min(best,
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                        .count());
+  }
+  return best;
+}
+
+// Times both kernels on a proxy of the call: one batch row, up to 4 query heads, the same rows,
+// keys, head size, group and options. The unfused path must beat the fused one by 15% to be
+// chosen, so that two processes on one machine do not flip between them on noise.
+AttentionChoice calibrate(const std::string& cls, const at::Tensor& q, const at::Tensor& k,
+                          int64_t G, const FusedAttentionArgs& a) {
+  const int64_t GT = q.size(2), Dh = q.size(3), S = k.size(2);
+  const int64_t hkv = std::max<int64_t>(1, std::min<int64_t>(q.size(1), 4 / G));
+  const at::Tensor pq = at::randn({1, hkv, GT, Dh}) * 0.3, pk = at::randn({1, hkv, S, Dh}) * 0.3;
+  const at::Tensor pv = at::randn({1, hkv, S, Dh});
+  FusedAttentionArgs pa = a;
+  if (a.key_factors.defined()) {
+    pa.key_factors = at::ones({1, S});
+    pa.key_factors[0][S / 2] = 0.1f;
+  }
+  if (a.key_valid.defined()) pa.key_valid = at::ones({1, S}, at::kBool);
+  AttentionChoice c;
+  c.shape_class = cls;
+  const int reps = 3;
+  c.fused_ms = best_ms([&] { fused_attention_cpu(pq, pk, pv, G, pa); }, reps);
+  c.kernel = "fused";
+  // Too little work for the choice to matter, and too little to time reliably: the fused kernel
+  // (the proxy's two timings would differ by noise, and processes would differ in rounding).
+  if (c.fused_ms < kCalibrateAboveMs) return c;
+  c.unfused_ms = best_ms([&] { unfused_attention_cpu(pq, pk, pv, G, pa); }, reps);
+  if (c.unfused_ms * kUnfusedMargin < c.fused_ms) c.kernel = "unfused";
+  return c;
+}
+
+}  // namespace
+
+at::Tensor inference_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                   int64_t G, const FusedAttentionArgs& a) {
+  const char* force = std::getenv("XAI_ATTENTION_KERNEL");
+  if (force != nullptr && std::string(force) == "fused") return fused_attention_cpu(q, k, v, G, a);
+  if (force != nullptr && std::string(force) == "unfused") {
+    return unfused_attention_cpu(q, k, v, G, a);
+  }
+  const int64_t B = q.size(0), H = q.size(1) * G, T = q.size(2) / G, S = k.size(2);
+  const std::string cls = str_cat("B", round_up_pow2(B), " H", H, " G", G, " T", round_up_pow2(T),
+                                  " S", round_up_pow2(S), " Dh", q.size(3),
+                                  a.key_factors.defined() ? " suppressed" : "", " threads ",
+                                  at::get_num_threads());
+  Calibration& cal = calibration();
+  std::string kernel;
+  {
+    std::lock_guard<std::mutex> lock(cal.mu);
+    auto it = cal.choices.find(cls);
+    if (it == cal.choices.end()) {
+      AttentionChoice c = calibrate(cls, q, k, G, a);
+      it = cal.choices.emplace(cls, c).first;
+      cal.order.push_back(cls);
+    }
+    kernel = it->second.kernel;
+  }
+  return kernel == "unfused" ? unfused_attention_cpu(q, k, v, G, a)
+                             : fused_attention_cpu(q, k, v, G, a);
+}
+
+std::vector<AttentionChoice> attention_choices() {
+  Calibration& cal = calibration();
+  std::lock_guard<std::mutex> lock(cal.mu);
+  std::vector<AttentionChoice> out;
+  for (const auto& cls : cal.order) out.push_back(cal.choices.at(cls));
   return out;
 }
 

@@ -7,6 +7,8 @@
 #include <ATen/ATen.h>
 
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "framework/model/model.h"
 
@@ -26,5 +28,31 @@ struct FusedAttentionArgs {
 // float32, contiguous, CPU. Returns (B, Hkv, G*T, Dh).
 at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                int64_t G, const FusedAttentionArgs& args);
+
+// The same attention written out with whole-tensor ops: batched matmuls (one BLAS call over every
+// head) and a (B, Hkv, G*T, S) score tensor. The same numbers as fused_attention_cpu up to
+// rounding (a row that sees no key is 0, a NaN score poisons its row); which of the two is faster
+// depends on the CPU, its BLAS and the shape.
+at::Tensor unfused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 int64_t G, const FusedAttentionArgs& args);
+
+// Inference attention on the CPU through whichever of the two is faster for this shape on this
+// machine: the first call of a shape class (batch, heads, query rows and keys rounded up to powers
+// of two, whether keys are suppressed, the thread count) times both on a proxy of that class
+// (one batch row, up to 4 heads: the work per head is what differs) and keeps the choice for the
+// process. The unfused path must be 15% faster to be chosen; a proxy under 0.25 ms is not timed
+// against it (fused). The two differ in rounding only (~1e-7 relative), so ranks that chose
+// differently still agree to that. XAI_ATTENTION_KERNEL=fused|unfused forces one.
+at::Tensor inference_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                   int64_t G, const FusedAttentionArgs& args);
+
+// The choices made so far in this process, for reports: one entry per shape class, e.g.
+// {"class": "B8 H12 T256 S256 suppressed", "kernel": "fused", "fused_ms": 1.9, "unfused_ms": 2.4}.
+struct AttentionChoice {
+  std::string shape_class;
+  std::string kernel;  // "fused" | "unfused"
+  double fused_ms = 0, unfused_ms = 0;  // the proxy's best time of each; 0 = not timed
+};
+std::vector<AttentionChoice> attention_choices();
 
 }  // namespace xai

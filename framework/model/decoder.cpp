@@ -562,7 +562,8 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
   // into the row dimension so no key or value is copied.
   at::Tensor qg = q.contiguous().view({B, Hkv, G * T, Dh});  // (B, Hkv, G*T, Dh)
 
-  // Inference on CPU without kept or replaced probabilities: the fused tile kernel.
+  // Inference on CPU without kept or replaced probabilities: the fused tile kernel or the
+  // unfused batched one, whichever this machine runs faster for the shape (attention_cpu.h).
   const bool fused = q.device().is_cpu() && q.scalar_type() == at::kFloat &&
                      !at::GradMode::is_enabled() &&
                      !(controlled && (ctl.keep_probs || ctl.replace_probs));
@@ -575,7 +576,7 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
     args.minimum = ctl.shift_minimum;
     args.key_valid = st.key_valid;
     args.window = spec_.sliding_window;
-    at::Tensor out = fused_attention_cpu(qg, k.contiguous(), v.contiguous(), G, args);
+    at::Tensor out = inference_attention_cpu(qg, k.contiguous(), v.contiguous(), G, args);
     return out.view({B, H, T, Dh}).transpose(1, 2).reshape({B, T, H * Dh});
   }
   // Relevance rules on the attention's inputs (the fused path never runs with gradients).

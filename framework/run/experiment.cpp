@@ -22,6 +22,7 @@
 #include "framework/io/shard_writer.h"
 #include "framework/metrics/metrics.h"
 #include "framework/run/fingerprint.h"
+#include "framework/run/machine.h"
 #include "framework/run/output_folder.h"
 #include "framework/run/plan.h"
 #include "framework/run/rank_calls.h"
@@ -254,6 +255,8 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
     std::map<std::string, std::string> prov = meta.provenance;
     prov["hostname"] = root_host;
     prov["finished_at"] = utc_now();
+    // What the seconds were measured on: rank 0's CPU, its matmul ceiling, its kernel choices.
+    prov["machine"] = machine_report_json();
     std::vector<SampleKey> planned;
     for (const auto& m : plan.models) {
       for (int64_t i = 0; i < plan.dataset->size(); ++i) {

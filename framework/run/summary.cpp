@@ -207,7 +207,11 @@ MergedRun merge_run(const std::string& out_dir,
   j["config"] = config.is_object() ? config : nlohmann::ordered_json(nullptr);
   nlohmann::ordered_json pj;
   for (const auto& [k, v] : prov) {
-    if (k != "config" && k != "config_json") pj[k] = v;
+    if (k == "machine") {  // JSON itself: the CPU, its ceiling, the kernels chosen
+      j["machine"] = nlohmann::ordered_json::parse(v, nullptr, /*allow_exceptions=*/false);
+    } else if (k != "config" && k != "config_json") {
+      pj[k] = v;
+    }
   }
   j["provenance"] = pj;
   for (const auto& r : out.rows) {

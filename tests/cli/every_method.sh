@@ -16,6 +16,7 @@ for m in $methods; do
   json=$("$xai" explain --model tests/fixtures/models/gpt2 --prompt "Mara lives in Oslo. Where does Mara live?" \
     --target " Oslo" --method "$m" "${extra[@]}" --json) || fail "xai explain --method $m failed"
   grep -q "\"method\": \"$m\"" <<<"$json" || fail "xai explain --method $m: no method in the JSON"
+  grep -q '"matmul_gflops":' <<<"$json" || fail "xai explain --method $m: no machine in the costs"
   [ "$(grep -c '"relevance":' <<<"$json")" -gt 5 ] || fail "xai explain --method $m: no relevance per token"
 done
 # The registry and this list agree: an unknown method's error names every registered one.

@@ -2,22 +2,31 @@
 // same run: the reference form (no caching, full LM head) and xai's fast path (prefix reuse, head
 // at the target), both batched B perturbations per forward, one explained target token.
 //
-//   bench_atman [--threads 2] [--T 128,256,512] [--B 8] [--subset N] [--full] [--only fast|naive]
+//   bench_atman [--threads 2] [--T 128,256,512] [--B 8] [--subset N] [--only fast|naive]
+//               [--cli path/to/xai]
 //
-// By default each variant times a subset of its perturbation batches (first, evenly spread, last)
-// and extrapolates by row work (rows x recomputed positions), as the Python peer does; --full
-// times everything. Reports seconds, forward-equivalents per perturbation
-// (seconds / (forward seconds x perturbations)), the fraction of the matmul ceiling, and peak extra
-// memory beyond the weights.
+// The fast path times every perturbation batch (the run a user gets). The reference form, which
+// takes many minutes at T = 512, times 6 batches (first, evenly spread, last) and extrapolates by
+// row work, as the Python peer's --subset does: an estimate, printed as such. --subset N sets the
+// number for both (--full: every batch for both). --cli XAI also runs `xai explain` itself on
+// the same checkpoint (with a tokenizer and a prompt of exactly T tokens) and prints its wall time
+// and its own reported seconds beside the benchmark's, so the two are known to agree.
+// Reports seconds, forward-equivalents per perturbation (seconds / (forward seconds x
+// perturbations)), the fraction of the matmul ceiling, and peak extra memory beyond the weights.
 #include <ATen/Parallel.h>
 #include <malloc.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include "framework/common/host_memory.h"
+#include "framework/common/threads.h"
 #include "framework/model/model.h"
+#include "framework/text/tokenizer.h"
 #include "methods/atman.h"
 #include "tests/perf/common.h"
 
@@ -94,24 +103,73 @@ Run time_atman(Model& model, const Encoded& sample, AtManOptions o, int64_t subs
   return r;
 }
 
+// A prompt of exactly T tokens for `tok` (random words, cut at a token boundary), for the CLI run.
+std::string prompt_of(const Tokenizer& tok, int64_t T) {
+  const char* words[] = {"the", "river", "city", "north", "library", "opens", "at", "nine",
+                         "Mara", "works", "in", "Lima", "and", "Ben", "lives", "Oslo",
+                         "bread", "costs", "three", "coins", "while", "tea", "is", "free"};
+  std::string text;
+  uint64_t x = 88172645463325252ull;
+  while (static_cast<int64_t>(tok.encode(text, true).size()) < T + 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    text += std::string(text.empty() ? "" : " ") + words[x % 24];
+  }
+  for (int64_t cut = T; cut > 0; --cut) {  // the first cut that re-encodes to exactly T tokens
+    const Encoding e = tok.encode(text, true);
+    const std::string p = text.substr(0, static_cast<size_t>(e.offsets[cut - 1].end));
+    if (static_cast<int64_t>(tok.encode(p, true).size()) == T) return p;
+    text = p;
+  }
+  return text;
+}
+
+struct CliRun {
+  double wall = 0, explain_seconds = 0;
+};
+
+// `xai explain` on the benchmark checkpoint, single-token AtMan as `fast` runs it.
+CliRun run_cli(const std::string& xai, const std::string& dir, const std::string& prompt,
+               int threads, int64_t B) {
+  const std::string cmd = xai + " explain --model " + dir + " --prompt '" + prompt +
+                          "' --target ' the' --method atman --set kappa=off --set batch_size=" +
+                          std::to_string(B) + " --threads " + std::to_string(threads) + " --json";
+  const double t0 = bench::now_seconds();
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) throw std::runtime_error("cannot run " + cmd);
+  std::string out;
+  char buf[65536];
+  for (size_t n; (n = std::fread(buf, 1, sizeof(buf), p)) > 0;) out.append(buf, n);
+  const int rc = ::pclose(p);
+  CliRun r;
+  r.wall = bench::now_seconds() - t0;
+  if (rc != 0) throw std::runtime_error("xai explain failed (" + std::to_string(rc) + "): " + cmd);
+  r.explain_seconds = nlohmann::json::parse(out).at("cost").at("seconds").get<double>();
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   tune_host_allocator();  // as the xai tool does
   int threads = 2;
-  int64_t B = 8, subset = 6;
+  int64_t B = 8, subset_naive = 6, subset_fast = 0;
+  std::string cli;  // the xai binary for the end-to-end runs; "" = none
   std::vector<int64_t> Ts = {128, 256, 512};
   std::string dir = "/tmp/xai-bench-gpt2-small";
   std::string only;  // "" = both variants
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--full")) {
-      subset = 0;
+      subset_naive = subset_fast = 0;
+    } else if (i + 1 < argc && !std::strcmp(argv[i], "--cli")) {
+      cli = argv[++i];
     } else if (i + 1 < argc && !std::strcmp(argv[i], "--threads")) {
       threads = std::atoi(argv[++i]);
     } else if (i + 1 < argc && !std::strcmp(argv[i], "--B")) {
       B = std::atoll(argv[++i]);
     } else if (i + 1 < argc && !std::strcmp(argv[i], "--subset")) {
-      subset = std::atoll(argv[++i]);
+      subset_naive = subset_fast = std::atoll(argv[++i]);
     } else if (i + 1 < argc && !std::strcmp(argv[i], "--only")) {
       only = argv[++i];
     } else if (i + 1 < argc && !std::strcmp(argv[i], "--dir")) {
@@ -129,9 +187,18 @@ int main(int argc, char** argv) {
   bench::ensure_gpt2_small(dir);
   std::unique_ptr<Model> model = load_model(dir);
   const double ceiling = bench::matmul_gflops();
-  std::printf("matmul ceiling (1024^3 fp32, %d threads): %.1f GFLOP/s; B = %lld; %s\n", threads,
-              ceiling, static_cast<long long>(B),
-              subset > 0 ? "subset of batches timed, extrapolated by row work" : "full runs");
+  std::printf("cpu %s; matmul ceiling (1024^3 fp32, %d threads): %.1f GFLOP/s; B = %lld; %s\n",
+              cpu_model_name().c_str(), threads, ceiling, static_cast<long long>(B),
+              subset_fast > 0 ? "ESTIMATES: a subset of batches timed, extrapolated by row work"
+              : subset_naive > 0 ? "fast: every batch timed; naive: an ESTIMATE from a subset"
+                                 : "every batch timed");
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!cli.empty()) {  // the CLI needs a tokenizer beside the weights: the GPT-2 fixture's
+    namespace fs = std::filesystem;
+    const std::string src = std::string(XAI_SOURCE_DIR) + "/tests/fixtures/models/gpt2/tokenizer.json";
+    fs::copy_file(src, dir + "/tokenizer.json", fs::copy_options::overwrite_existing);
+    tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_file(src));
+  }
   std::printf("%5s %-10s %10s %10s %9s %9s %9s\n", "T", "variant", "seconds", "fwd-eq/pert",
               "ceiling", "extra MB", "batches");
   std::vector<std::string> json;
@@ -175,7 +242,7 @@ int main(int argc, char** argv) {
     double naive_s = 0;
     for (auto [name, o] : {std::make_pair("naive", naive), std::make_pair("fast", fast)}) {
       if (!only.empty() && only != name) continue;
-      Run r = time_atman(*model, s, o, subset);
+      Run r = time_atman(*model, s, o, std::string(name) == "naive" ? subset_naive : subset_fast);
       const double fe = r.seconds / (fwd * T);
       const double frac = r.flops / r.seconds / 1e9 / ceiling;
       std::printf("%5lld %-10s %10.2f %10.3f %9.2f %9.1f %5lld/%lld\n", static_cast<long long>(T),
@@ -190,6 +257,19 @@ int main(int argc, char** argv) {
                     name, static_cast<long long>(T), static_cast<long long>(B), threads, r.seconds,
                     fwd, fe, frac, r.extra_mb, naive_s / r.seconds);
       json.push_back(buf);
+      if (!cli.empty() && std::string(name) == "fast") {
+        const CliRun c = run_cli(cli, dir, prompt_of(*tokenizer, T), threads, B);
+        std::printf("%5lld %-10s %10.2f %10s %9s  (xai explain end to end; its explain %.2f s, "
+                    "benchmark / CLI explain %.2f)\n",
+                    static_cast<long long>(T), "cli", c.wall, "", "", c.explain_seconds,
+                    r.seconds / c.explain_seconds);
+        std::snprintf(buf, sizeof(buf),
+                      "{\"bench\":\"atman_cli\",\"T\":%lld,\"B\":%lld,\"threads\":%d,"
+                      "\"wall_seconds\":%.4f,\"explain_seconds\":%.4f,\"bench_seconds\":%.4f}",
+                      static_cast<long long>(T), static_cast<long long>(B), threads, c.wall,
+                      c.explain_seconds, r.seconds);
+        json.push_back(buf);
+      }
     }
   }
   for (const auto& j : json) std::printf("%s\n", j.c_str());

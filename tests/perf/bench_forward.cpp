@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "framework/common/host_memory.h"
+#include "framework/common/threads.h"
+#include "framework/model/attention_cpu.h"
 #include "framework/model/model.h"
 #include "tests/perf/common.h"
 
@@ -81,7 +83,8 @@ int main(int argc, char** argv) {
                  ",\"rss_after_load_MB\":" + std::to_string(rss_load / 1e6) +
                  ",\"rss_after_first_forward_MB\":" + std::to_string(rss_weights / 1e6) + "}");
 
-  std::printf("matmul ceiling (1024^3 fp32, %d threads): %.1f GFLOP/s\n", threads, ceiling);
+  std::printf("cpu %s; matmul ceiling (1024^3 fp32, %d threads): %.1f GFLOP/s\n",
+              cpu_model_name().c_str(), threads, ceiling);
   std::printf("%6s %12s %12s %10s %10s %14s\n", "T", "forward s", "GFLOP/s", "ceiling", "extra MB",
               "unfused attn s");
   at::NoGradGuard no_grad;
@@ -122,6 +125,11 @@ int main(int argc, char** argv) {
                    ",\"gflops\":" + std::to_string(gflops) + ",\"ceiling_gflops\":" +
                    std::to_string(ceiling) + ",\"fraction\":" + std::to_string(gflops / ceiling) +
                    ",\"extra_MB\":" + std::to_string(extra) + "}");
+  }
+  // The attention kernel each shape class got (timed on a proxy the first time it was seen).
+  for (const AttentionChoice& c : attention_choices()) {
+    std::printf("attention %-40s %-8s fused %.2f ms, unfused %.2f ms\n", c.shape_class.c_str(),
+                c.kernel.c_str(), c.fused_ms, c.unfused_ms);
   }
   for (const auto& j : json) std::printf("%s\n", j.c_str());
   return 0;

@@ -31,6 +31,7 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "framework/common/host_memory.h"
+#include "framework/common/threads.h"
 #include "framework/config/config.h"
 #include "framework/model/model.h"
 #include "framework/run/memory_meter.h"
@@ -105,6 +106,8 @@ int main(int argc, char** argv) {
   for (const auto& m : methods) explainers.push_back(make_explainer(m, cfg.root().child(m)));
   cfg.finish_all();  // a misspelt --set key is an error, not ignored
   std::vector<std::string> json;
+  std::printf("cpu %s; matmul ceiling (1024^3 fp32, %d threads): %.1f GFLOP/s\n",
+              cpu_model_name().c_str(), at::get_num_threads(), bench::matmul_gflops());
   std::printf("%5s %-22s %10s %10s %6s %7s %10s %10s %6s %6s\n", "T", "method", "seconds",
               "x forward", "floor", "x full", "extra MB", "x forward", "fwd", "bwd");
   for (int64_t T : Ts) {

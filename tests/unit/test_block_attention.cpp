@@ -209,5 +209,82 @@ TEST(FusedAttention, ANanScoreGivesNanRowsWithBothKernels) {
   ::unsetenv("XAI_CPU_KERNEL");
 }
 
+// The unfused path (batched matmuls over whole (rows, S) score blocks) is the fused kernel's
+// alternative on CPUs where it is faster: the same numbers, in every mode the kernel has.
+TEST(FusedAttention, TheUnfusedPathGivesTheSameNumbersInEveryMode) {
+  at::manual_seed(11);
+  const int64_t B = 2, Dh = 8;
+  int checked = 0;
+  for (int64_t G : {1, 3}) {
+    for (int64_t past : {0, 5}) {
+      const int64_t T = 9, S = past + T, Hkv = 2;
+      const at::Tensor q = at::randn({B, Hkv, G * T, Dh}), k = at::randn({B, Hkv, S, Dh});
+      const at::Tensor v = at::randn({B, Hkv, S, Dh});
+      for (int variant = 0; variant < 6; ++variant) {
+        FusedAttentionArgs a;
+        a.past_len = past;
+        a.scale = 0.35;
+        if (variant >= 1) {  // AtMan's factors: one row per batch row, or one for all
+          a.key_factors = at::ones({variant % 2 ? B : 1, S});
+          a.key_factors.select(1, 2).fill_(0.1f);
+          a.key_factors.select(1, S - 3).fill_(0.0f);
+        }
+        if (variant == 2) a.minimum = ShiftMinimum::kValidKeys;
+        if (variant == 3) a.mode = SuppressionMode::kLogAdditive;
+        if (variant == 4) a.window = 4;
+        if (variant >= 4) {  // padding: batch row 1 has no key before position 6 at all
+          a.key_valid = at::ones({B, S}, at::kBool);
+          a.key_valid[1].slice(0, 0, 6).fill_(false);
+        }
+        const at::Tensor fused = fused_attention_cpu(q, k, v, G, a);
+        const at::Tensor unfused = unfused_attention_cpu(q, k, v, G, a);
+        EXPECT_TRUE(at::allclose(fused, unfused, 1e-4, 1e-5))
+            << "G " << G << " past " << past << " variant " << variant << ": max difference "
+            << (fused - unfused).abs().max().item<float>();
+        if (variant == 5 && past == 0) {  // rows that see no key are 0 on both paths
+          EXPECT_EQ(unfused[1][0][0].abs().sum().item<float>(), 0.0f);
+          EXPECT_EQ(fused[1][0][0].abs().sum().item<float>(), 0.0f);
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 24);
+}
+
+TEST(FusedAttention, TheChosenKernelIsReportedAndCanBeForced) {
+  at::manual_seed(12);
+  // Large enough that the proxy is timed against the unfused path (over 0.25 ms fused).
+  const int64_t T = 512, Dh = 64;
+  const at::Tensor q = at::randn({1, 2, T, Dh}), k = at::randn({1, 2, T, Dh});
+  const at::Tensor v = at::randn({1, 2, T, Dh});
+  FusedAttentionArgs a;
+  a.scale = 0.35;
+  const at::Tensor want = fused_attention_cpu(q, k, v, 1, a);
+  ::setenv("XAI_ATTENTION_KERNEL", "unfused", 1);
+  EXPECT_TRUE(at::allclose(inference_attention_cpu(q, k, v, 1, a), want, 1e-4, 1e-5));
+  ::unsetenv("XAI_ATTENTION_KERNEL");
+  // Chosen by timing both the first time this shape class is seen, then reported.
+  EXPECT_TRUE(at::allclose(inference_attention_cpu(q, k, v, 1, a), want, 1e-4, 1e-5));
+  bool found = false;
+  for (const AttentionChoice& c : attention_choices()) {
+    if (c.shape_class.find("B1 H2 G1 T512 S512 Dh64") == std::string::npos) continue;
+    found = true;
+    EXPECT_TRUE(c.kernel == "fused" || c.kernel == "unfused") << c.kernel;
+    EXPECT_GT(c.fused_ms, 0.25);
+    EXPECT_GT(c.unfused_ms, 0.0);
+    EXPECT_EQ(c.kernel == "unfused", c.unfused_ms * 1.15 < c.fused_ms);
+  }
+  EXPECT_TRUE(found);
+  // A shape too small to matter is not timed against the unfused path.
+  const at::Tensor small = at::randn({1, 1, 4, 8});
+  inference_attention_cpu(small, small, small, 1, a);
+  for (const AttentionChoice& c : attention_choices()) {
+    if (c.shape_class.find("B1 H1 G1 T4 S4 Dh8") == std::string::npos) continue;
+    EXPECT_EQ(c.kernel, "fused");
+    EXPECT_EQ(c.unfused_ms, 0.0);
+  }
+}
+
 }  // namespace
 }  // namespace xai

@@ -82,6 +82,15 @@ TEST(Run, WritesResultsJsonAndASummaryRowPerModelAndExplainer) {
                                                      : "single-token, square over targets");
   }
   EXPECT_EQ(j["summary"][0]["settings"], "kappa 0.7 (correlated), square over targets");
+  // What the seconds were measured on: the CPU, its matmul ceiling, the attention kernels chosen.
+  ASSERT_TRUE(j.contains("machine")) << j.dump();
+  EXPECT_FALSE(j["machine"]["cpu"].get<std::string>().empty());
+  EXPECT_GT(j["machine"]["matmul_gflops"].get<double>(), 0.0);
+  EXPECT_EQ(j["machine"]["threads"], 1);  // tiny.yaml's runtime.threads
+  ASSERT_FALSE(j["machine"]["attention_kernels"].empty());
+  for (const auto& k : j["machine"]["attention_kernels"]) {
+    EXPECT_TRUE(k["kernel"] == "fused" || k["kernel"] == "unfused") << k.dump();
+  }
   const std::string table = format_summary(r.rows);
   EXPECT_NE(table.find("samples  failed  settings\n"), std::string::npos) << table;
   EXPECT_NE(table.find("  single-token, square over targets\n"), std::string::npos) << table;
@@ -143,7 +152,9 @@ TEST(Run, OnlyTheExplainedPositionsHoldScoresForEveryExplainer) {
         // llama_gqa's tokenizer adds a BOS (position 0, no bytes); GPT-2's adds none.
         const bool bos = model == "llama";
         EXPECT_EQ(rec.token_offsets[0].begin == rec.token_offsets[0].end, bos);
-        if (bos) EXPECT_EQ(rec.explain_mask[0], special ? 1 : 0) << model;
+        if (bos) {
+          EXPECT_EQ(rec.explain_mask[0], special ? 1 : 0) << model;
+        }
         for (const auto& m : methods) {
           const ExplanationRecord& e = rec.explanations.at(m);
           const size_t T = rec.tokens.size();

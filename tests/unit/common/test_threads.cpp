@@ -35,5 +35,12 @@ TEST(Threads, MoreThanTheCoresIsCutToTheCoresWithAWarning) {
   EXPECT_TRUE(all.warning.empty());
 }
 
+TEST(Threads, TheCpuModelIsNamedWithoutPadding) {
+  const std::string name = cpu_model_name();
+  ASSERT_FALSE(name.empty());
+  EXPECT_NE(name.front(), ' ');
+  EXPECT_EQ(name.find('\n'), std::string::npos);
+}
+
 }  // namespace
 }  // namespace xai
