@@ -108,6 +108,11 @@ int inspect_model(const std::vector<std::string>& argv) {
             << " key/value, head dim " << spec.head_dim << "\n"
             << "vocabulary     " << spec.vocab_size << "\n"
             << "positions      " << spec.max_positions;
+  if (spec.family == Family::kGptNeox) {
+    std::cout << " (rope theta " << spec.rope_theta << " on " << spec.rotary_dims << " of "
+              << spec.head_dim << " dims per head, "
+              << (spec.parallel_residual ? "parallel" : "sequential") << " residual)";
+  }
   if (spec.family == Family::kLlama) {
     std::cout << " (rope theta " << spec.rope_theta << ", scaling " << spec.rope_scaling.type;
     if (spec.rope_scaling.type != "default") std::cout << " x" << spec.rope_scaling.factor;

@@ -80,6 +80,34 @@ std::vector<TensorEntry> llama_table(const ModelSpec& s) {
   return t;
 }
 
+std::vector<TensorEntry> gpt_neox_table(const ModelSpec& s) {
+  const int64_t D = s.hidden_size, V = s.vocab_size, F = s.intermediate_size;
+  std::vector<TensorEntry> t = {{"gpt_neox.embed_in.weight", {V, D}}};
+  for (int64_t i = 0; i < s.num_layers; ++i) {
+    const char* p = "gpt_neox.layers.";
+    t.push_back({layer_name(p, i, "input_layernorm.weight"), {D}});
+    t.push_back({layer_name(p, i, "input_layernorm.bias"), {D}});
+    t.push_back({layer_name(p, i, "attention.query_key_value.weight"), {3 * D, D}});
+    if (s.qkv_bias) t.push_back({layer_name(p, i, "attention.query_key_value.bias"), {3 * D}});
+    t.push_back({layer_name(p, i, "attention.dense.weight"), {D, D}});
+    if (s.o_bias) t.push_back({layer_name(p, i, "attention.dense.bias"), {D}});
+    t.push_back({layer_name(p, i, "post_attention_layernorm.weight"), {D}});
+    t.push_back({layer_name(p, i, "post_attention_layernorm.bias"), {D}});
+    t.push_back({layer_name(p, i, "mlp.dense_h_to_4h.weight"), {F, D}});
+    t.push_back({layer_name(p, i, "mlp.dense_h_to_4h.bias"), {F}});
+    t.push_back({layer_name(p, i, "mlp.dense_4h_to_h.weight"), {D, F}});
+    t.push_back({layer_name(p, i, "mlp.dense_4h_to_h.bias"), {D}});
+  }
+  t.push_back({"gpt_neox.final_layer_norm.weight", {D}});
+  t.push_back({"gpt_neox.final_layer_norm.bias", {D}});
+  if (s.tie_word_embeddings) {
+    t.push_back({"embed_out.weight", {V, D}, TensorRole::kTied, "gpt_neox.embed_in.weight"});
+  } else {
+    t.push_back({"embed_out.weight", {V, D}});
+  }
+  return t;
+}
+
 // Buffers some checkpoints carry that no computation reads.
 bool is_ignored_buffer(const std::string& name) {
   auto ends_with = [&](const std::string& suffix) {
@@ -87,6 +115,7 @@ bool is_ignored_buffer(const std::string& name) {
            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   return ends_with(".attn.bias") || ends_with(".attn.masked_bias") ||
+         ends_with(".attention.bias") || ends_with(".attention.masked_bias") ||
          ends_with("rotary_emb.inv_freq");
 }
 
@@ -104,6 +133,8 @@ std::vector<TensorEntry> tensor_table(const ModelSpec& spec) {
       return gpt2_table(spec);
     case Family::kLlama:
       return llama_table(spec);
+    case Family::kGptNeox:
+      return gpt_neox_table(spec);
   }
   throw Error("internal: unknown family");
 }
@@ -124,7 +155,9 @@ int64_t ModelSpec::num_parameters() const {
 CheckpointBinding bind_checkpoint(const Checkpoint& ck, const ModelSpec& spec) {
   const auto table = tensor_table(spec);
   // Base-model checkpoints (GPT2Model, LlamaModel) have no "transformer."/"model." prefix.
-  const std::string prefix = spec.family == Family::kGpt2 ? "transformer." : "model.";
+  const std::string prefix = spec.family == Family::kGpt2      ? "transformer."
+                             : spec.family == Family::kGptNeox ? "gpt_neox."
+                                                               : "model.";
   const bool bare =
       !ck.contains(table.front().name) && ck.contains(table.front().name.substr(prefix.size()));
   auto actual = [&](const std::string& canonical) {

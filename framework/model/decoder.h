@@ -102,5 +102,7 @@ std::unique_ptr<Model> make_gpt2(const ModelSpec& spec, const WeightFn& weights,
                                  const LoadOptions& options, at::ScalarType dtype);
 std::unique_ptr<Model> make_llama(const ModelSpec& spec, const WeightFn& weights,
                                   const LoadOptions& options, at::ScalarType dtype);
+std::unique_ptr<Model> make_gpt_neox(const ModelSpec& spec, const WeightFn& weights,
+                                     const LoadOptions& options, at::ScalarType dtype);
 
 }  // namespace xai

@@ -29,6 +29,8 @@ std::unique_ptr<Model> make(const ModelSpec& spec, const WeightFn& weights,
       return make_gpt2(spec, weights, options, dtype);
     case Family::kLlama:
       return make_llama(spec, weights, options, dtype);
+    case Family::kGptNeox:
+      return make_gpt_neox(spec, weights, options, dtype);
   }
   throw Error("internal: unknown family");
 }

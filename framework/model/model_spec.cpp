@@ -125,6 +125,33 @@ void read_gpt2(const ConfigReader& c, ModelSpec& s) {
   s.scale_attn_by_inverse_layer_idx = c.boolean_or("scale_attn_by_inverse_layer_idx", false);
 }
 
+void read_rope_scaling(const json& j, const ConfigReader& c, ModelSpec& s) {
+  if (c.has("rope_scaling")) {
+    const json& r = j["rope_scaling"];
+    if (!r.is_object()) c.bad("rope_scaling", "an object or null");
+    ConfigReader rc(r, c.source() + " rope_scaling");
+    // Through the reader, not json::value(), which throws nlohmann's type_error for a non-string.
+    const std::string type = rc.string_or("rope_type", rc.string_or("type", "default"));
+    s.rope_scaling.type = type;
+    if (type == "linear") {
+      s.rope_scaling.factor = rc.number_or("factor", 1.0);
+    } else if (type == "llama3") {
+      s.rope_scaling.factor = rc.number_or("factor", 8.0);
+      s.rope_scaling.low_freq_factor = rc.number_or("low_freq_factor", 1.0);
+      s.rope_scaling.high_freq_factor = rc.number_or("high_freq_factor", 4.0);
+      s.rope_scaling.original_max_position_embeddings =
+          rc.integer_or("original_max_position_embeddings", 8192);
+      if (s.rope_scaling.high_freq_factor <= s.rope_scaling.low_freq_factor) {
+        throw Error(c.source() + ": rope_scaling.high_freq_factor must exceed low_freq_factor");
+      }
+    } else if (type != "default") {
+      throw Error(str_cat(c.source(), ": rope_scaling type '", type,
+                          "' is not supported (supported: default, linear, llama3)"));
+    }
+    if (s.rope_scaling.factor <= 0) throw Error(c.source() + ": rope_scaling.factor must be > 0");
+  }
+}
+
 void read_llama(const json& j, const ConfigReader& c, ModelSpec& s) {
   s.family = Family::kLlama;
   s.norm_bias = false;  // RMSNorm
@@ -159,29 +186,39 @@ void read_llama(const json& j, const ConfigReader& c, ModelSpec& s) {
     require_positive(c.source(), "sliding_window", *s.sliding_window);
   }
 
-  if (c.has("rope_scaling")) {
-    const json& r = j["rope_scaling"];
-    if (!r.is_object()) c.bad("rope_scaling", "an object or null");
-    ConfigReader rc(r, c.source() + " rope_scaling");
-    // Through the reader, not json::value(), which throws nlohmann's type_error for a non-string.
-    const std::string type = rc.string_or("rope_type", rc.string_or("type", "default"));
-    s.rope_scaling.type = type;
-    if (type == "linear") {
-      s.rope_scaling.factor = rc.number_or("factor", 1.0);
-    } else if (type == "llama3") {
-      s.rope_scaling.factor = rc.number_or("factor", 8.0);
-      s.rope_scaling.low_freq_factor = rc.number_or("low_freq_factor", 1.0);
-      s.rope_scaling.high_freq_factor = rc.number_or("high_freq_factor", 4.0);
-      s.rope_scaling.original_max_position_embeddings =
-          rc.integer_or("original_max_position_embeddings", 8192);
-      if (s.rope_scaling.high_freq_factor <= s.rope_scaling.low_freq_factor) {
-        throw Error(c.source() + ": rope_scaling.high_freq_factor must exceed low_freq_factor");
-      }
-    } else if (type != "default") {
-      throw Error(str_cat(c.source(), ": rope_scaling type '", type,
-                          "' is not supported (supported: default, linear, llama3)"));
+  read_rope_scaling(j, c, s);
+}
+
+void read_gpt_neox(const json& j, const ConfigReader& c, ModelSpec& s) {
+  s.family = Family::kGptNeox;
+  s.vocab_size = c.integer("vocab_size");
+  s.hidden_size = c.integer("hidden_size");
+  s.num_layers = c.integer("num_hidden_layers");
+  s.num_heads = c.integer("num_attention_heads");
+  s.num_kv_heads = s.num_heads;
+  s.intermediate_size = c.integer_or("intermediate_size", 4 * s.hidden_size);
+  s.max_positions = c.integer_or("max_position_embeddings", 2048);
+  s.norm_eps = c.number_or("layer_norm_eps", 1e-5);
+  s.activation = c.string_or("hidden_act", "gelu");
+  s.rope_theta = c.number_or("rotary_emb_base", 10000.0);
+  const double pct = c.number_or("rotary_pct", 0.25);
+  if (!(pct > 0 && pct <= 1)) {
+    throw Error(str_cat(c.source(), ": rotary_pct must be in (0, 1] (got ", pct, ")"));
+  }
+  s.parallel_residual = c.boolean_or("use_parallel_residual", true);
+  s.tie_word_embeddings = c.boolean_or("tie_word_embeddings", false);
+  const bool bias = c.boolean_or("attention_bias", true);
+  s.qkv_bias = bias;
+  s.o_bias = bias;
+  s.mlp_bias = true;
+  read_rope_scaling(j, c, s);
+  if (s.hidden_size > 0 && s.num_heads > 0 && s.hidden_size % s.num_heads == 0) {
+    // As transformers computes it: int(head_size * rotary_pct).
+    s.rotary_dims = static_cast<int64_t>(static_cast<double>(s.hidden_size / s.num_heads) * pct);
+    if (s.rotary_dims % 2 != 0 || s.rotary_dims == 0) {
+      throw Error(str_cat(c.source(), ": rotary_pct ", pct, " gives ", s.rotary_dims,
+                          " rotary dimensions of each head; they must be even and at least 2"));
     }
-    if (s.rope_scaling.factor <= 0) throw Error(c.source() + ": rope_scaling.factor must be > 0");
   }
 }
 
@@ -193,6 +230,8 @@ const char* family_name(Family f) {
       return "gpt2";
     case Family::kLlama:
       return "llama";
+    case Family::kGptNeox:
+      return "gpt_neox";
   }
   return "?";
 }
@@ -217,11 +256,14 @@ ModelSpec parse_model_config(const std::string& json_text, const std::string& so
     read_gpt2(c, s);
   } else if (s.model_type == "llama" || s.model_type == "mistral" || s.model_type == "qwen2") {
     read_llama(j, c, s);
+  } else if (s.model_type == "gpt_neox") {
+    read_gpt_neox(j, c, s);
   } else if (s.model_type.empty()) {
-    throw Error(str_cat(source, ": missing 'model_type' (supported: gpt2, llama, mistral, qwen2)"));
+    throw Error(str_cat(source,
+                        ": missing 'model_type' (supported: gpt2, llama, mistral, qwen2, gpt_neox)"));
   } else {
     throw Error(str_cat(source, ": model_type '", s.model_type,
-                        "' is not supported (supported: gpt2, llama, mistral, qwen2)"));
+                        "' is not supported (supported: gpt2, llama, mistral, qwen2, gpt_neox)"));
   }
   require_size(source, "vocab_size", s.vocab_size, kMaxCount);
   require_size(source, "hidden size", s.hidden_size, kMaxWidth);
@@ -240,7 +282,7 @@ ModelSpec parse_model_config(const std::string& json_text, const std::string& so
   require_size(source, "head_dim", s.head_dim, kMaxWidth);
   // The attention width: the rows of q_proj (both factors are at most 2^20, so no overflow).
   require_size(source, "num_attention_heads * head_dim", s.num_heads * s.head_dim, kMaxWidth);
-  if (s.head_dim % 2 != 0 && s.family == Family::kLlama) {
+  if (s.head_dim % 2 != 0 && s.family != Family::kGpt2 && s.rotary_dims == 0) {
     throw Error(str_cat(source, ": head_dim ", s.head_dim, " must be even for rotary embeddings"));
   }
   if (s.num_heads % s.num_kv_heads != 0) {
@@ -287,6 +329,22 @@ std::string model_config_json(const ModelSpec& s) {
     j["layer_norm_epsilon"] = s.norm_eps;
     j["scale_attn_weights"] = s.scale_attn_weights;
     j["scale_attn_by_inverse_layer_idx"] = s.scale_attn_by_inverse_layer_idx;
+    j["tie_word_embeddings"] = s.tie_word_embeddings;
+  } else if (s.family == Family::kGptNeox) {
+    j["architectures"] = {"GPTNeoXForCausalLM"};
+    j["model_type"] = "gpt_neox";
+    j["vocab_size"] = s.vocab_size;
+    j["hidden_size"] = s.hidden_size;
+    j["intermediate_size"] = s.intermediate_size;
+    j["num_hidden_layers"] = s.num_layers;
+    j["num_attention_heads"] = s.num_heads;
+    j["max_position_embeddings"] = s.max_positions;
+    j["layer_norm_eps"] = s.norm_eps;
+    j["hidden_act"] = s.activation;
+    j["rotary_emb_base"] = s.rope_theta;
+    j["rotary_pct"] = static_cast<double>(s.rotary_dims) / static_cast<double>(s.head_dim);
+    j["use_parallel_residual"] = s.parallel_residual;
+    j["attention_bias"] = s.qkv_bias;
     j["tie_word_embeddings"] = s.tie_word_embeddings;
   } else {
     const char* arch = s.model_type == "qwen2"     ? "Qwen2ForCausalLM"

@@ -8,7 +8,7 @@
 
 namespace xai {
 
-enum class Family { kGpt2, kLlama };  // kLlama also covers Mistral and Qwen2
+enum class Family { kGpt2, kLlama, kGptNeox };  // kLlama also covers Mistral and Qwen2
 const char* family_name(Family f);
 
 struct RopeScaling {
@@ -39,13 +39,19 @@ struct ModelSpec {
   bool norm_bias = true;
   std::string activation;  // gelu_new | gelu | relu | silu | ...
 
-  // Llama family.
+  // Rotary families (Llama, GPT-NeoX).
   double rope_theta = 10000.0;
+  // Leading dimensions of each head that are rotated (GPT-NeoX: head_dim * rotary_pct); 0 = all.
+  int64_t rotary_dims = 0;
   RopeScaling rope_scaling;
   bool qkv_bias = false;                  // Qwen2 always, Llama when attention_bias
   bool o_bias = false;                    // Llama attention_bias
   bool mlp_bias = false;                  // Llama mlp_bias
   std::optional<int64_t> sliding_window;  // Mistral (and Qwen2 with use_sliding_window)
+
+  // GPT-NeoX: attention and MLP both read the block input and add to it (use_parallel_residual);
+  // false: the MLP reads the attention's output, as in GPT-2.
+  bool parallel_residual = false;
 
   // GPT-2.
   bool scale_attn_weights = true;

@@ -7,7 +7,7 @@
 namespace xai {
 
 at::Tensor rope_inverse_frequencies(const ModelSpec& spec) {
-  const int64_t d = spec.head_dim;
+  const int64_t d = spec.rotary_dims > 0 ? spec.rotary_dims : spec.head_dim;
   // Same arithmetic as transformers: float32 exponent, float32 power.
   at::Tensor exponent = at::arange(0, d, 2, at::kLong).to(at::kFloat) / static_cast<float>(d);
   at::Tensor inv_freq = 1.0 / at::pow(static_cast<float>(spec.rope_theta), exponent);

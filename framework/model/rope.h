@@ -7,7 +7,8 @@
 
 namespace xai {
 
-// (head_dim / 2) float32 inverse frequencies theta^(-2i/d), scaled as rope_scaling says
+// (d / 2) float32 inverse frequencies theta^(-2i/d), d = rotary_dims (else head_dim), scaled as
+// rope_scaling says
 // (default, linear: divided by factor, llama3: per-wavelength blend).
 at::Tensor rope_inverse_frequencies(const ModelSpec& spec);
 

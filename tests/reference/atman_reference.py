@@ -14,16 +14,19 @@ pass through the same code with F = 1, exactly as the reference code runs it. Fo
 and target t: per_target[t, i] = CE_t(i suppressed) - CE_t(clean) (xai's sign: positive = i
 matters). Positions: every prompt token and every target token but the last.
 
-    python3 tests/reference/atman_reference.py     # writes tests/fixtures/atman/
+    python3 tests/reference/atman_reference.py             # writes tests/fixtures/atman/
+    python3 tests/reference/atman_reference.py gpt_neox    # only that model's file
 """
 import json
 import math
 import os
+import sys
 
 import torch
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 from transformers.models.gpt2 import modeling_gpt2
+from transformers.models.gpt_neox import modeling_gpt_neox
 from transformers.models.llama import modeling_llama
 from transformers.models.qwen2 import modeling_qwen2
 
@@ -95,7 +98,14 @@ def llama_attn_forward(self, hidden_states, attention_mask=None, position_ids=No
     return self.o_proj(out), None, past_key_value
 
 
+def neox_attn(self, query, key, value, attention_mask=None, head_mask=None):
+    raw = torch.matmul(query, key.transpose(-1, -2))
+    probs = manipulated_probs(raw, self.layer_idx, math.sqrt(self.head_size))
+    return torch.matmul(probs, value), probs
+
+
 modeling_gpt2.GPT2Attention._attn = gpt2_attn
+modeling_gpt_neox.GPTNeoXAttention._attn = neox_attn
 modeling_llama.LlamaAttention.forward = llama_attn_forward
 modeling_qwen2.Qwen2Attention.forward = llama_attn_forward
 
@@ -155,10 +165,14 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "configs.json"), "w") as f:
         json.dump(CONFIGS, f, indent=2, sort_keys=True)
-    for name in ["gpt2", "llama_gqa", "qwen2"]:
+    names = sys.argv[1:] or ["gpt2", "llama_gqa", "qwen2", "gpt_neox"]
+    for name in names:
         model = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS, name),
                                                      attn_implementation="eager")
         model = model.double().eval()
+        if name.startswith("gpt_neox"):  # GPT-NeoX's attention knows no layer index
+            for i, layer in enumerate(model.gpt_neox.layers):
+                layer.attention.layer_idx = i
         V = model.config.vocab_size
         g = torch.Generator().manual_seed(7)
         tensors = {}

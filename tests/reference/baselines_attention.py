@@ -31,18 +31,20 @@ id at p_t.
 import json
 import math
 import os
+import sys
 
 import torch
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 from transformers.models.gpt2 import modeling_gpt2
+from transformers.models.gpt_neox import modeling_gpt_neox
 from transformers.models.llama import modeling_llama
 from transformers.models.qwen2 import modeling_qwen2
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 MODELS = os.path.join(ROOT, "tests", "fixtures", "models")
 OUT = os.path.join(ROOT, "tests", "fixtures", "baselines")
-FIXTURE_MODELS = ["gpt2", "llama_gqa", "qwen2"]
+FIXTURE_MODELS = ["gpt2", "llama_gqa", "qwen2", "gpt_neox"]
 
 CONFIGS = {
     "attention": {
@@ -109,7 +111,14 @@ def llama_attn_forward(self, hidden_states, attention_mask=None, position_ids=No
     return self.o_proj(out), None, past_key_value
 
 
+def neox_attn(self, query, key, value, attention_mask=None, head_mask=None):
+    scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.head_size)
+    probs = probs_through_hook(scores, self.layer_idx)
+    return torch.matmul(probs, value), probs
+
+
 modeling_gpt2.GPT2Attention._attn = gpt2_attn
+modeling_gpt_neox.GPTNeoXAttention._attn = neox_attn
 modeling_llama.LlamaAttention.forward = llama_attn_forward
 modeling_qwen2.Qwen2Attention.forward = llama_attn_forward
 
@@ -223,10 +232,13 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "attention_configs.json"), "w") as f:
         json.dump(CONFIGS, f, indent=2, sort_keys=True)
-    for name in FIXTURE_MODELS:
+    for name in sys.argv[1:] or FIXTURE_MODELS:
         model = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS, name),
                                                      attn_implementation="eager")
         model = model.double().eval()
+        if name.startswith("gpt_neox"):  # GPT-NeoX's attention knows no layer index
+            for i, layer in enumerate(model.gpt_neox.layers):
+                layer.attention.layer_idx = i
         for p in model.parameters():
             p.requires_grad_(False)
         V = model.config.vocab_size

@@ -30,6 +30,7 @@ torch 1.13 (captum imports matplotlib, whose newest releases want numpy >= 1.25)
 """
 import json
 import os
+import sys
 
 import torch
 from captum.attr import InputXGradient, IntegratedGradients, Saliency
@@ -177,7 +178,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "gradient_configs.json"), "w") as f:
         json.dump(CONFIGS, f, indent=2, sort_keys=True)
-    for name in ["gpt2", "llama_gqa", "qwen2"]:
+    for name in sys.argv[1:] or ["gpt2", "llama_gqa", "qwen2", "gpt_neox"]:
         model = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS, name),
                                                      attn_implementation="eager")
         model = model.double().eval()

@@ -4,6 +4,7 @@
 Run once by a developer from the repository root (CI never runs Python):
 
     python3 tests/reference/make_fixtures.py
+    python3 tests/reference/make_fixtures.py --models-only --only gpt_neox,gpt_neox_seq
 
 Needs torch, transformers (4.46 still supports Debian's torch 1.13), tokenizers and safetensors.
 It first (re)builds the tokenizer fixtures (tokenizer_fixtures.py), then, for each model family,
@@ -24,8 +25,8 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import (AutoModelForCausalLM, GPT2Config, LlamaConfig, MistralConfig,
-                          Qwen2Config)
+from transformers import (AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig,
+                          MistralConfig, Qwen2Config)
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -55,7 +56,14 @@ def randomise(model, seed):
                 p.copy_(0.2 * noise)
 
 
+ONLY = None  # --only a,b: build just these models
+
+
 def build(name, config, seed, tokenizer=None, shard=None):
+    """config: a function returning the model config."""
+    if ONLY is not None and name not in ONLY:
+        return
+    config = config()  # built only when wanted: older transformers reject some configs
     out = os.path.join(MODELS, name)
     shutil.rmtree(out, ignore_errors=True)
     torch.manual_seed(seed)
@@ -105,6 +113,9 @@ def build(name, config, seed, tokenizer=None, shard=None):
 
 
 def main():
+    global ONLY
+    if "--only" in sys.argv:
+        ONLY = set(sys.argv[sys.argv.index("--only") + 1].split(","))
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import tokenizer_fixtures  # noqa: E402
 
@@ -112,18 +123,18 @@ def main():
         tokenizer_fixtures.main()
     os.makedirs(MODELS, exist_ok=True)
 
-    build("gpt2", GPT2Config(vocab_size=tokenizer_vocab("byte_level_bpe"), n_positions=128,
+    build("gpt2", lambda: GPT2Config(vocab_size=tokenizer_vocab("byte_level_bpe"), n_positions=128,
                              n_embd=64, n_layer=2, n_head=4, activation_function="gelu_new",
                              resid_pdrop=0, embd_pdrop=0, attn_pdrop=0,
                              bos_token_id=0, eos_token_id=0),
           seed=11, tokenizer="byte_level_bpe")
-    build("llama_gqa", LlamaConfig(vocab_size=tokenizer_vocab("llama2_metaspace"), hidden_size=64,
+    build("llama_gqa", lambda: LlamaConfig(vocab_size=tokenizer_vocab("llama2_metaspace"), hidden_size=64,
                                    intermediate_size=96, num_hidden_layers=2,
                                    num_attention_heads=4, num_key_value_heads=2,
                                    max_position_embeddings=128, rms_norm_eps=1e-5,
                                    tie_word_embeddings=False, bos_token_id=1, eos_token_id=2),
           seed=12, tokenizer="llama2_metaspace")
-    build("llama3_rope", LlamaConfig(vocab_size=tokenizer_vocab("llama3_style"), hidden_size=64,
+    build("llama3_rope", lambda: LlamaConfig(vocab_size=tokenizer_vocab("llama3_style"), hidden_size=64,
                                      intermediate_size=96, num_hidden_layers=2,
                                      num_attention_heads=4, num_key_value_heads=1, head_dim=32,
                                      max_position_embeddings=512, rope_theta=500.0,
@@ -134,17 +145,36 @@ def main():
                                      attention_bias=True, mlp_bias=True,
                                      tie_word_embeddings=True),
           seed=13, tokenizer="llama3_style")
-    build("qwen2", Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=96,
+    build("qwen2", lambda: Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=96,
                                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                                max_position_embeddings=128, rope_theta=1000.0,
                                rope_scaling={"type": "linear", "factor": 2.0},
                                tie_word_embeddings=False, use_sliding_window=False),
           seed=14, shard="60KB")
-    build("mistral", MistralConfig(vocab_size=300, hidden_size=64, intermediate_size=96,
+    build("mistral", lambda: MistralConfig(vocab_size=300, hidden_size=64, intermediate_size=96,
                                    num_hidden_layers=2, num_attention_heads=4,
                                    num_key_value_heads=2, max_position_embeddings=128,
                                    sliding_window=6, tie_word_embeddings=False),
           seed=15)
+    # GPT-NeoX: partial rotary (a quarter / half of each head), parallel and sequential residual,
+    # an untied embed_out, exact GELU, and embedding rows past the tokenizer's vocabulary (real
+    # checkpoints pad the vocabulary to a multiple of 128).
+    build("gpt_neox", lambda: GPTNeoXConfig(vocab_size=tokenizer_vocab("byte_level_bpe") + 41,
+                                    hidden_size=64, intermediate_size=160, num_hidden_layers=2,
+                                    num_attention_heads=4, rotary_pct=0.25, rotary_emb_base=10000,
+                                    max_position_embeddings=128, layer_norm_eps=1e-5,
+                                    use_parallel_residual=True, hidden_act="gelu",
+                                    tie_word_embeddings=False, hidden_dropout=0,
+                                    attention_dropout=0, bos_token_id=0, eos_token_id=0),
+          seed=16, tokenizer="byte_level_bpe")
+    build("gpt_neox_seq", lambda: GPTNeoXConfig(vocab_size=300, hidden_size=64, intermediate_size=96,
+                                        num_hidden_layers=2, num_attention_heads=2,
+                                        rotary_pct=0.5, rotary_emb_base=500,
+                                        max_position_embeddings=128, layer_norm_eps=1e-5,
+                                        use_parallel_residual=False, hidden_act="gelu",
+                                        tie_word_embeddings=False, hidden_dropout=0,
+                                        attention_dropout=0),
+          seed=17)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ TEST_P(AtManReference, PerTargetMatchesTheReferenceImplementation) {
   EXPECT_EQ(checked, 2 * static_cast<int>(configs.size()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, AtManReference, ::testing::Values("gpt2", "llama_gqa", "qwen2"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, AtManReference,
+                         ::testing::Values("gpt2", "llama_gqa", "qwen2", "gpt_neox"));
 
 class AtManFastPath : public ::testing::TestWithParam<std::string> {
  protected:
@@ -212,7 +213,8 @@ TEST_P(AtManFastPath, PerturbationSharesSumToTheSingleRunExactly) {
   EXPECT_THROW(AtMan(AtManOptions()).explain(*model_, sample_, bad), Error);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, AtManFastPath, ::testing::Values("gpt2", "llama_gqa"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, AtManFastPath,
+                         ::testing::Values("gpt2", "llama_gqa", "gpt_neox", "gpt_neox_seq"));
 
 TEST(AtManPlan, NeighboursFollowKappaTopKAndTheCosineFactor) {
   // Embeddings with known cosines to row 0: 1 (same), 0.8, 0.6, -0.5.

@@ -198,7 +198,7 @@ TEST_P(ControlTest, BatchedFactorsMatchOneRowAtATime) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, ControlTest, ::testing::Values("gpt2", "qwen2"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, ControlTest, ::testing::Values("gpt2", "qwen2", "gpt_neox"));
 
 }  // namespace
 }  // namespace xai
@@ -305,7 +305,8 @@ TEST_P(RulesTest, OneSwitchedGraphGivesThePlainGradientAndTheRulesGradient) {
   test::expect_error([&] { model->forward(wrong); }, {"GradientSwitch", "kLrpAlphaBeta"});
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, RulesTest, ::testing::Values("gpt2", "llama_gqa", "qwen2"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, RulesTest,
+                         ::testing::Values("gpt2", "llama_gqa", "qwen2", "gpt_neox"));
 
 }  // namespace
 }  // namespace xai

@@ -128,7 +128,7 @@ TEST_P(GradientReference, PerTargetAndDeltaMatchCaptum) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, GradientReference,
-                         ::testing::Values("gpt2", "llama_gqa", "qwen2"));
+                         ::testing::Values("gpt2", "llama_gqa", "qwen2", "gpt_neox"));
 
 // ---- axioms ------------------------------------------------------------------------------------
 
@@ -193,7 +193,7 @@ TEST_P(GradientAxioms, IntegratedGradientsDeltaIsSumOfAttributionsMinusTheGap) {
 
 TEST_P(GradientAxioms, IntegratedGradientsAutoBaselineIsZeroWithLayerNormAndATokenWithRMSNorm) {
   const bool layer_norm = model_->spec().norm_bias;
-  EXPECT_EQ(layer_norm, GetParam() == "gpt2");
+  EXPECT_EQ(layer_norm, GetParam() != "llama_gqa");  // GPT-2 and GPT-NeoX: LayerNorm with bias
   auto automatic = make_ig(Options::Quadrature::kGaussLegendre, 12, Options::Baseline::kAuto);
   auto zero = make_ig(Options::Quadrature::kGaussLegendre, 12, Options::Baseline::kZero);
   auto token = make_ig(Options::Quadrature::kGaussLegendre, 12, Options::Baseline::kToken, 16, 0);
@@ -305,7 +305,8 @@ TEST_P(GradientAxioms, SaliencyAndInputXGradientShareOneGradient) {
   EXPECT_EQ(e.cost.backward_passes, n);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, GradientAxioms, ::testing::Values("gpt2", "llama_gqa"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, GradientAxioms,
+                         ::testing::Values("gpt2", "llama_gqa", "gpt_neox"));
 
 TEST(IntegratedGradients, TokenBaselineKeepsALeadingBos) {
   auto model = load_model(fixture("models/llama_gqa"));

@@ -79,5 +79,38 @@ TEST(ModelSpecParse, RopeScalingTypeThatIsNotAStringIsNamed) {
   EXPECT_EQ(s.rope_scaling.factor, 2.0);
 }
 
+// GPT-NeoX: the rotated dimensions are int(head_dim * rotary_pct), as transformers computes them;
+// they must be even and at least 2. The config written for a spec reads back as the same spec.
+TEST(ModelSpecParse, GptNeoxRotaryDimensionsAndResidualAreReadAndWrittenBack) {
+  auto neox = [](const std::string& extra) {
+    return "{\"model_type\": \"gpt_neox\", \"vocab_size\": 100, \"hidden_size\": 64, "
+           "\"num_hidden_layers\": 2, \"num_attention_heads\": 4" +
+           extra + "}";
+  };
+  ModelSpec s = parse_model_config(neox(""), "c.json");
+  EXPECT_EQ(s.family, Family::kGptNeox);
+  EXPECT_EQ(s.head_dim, 16);
+  EXPECT_EQ(s.rotary_dims, 4);  // the default rotary_pct 0.25
+  EXPECT_TRUE(s.parallel_residual);
+  EXPECT_EQ(s.intermediate_size, 256);
+  EXPECT_EQ(s.activation, "gelu");
+  EXPECT_FALSE(s.tie_word_embeddings);
+  s = parse_model_config(neox(", \"rotary_pct\": 0.3, \"use_parallel_residual\": false, "
+                              "\"rotary_emb_base\": 500"),
+                         "c.json");
+  EXPECT_EQ(s.rotary_dims, 4);  // int(16 * 0.3)
+  EXPECT_FALSE(s.parallel_residual);
+  EXPECT_EQ(s.rope_theta, 500);
+  const ModelSpec back = parse_model_config(model_config_json(s), "written.json");
+  EXPECT_EQ(back.rotary_dims, s.rotary_dims);
+  EXPECT_EQ(back.parallel_residual, s.parallel_residual);
+  EXPECT_EQ(back.rope_theta, s.rope_theta);
+  EXPECT_EQ(back.intermediate_size, s.intermediate_size);
+  expect_error([&] { parse_model_config(neox(", \"rotary_pct\": 0"), "c.json"); },
+               {"c.json", "rotary_pct must be in (0, 1]"});
+  expect_error([&] { parse_model_config(neox(", \"rotary_pct\": 0.1"), "c.json"); },
+               {"c.json", "rotary_pct 0.1 gives 1 rotary dimensions", "even"});
+}
+
 }  // namespace
 }  // namespace xai

@@ -305,7 +305,8 @@ TEST_P(FamilyTest, RejectsIdsOutsideTheVocabulary) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, FamilyTest,
-                         ::testing::Values("gpt2", "llama_gqa", "llama3_rope", "qwen2", "mistral"));
+                         ::testing::Values("gpt2", "llama_gqa", "llama3_rope", "qwen2", "mistral",
+                                           "gpt_neox", "gpt_neox_seq"));
 
 class RotaryTest : public ::testing::TestWithParam<std::string> {};
 
@@ -318,7 +319,8 @@ TEST_P(RotaryTest, InverseFrequenciesMatchHuggingFace) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, RotaryTest,
-                         ::testing::Values("llama_gqa", "llama3_rope", "qwen2", "mistral"));
+                         ::testing::Values("llama_gqa", "llama3_rope", "qwen2", "mistral", "gpt_neox",
+                                           "gpt_neox_seq"));
 
 }  // namespace
 }  // namespace xai

@@ -1,0 +1,111 @@
+// GPT-NeoX (GPTNeoXForCausalLM: Pythia, GPT-NeoX-20B): LayerNorm with bias, one fused
+// query_key_value projection laid out per head as (H, 3, Dh), rotary embedding on the first
+// rotary_dims of each head in the rotate-half layout, attention and MLP reading the block input in
+// parallel (use_parallel_residual) or in sequence, exact GELU, an untied embed_out head.
+#include <cmath>
+
+#include "framework/common/error.h"
+#include "framework/model/decoder.h"
+#include "framework/model/rope.h"
+
+namespace xai {
+namespace {
+
+struct NeoxLayer {
+  at::Tensor ln1_w, ln1_b;    // input_layernorm (D)
+  at::Tensor qkv_w, qkv_b;    // (3D, D) rows per head h: [q_h, k_h, v_h], each Dh; (3D)
+  at::Tensor dense_w, dense_b;  // (D, D), (D)
+  at::Tensor ln2_w, ln2_b;    // post_attention_layernorm (D)
+  at::Tensor up_w, up_b;      // dense_h_to_4h (F, D), (F)
+  at::Tensor down_w, down_b;  // dense_4h_to_h (D, F), (D)
+};
+
+// x (B, H, T, Dh): the first rd dimensions rotated (rotate-half within them), the rest as is;
+// cos/sin (B, 1, T, rd).
+at::Tensor apply_partial_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t rd = cos.size(-1), half = rd / 2;
+  const at::Tensor r = x.slice(-1, 0, rd);
+  const at::Tensor rotated = at::cat({-r.slice(-1, half), r.slice(-1, 0, half)}, -1);
+  const at::Tensor out = r * cos + rotated * sin;
+  return rd == x.size(-1) ? out : at::cat({out, x.slice(-1, rd)}, -1);
+}
+
+class GptNeox final : public DecoderLM {
+ public:
+  GptNeox(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options,
+          at::ScalarType dtype)
+      : DecoderLM(spec, options, dtype) {
+    wte_ = weight(src, "gpt_neox.embed_in.weight");
+    lm_head_ = spec.tie_word_embeddings ? wte_ : weight(src, "embed_out.weight");
+    for (int64_t i = 0; i < spec.num_layers; ++i) {
+      auto w = [&](const char* rest) {
+        return weight(src, str_cat("gpt_neox.layers.", i, ".", rest));
+      };
+      NeoxLayer L;
+      L.ln1_w = w("input_layernorm.weight");
+      L.ln1_b = w("input_layernorm.bias");
+      L.qkv_w = w("attention.query_key_value.weight");
+      L.dense_w = w("attention.dense.weight");
+      if (spec.qkv_bias) {
+        L.qkv_b = w("attention.query_key_value.bias");
+        L.dense_b = w("attention.dense.bias");
+      }
+      L.ln2_w = w("post_attention_layernorm.weight");
+      L.ln2_b = w("post_attention_layernorm.bias");
+      L.up_w = w("mlp.dense_h_to_4h.weight");
+      L.up_b = w("mlp.dense_h_to_4h.bias");
+      L.down_w = w("mlp.dense_4h_to_h.weight");
+      L.down_b = w("mlp.dense_4h_to_h.bias");
+      layers_.push_back(std::move(L));
+    }
+    lnf_w_ = weight(src, "gpt_neox.final_layer_norm.weight");
+    lnf_b_ = weight(src, "gpt_neox.final_layer_norm.bias");
+    inv_freq_ = rope_inverse_frequencies(spec).to(device_);  // (rotary_dims / 2) float
+  }
+
+ protected:
+  void prepare(ForwardState& st) override {
+    at::Tensor angles = st.positions.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // (B, T, rd/2)
+    at::Tensor emb = at::cat({angles, angles}, -1).unsqueeze(1);                 // (B, 1, T, rd)
+    st.rope_cos = emb.cos().to(dtype_);
+    st.rope_sin = emb.sin().to(dtype_);
+  }
+
+  at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
+    const NeoxLayer& L = layers_[l];
+    const int64_t B = st.B, T = st.T, H = spec_.num_heads, Dh = spec_.head_dim;
+    at::Tensor h = layer_norm(st, x, L.ln1_w, L.ln1_b, spec_.norm_eps);  // (B, T, D)
+    auto parts = linear(st, h, L.qkv_w, L.qkv_b, false).view({B, T, H, 3, Dh}).unbind(3);
+    at::Tensor q = apply_partial_rope(parts[0].transpose(1, 2), st.rope_cos, st.rope_sin);
+    at::Tensor k = apply_partial_rope(parts[1].transpose(1, 2), st.rope_cos, st.rope_sin);
+    at::Tensor v = parts[2].transpose(1, 2).contiguous();  // (B, H, T, Dh)
+    const int64_t r0 = rows_from(l, st);  // queries (and the rows returned) from r0 on
+    at::Tensor a = attend(l, q.slice(2, r0), k.contiguous(), v,
+                          1.0 / std::sqrt(static_cast<double>(Dh)), st);  // (B, T - r0, D)
+    const at::Tensor x0 = x.slice(1, r0);
+    at::Tensor y = residual(st, x0, linear(st, a, L.dense_w, L.dense_b, false));
+    // Parallel: the MLP reads the block input; sequential: the attention's output.
+    h = layer_norm(st, spec_.parallel_residual ? x0 : y, L.ln2_w, L.ln2_b, spec_.norm_eps);
+    return add_mlp(st, y, h, [&](const at::Tensor& r) {
+      return linear(st, act(st, linear(st, r, L.up_w, L.up_b, false)), L.down_w, L.down_b, false);
+    });
+  }
+
+  at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) override {
+    return layer_norm(st, x, lnf_w_, lnf_b_, spec_.norm_eps);
+  }
+
+ private:
+  std::vector<NeoxLayer> layers_;
+  at::Tensor lnf_w_, lnf_b_;
+  at::Tensor inv_freq_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_gpt_neox(const ModelSpec& spec, const WeightFn& src,
+                                     const LoadOptions& options, at::ScalarType dtype) {
+  return std::make_unique<GptNeox>(spec, src, options, dtype);
+}
+
+}  // namespace xai
