@@ -20,16 +20,6 @@ struct NeoxLayer {
   at::Tensor down_w, down_b;  // dense_4h_to_h (D, F), (D)
 };
 
-// x (B, H, T, Dh): the first rd dimensions rotated (rotate-half within them), the rest as is;
-// cos/sin (B, 1, T, rd).
-at::Tensor apply_partial_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  const int64_t rd = cos.size(-1), half = rd / 2;
-  const at::Tensor r = x.slice(-1, 0, rd);
-  const at::Tensor rotated = at::cat({-r.slice(-1, half), r.slice(-1, 0, half)}, -1);
-  const at::Tensor out = r * cos + rotated * sin;
-  return rd == x.size(-1) ? out : at::cat({out, x.slice(-1, rd)}, -1);
-}
-
 class GptNeox final : public DecoderLM {
  public:
   GptNeox(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options,
@@ -65,10 +55,7 @@ class GptNeox final : public DecoderLM {
 
  protected:
   void prepare(ForwardState& st) override {
-    at::Tensor angles = st.positions.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // (B, T, rd/2)
-    at::Tensor emb = at::cat({angles, angles}, -1).unsqueeze(1);                 // (B, 1, T, rd)
-    st.rope_cos = emb.cos().to(dtype_);
-    st.rope_sin = emb.sin().to(dtype_);
+    rotary_tables(st.positions, inv_freq_, dtype_, st.rope_cos, st.rope_sin);  // (B, 1, T, rd)
   }
 
   at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
@@ -76,8 +63,8 @@ class GptNeox final : public DecoderLM {
     const int64_t B = st.B, T = st.T, H = spec_.num_heads, Dh = spec_.head_dim;
     at::Tensor h = layer_norm(st, x, L.ln1_w, L.ln1_b, spec_.norm_eps);  // (B, T, D)
     auto parts = linear(st, h, L.qkv_w, L.qkv_b, false).view({B, T, H, 3, Dh}).unbind(3);
-    at::Tensor q = apply_partial_rope(parts[0].transpose(1, 2), st.rope_cos, st.rope_sin);
-    at::Tensor k = apply_partial_rope(parts[1].transpose(1, 2), st.rope_cos, st.rope_sin);
+    at::Tensor q = apply_rotary(parts[0].transpose(1, 2), st.rope_cos, st.rope_sin);
+    at::Tensor k = apply_rotary(parts[1].transpose(1, 2), st.rope_cos, st.rope_sin);
     at::Tensor v = parts[2].transpose(1, 2).contiguous();  // (B, H, T, Dh)
     const int64_t r0 = rows_from(l, st);  // queries (and the rows returned) from r0 on
     at::Tensor a = attend(l, q.slice(2, r0), k.contiguous(), v,

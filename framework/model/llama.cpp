@@ -19,13 +19,6 @@ struct LlamaLayer {
   at::Tensor b_gate, b_up, b_down;  // optional
 };
 
-// x (B, H, T, Dh); cos/sin (B, 1, T, Dh)
-at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  const int64_t half = x.size(-1) / 2;
-  at::Tensor rotated = at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
-  return x * cos + rotated * sin;
-}
-
 class Llama final : public DecoderLM {
  public:
   Llama(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options,
@@ -66,11 +59,7 @@ class Llama final : public DecoderLM {
 
  protected:
   void prepare(ForwardState& st) override {
-    // angles (B, T, Dh/2) -> cos/sin (B, 1, T, Dh) in the layout of rotate_half
-    at::Tensor angles = st.positions.to(at::kFloat).unsqueeze(-1) * inv_freq_;
-    at::Tensor emb = at::cat({angles, angles}, -1).unsqueeze(1);
-    st.rope_cos = emb.cos().to(dtype_);
-    st.rope_sin = emb.sin().to(dtype_);
+    rotary_tables(st.positions, inv_freq_, dtype_, st.rope_cos, st.rope_sin);
   }
 
   at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
@@ -82,8 +71,8 @@ class Llama final : public DecoderLM {
     at::Tensor k = linear(st, h, L.wk, L.bk, false).view({B, T, Hkv, Dh}).transpose(1, 2);
     at::Tensor v =
         linear(st, h, L.wv, L.bv, false).view({B, T, Hkv, Dh}).transpose(1, 2).contiguous();
-    q = apply_rope(q, st.rope_cos, st.rope_sin);
-    k = apply_rope(k, st.rope_cos, st.rope_sin);
+    q = apply_rotary(q, st.rope_cos, st.rope_sin);
+    k = apply_rotary(k, st.rope_cos, st.rope_sin);
     const int64_t r0 = rows_from(l, st);  // queries (and the rows returned) from r0 on
     at::Tensor a = attend(l, q.slice(2, r0), k, v, 1.0 / std::sqrt(static_cast<double>(Dh)),
                           st);  // (B, T - r0, H*Dh)

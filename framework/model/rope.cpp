@@ -29,4 +29,20 @@ at::Tensor rope_inverse_frequencies(const ModelSpec& spec) {
   throw Error(str_cat(spec.source, ": rope_scaling type '", rs.type, "' is not supported"));
 }
 
+void rotary_tables(const at::Tensor& positions, const at::Tensor& inv_freq, at::ScalarType dtype,
+                   at::Tensor& cos, at::Tensor& sin) {
+  const at::Tensor angles = positions.to(at::kFloat).unsqueeze(-1) * inv_freq;  // (B, T, d/2)
+  const at::Tensor emb = at::cat({angles, angles}, -1).unsqueeze(1);           // (B, 1, T, d)
+  cos = emb.cos().to(dtype);
+  sin = emb.sin().to(dtype);
+}
+
+at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t d = cos.size(-1), half = d / 2;
+  const at::Tensor r = d == x.size(-1) ? x : x.slice(-1, 0, d);
+  const at::Tensor rotated = at::cat({-r.slice(-1, half), r.slice(-1, 0, half)}, -1);
+  const at::Tensor out = r * cos + rotated * sin;
+  return d == x.size(-1) ? out : at::cat({out, x.slice(-1, d)}, -1);
+}
+
 }  // namespace xai
