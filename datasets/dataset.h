@@ -62,8 +62,8 @@ std::unique_ptr<Dataset> open_dataset(const std::string& type, const DatasetOpti
 std::vector<std::string> dataset_types();
 
 // The same from a YAML mapping {type, path, split, limit, seed, prompt_template, target_template,
-// explain, duplicate_ids: error|rename, explain_special_tokens}; reads only those keys (call finish() on the node or
-// finish_all() afterwards).
+// explain, duplicate_ids: error|rename, explain_special_tokens}; reads only those keys (call
+// finish() on the node or finish_all() afterwards).
 std::unique_ptr<Dataset> open_dataset(const ConfigNode& node);
 
 // Every sample of a dataset, stopping at the first bad one (for tools and tests).

@@ -185,19 +185,18 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
   if (baseline == Options::Baseline::kAuto) {
     baseline = model.spec().norm_bias ? Options::Baseline::kZero : Options::Baseline::kToken;
   }
-  at::Tensor e0;                  // (T, D) the baseline embeddings
+  at::Tensor e0;                // (T, D) the baseline embeddings
   int64_t baseline_token = -1;  // what E0 was built from, stored as an extra
   if (baseline == Options::Baseline::kZero) {
     e0 = at::zeros_like(e);
   } else {
     check_model(model);
     // unk without an id: the sample's tokenizer's UNK id (its PAD id when it has no UNK).
-    XAI_CHECK(
-        options_.baseline_token_id || baseline != Options::Baseline::kUnk || sample.unk_id,
-        "integrated_gradients: baseline 'unk': the tokenizer has neither an UNK nor a PAD "
-        "token (tokenizer_config.json unk_token / pad_token, tokenizer.json "
-        "model.unk_token) (HINT: set baseline_token_id)");
-    const int64_t id = options_.baseline_token_id             ? *options_.baseline_token_id
+    XAI_CHECK(options_.baseline_token_id || baseline != Options::Baseline::kUnk || sample.unk_id,
+              "integrated_gradients: baseline 'unk': the tokenizer has neither an UNK nor a PAD "
+              "token (tokenizer_config.json unk_token / pad_token, tokenizer.json "
+              "model.unk_token) (HINT: set baseline_token_id)");
+    const int64_t id = options_.baseline_token_id            ? *options_.baseline_token_id
                        : baseline == Options::Baseline::kUnk ? *sample.unk_id
                                                              : 0;
     baseline_token = id;

@@ -182,9 +182,10 @@ int explain(const std::vector<std::string>& argv) {
   std::printf("signed: the per-target scores summed over the target tokens%s%s\n",
               sign.empty() ? "" : "; each is ", sign.c_str());
   if (special > 0 && !sample.explain_special_tokens) {
-    std::printf("%lld special token(s) of the tokenizer get no score (HINT: "
-                "--explain-special-tokens to score them too)\n",
-                static_cast<long long>(special));
+    std::printf(
+        "%lld special token(s) of the tokenizer get no score (HINT: "
+        "--explain-special-tokens to score them too)\n",
+        static_cast<long long>(special));
   }
   std::printf("%.3f s, %lld forward and %lld backward passes\n", ex.cost.seconds,
               static_cast<long long>(ex.cost.forward_passes),

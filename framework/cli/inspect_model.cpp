@@ -108,9 +108,10 @@ int inspect_model(const std::vector<std::string>& argv) {
             << " key/value, head dim " << spec.head_dim << "\n"
             << "vocabulary     " << spec.vocab_size << "\n"
             << "positions      " << spec.max_positions;
-  if (spec.family == Family::kGptNeox) {
+  if (spec.family == Family::kGptNeox || spec.family == Family::kGptj) {
     std::cout << " (rope theta " << spec.rope_theta << " on " << spec.rotary_dims << " of "
-              << spec.head_dim << " dims per head, "
+              << spec.head_dim << " dims per head"
+              << (spec.rotary_interleaved ? ", interleaved" : "") << ", "
               << (spec.parallel_residual ? "parallel" : "sequential") << " residual)";
   }
   if (spec.family == Family::kLlama) {
@@ -121,7 +122,8 @@ int inspect_model(const std::vector<std::string>& argv) {
   if (spec.sliding_window) std::cout << ", sliding window " << *spec.sliding_window;
   std::cout << "\n"
             << "head           "
-            << (spec.tie_word_embeddings ? "tied to the embeddings" : "separate") << "\n"
+            << (spec.tie_word_embeddings ? "tied to the embeddings" : "separate")
+            << (spec.lm_head_bias ? ", with a bias" : "") << "\n"
             << "stored dtype   " << stored << " in " << ck.files().size() << " file(s), "
             << human_bytes(static_cast<double>(ck.total_file_bytes())) << "\n";
   const fs::path tok = fs::path(dir) / "tokenizer.json";

@@ -79,8 +79,8 @@ bool operator==(const ExtraArray& a, const ExtraArray& b) {
 
 bool operator==(const ExplanationRecord& a, const ExplanationRecord& b) {
   return same_floats(a.relevance, b.relevance) && a.n_targets == b.n_targets &&
-         same_floats(a.per_target, b.per_target) &&
-         same_values(a.metrics, b.metrics) && same_values(a.cost, b.cost) && a.extras == b.extras;
+         same_floats(a.per_target, b.per_target) && same_values(a.metrics, b.metrics) &&
+         same_values(a.cost, b.cost) && a.extras == b.extras;
 }
 
 bool operator==(const SampleRecord& a, const SampleRecord& b) {

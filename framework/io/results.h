@@ -97,7 +97,7 @@ struct MetricInfo {
 };
 
 struct ExplainerInfo {
-  std::string parameters_json = "{}";         // the explainer's resolved parameters
+  std::string parameters_json = "{}";  // the explainer's resolved parameters
   // What those parameters mean in a few words (Explainer::settings), for the summary's row.
   std::string settings;
   std::map<std::string, MetricInfo> metrics;  // metrics computed on this explainer's relevance

@@ -108,6 +108,33 @@ std::vector<TensorEntry> gpt_neox_table(const ModelSpec& s) {
   return t;
 }
 
+std::vector<TensorEntry> gptj_table(const ModelSpec& s) {
+  const int64_t D = s.hidden_size, V = s.vocab_size, F = s.intermediate_size;
+  std::vector<TensorEntry> t = {{"transformer.wte.weight", {V, D}}};
+  for (int64_t i = 0; i < s.num_layers; ++i) {
+    const char* p = "transformer.h.";
+    t.push_back({layer_name(p, i, "ln_1.weight"), {D}});
+    t.push_back({layer_name(p, i, "ln_1.bias"), {D}});
+    for (const char* proj : {"attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight",
+                             "attn.out_proj.weight"}) {
+      t.push_back({layer_name(p, i, proj), {D, D}});
+    }
+    t.push_back({layer_name(p, i, "mlp.fc_in.weight"), {F, D}});
+    t.push_back({layer_name(p, i, "mlp.fc_in.bias"), {F}});
+    t.push_back({layer_name(p, i, "mlp.fc_out.weight"), {D, F}});
+    t.push_back({layer_name(p, i, "mlp.fc_out.bias"), {D}});
+  }
+  t.push_back({"transformer.ln_f.weight", {D}});
+  t.push_back({"transformer.ln_f.bias", {D}});
+  if (s.tie_word_embeddings) {
+    t.push_back({"lm_head.weight", {V, D}, TensorRole::kTied, "transformer.wte.weight"});
+  } else {
+    t.push_back({"lm_head.weight", {V, D}});
+  }
+  t.push_back({"lm_head.bias", {V}});
+  return t;
+}
+
 // Buffers some checkpoints carry that no computation reads.
 bool is_ignored_buffer(const std::string& name) {
   auto ends_with = [&](const std::string& suffix) {
@@ -135,6 +162,8 @@ std::vector<TensorEntry> tensor_table(const ModelSpec& spec) {
       return llama_table(spec);
     case Family::kGptNeox:
       return gpt_neox_table(spec);
+    case Family::kGptj:
+      return gptj_table(spec);
   }
   throw Error("internal: unknown family");
 }
@@ -155,7 +184,8 @@ int64_t ModelSpec::num_parameters() const {
 CheckpointBinding bind_checkpoint(const Checkpoint& ck, const ModelSpec& spec) {
   const auto table = tensor_table(spec);
   // Base-model checkpoints (GPT2Model, LlamaModel) have no "transformer."/"model." prefix.
-  const std::string prefix = spec.family == Family::kGpt2      ? "transformer."
+  const std::string prefix = spec.family == Family::kGpt2 || spec.family == Family::kGptj
+                                 ? "transformer."
                              : spec.family == Family::kGptNeox ? "gpt_neox."
                                                                : "model.";
   const bool bare =

@@ -232,9 +232,9 @@ double best_ms(Fn&& fn, int reps) {
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     fn();
-    best = std::min(best,
-                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                        .count());
+    best = std::min(
+        best,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   return best;
 }
@@ -277,10 +277,10 @@ at::Tensor inference_attention_cpu(const at::Tensor& q, const at::Tensor& k, con
     return unfused_attention_cpu(q, k, v, G, a);
   }
   const int64_t B = q.size(0), H = q.size(1) * G, T = q.size(2) / G, S = k.size(2);
-  const std::string cls = str_cat("B", round_up_pow2(B), " H", H, " G", G, " T", round_up_pow2(T),
-                                  " S", round_up_pow2(S), " Dh", q.size(3),
-                                  a.key_factors.defined() ? " suppressed" : "", " threads ",
-                                  at::get_num_threads());
+  const std::string cls =
+      str_cat("B", round_up_pow2(B), " H", H, " G", G, " T", round_up_pow2(T), " S",
+              round_up_pow2(S), " Dh", q.size(3), a.key_factors.defined() ? " suppressed" : "",
+              " threads ", at::get_num_threads());
   Calibration& cal = calibration();
   std::string kernel;
   {

@@ -50,7 +50,7 @@ at::Tensor inference_attention_cpu(const at::Tensor& q, const at::Tensor& k, con
 // {"class": "B8 H12 T256 S256 suppressed", "kernel": "fused", "fused_ms": 1.9, "unfused_ms": 2.4}.
 struct AttentionChoice {
   std::string shape_class;
-  std::string kernel;  // "fused" | "unfused"
+  std::string kernel;                   // "fused" | "unfused"
   double fused_ms = 0, unfused_ms = 0;  // the proxy's best time of each; 0 = not timed
 };
 std::vector<AttentionChoice> attention_choices();

@@ -526,7 +526,7 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
                      : x;
   h = final_norm(h, st);
   result.logits =
-      linear(st, h, lm_head_, at::Tensor(), /*in_out=*/false).to(at::kFloat);  // (B,P,V)
+      linear(st, h, lm_head_, lm_head_bias_, /*in_out=*/false).to(at::kFloat);  // (B,P,V)
   check_finite_logits(result.logits);
   return result;
 }

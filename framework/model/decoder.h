@@ -58,8 +58,9 @@ class DecoderLM : public Model {
     return layer == spec_.num_layers - 1 ? st.last_layer_rows_from : 0;
   }
   virtual at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) = 0;
-  at::Tensor wte_;      // (V, D)
-  at::Tensor lm_head_;  // (V, D), may alias wte_
+  at::Tensor wte_;           // (V, D)
+  at::Tensor lm_head_;       // (V, D), may alias wte_
+  at::Tensor lm_head_bias_;  // (V) or undefined (GPT-J has one)
 
   // Building blocks that follow st.rules in their backward (see GradientRules).
   // x (B, T, in) -> (B, T, out); w is (in, out) when in_out (GPT-2's Conv1D), else (out, in).
@@ -104,5 +105,7 @@ std::unique_ptr<Model> make_llama(const ModelSpec& spec, const WeightFn& weights
                                   const LoadOptions& options, at::ScalarType dtype);
 std::unique_ptr<Model> make_gpt_neox(const ModelSpec& spec, const WeightFn& weights,
                                      const LoadOptions& options, at::ScalarType dtype);
+std::unique_ptr<Model> make_gptj(const ModelSpec& spec, const WeightFn& weights,
+                                 const LoadOptions& options, at::ScalarType dtype);
 
 }  // namespace xai

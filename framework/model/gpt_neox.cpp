@@ -12,12 +12,12 @@ namespace xai {
 namespace {
 
 struct NeoxLayer {
-  at::Tensor ln1_w, ln1_b;    // input_layernorm (D)
-  at::Tensor qkv_w, qkv_b;    // (3D, D) rows per head h: [q_h, k_h, v_h], each Dh; (3D)
+  at::Tensor ln1_w, ln1_b;      // input_layernorm (D)
+  at::Tensor qkv_w, qkv_b;      // (3D, D) rows per head h: [q_h, k_h, v_h], each Dh; (3D)
   at::Tensor dense_w, dense_b;  // (D, D), (D)
-  at::Tensor ln2_w, ln2_b;    // post_attention_layernorm (D)
-  at::Tensor up_w, up_b;      // dense_h_to_4h (F, D), (F)
-  at::Tensor down_w, down_b;  // dense_4h_to_h (D, F), (D)
+  at::Tensor ln2_w, ln2_b;      // post_attention_layernorm (D)
+  at::Tensor up_w, up_b;        // dense_h_to_4h (F, D), (F)
+  at::Tensor down_w, down_b;    // dense_4h_to_h (D, F), (D)
 };
 
 class GptNeox final : public DecoderLM {

@@ -31,6 +31,8 @@ std::unique_ptr<Model> make(const ModelSpec& spec, const WeightFn& weights,
       return make_llama(spec, weights, options, dtype);
     case Family::kGptNeox:
       return make_gpt_neox(spec, weights, options, dtype);
+    case Family::kGptj:
+      return make_gptj(spec, weights, options, dtype);
   }
   throw Error("internal: unknown family");
 }

@@ -222,6 +222,34 @@ void read_gpt_neox(const json& j, const ConfigReader& c, ModelSpec& s) {
   }
 }
 
+void read_gptj(const ConfigReader& c, ModelSpec& s) {
+  s.family = Family::kGptj;
+  s.vocab_size = c.integer("vocab_size");
+  s.hidden_size = c.integer("n_embd");
+  require_size(c.source(), "hidden size", s.hidden_size, kMaxWidth);  // before 4 * n_embd below
+  s.num_layers = c.integer("n_layer");
+  s.num_heads = c.integer("n_head");
+  s.num_kv_heads = s.num_heads;
+  s.max_positions = c.integer_or("n_positions", 2048);
+  s.intermediate_size = c.integer_or("n_inner", 4 * s.hidden_size);
+  s.norm_eps = c.number_or("layer_norm_epsilon", 1e-5);
+  s.activation = c.string_or("activation_function", "gelu_new");
+  s.tie_word_embeddings = c.boolean_or("tie_word_embeddings", false);
+  s.rope_theta = 10000.0;  // fixed in GPT-J's create_sinusoidal_positions
+  s.rotary_interleaved = true;
+  s.parallel_residual = true;
+  s.lm_head_bias = true;
+  s.mlp_bias = true;
+  if (s.hidden_size > 0 && s.num_heads > 0 && s.hidden_size % s.num_heads == 0) {
+    const int64_t head = s.hidden_size / s.num_heads;
+    s.rotary_dims = c.integer_or("rotary_dim", head);  // null or absent: the whole head
+    if (s.rotary_dims <= 0 || s.rotary_dims > head || s.rotary_dims % 2 != 0) {
+      throw Error(str_cat(c.source(), ": rotary_dim ", s.rotary_dims,
+                          " must be even and between 2 and the head size ", head));
+    }
+  }
+}
+
 }  // namespace
 
 const char* family_name(Family f) {
@@ -232,6 +260,8 @@ const char* family_name(Family f) {
       return "llama";
     case Family::kGptNeox:
       return "gpt_neox";
+    case Family::kGptj:
+      return "gptj";
   }
   return "?";
 }
@@ -258,12 +288,15 @@ ModelSpec parse_model_config(const std::string& json_text, const std::string& so
     read_llama(j, c, s);
   } else if (s.model_type == "gpt_neox") {
     read_gpt_neox(j, c, s);
+  } else if (s.model_type == "gptj") {
+    read_gptj(c, s);
   } else if (s.model_type.empty()) {
-    throw Error(str_cat(source,
-                        ": missing 'model_type' (supported: gpt2, llama, mistral, qwen2, gpt_neox)"));
+    throw Error(str_cat(
+        source, ": missing 'model_type' (supported: gpt2, llama, mistral, qwen2, gpt_neox, gptj)"));
   } else {
-    throw Error(str_cat(source, ": model_type '", s.model_type,
-                        "' is not supported (supported: gpt2, llama, mistral, qwen2, gpt_neox)"));
+    throw Error(
+        str_cat(source, ": model_type '", s.model_type,
+                "' is not supported (supported: gpt2, llama, mistral, qwen2, gpt_neox, gptj)"));
   }
   require_size(source, "vocab_size", s.vocab_size, kMaxCount);
   require_size(source, "hidden size", s.hidden_size, kMaxWidth);
@@ -329,6 +362,19 @@ std::string model_config_json(const ModelSpec& s) {
     j["layer_norm_epsilon"] = s.norm_eps;
     j["scale_attn_weights"] = s.scale_attn_weights;
     j["scale_attn_by_inverse_layer_idx"] = s.scale_attn_by_inverse_layer_idx;
+    j["tie_word_embeddings"] = s.tie_word_embeddings;
+  } else if (s.family == Family::kGptj) {
+    j["architectures"] = {"GPTJForCausalLM"};
+    j["model_type"] = "gptj";
+    j["vocab_size"] = s.vocab_size;
+    j["n_positions"] = s.max_positions;
+    j["n_embd"] = s.hidden_size;
+    j["n_layer"] = s.num_layers;
+    j["n_head"] = s.num_heads;
+    j["n_inner"] = s.intermediate_size;
+    j["rotary_dim"] = s.rotary_dims;
+    j["activation_function"] = s.activation;
+    j["layer_norm_epsilon"] = s.norm_eps;
     j["tie_word_embeddings"] = s.tie_word_embeddings;
   } else if (s.family == Family::kGptNeox) {
     j["architectures"] = {"GPTNeoXForCausalLM"};

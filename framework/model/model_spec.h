@@ -8,7 +8,7 @@
 
 namespace xai {
 
-enum class Family { kGpt2, kLlama, kGptNeox };  // kLlama also covers Mistral and Qwen2
+enum class Family { kGpt2, kLlama, kGptNeox, kGptj };  // kLlama also covers Mistral and Qwen2
 const char* family_name(Family f);
 
 struct RopeScaling {
@@ -43,6 +43,8 @@ struct ModelSpec {
   double rope_theta = 10000.0;
   // Leading dimensions of each head that are rotated (GPT-NeoX: head_dim * rotary_pct); 0 = all.
   int64_t rotary_dims = 0;
+  // Rotation of dimension pairs (2i, 2i+1) (GPT-J's rotate-every-two) instead of (i, i + d/2).
+  bool rotary_interleaved = false;
   RopeScaling rope_scaling;
   bool qkv_bias = false;                  // Qwen2 always, Llama when attention_bias
   bool o_bias = false;                    // Llama attention_bias
@@ -50,8 +52,9 @@ struct ModelSpec {
   std::optional<int64_t> sliding_window;  // Mistral (and Qwen2 with use_sliding_window)
 
   // GPT-NeoX: attention and MLP both read the block input and add to it (use_parallel_residual);
-  // false: the MLP reads the attention's output, as in GPT-2.
+  // false: the MLP reads the attention's output, as in GPT-2. GPT-J: always, from one LayerNorm.
   bool parallel_residual = false;
+  bool lm_head_bias = false;  // GPT-J
 
   // GPT-2.
   bool scale_attn_weights = true;

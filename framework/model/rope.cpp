@@ -30,17 +30,22 @@ at::Tensor rope_inverse_frequencies(const ModelSpec& spec) {
 }
 
 void rotary_tables(const at::Tensor& positions, const at::Tensor& inv_freq, at::ScalarType dtype,
-                   at::Tensor& cos, at::Tensor& sin) {
+                   at::Tensor& cos, at::Tensor& sin, bool interleaved) {
   const at::Tensor angles = positions.to(at::kFloat).unsqueeze(-1) * inv_freq;  // (B, T, d/2)
-  const at::Tensor emb = at::cat({angles, angles}, -1).unsqueeze(1);           // (B, 1, T, d)
+  const at::Tensor emb =
+      (interleaved ? at::stack({angles, angles}, -1).flatten(-2) : at::cat({angles, angles}, -1))
+          .unsqueeze(1);  // (B, 1, T, d)
   cos = emb.cos().to(dtype);
   sin = emb.sin().to(dtype);
 }
 
-at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                        bool interleaved) {
   const int64_t d = cos.size(-1), half = d / 2;
   const at::Tensor r = d == x.size(-1) ? x : x.slice(-1, 0, d);
-  const at::Tensor rotated = at::cat({-r.slice(-1, half), r.slice(-1, 0, half)}, -1);
+  const at::Tensor rotated =
+      interleaved ? at::stack({-r.slice(-1, 1, d, 2), r.slice(-1, 0, d, 2)}, -1).flatten(-2)
+                  : at::cat({-r.slice(-1, half), r.slice(-1, 0, half)}, -1);
   const at::Tensor out = r * cos + rotated * sin;
   return d == x.size(-1) ? out : at::cat({out, x.slice(-1, d)}, -1);
 }

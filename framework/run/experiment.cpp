@@ -4,8 +4,8 @@
 #include "framework/run/experiment.h"
 
 #include <ATen/Parallel.h>
-#include <nlohmann/json.hpp>
 #include <torch/cuda.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <set>

@@ -186,8 +186,8 @@ std::vector<std::string> fingerprint_changes(const RunFingerprint& before,
         str_cat("explainer '", name, "': its parameters were ", it->second, ", now ", params));
   }
   if (!before.samples.empty() && !now.samples.empty() && before.samples != now.samples) {
-    out.push_back(str_cat("the dataset's sample settings were ", before.samples, ", now ",
-                          now.samples));
+    out.push_back(
+        str_cat("the dataset's sample settings were ", before.samples, ", now ", now.samples));
   }
   return out;
 }

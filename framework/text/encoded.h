@@ -29,14 +29,14 @@ struct Sample {
 };
 
 struct Encoded {
-  std::vector<int64_t> ids;           // (T) prompt tokens, then the target tokens except the last
-  int64_t prompt_len = 0;             // target token t is predicted at position prompt_len - 1 + t
-  std::vector<int64_t> target_ids;    // (n_targets)
+  std::vector<int64_t> ids;         // (T) prompt tokens, then the target tokens except the last
+  int64_t prompt_len = 0;           // target token t is predicted at position prompt_len - 1 + t
+  std::vector<int64_t> target_ids;  // (n_targets)
   // (T) 1 where a position gets a relevance score. Every explainer follows it: elsewhere (special
   // tokens unless asked for, prompt tokens outside the explain spans, target positions) the
   // stored relevance and per-target scores are NaN, "no score" (see keep_explained).
   std::vector<uint8_t> explain_mask;
-  std::vector<float> evidence_mask;   // (T) 1 where the token overlaps the evidence; empty = none
+  std::vector<float> evidence_mask;  // (T) 1 where the token overlaps the evidence; empty = none
   // (T) byte spans: into `prompt` for positions < prompt_len, into `target` after.
   std::vector<ByteSpan> offsets;
   std::vector<std::string> tokens;  // (T) vocabulary strings, for display

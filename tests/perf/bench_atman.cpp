@@ -105,9 +105,9 @@ Run time_atman(Model& model, const Encoded& sample, AtManOptions o, int64_t subs
 
 // A prompt of exactly T tokens for `tok` (random words, cut at a token boundary), for the CLI run.
 std::string prompt_of(const Tokenizer& tok, int64_t T) {
-  const char* words[] = {"the", "river", "city", "north", "library", "opens", "at", "nine",
-                         "Mara", "works", "in", "Lima", "and", "Ben", "lives", "Oslo",
-                         "bread", "costs", "three", "coins", "while", "tea", "is", "free"};
+  const char* words[] = {"the",   "river", "city",  "north", "library", "opens", "at",    "nine",
+                         "Mara",  "works", "in",    "Lima",  "and",     "Ben",   "lives", "Oslo",
+                         "bread", "costs", "three", "coins", "while",   "tea",   "is",    "free"};
   std::string text;
   uint64_t x = 88172645463325252ull;
   while (static_cast<int64_t>(tok.encode(text, true).size()) < T + 8) {
@@ -132,9 +132,10 @@ struct CliRun {
 // `xai explain` on the benchmark checkpoint, single-token AtMan as `fast` runs it.
 CliRun run_cli(const std::string& xai, const std::string& dir, const std::string& prompt,
                int threads, int64_t B) {
-  const std::string cmd = xai + " explain --model " + dir + " --prompt '" + prompt +
-                          "' --target ' the' --method atman --set kappa=off --set batch_size=" +
-                          std::to_string(B) + " --threads " + std::to_string(threads) + " --json";
+  const std::string cmd =
+      xai + " explain --model " + dir + " --prompt '" + prompt +
+      "' --target ' the' --method atman --set kappa=off --set batch_size=" + std::to_string(B) +
+      " --threads " + std::to_string(threads) + " --json";
   const double t0 = bench::now_seconds();
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) throw std::runtime_error("cannot run " + cmd);
@@ -189,13 +190,14 @@ int main(int argc, char** argv) {
   const double ceiling = bench::matmul_gflops();
   std::printf("cpu %s; matmul ceiling (1024^3 fp32, %d threads): %.1f GFLOP/s; B = %lld; %s\n",
               cpu_model_name().c_str(), threads, ceiling, static_cast<long long>(B),
-              subset_fast > 0 ? "ESTIMATES: a subset of batches timed, extrapolated by row work"
+              subset_fast > 0    ? "ESTIMATES: a subset of batches timed, extrapolated by row work"
               : subset_naive > 0 ? "fast: every batch timed; naive: an ESTIMATE from a subset"
                                  : "every batch timed");
   std::unique_ptr<Tokenizer> tokenizer;
   if (!cli.empty()) {  // the CLI needs a tokenizer beside the weights: the GPT-2 fixture's
     namespace fs = std::filesystem;
-    const std::string src = std::string(XAI_SOURCE_DIR) + "/tests/fixtures/models/gpt2/tokenizer.json";
+    const std::string src =
+        std::string(XAI_SOURCE_DIR) + "/tests/fixtures/models/gpt2/tokenizer.json";
     fs::copy_file(src, dir + "/tokenizer.json", fs::copy_options::overwrite_existing);
     tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_file(src));
   }
@@ -259,10 +261,11 @@ int main(int argc, char** argv) {
       json.push_back(buf);
       if (!cli.empty() && std::string(name) == "fast") {
         const CliRun c = run_cli(cli, dir, prompt_of(*tokenizer, T), threads, B);
-        std::printf("%5lld %-10s %10.2f %10s %9s  (xai explain end to end; its explain %.2f s, "
-                    "benchmark / CLI explain %.2f)\n",
-                    static_cast<long long>(T), "cli", c.wall, "", "", c.explain_seconds,
-                    r.seconds / c.explain_seconds);
+        std::printf(
+            "%5lld %-10s %10.2f %10s %9s  (xai explain end to end; its explain %.2f s, "
+            "benchmark / CLI explain %.2f)\n",
+            static_cast<long long>(T), "cli", c.wall, "", "", c.explain_seconds,
+            r.seconds / c.explain_seconds);
         std::snprintf(buf, sizeof(buf),
                       "{\"bench\":\"atman_cli\",\"T\":%lld,\"B\":%lld,\"threads\":%d,"
                       "\"wall_seconds\":%.4f,\"explain_seconds\":%.4f,\"bench_seconds\":%.4f}",

@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/model/arch_registry.h"
-#include "framework/run/machine.h"
 #include "framework/model/model_spec.h"
+#include "framework/run/machine.h"
 #include "framework/tensor_io/safetensors.h"
 
 namespace xai::bench {

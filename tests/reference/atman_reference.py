@@ -27,6 +27,7 @@ from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 from transformers.models.gpt2 import modeling_gpt2
 from transformers.models.gpt_neox import modeling_gpt_neox
+from transformers.models.gptj import modeling_gptj
 from transformers.models.llama import modeling_llama
 from transformers.models.qwen2 import modeling_qwen2
 
@@ -106,6 +107,15 @@ def neox_attn(self, query, key, value, attention_mask=None, head_mask=None):
 
 modeling_gpt2.GPT2Attention._attn = gpt2_attn
 modeling_gpt_neox.GPTNeoXAttention._attn = neox_attn
+
+
+def gptj_attn(self, query, key, value, attention_mask=None, head_mask=None):
+    raw = torch.matmul(query, key.transpose(-1, -2))
+    probs = manipulated_probs(raw, self.layer_idx, math.sqrt(self.head_dim))
+    return torch.matmul(probs, value), probs
+
+
+modeling_gptj.GPTJAttention._attn = gptj_attn
 modeling_llama.LlamaAttention.forward = llama_attn_forward
 modeling_qwen2.Qwen2Attention.forward = llama_attn_forward
 
@@ -165,7 +175,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "configs.json"), "w") as f:
         json.dump(CONFIGS, f, indent=2, sort_keys=True)
-    names = sys.argv[1:] or ["gpt2", "llama_gqa", "qwen2", "gpt_neox"]
+    names = sys.argv[1:] or ["gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"]
     for name in names:
         model = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS, name),
                                                      attn_implementation="eager")
@@ -173,6 +183,9 @@ def main():
         if name.startswith("gpt_neox"):  # GPT-NeoX's attention knows no layer index
             for i, layer in enumerate(model.gpt_neox.layers):
                 layer.attention.layer_idx = i
+        if name.startswith("gptj"):  # neither does GPT-J's
+            for i, layer in enumerate(model.transformer.h):
+                layer.attn.layer_idx = i
         V = model.config.vocab_size
         g = torch.Generator().manual_seed(7)
         tensors = {}

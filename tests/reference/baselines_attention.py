@@ -38,13 +38,14 @@ from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 from transformers.models.gpt2 import modeling_gpt2
 from transformers.models.gpt_neox import modeling_gpt_neox
+from transformers.models.gptj import modeling_gptj
 from transformers.models.llama import modeling_llama
 from transformers.models.qwen2 import modeling_qwen2
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 MODELS = os.path.join(ROOT, "tests", "fixtures", "models")
 OUT = os.path.join(ROOT, "tests", "fixtures", "baselines")
-FIXTURE_MODELS = ["gpt2", "llama_gqa", "qwen2", "gpt_neox"]
+FIXTURE_MODELS = ["gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"]
 
 CONFIGS = {
     "attention": {
@@ -119,6 +120,15 @@ def neox_attn(self, query, key, value, attention_mask=None, head_mask=None):
 
 modeling_gpt2.GPT2Attention._attn = gpt2_attn
 modeling_gpt_neox.GPTNeoXAttention._attn = neox_attn
+
+
+def gptj_attn(self, query, key, value, attention_mask=None, head_mask=None):
+    scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.head_dim)
+    probs = probs_through_hook(scores, self.layer_idx)
+    return torch.matmul(probs, value), probs
+
+
+modeling_gptj.GPTJAttention._attn = gptj_attn
 modeling_llama.LlamaAttention.forward = llama_attn_forward
 modeling_qwen2.Qwen2Attention.forward = llama_attn_forward
 
@@ -239,6 +249,9 @@ def main():
         if name.startswith("gpt_neox"):  # GPT-NeoX's attention knows no layer index
             for i, layer in enumerate(model.gpt_neox.layers):
                 layer.attention.layer_idx = i
+        if name.startswith("gptj"):  # neither does GPT-J's
+            for i, layer in enumerate(model.transformer.h):
+                layer.attn.layer_idx = i
         for p in model.parameters():
             p.requires_grad_(False)
         V = model.config.vocab_size

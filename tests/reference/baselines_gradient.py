@@ -178,7 +178,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "gradient_configs.json"), "w") as f:
         json.dump(CONFIGS, f, indent=2, sort_keys=True)
-    for name in sys.argv[1:] or ["gpt2", "llama_gqa", "qwen2", "gpt_neox"]:
+    for name in sys.argv[1:] or ["gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"]:
         model = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS, name),
                                                      attn_implementation="eager")
         model = model.double().eval()
@@ -186,6 +186,8 @@ def main():
             p.requires_grad_(False)
         V = model.config.vocab_size
         bos_id = model.config.bos_token_id if model.config.model_type != "gpt2" else None
+        if bos_id is not None and bos_id >= V:  # GPT-J's config keeps GPT-2's 50256
+            bos_id = None
         g = torch.Generator().manual_seed(23)
         tensors = {}
         for i, (P, n) in enumerate([(9, 3), (6, 2)]):

@@ -25,8 +25,8 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import (AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig,
-                          MistralConfig, Qwen2Config)
+from transformers import (AutoModelForCausalLM, GPT2Config, GPTJConfig, GPTNeoXConfig,
+                          LlamaConfig, MistralConfig, Qwen2Config)
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -175,6 +175,13 @@ def main():
                                         tie_word_embeddings=False, hidden_dropout=0,
                                         attention_dropout=0),
           seed=17)
+    # GPT-J: rotary on 8 of each head's 16 dimensions, interleaved; parallel attention and MLP
+    # from one LayerNorm; an LM head with a bias.
+    build("gptj", lambda: GPTJConfig(vocab_size=tokenizer_vocab("byte_level_bpe"), n_positions=128,
+                                     n_embd=64, n_layer=2, n_head=4, rotary_dim=8, n_inner=160,
+                                     activation_function="gelu_new", resid_pdrop=0, embd_pdrop=0,
+                                     attn_pdrop=0, tie_word_embeddings=False),
+          seed=18, tokenizer="byte_level_bpe")
 
 
 if __name__ == "__main__":

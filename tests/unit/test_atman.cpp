@@ -66,7 +66,7 @@ TEST_P(AtManReference, PerTargetMatchesTheReferenceImplementation) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, AtManReference,
-                         ::testing::Values("gpt2", "llama_gqa", "qwen2", "gpt_neox"));
+                         ::testing::Values("gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"));
 
 class AtManFastPath : public ::testing::TestWithParam<std::string> {
  protected:
@@ -214,7 +214,8 @@ TEST_P(AtManFastPath, PerturbationSharesSumToTheSingleRunExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, AtManFastPath,
-                         ::testing::Values("gpt2", "llama_gqa", "gpt_neox", "gpt_neox_seq"));
+                         ::testing::Values("gpt2", "llama_gqa", "gpt_neox", "gpt_neox_seq",
+                                           "gptj"));
 
 TEST(AtManPlan, NeighboursFollowKappaTopKAndTheCosineFactor) {
   // Embeddings with known cosines to row 0: 1 (same), 0.8, 0.6, -0.5.
@@ -225,7 +226,7 @@ TEST(AtManPlan, NeighboursFollowKappaTopKAndTheCosineFactor) {
   e[3] = at::tensor({0.6f, 0.8f});
   e[4] = at::tensor({-0.5f, 0.8660254f});
   Encoded s = make_sample(at::arange(5, at::kLong), 4, at::tensor(std::vector<int64_t>{9, 9}));
-  AtManOptions o;  // factor 0.1, kappa 0.7, cos-scaled
+  AtManOptions o;                             // factor 0.1, kappa 0.7, cos-scaled
   EXPECT_EQ(AtMan(o).plan(e, s).size(), 4u);  // the prompt tokens (targets are not explained)
   o.explain_targets = true;
   auto plan = AtMan(o).plan(e, s);

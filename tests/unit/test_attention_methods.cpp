@@ -136,7 +136,7 @@ TEST_P(AttentionReference, AttAttrMatchesTheReferenceImplementation) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, AttentionReference,
-                         ::testing::Values("gpt2", "llama_gqa", "qwen2", "gpt_neox"));
+                         ::testing::Values("gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"));
 
 // ---- rollout ------------------------------------------------------------------------------------
 

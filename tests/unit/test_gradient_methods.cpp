@@ -128,7 +128,7 @@ TEST_P(GradientReference, PerTargetAndDeltaMatchCaptum) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, GradientReference,
-                         ::testing::Values("gpt2", "llama_gqa", "qwen2", "gpt_neox"));
+                         ::testing::Values("gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"));
 
 // ---- axioms ------------------------------------------------------------------------------------
 
@@ -306,7 +306,7 @@ TEST_P(GradientAxioms, SaliencyAndInputXGradientShareOneGradient) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, GradientAxioms,
-                         ::testing::Values("gpt2", "llama_gqa", "gpt_neox"));
+                         ::testing::Values("gpt2", "llama_gqa", "gpt_neox", "gptj"));
 
 TEST(IntegratedGradients, TokenBaselineKeepsALeadingBos) {
   auto model = load_model(fixture("models/llama_gqa"));
@@ -467,8 +467,9 @@ TEST(GradientConfig, PresetsSetTheirValuesAndKeysOverrideThem) {
 
 TEST(GradientConfig, InvalidParametersAreErrorsNamingTheKey) {
   test::expect_error([] { build("integrated_gradients", "{stpes: 3}"); }, {"stpes", "steps"});
-  test::expect_error([] { build("integrated_gradients", "{baseline: zero, baseline_token_id: 3}"); },
-                     {"baseline_token_id", "zero"});
+  test::expect_error(
+      [] { build("integrated_gradients", "{baseline: zero, baseline_token_id: 3}"); },
+      {"baseline_token_id", "zero"});
   test::expect_error([] { build("integrated_gradients", "{delta_tolerance: 0}"); },
                      {"delta_tolerance", "positive"});
   test::expect_error([] { build("integrated_gradients", "{quadrature: simpson}"); },

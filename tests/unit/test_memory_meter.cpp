@@ -71,8 +71,8 @@ TEST(MemoryMeter, TheFirstAndSecondExplanationOfARunReportTheSamePeak) {
   const double lo = *std::min_element(peaks.begin(), peaks.end());
   const double hi = *std::max_element(peaks.begin(), peaks.end());
   EXPECT_LT(hi, static_cast<double>(weights) / 3) << "a peak includes paging in the weights";
-  EXPECT_LT(hi - lo, 4.0 * kMB + 0.25 * lo) << "samples of one method differ: " << lo << " .. "
-                                            << hi;
+  EXPECT_LT(hi - lo, 4.0 * kMB + 0.25 * lo)
+      << "samples of one method differ: " << lo << " .. " << hi;
 }
 
 }  // namespace

@@ -190,7 +190,8 @@ TEST(ModelLoading, Float32WeightsAreUsedInPlaceAndReadAtLoad) {
   auto m = load_model(dir.path());
   const int64_t copied = anonymous_bytes() - anon;
   EXPECT_LT(copied, 16 << 20) << "loading copied " << copied << " bytes of weights";
-  EXPECT_GT(MemoryMeter::file_resident_bytes() - file, 60 << 20) << "the weights' pages were not read at load";
+  EXPECT_GT(MemoryMeter::file_resident_bytes() - file, 60 << 20)
+      << "the weights' pages were not read at load";
   at::Tensor e = m->embed(at::full({1, 1}, 123, at::kLong));
   EXPECT_FLOAT_EQ(e[0][0][0].item<float>(), 0.01f);
   EXPECT_LT(anonymous_bytes() - anon, 16 << 20);

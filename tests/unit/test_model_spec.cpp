@@ -112,5 +112,28 @@ TEST(ModelSpecParse, GptNeoxRotaryDimensionsAndResidualAreReadAndWrittenBack) {
                {"c.json", "rotary_pct 0.1 gives 1 rotary dimensions", "even"});
 }
 
+// GPT-J: rotary_dim dimensions of each head (all when absent), interleaved; parallel residual and
+// an LM-head bias always; the written config reads back as the same spec.
+TEST(ModelSpecParse, GptjRotaryDimensionsAreReadAndWrittenBack) {
+  auto gptj = [](const std::string& extra) {
+    return "{\"model_type\": \"gptj\", \"vocab_size\": 100, \"n_embd\": 64, \"n_layer\": 2, "
+           "\"n_head\": 4" +
+           extra + "}";
+  };
+  ModelSpec s = parse_model_config(gptj(", \"rotary_dim\": 8"), "c.json");
+  EXPECT_EQ(s.family, Family::kGptj);
+  EXPECT_EQ(s.rotary_dims, 8);
+  EXPECT_TRUE(s.rotary_interleaved);
+  EXPECT_TRUE(s.parallel_residual);
+  EXPECT_TRUE(s.lm_head_bias);
+  EXPECT_EQ(s.intermediate_size, 256);
+  EXPECT_EQ(parse_model_config(gptj(""), "c.json").rotary_dims, 16);
+  const ModelSpec back = parse_model_config(model_config_json(s), "written.json");
+  EXPECT_EQ(back.family, Family::kGptj);
+  EXPECT_EQ(back.rotary_dims, 8);
+  expect_error([&] { parse_model_config(gptj(", \"rotary_dim\": 7"), "c.json"); },
+               {"c.json", "rotary_dim 7 must be even"});
+}
+
 }  // namespace
 }  // namespace xai

@@ -306,7 +306,7 @@ TEST_P(FamilyTest, RejectsIdsOutsideTheVocabulary) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, FamilyTest,
                          ::testing::Values("gpt2", "llama_gqa", "llama3_rope", "qwen2", "mistral",
-                                           "gpt_neox", "gpt_neox_seq"));
+                                           "gpt_neox", "gpt_neox_seq", "gptj"));
 
 class RotaryTest : public ::testing::TestWithParam<std::string> {};
 
@@ -319,8 +319,8 @@ TEST_P(RotaryTest, InverseFrequenciesMatchHuggingFace) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, RotaryTest,
-                         ::testing::Values("llama_gqa", "llama3_rope", "qwen2", "mistral", "gpt_neox",
-                                           "gpt_neox_seq"));
+                         ::testing::Values("llama_gqa", "llama3_rope", "qwen2", "mistral",
+                                           "gpt_neox", "gpt_neox_seq"));
 
 }  // namespace
 }  // namespace xai

@@ -132,17 +132,17 @@ TEST(Run, ResumeComputesOnlyWhatIsMissingAndEqualsOneRun) {
 // question when only the context is explained, the target) holds NaN ("no score") in relevance and
 // per_target; every explained position holds a number. explain_special_tokens adds the BOS.
 TEST(Run, OnlyTheExplainedPositionsHoldScoresForEveryExplainer) {
-  const std::vector<std::string> methods = {"atman", "chefer", "input_x_gradient",
-                                            "integrated_gradients", "attnlrp", "attention"};
+  const std::vector<std::string> methods = {
+      "atman", "chefer", "input_x_gradient", "integrated_gradients", "attnlrp", "attention"};
   std::string list = "explainers=[";
   for (const auto& m : methods) list += (list.back() == '[' ? "" : ", ") + ("{name: " + m + "}");
   list += "]";
   for (const bool special : {false, true}) {
     TempDir out;
-    RunResult r = run("tiny.yaml", {"output=" + out.path(), "dataset.limit=2", list,
-                                    "explainers[3].steps=4",
-                                    std::string("dataset.explain_special_tokens=") +
-                                        (special ? "true" : "false")});
+    RunResult r =
+        run("tiny.yaml",
+            {"output=" + out.path(), "dataset.limit=2", list, "explainers[3].steps=4",
+             std::string("dataset.explain_special_tokens=") + (special ? "true" : "false")});
     ASSERT_EQ(r.failures, 0);
     ResultsReader reader(r.results_h5);
     for (const std::string model : {"gpt2", "llama"}) {
@@ -327,8 +327,8 @@ TEST(Run, MethodExtrasAreStoredPerSampleAndEqualTheExplainersOwn) {
   }
   // Under the table, one line for IG when a sample is flagged; here, at a tolerance every sample
   // misses, both are.
-  RunResult strict =
-      run("extras.yaml", {"output=" + out.path() + "/strict", "explainers[0].delta_tolerance=1e-12"});
+  RunResult strict = run(
+      "extras.yaml", {"output=" + out.path() + "/strict", "explainers[0].delta_tolerance=1e-12"});
   const std::string table = format_summary(strict.rows);
   EXPECT_NE(table.find("ig on gpt2: 2 of 2 samples flagged"), std::string::npos) << table;
 }

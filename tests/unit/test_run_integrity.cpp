@@ -150,9 +150,9 @@ TEST(RunIntegrity, ResumeAcrossAChangedCheckpointOrParametersIsRefusedNamingTheC
   expect_error([&] { run(yaml, {"dataset.explain_special_tokens=true"}, true); },
                {"the dataset's sample settings were", "\"explain_special_tokens\":false",
                 "\"explain_special_tokens\":true"});
-  expect_error([&] { run(yaml, {"dataset.explain=prompt"}, true); },
-               {"the dataset's sample settings were", "\"explain\":\"context\"",
-                "\"explain\":\"prompt\""});
+  expect_error(
+      [&] { run(yaml, {"dataset.explain=prompt"}, true); },
+      {"the dataset's sample settings were", "\"explain\":\"context\"", "\"explain\":\"prompt\""});
   // Asked for explicitly: it goes on and the results say what differed.
   copy_model_with("gpt2", model, "transformer.ln_f.weight", [](at::Tensor& w) { w.mul_(2); });
   RunOptions o;

@@ -1,0 +1,85 @@
+// GPT-J (GPTJForCausalLM, AtMan's own base model): separate q/k/v/out projections without bias,
+// rotary embedding on the first rotary_dim dimensions of each head in the interleaved
+// (rotate-every-two) layout, one LayerNorm feeding attention and MLP in parallel, gelu_new, and
+// an LM head with a bias.
+#include <cmath>
+
+#include "framework/common/error.h"
+#include "framework/model/decoder.h"
+#include "framework/model/rope.h"
+
+namespace xai {
+namespace {
+
+struct GptjLayer {
+  at::Tensor ln_w, ln_b;          // ln_1 (D)
+  at::Tensor wq, wk, wv, wo;      // (D, D) each, no bias
+  at::Tensor fc_in_w, fc_in_b;    // (F, D), (F)
+  at::Tensor fc_out_w, fc_out_b;  // (D, F), (D)
+};
+
+class Gptj final : public DecoderLM {
+ public:
+  Gptj(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options, at::ScalarType dtype)
+      : DecoderLM(spec, options, dtype) {
+    wte_ = weight(src, "transformer.wte.weight");
+    lm_head_ = spec.tie_word_embeddings ? wte_ : weight(src, "lm_head.weight");
+    lm_head_bias_ = weight(src, "lm_head.bias");
+    for (int64_t i = 0; i < spec.num_layers; ++i) {
+      auto w = [&](const char* rest) {
+        return weight(src, str_cat("transformer.h.", i, ".", rest));
+      };
+      layers_.push_back({w("ln_1.weight"), w("ln_1.bias"), w("attn.q_proj.weight"),
+                         w("attn.k_proj.weight"), w("attn.v_proj.weight"),
+                         w("attn.out_proj.weight"), w("mlp.fc_in.weight"), w("mlp.fc_in.bias"),
+                         w("mlp.fc_out.weight"), w("mlp.fc_out.bias")});
+    }
+    lnf_w_ = weight(src, "transformer.ln_f.weight");
+    lnf_b_ = weight(src, "transformer.ln_f.bias");
+    inv_freq_ = rope_inverse_frequencies(spec).to(device_);  // (rotary_dim / 2) float
+  }
+
+ protected:
+  void prepare(ForwardState& st) override {
+    rotary_tables(st.positions, inv_freq_, dtype_, st.rope_cos, st.rope_sin, /*interleaved=*/true);
+  }
+
+  at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
+    const GptjLayer& L = layers_[l];
+    const int64_t B = st.B, T = st.T, H = spec_.num_heads, Dh = spec_.head_dim;
+    const at::Tensor h = layer_norm(st, x, L.ln_w, L.ln_b, spec_.norm_eps);  // (B, T, D)
+    auto heads = [&](const at::Tensor& w) {
+      return linear(st, h, w, at::Tensor(), false).view({B, T, H, Dh}).transpose(1, 2);
+    };
+    const at::Tensor q = apply_rotary(heads(L.wq), st.rope_cos, st.rope_sin, true);
+    const at::Tensor k = apply_rotary(heads(L.wk), st.rope_cos, st.rope_sin, true).contiguous();
+    const at::Tensor v = heads(L.wv).contiguous();  // (B, H, T, Dh)
+    const int64_t r0 = rows_from(l, st);            // queries (and the rows returned) from r0 on
+    at::Tensor a = attend(l, q.slice(2, r0), k, v, 1.0 / std::sqrt(static_cast<double>(Dh)),
+                          st);  // (B, T - r0, D)
+    // x + attn(ln(x)) + mlp(ln(x)): one LayerNorm feeds both branches.
+    const at::Tensor y = residual(st, x.slice(1, r0), linear(st, a, L.wo, at::Tensor(), false));
+    return add_mlp(st, y, h.slice(1, r0), [&](const at::Tensor& r) {
+      return linear(st, act(st, linear(st, r, L.fc_in_w, L.fc_in_b, false)), L.fc_out_w, L.fc_out_b,
+                    false);
+    });
+  }
+
+  at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) override {
+    return layer_norm(st, x, lnf_w_, lnf_b_, spec_.norm_eps);
+  }
+
+ private:
+  std::vector<GptjLayer> layers_;
+  at::Tensor lnf_w_, lnf_b_;
+  at::Tensor inv_freq_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_gptj(const ModelSpec& spec, const WeightFn& src,
+                                 const LoadOptions& options, at::ScalarType dtype) {
+  return std::make_unique<Gptj>(spec, src, options, dtype);
+}
+
+}  // namespace xai
