@@ -31,6 +31,7 @@ chefer_lrp: R(A_l) = A_l * dA_l under lrp_ab with the backward started at releva
 import json
 import math
 import os
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,8 @@ from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 from transformers import pytorch_utils
 from transformers.models.gpt2 import modeling_gpt2
+from transformers.models.gpt_neox import modeling_gpt_neox
+from transformers.models.gptj import modeling_gptj
 from transformers.models.llama import modeling_llama
 from transformers.models.qwen2 import modeling_qwen2
 
@@ -229,6 +232,18 @@ def gpt2_mlp_forward(self, x):
     return self.c_proj(h)
 
 
+def neox_mlp_forward(self, x):
+    h = self.dense_h_to_4h(x)
+    h = self.act(h) if STATE["rules"] == "standard" else IdentityAct.apply(h, self.act)
+    return self.dense_4h_to_h(h)
+
+
+def gptj_mlp_forward(self, x):
+    h = self.fc_in(x)
+    h = self.act(h) if STATE["rules"] == "standard" else IdentityAct.apply(h, self.act)
+    return self.fc_out(h)
+
+
 def gated_mlp_forward(self, x):
     rules = STATE["rules"]
     if rules == "standard":
@@ -287,6 +302,33 @@ def llama_attn_forward(self, hidden_states, attention_mask=None, position_ids=No
     return self.o_proj(out), None, past_key_value
 
 
+def neox_attn(self, query, key, value, attention_mask=None, head_mask=None):
+    return attention(query, key, value, 1.0 / math.sqrt(self.head_size))
+
+
+def gptj_attn(self, query, key, value, attention_mask=None, head_mask=None):
+    return attention(query, key, value, 1.0 / math.sqrt(self.head_dim))
+
+
+def neox_layer_forward(self, hidden_states, attention_mask=None, position_ids=None, head_mask=None,
+                       use_cache=False, layer_past=None, output_attentions=False):
+    a = self.attention(self.input_layernorm(hidden_states), attention_mask=attention_mask,
+                       position_ids=position_ids, head_mask=head_mask)[0]
+    # Parallel: x + attn(ln1(x)) + mlp(ln2(x)), summed as (x + attn) + mlp, the order xai's
+    # decoder adds them in (a residual split is a rule over two branches).
+    h = residual_add(hidden_states, a)
+    m = self.mlp(self.post_attention_layernorm(hidden_states if self.use_parallel_residual else h))
+    return (residual_add(h, m),)
+
+
+def gptj_block_forward(self, hidden_states, layer_past=None, attention_mask=None,
+                       position_ids=None, head_mask=None, use_cache=False, output_attentions=False):
+    h = self.ln_1(hidden_states)
+    a = self.attn(hidden_states=h, attention_mask=attention_mask, position_ids=position_ids,
+                  head_mask=head_mask)[0]
+    return (residual_add(residual_add(hidden_states, a), self.mlp(h)),)
+
+
 def gpt2_block_forward(self, hidden_states, layer_past=None, attention_mask=None, head_mask=None,
                        encoder_hidden_states=None, encoder_attention_mask=None, use_cache=False,
                        output_attentions=False):
@@ -318,6 +360,12 @@ PATCHES = [
     (modeling_llama.LlamaAttention, "forward", llama_attn_forward),
     (modeling_qwen2.Qwen2Attention, "forward", llama_attn_forward),
     (modeling_gpt2.GPT2Block, "forward", gpt2_block_forward),
+    (modeling_gpt_neox.GPTNeoXMLP, "forward", neox_mlp_forward),
+    (modeling_gpt_neox.GPTNeoXAttention, "_attn", neox_attn),
+    (modeling_gpt_neox.GPTNeoXLayer, "forward", neox_layer_forward),
+    (modeling_gptj.GPTJMLP, "forward", gptj_mlp_forward),
+    (modeling_gptj.GPTJAttention, "_attn", gptj_attn),
+    (modeling_gptj.GPTJBlock, "forward", gptj_block_forward),
     (modeling_llama.LlamaDecoderLayer, "forward", llama_layer_forward),
     (modeling_qwen2.Qwen2DecoderLayer, "forward", llama_layer_forward),
 ]
@@ -412,7 +460,7 @@ def write_fixtures():
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "lrp_configs.json"), "w") as f:
         json.dump(CONFIGS, f, indent=2, sort_keys=True)
-    for name in ["gpt2", "llama_gqa", "qwen2"]:
+    for name in sys.argv[1:] or ["gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"]:
         model = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS, name),
                                                      attn_implementation="eager")
         model = model.double().eval()

@@ -88,7 +88,8 @@ TEST_P(LrpReference, CheferLrpMatchesTheReferenceImplementation) {
   EXPECT_EQ(checked, 2 * static_cast<int>(configs.size()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, LrpReference, ::testing::Values("gpt2", "llama_gqa", "qwen2"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, LrpReference,
+                         ::testing::Values("gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"));
 
 // ---- AttnLRP: conservation ----------------------------------------------------------------------
 
