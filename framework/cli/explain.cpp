@@ -51,7 +51,8 @@ constexpr int64_t kExtraValuesShown = 16;
 }  // namespace
 
 int explain(const std::vector<std::string>& argv) {
-  Args args("explain", argv, {"model", "prompt", "target", "method", "set", "device", "threads"},
+  Args args("explain", argv,
+            {"model", "prompt", "target", "method", "set", "device", "threads", "dtype"},
             {"json", "no-color", "explain-special-tokens"});
   XAI_CHECK(args.positional().empty(), "explain: unexpected argument '", args.positional()[0],
             "' (HINT: --model DIR --prompt TEXT --target TEXT)");
@@ -71,6 +72,7 @@ int explain(const std::vector<std::string>& argv) {
 
   LoadOptions load;
   load.device = at::Device(args.get_or("device", "cpu"));
+  load.dtype = weights_dtype(args.get_or("dtype", "auto"), "explain: --dtype ");
   std::unique_ptr<Model> model = load_model(dir, load);
   const std::string tok_path = (std::filesystem::path(dir) / "tokenizer.json").string();
   const Tokenizer tokenizer = Tokenizer::from_file(tok_path);

@@ -29,7 +29,7 @@ std::string quoted_column(const std::string& text, size_t width) {
 }  // namespace
 
 int predict(const std::vector<std::string>& argv) {
-  Args args("predict", argv, {"model", "prompt", "top", "device", "threads"}, {"json"});
+  Args args("predict", argv, {"model", "prompt", "top", "device", "threads", "dtype"}, {"json"});
   XAI_CHECK(args.positional().empty(), "predict: unexpected argument '", args.positional()[0],
             "' (HINT: --model DIR --prompt TEXT)");
   const std::string dir = args.require("model");
@@ -45,6 +45,7 @@ int predict(const std::vector<std::string>& argv) {
                 "')");
   }
 
+  load.dtype = weights_dtype(args.get_or("dtype", "auto"), "predict: --dtype ");
   namespace fs = std::filesystem;
   XAI_CHECK(fs::is_directory(dir), dir, ": model folder does not exist");
   const fs::path tok_path = fs::path(dir) / "tokenizer.json";

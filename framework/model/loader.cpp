@@ -45,6 +45,15 @@ std::string shape_str(at::IntArrayRef shape) {
 
 }  // namespace
 
+c10::optional<at::ScalarType> weights_dtype(const std::string& name, const std::string& where) {
+  if (name == "auto") return c10::nullopt;
+  if (name == "float32") return at::kFloat;
+  if (name == "bfloat16") return at::kBFloat16;
+  if (name == "float16") return at::kHalf;
+  throw Error(
+      str_cat(where, "'", name, "' is not a weights dtype (auto, float32, bfloat16, float16)"));
+}
+
 std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& options) {
   namespace fs = std::filesystem;
   check_device(options);
@@ -66,6 +75,9 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   at::ScalarType dtype = at::kFloat;
   if (options.dtype) {
     dtype = *options.dtype;
+    XAI_CHECK(!(dtype == at::kHalf && options.device.is_cpu()), dir,
+              ": float16 weights on the CPU: LibTorch's CPU kernels lack half-precision matmuls "
+              "(HINT: bfloat16 or float32 on the CPU; float16 on a GPU)");
   } else if (!options.device.is_cpu()) {
     dtype = to_scalar_type(ck.info(binding.names.begin()->second).dtype);
   }

@@ -151,9 +151,14 @@ class Model {
 
 struct LoadOptions {
   at::Device device = at::kCPU;
-  // Weights dtype: undefined = float32 on CPU, the checkpoint's own on CUDA.
+  // Weights dtype: undefined = float32 on CPU, the checkpoint's own on CUDA. float16 on the CPU is
+  // refused (LibTorch's CPU kernels lack half-precision matmuls; bfloat16 works there).
   c10::optional<at::ScalarType> dtype;
 };
+
+// The weights dtype a user names: "auto" (undefined: LoadOptions' default), "float32",
+// "bfloat16" or "float16"; throws xai::Error naming `where` for anything else.
+c10::optional<at::ScalarType> weights_dtype(const std::string& name, const std::string& where);
 
 // Reads config.json, validates the checkpoint against the family's table (all names, shapes,
 // dtypes) and builds the model. Unknown extra tensors are reported on stderr in one line.

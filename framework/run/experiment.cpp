@@ -64,7 +64,10 @@ Plan read_checked_plan(Communicator& comm, const std::string& config_path,
 // What the run depends on: each model's files and each explainer's parameters.
 RunFingerprint fingerprint_of(const Plan& plan) {
   RunFingerprint f;
-  for (const auto& m : plan.models) f.models[m.name] = fingerprint_model(m.path);
+  for (const auto& m : plan.models) {
+    f.models[m.name] = fingerprint_model(m.path);
+    f.models[m.name].dtype = m.dtype;
+  }
   for (const auto& e : plan.explainers) f.explainers[e.name] = e.impl->params_json();
   // What shapes each sample (not `limit`, which a resume may raise, nor `path`: a moved file).
   const nlohmann::json config = nlohmann::json::parse(plan.resolved_json, nullptr, false);

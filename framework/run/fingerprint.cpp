@@ -98,8 +98,11 @@ std::string RunFingerprint::to_json() const {
   nlohmann::ordered_json j;
   j["models"] = nlohmann::ordered_json::object();
   for (const auto& [name, m] : models) {
-    j["models"][name] = {
-        {"path", m.path}, {"config", m.config}, {"tokenizer", m.tokenizer}, {"weights", m.weights}};
+    j["models"][name] = {{"path", m.path},
+                         {"config", m.config},
+                         {"tokenizer", m.tokenizer},
+                         {"weights", m.weights},
+                         {"dtype", m.dtype}};
   }
   j["explainers"] = nlohmann::ordered_json::object();
   for (const auto& [name, params] : explainers) j["explainers"][name] = params;
@@ -113,7 +116,8 @@ RunFingerprint RunFingerprint::from_json(const std::string& text) {
     const nlohmann::json j = nlohmann::json::parse(text);
     for (const auto& [name, m] : j.at("models").items()) {
       f.models[name] = {m.at("path").get<std::string>(), m.at("config").get<std::string>(),
-                        m.at("tokenizer").get<std::string>(), m.at("weights").get<std::string>()};
+                        m.at("tokenizer").get<std::string>(), m.at("weights").get<std::string>(),
+                        m.value("dtype", std::string("auto"))};
     }
     for (const auto& [name, p] : j.at("explainers").items()) {
       f.explainers[name] = p.get<std::string>();
@@ -173,6 +177,7 @@ std::vector<std::string> fingerprint_changes(const RunFingerprint& before,
     if (b.weights != m.weights) what.push_back("its weights differ");
     if (b.config != m.config) what.push_back("its config.json differs");
     if (b.tokenizer != m.tokenizer) what.push_back("its tokenizer differs");
+    if (b.dtype != m.dtype) what.push_back(str_cat("its dtype was ", b.dtype, ", now ", m.dtype));
     if (what.empty()) continue;
     std::string line = str_cat("model '", name, "': ");
     for (size_t i = 0; i < what.size(); ++i) line += (i ? ", " : "") + what[i];

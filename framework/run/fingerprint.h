@@ -16,6 +16,7 @@ struct ModelFingerprint {
   std::string config;     // hash of config.json
   std::string tokenizer;  // hash of tokenizer.json (+ tokenizer_config.json)
   std::string weights;    // every safetensors file's name, size, header, samples (+ the index)
+  std::string dtype = "auto";  // models[].dtype: the precision the weights were computed in
 };
 
 struct RunFingerprint {

@@ -25,6 +25,8 @@ Plan read_plan(const Config& cfg, const std::string& path) {
     e.path = m.require_string("path");
     e.name = m.get_string("name", fs::path(e.path).filename().string());
     validate_name(e.name, m.where("name"));
+    e.dtype = m.get_choice("dtype", e.dtype, {"auto", "float32", "bfloat16", "float16"});
+    e.dtype_where = m.where("dtype");
     XAI_CHECK(names.insert(e.name).second, m.where("name"), "model name '", e.name,
               "' is used twice");
     XAI_CHECK(fs::is_directory(e.path), m.where("path"), "'", e.path,
@@ -65,6 +67,11 @@ Plan read_plan(const Config& cfg, const std::string& path) {
   const ConfigNode rt = root.child("runtime");
   p.device = rt.get_string("device", "auto");
   p.collectives = rt.get_choice("collectives", "mpi", {"mpi", "nccl"});
+  for (const ModelEntry& m : p.models) {
+    XAI_CHECK(!(m.dtype == "float16" && p.device == "cpu"), m.dtype_where,
+              "float16 needs a GPU: LibTorch's CPU kernels lack half-precision matmuls (HINT: "
+              "bfloat16 or float32 on the CPU)");
+  }
   p.threads = rt.get_int("threads", 0);
   XAI_CHECK(p.threads >= 0, rt.where("threads"), "must be >= 0 (got ", p.threads,
             "; 0 = LibTorch's default)");

@@ -17,6 +17,10 @@ class Config;
 
 struct ModelEntry {
   std::string name, path;
+  // models[].dtype: auto (float32 on the CPU, the checkpoint's own on a GPU), float32, bfloat16,
+  // float16 (a GPU only).
+  std::string dtype = "auto";
+  std::string dtype_where;  // "exp.yaml:4: models[0].dtype: " for messages
 };
 
 struct ExplainerEntry {

@@ -334,6 +334,7 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
     const auto& m = plan.models[mi];
     LoadOptions load;
     load.device = layout.device;
+    load.dtype = weights_dtype(m.dtype, "models[" + std::to_string(mi) + "].dtype: ");
     std::unique_ptr<Model> model = load_model(m.path, load);
     const Tokenizer& tokenizer = work.tokenizers[mi];
     XAI_CHECK(tokenizer.vocab_size() <= model->spec().vocab_size, m.path,

@@ -174,6 +174,24 @@ TEST(Run, OnlyTheExplainedPositionsHoldScoresForEveryExplainer) {
   }
 }
 
+// models[].dtype: bfloat16 weights run every sample on the CPU; float16 there is refused before any
+// work, naming the key.
+TEST(Run, Bfloat16ModelsRunAndFloat16IsRefusedOnTheCpu) {
+  TempDir out;
+  RunResult r = run("tiny.yaml", {"output=" + out.path(), "dataset.limit=2",
+                                  "models[0].dtype=bfloat16", "models[1].dtype=bfloat16"});
+  EXPECT_EQ(r.failures, 0);
+  ASSERT_EQ(r.rows.size(), 4u);
+  for (const auto& row : r.rows) EXPECT_EQ(row.samples, 2) << row.model << " " << row.explainer;
+  TempDir out2;
+  expect_error(
+      [&] {
+        run("tiny.yaml",
+            {"output=" + out2.path(), "models[0].dtype=float16", "runtime.device=cpu"});
+      },
+      {"models[0].dtype", "float16 needs a GPU", "bfloat16"});
+}
+
 TEST(Run, FailedSamplesAreRecordedAndTheRunGoesOn) {
   TempDir out;
   RunResult r = run("failures.yaml", {"output=" + out.path()});

@@ -150,6 +150,8 @@ TEST(RunIntegrity, ResumeAcrossAChangedCheckpointOrParametersIsRefusedNamingTheC
   expect_error([&] { run(yaml, {"dataset.explain_special_tokens=true"}, true); },
                {"the dataset's sample settings were", "\"explain_special_tokens\":false",
                 "\"explain_special_tokens\":true"});
+  expect_error([&] { run(yaml, {"models[0].dtype=bfloat16"}, true); },
+               {"model 'm': its dtype was auto, now bfloat16"});
   expect_error(
       [&] { run(yaml, {"dataset.explain=prompt"}, true); },
       {"the dataset's sample settings were", "\"explain\":\"context\"", "\"explain\":\"prompt\""});
