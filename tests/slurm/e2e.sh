@@ -12,7 +12,11 @@ STATE=$W/cluster
 TIMEOUT=${XAI_SLURM_TEST_TIMEOUT:-240}
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# Only a cluster this run started is cleaned up: with another run's cluster up (a second checkout's
+# make test on the same machine), scancel would cancel that run's jobs.
+ours=0
 cleanup() {
+  [ "$ours" = 1 ] || return 0
   scancel --quiet --user=root 2>/dev/null || true
   "$HERE/cluster.sh" stop "$STATE"
 }
@@ -32,6 +36,10 @@ journal_lines() { cat "$1"/shards/*.journal 2>/dev/null | wc -l; }
 
 rm -rf "$W"; mkdir -p "$W"
 trap cleanup EXIT
+if pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; then
+  fail "a slurmctld or slurmd is already running on this machine (another run's cluster?); stop it first"
+fi
+ours=1
 "$HERE/cluster.sh" start "$STATE" || fail "the Slurm cluster did not start (see above)"
 echo "cluster up: $(sinfo -h -o '%P %D %c %T')"
 
