@@ -12,6 +12,18 @@ std::string layer_name(const char* prefix, int64_t i, const char* rest) {
   return str_cat(prefix, i, ".", rest);
 }
 
+// The LM head: its own (V, D) matrix, or, with tied embeddings, the embedding matrix when the
+// checkpoint leaves the head out.
+void add_head(std::vector<TensorEntry>& t, const ModelSpec& s, const char* head,
+              const char* embedding) {
+  const std::vector<int64_t> shape = {s.vocab_size, s.hidden_size};
+  if (s.tie_word_embeddings) {
+    t.push_back({head, shape, TensorRole::kTied, embedding});
+  } else {
+    t.push_back({head, shape});
+  }
+}
+
 std::vector<TensorEntry> gpt2_table(const ModelSpec& s) {
   const int64_t D = s.hidden_size, V = s.vocab_size, F = s.intermediate_size;
   std::vector<TensorEntry> t = {
@@ -36,11 +48,7 @@ std::vector<TensorEntry> gpt2_table(const ModelSpec& s) {
   }
   t.push_back({"transformer.ln_f.weight", {D}});
   t.push_back({"transformer.ln_f.bias", {D}});
-  if (s.tie_word_embeddings) {
-    t.push_back({"lm_head.weight", {V, D}, TensorRole::kTied, "transformer.wte.weight"});
-  } else {
-    t.push_back({"lm_head.weight", {V, D}});
-  }
+  add_head(t, s, "lm_head.weight", "transformer.wte.weight");
   return t;
 }
 
@@ -72,11 +80,7 @@ std::vector<TensorEntry> llama_table(const ModelSpec& s) {
     }
   }
   t.push_back({"model.norm.weight", {D}});
-  if (s.tie_word_embeddings) {
-    t.push_back({"lm_head.weight", {V, D}, TensorRole::kTied, "model.embed_tokens.weight"});
-  } else {
-    t.push_back({"lm_head.weight", {V, D}});
-  }
+  add_head(t, s, "lm_head.weight", "model.embed_tokens.weight");
   return t;
 }
 
@@ -100,11 +104,7 @@ std::vector<TensorEntry> gpt_neox_table(const ModelSpec& s) {
   }
   t.push_back({"gpt_neox.final_layer_norm.weight", {D}});
   t.push_back({"gpt_neox.final_layer_norm.bias", {D}});
-  if (s.tie_word_embeddings) {
-    t.push_back({"embed_out.weight", {V, D}, TensorRole::kTied, "gpt_neox.embed_in.weight"});
-  } else {
-    t.push_back({"embed_out.weight", {V, D}});
-  }
+  add_head(t, s, "embed_out.weight", "gpt_neox.embed_in.weight");
   return t;
 }
 
@@ -126,11 +126,7 @@ std::vector<TensorEntry> gptj_table(const ModelSpec& s) {
   }
   t.push_back({"transformer.ln_f.weight", {D}});
   t.push_back({"transformer.ln_f.bias", {D}});
-  if (s.tie_word_embeddings) {
-    t.push_back({"lm_head.weight", {V, D}, TensorRole::kTied, "transformer.wte.weight"});
-  } else {
-    t.push_back({"lm_head.weight", {V, D}});
-  }
+  add_head(t, s, "lm_head.weight", "transformer.wte.weight");
   t.push_back({"lm_head.bias", {V}});
   return t;
 }

@@ -72,6 +72,7 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
               << binding.unknown.front() << "'\n";
   }
   // fp32 on CPU; on an accelerator keep the checkpoint's floating dtype.
+  const at::ScalarType stored = to_scalar_type(ck.info(binding.names.begin()->second).dtype);
   at::ScalarType dtype = at::kFloat;
   if (options.dtype) {
     dtype = *options.dtype;
@@ -79,7 +80,7 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
               ": float16 weights on the CPU: LibTorch's CPU kernels lack half-precision matmuls "
               "(HINT: bfloat16 or float32 on the CPU; float16 on a GPU)");
   } else if (!options.device.is_cpu()) {
-    dtype = to_scalar_type(ck.info(binding.names.begin()->second).dtype);
+    dtype = stored;
   }
   auto source = [&](const std::string& name) {
     auto it = binding.names.find(name);
@@ -91,7 +92,6 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   // files: read them now, so that the first explanation's seconds and peak memory do not include
   // paging them in. Not when they would take more than half of the free memory (the kernel then
   // pages them in and out as layers run: a model larger than memory still runs).
-  const at::ScalarType stored = to_scalar_type(ck.info(binding.names.begin()->second).dtype);
   const long long free = available_memory_bytes();
   if (options.device.is_cpu() && stored == dtype && free > 0 &&
       static_cast<long long>(ck.total_file_bytes()) <= free / 2) {

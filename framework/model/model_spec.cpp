@@ -108,18 +108,24 @@ void require_size(const std::string& source, const char* what, int64_t v, int64_
   }
 }
 
-void read_gpt2(const ConfigReader& c, ModelSpec& s) {
-  s.family = Family::kGpt2;
+// The sizes GPT-2's config vocabulary names (n_embd, n_layer, ...), which GPT-J's shares.
+// `positions`: n_positions when the config leaves it out; nullopt: it is required.
+void read_gpt2_style_sizes(const ConfigReader& c, ModelSpec& s, std::optional<int64_t> positions) {
   s.vocab_size = c.integer("vocab_size");
   s.hidden_size = c.integer("n_embd");
   require_size(c.source(), "hidden size", s.hidden_size, kMaxWidth);  // before 4 * n_embd below
   s.num_layers = c.integer("n_layer");
   s.num_heads = c.integer("n_head");
   s.num_kv_heads = s.num_heads;
-  s.max_positions = c.integer("n_positions");
+  s.max_positions = positions ? c.integer_or("n_positions", *positions) : c.integer("n_positions");
   s.intermediate_size = c.integer_or("n_inner", 4 * s.hidden_size);
   s.norm_eps = c.number_or("layer_norm_epsilon", 1e-5);
   s.activation = c.string_or("activation_function", "gelu_new");
+}
+
+void read_gpt2(const ConfigReader& c, ModelSpec& s) {
+  s.family = Family::kGpt2;
+  read_gpt2_style_sizes(c, s, std::nullopt);
   s.tie_word_embeddings = c.boolean_or("tie_word_embeddings", true);
   s.scale_attn_weights = c.boolean_or("scale_attn_weights", true);
   s.scale_attn_by_inverse_layer_idx = c.boolean_or("scale_attn_by_inverse_layer_idx", false);
@@ -224,16 +230,7 @@ void read_gpt_neox(const json& j, const ConfigReader& c, ModelSpec& s) {
 
 void read_gptj(const ConfigReader& c, ModelSpec& s) {
   s.family = Family::kGptj;
-  s.vocab_size = c.integer("vocab_size");
-  s.hidden_size = c.integer("n_embd");
-  require_size(c.source(), "hidden size", s.hidden_size, kMaxWidth);  // before 4 * n_embd below
-  s.num_layers = c.integer("n_layer");
-  s.num_heads = c.integer("n_head");
-  s.num_kv_heads = s.num_heads;
-  s.max_positions = c.integer_or("n_positions", 2048);
-  s.intermediate_size = c.integer_or("n_inner", 4 * s.hidden_size);
-  s.norm_eps = c.number_or("layer_norm_epsilon", 1e-5);
-  s.activation = c.string_or("activation_function", "gelu_new");
+  read_gpt2_style_sizes(c, s, 2048);
   s.tie_word_embeddings = c.boolean_or("tie_word_embeddings", false);
   s.rope_theta = 10000.0;  // fixed in GPT-J's create_sinusoidal_positions
   s.rotary_interleaved = true;
@@ -349,9 +346,7 @@ std::string model_config_json(const ModelSpec& s) {
     if (s.eos_token_id) j["eos_token_id"] = *s.eos_token_id;
     if (s.pad_token_id) j["pad_token_id"] = *s.pad_token_id;
   };
-  if (s.family == Family::kGpt2) {
-    j["architectures"] = {"GPT2LMHeadModel"};
-    j["model_type"] = "gpt2";
+  auto gpt2_style_sizes = [&] {  // read_gpt2_style_sizes' keys
     j["vocab_size"] = s.vocab_size;
     j["n_positions"] = s.max_positions;
     j["n_embd"] = s.hidden_size;
@@ -360,21 +355,19 @@ std::string model_config_json(const ModelSpec& s) {
     j["n_inner"] = s.intermediate_size;
     j["activation_function"] = s.activation;
     j["layer_norm_epsilon"] = s.norm_eps;
+  };
+  if (s.family == Family::kGpt2) {
+    j["architectures"] = {"GPT2LMHeadModel"};
+    j["model_type"] = "gpt2";
+    gpt2_style_sizes();
     j["scale_attn_weights"] = s.scale_attn_weights;
     j["scale_attn_by_inverse_layer_idx"] = s.scale_attn_by_inverse_layer_idx;
     j["tie_word_embeddings"] = s.tie_word_embeddings;
   } else if (s.family == Family::kGptj) {
     j["architectures"] = {"GPTJForCausalLM"};
     j["model_type"] = "gptj";
-    j["vocab_size"] = s.vocab_size;
-    j["n_positions"] = s.max_positions;
-    j["n_embd"] = s.hidden_size;
-    j["n_layer"] = s.num_layers;
-    j["n_head"] = s.num_heads;
-    j["n_inner"] = s.intermediate_size;
+    gpt2_style_sizes();
     j["rotary_dim"] = s.rotary_dims;
-    j["activation_function"] = s.activation;
-    j["layer_norm_epsilon"] = s.norm_eps;
     j["tie_word_embeddings"] = s.tie_word_embeddings;
   } else if (s.family == Family::kGptNeox) {
     j["architectures"] = {"GPTNeoXForCausalLM"};

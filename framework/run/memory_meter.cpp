@@ -5,9 +5,27 @@
 
 #include <algorithm>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 
 namespace xai {
+namespace {
+
+// The sum of /proc/self/status fields given in kB ("VmHWM", "RssFile", ...), in bytes.
+int64_t status_bytes(std::initializer_list<const char*> fields) {
+  std::ifstream status("/proc/self/status");
+  int64_t kb = 0;
+  for (std::string line; std::getline(status, line);) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    for (const char* f : fields) {
+      if (line.compare(0, colon, f) == 0) kb += std::stoll(line.substr(colon + 1));
+    }
+  }
+  return kb * 1024;
+}
+
+}  // namespace
 
 int64_t MemoryMeter::resident_bytes() {
   std::ifstream statm("/proc/self/statm");
@@ -16,24 +34,11 @@ int64_t MemoryMeter::resident_bytes() {
   return resident * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
 }
 
-int64_t MemoryMeter::peak_resident_bytes() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // kB
-  }
-  return 0;
-}
+int64_t MemoryMeter::peak_resident_bytes() { return status_bytes({"VmHWM"}); }
 
-int64_t MemoryMeter::file_resident_bytes() {
-  std::ifstream status("/proc/self/status");
-  int64_t kb = 0;
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("RssFile:", 0) == 0 || line.rfind("RssShmem:", 0) == 0) {
-      kb += std::stoll(line.substr(line.find(':') + 1));
-    }
-  }
-  return kb * 1024;
-}
+int64_t MemoryMeter::file_resident_bytes() { return status_bytes({"RssFile", "RssShmem"}); }
+
+int64_t MemoryMeter::anonymous_resident_bytes() { return status_bytes({"RssAnon"}); }
 
 void MemoryMeter::start() {
   ::malloc_trim(0);

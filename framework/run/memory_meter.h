@@ -19,6 +19,8 @@ class MemoryMeter {
   static int64_t peak_resident_bytes();
   // Resident pages of mapped files (RssFile + RssShmem of /proc/self/status).
   static int64_t file_resident_bytes();
+  // Resident memory the process allocated itself (RssAnon): not the pages of files it maps.
+  static int64_t anonymous_resident_bytes();
 
  private:
   int64_t base_ = 0;

@@ -113,13 +113,12 @@ std::string format_summary(const std::vector<SummaryRow>& rows) {
   for (size_t i = 0; i < cells.size(); ++i) {
     for (size_t c = 0; c < cells[i].size(); ++c) {
       const std::string& s = cells[i][c];
-      const bool left = c < 2 || c + 1 == cells[i].size();
       if (c + 1 == cells[i].size()) {  // the last column, left-aligned: no trailing pad
         if (!s.empty()) out += "  " + s;
         continue;
       }
       const std::string pad(width[c] - s.size(), ' ');
-      out += (c ? "  " : "") + (left ? s + pad : pad + s);
+      out += (c ? "  " : "") + (c < 2 ? s + pad : pad + s);
     }
     out += "\n";
     if (i == 0) {

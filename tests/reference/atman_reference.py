@@ -24,7 +24,7 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM
+from reference_models import load_float64
 from transformers.models.gpt2 import modeling_gpt2
 from transformers.models.gpt_neox import modeling_gpt_neox
 from transformers.models.gptj import modeling_gptj
@@ -32,7 +32,6 @@ from transformers.models.llama import modeling_llama
 from transformers.models.qwen2 import modeling_qwen2
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-MODELS = os.path.join(ROOT, "tests", "fixtures", "models")
 OUT = os.path.join(ROOT, "tests", "fixtures", "atman")
 
 CONFIGS = {
@@ -177,15 +176,7 @@ def main():
         json.dump(CONFIGS, f, indent=2, sort_keys=True)
     names = sys.argv[1:] or ["gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"]
     for name in names:
-        model = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS, name),
-                                                     attn_implementation="eager")
-        model = model.double().eval()
-        if name.startswith("gpt_neox"):  # GPT-NeoX's attention knows no layer index
-            for i, layer in enumerate(model.gpt_neox.layers):
-                layer.attention.layer_idx = i
-        if name.startswith("gptj"):  # neither does GPT-J's
-            for i, layer in enumerate(model.transformer.h):
-                layer.attn.layer_idx = i
+        model = load_float64(name)
         V = model.config.vocab_size
         g = torch.Generator().manual_seed(7)
         tensors = {}

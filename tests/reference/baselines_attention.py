@@ -35,7 +35,7 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM
+from reference_models import load_float64
 from transformers.models.gpt2 import modeling_gpt2
 from transformers.models.gpt_neox import modeling_gpt_neox
 from transformers.models.gptj import modeling_gptj
@@ -43,7 +43,6 @@ from transformers.models.llama import modeling_llama
 from transformers.models.qwen2 import modeling_qwen2
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-MODELS = os.path.join(ROOT, "tests", "fixtures", "models")
 OUT = os.path.join(ROOT, "tests", "fixtures", "baselines")
 FIXTURE_MODELS = ["gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"]
 
@@ -243,17 +242,7 @@ def main():
     with open(os.path.join(OUT, "attention_configs.json"), "w") as f:
         json.dump(CONFIGS, f, indent=2, sort_keys=True)
     for name in sys.argv[1:] or FIXTURE_MODELS:
-        model = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS, name),
-                                                     attn_implementation="eager")
-        model = model.double().eval()
-        if name.startswith("gpt_neox"):  # GPT-NeoX's attention knows no layer index
-            for i, layer in enumerate(model.gpt_neox.layers):
-                layer.attention.layer_idx = i
-        if name.startswith("gptj"):  # neither does GPT-J's
-            for i, layer in enumerate(model.transformer.h):
-                layer.attn.layer_idx = i
-        for p in model.parameters():
-            p.requires_grad_(False)
+        model = load_float64(name)
         V = model.config.vocab_size
         g = torch.Generator().manual_seed(11)
         tensors = {}

@@ -35,10 +35,9 @@ import sys
 import torch
 from captum.attr import InputXGradient, IntegratedGradients, Saliency
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM
+from reference_models import load_float64
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-MODELS = os.path.join(ROOT, "tests", "fixtures", "models")
 OUT = os.path.join(ROOT, "tests", "fixtures", "baselines")
 
 # name -> the explainer's YAML parameters plus "method"; what the reference does follows from them.
@@ -179,11 +178,7 @@ def main():
     with open(os.path.join(OUT, "gradient_configs.json"), "w") as f:
         json.dump(CONFIGS, f, indent=2, sort_keys=True)
     for name in sys.argv[1:] or ["gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"]:
-        model = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS, name),
-                                                     attn_implementation="eager")
-        model = model.double().eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
+        model = load_float64(name)
         V = model.config.vocab_size
         bos_id = model.config.bos_token_id if model.config.model_type != "gpt2" else None
         if bos_id is not None and bos_id >= V:  # GPT-J's config keeps GPT-2's 50256

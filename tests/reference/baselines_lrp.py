@@ -36,7 +36,7 @@ import sys
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM
+from reference_models import load_float64
 from transformers import pytorch_utils
 from transformers.models.gpt2 import modeling_gpt2
 from transformers.models.gpt_neox import modeling_gpt_neox
@@ -45,7 +45,6 @@ from transformers.models.llama import modeling_llama
 from transformers.models.qwen2 import modeling_qwen2
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-MODELS = os.path.join(ROOT, "tests", "fixtures", "models")
 OUT = os.path.join(ROOT, "tests", "fixtures", "baselines")
 
 CONFIGS = {
@@ -461,11 +460,7 @@ def write_fixtures():
     with open(os.path.join(OUT, "lrp_configs.json"), "w") as f:
         json.dump(CONFIGS, f, indent=2, sort_keys=True)
     for name in sys.argv[1:] or ["gpt2", "llama_gqa", "qwen2", "gpt_neox", "gptj"]:
-        model = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS, name),
-                                                     attn_implementation="eager")
-        model = model.double().eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
+        model = load_float64(name)
         V = model.config.vocab_size
         g = torch.Generator().manual_seed(11)
         tensors = {}

@@ -159,16 +159,6 @@ TEST(ModelLoading, HalfPrecisionCheckpointsLoadAsTheirRoundedValues) {
   }
 }
 
-// Resident anonymous memory (RssAnon): what the process allocated itself, not the pages of the
-// files it maps.
-int64_t anonymous_bytes() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("RssAnon:", 0) == 0) return std::stoll(line.substr(8)) * 1024;
-  }
-  return 0;
-}
-
 TEST(ModelLoading, Float32WeightsAreUsedInPlaceAndReadAtLoad) {
   // A GPT-2 whose embedding alone is 64 MiB: loading maps it and copies nothing; its pages are
   // read at load (it fits in half of the free memory), so the first explanation does not pay.
@@ -187,15 +177,16 @@ TEST(ModelLoading, Float32WeightsAreUsedInPlaceAndReadAtLoad) {
     }
     write_model(dir, cfg, t);
   }
-  const int64_t anon = anonymous_bytes(), file = MemoryMeter::file_resident_bytes();
+  const int64_t anon = MemoryMeter::anonymous_resident_bytes(),
+                file = MemoryMeter::file_resident_bytes();
   auto m = load_model(dir.path());
-  const int64_t copied = anonymous_bytes() - anon;
+  const int64_t copied = MemoryMeter::anonymous_resident_bytes() - anon;
   EXPECT_LT(copied, 16 << 20) << "loading copied " << copied << " bytes of weights";
   EXPECT_GT(MemoryMeter::file_resident_bytes() - file, 60 << 20)
       << "the weights' pages were not read at load";
   at::Tensor e = m->embed(at::full({1, 1}, 123, at::kLong));
   EXPECT_FLOAT_EQ(e[0][0][0].item<float>(), 0.01f);
-  EXPECT_LT(anonymous_bytes() - anon, 16 << 20);
+  EXPECT_LT(MemoryMeter::anonymous_resident_bytes() - anon, 16 << 20);
 }
 
 // models[].dtype / --dtype bfloat16: the weights are held in bfloat16 (the float32 checkpoint
