@@ -205,10 +205,11 @@ Json resolved_json_of(const State& state, const std::string& path) {
   return out;
 }
 
-// A string that YAML would read back as something else (a number, a bool, null) must be quoted.
+// A string that YAML would read back as something else (a number, a bool, null, or, at the start
+// of a line, a document marker: "--- dataset" as a key) must be quoted.
 bool needs_quotes(const std::string& s) {
   return is_null_word(s) || parse_bool(s) || parse_float(s) || s == "y" || s == "n" || s == "Y" ||
-         s == "N";
+         s == "N" || s.rfind("---", 0) == 0 || s.rfind("...", 0) == 0;
 }
 
 std::string format_double(double d) {

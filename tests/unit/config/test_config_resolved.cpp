@@ -86,6 +86,17 @@ TEST(Config, ResolvedYamlReadsBackToTheSameValues) {
   EXPECT_EQ(Json::parse(again.resolved_json()), Json::parse(c.resolved_json()));
 }
 
+// A key that begins with a document marker ("--- dataset", from " --- dataset:") is quoted, so the
+// resolved file reads back (found by the config fuzzer).
+TEST(Config, ResolvedYamlQuotesKeysThatLookLikeDocumentMarkers) {
+  Config c = Config::parse(" --- dataset:\n  name: toy\n", "marker.yaml");
+  const std::string key = c.root().keys().at(0);
+  EXPECT_EQ(c.root().child(key).get_string("name", ""), "toy");
+  const std::string yaml = c.resolved_yaml();
+  Config again = Config::parse(yaml, "resolved.yaml");
+  EXPECT_EQ(again.root().child(key).get_string("name", ""), "toy") << yaml;
+}
+
 TEST(Config, ResolvedOmitsKeysNotRead) {
   Config c = parse(kExperiment);
   c.root().child("model").get_string("path", "");
