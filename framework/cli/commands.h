@@ -14,6 +14,7 @@ int merge(const std::vector<std::string>& args);
 int explain(const std::vector<std::string>& args);
 int train(const std::vector<std::string>& args);  // train.cpp, as make_toy_data
 int make_toy_data(const std::vector<std::string>& args);
+int make_model(const std::vector<std::string>& args);
 // cluster.cpp: Slurm jobs and sweeps
 int submit(const std::vector<std::string>& args);
 int sweep(const std::vector<std::string>& args);

@@ -55,6 +55,11 @@ const Command kCommands[] = {
     {"train", xai::cli::train,
      "train CONFIG [--set key=value]... [--out DIR]\n"
      "      train a toy model and its tokenizer (configs/train/*.yaml)"},
+    {"make-model", xai::cli::make_model,
+     "make-model OUT_DIR --family gpt2|llama|gpt_neox|gptj --layers L --hidden D --heads H\n"
+     "        [--kv-heads K] [--head-dim E] [--intermediate F] [--vocab V] [--max-positions P]\n"
+     "        [--dtype float32|bfloat16|float16] [--seed S] [--shard-size 2GB]\n"
+     "      a synthetic model (seeded random weights of that shape) as a Hugging Face folder"},
     {"make-toy-data", xai::cli::make_toy_data,
      "make-toy-data OUT [--split train|test] [--n N] [--seed S]\n"
      "      write toy task questions as SQuAD JSON (datasets/toy/data/test.json)"},

@@ -21,6 +21,7 @@
 #include "framework/dist/rank_watchdog.h"
 #include "framework/io/shard_writer.h"
 #include "framework/metrics/metrics.h"
+#include "framework/model/synthetic.h"
 #include "framework/run/fingerprint.h"
 #include "framework/run/machine.h"
 #include "framework/run/output_folder.h"
@@ -65,7 +66,10 @@ Plan read_checked_plan(Communicator& comm, const std::string& config_path,
 RunFingerprint fingerprint_of(const Plan& plan) {
   RunFingerprint f;
   for (const auto& m : plan.models) {
-    f.models[m.name] = fingerprint_model(m.path);
+    f.models[m.name] = m.synthetic ? fingerprint_synthetic(model_config_json(m.spec),
+                                                           synthetic_tokenizer_json(), m.seed,
+                                                           m.synthetic_dtype)
+                                   : fingerprint_model(m.path);
     f.models[m.name].dtype = m.dtype;
   }
   for (const auto& e : plan.explainers) f.explainers[e.name] = e.impl->params_json();

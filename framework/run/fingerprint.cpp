@@ -129,6 +129,21 @@ RunFingerprint RunFingerprint::from_json(const std::string& text) {
   return f;
 }
 
+ModelFingerprint fingerprint_synthetic(const std::string& config_json,
+                                       const std::string& tokenizer_json, uint64_t seed,
+                                       const std::string& dtype) {
+  ModelFingerprint f;
+  f.path = "synthetic";
+  Hash c, t, w;
+  c.add(config_json);
+  t.add(tokenizer_json);
+  w.add(str_cat("synthetic seed ", seed, " dtype ", dtype));
+  f.config = c.hex();
+  f.tokenizer = t.hex();
+  f.weights = w.hex();
+  return f;
+}
+
 ModelFingerprint fingerprint_model(const std::string& folder) {
   ModelFingerprint f;
   f.path = folder;

@@ -33,6 +33,11 @@ struct RunFingerprint {
 
 // Hashes the files of a model folder (throws xai::Error naming a file it cannot read).
 ModelFingerprint fingerprint_model(const std::string& folder);
+// A synthetic model (no files): its config.json text, the tokenizer's and (seed, dtype) in place
+// of the files' hashes; path "synthetic".
+ModelFingerprint fingerprint_synthetic(const std::string& config_json,
+                                       const std::string& tokenizer_json, uint64_t seed,
+                                       const std::string& dtype);
 
 // What differs between the fingerprint of the shards' run (`before`) and this run (`now`), in
 // user words, one entry per change: "model 'm': its weights differ (...)". Models or explainers

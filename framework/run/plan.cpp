@@ -7,9 +7,56 @@
 #include "framework/common/threads.h"
 #include "framework/config/config.h"
 #include "framework/io/results.h"
+#include "framework/model/synthetic.h"
 
 namespace xai {
 namespace fs = std::filesystem;
+
+namespace {
+
+void read_synthetic(const ConfigNode& n, ModelEntry& e) {
+  ModelShape shape;
+  shape.family = n.get_choice("family", shape.family, {"gpt2", "llama", "gpt_neox", "gptj"});
+  shape.layers = n.get_int("layers", shape.layers);
+  shape.hidden = n.get_int("hidden", shape.hidden);
+  shape.heads = n.get_int("heads", shape.heads);
+  shape.kv_heads = n.get_int("kv_heads", 0);
+  shape.head_dim = n.get_int("head_dim", 0);
+  shape.intermediate = n.get_int("intermediate", 0);
+  shape.vocab = n.get_int("vocab", shape.vocab);
+  shape.max_positions = n.get_int("max_positions", shape.max_positions);
+  const int64_t seed = n.get_int("seed", 0);
+  XAI_CHECK(seed >= 0, n.where("seed"), "must not be negative (got ", seed, ")");
+  e.seed = static_cast<uint64_t>(seed);
+  e.synthetic_dtype = n.get_choice("dtype", "float32", {"float32", "bfloat16", "float16"});
+  const std::string where = n.where("family");
+  // "exp.yaml:4: models[0].synthetic.family: " -> "exp.yaml:4: models[0].synthetic: "
+  e.spec = shape_spec(shape, where.substr(0, where.size() - std::string(".family: ").size()) + ": ");
+  n.finish();
+}
+
+}  // namespace
+
+std::unique_ptr<Model> load_entry_model(const ModelEntry& m, const at::Device& device,
+                                        const std::string& where) {
+  LoadOptions load;
+  load.device = device;
+  load.dtype = weights_dtype(m.dtype, where + ".dtype: ");
+  if (!m.synthetic) return load_model(m.path, load);
+  const at::ScalarType dtype =
+      load.dtype ? *load.dtype : *weights_dtype(m.synthetic_dtype, where + ".synthetic.dtype: ");
+  XAI_CHECK(!(dtype == at::kHalf && device.is_cpu()), where,
+            ": float16 weights on the CPU: LibTorch's CPU kernels lack half-precision matmuls "
+            "(HINT: bfloat16 or float32 on the CPU)");
+  return make_synthetic_model(m.spec, m.seed, load, dtype);
+}
+
+Tokenizer entry_tokenizer(const ModelEntry& m) {
+  if (m.synthetic) return Tokenizer::from_json_text(synthetic_tokenizer_json(), m.name);
+  const std::string tok_path = (fs::path(m.path) / "tokenizer.json").string();
+  XAI_CHECK(fs::exists(tok_path), tok_path, ": not found (every model folder needs its tokenizer)");
+  return Tokenizer::from_file(tok_path);
+}
 
 Plan read_plan(const Config& cfg, const std::string& path) {
   ConfigNode root = cfg.root();
@@ -22,14 +69,24 @@ Plan read_plan(const Config& cfg, const std::string& path) {
   std::set<std::string> names;
   for (const ConfigNode& m : root.children("models")) {
     ModelEntry e;
-    e.path = m.require_string("path");
-    e.name = m.get_string("name", fs::path(e.path).filename().string());
+    e.synthetic = m.is_mapping("synthetic");
+    if (e.synthetic) {
+      XAI_CHECK(!m.has("path"), m.where("path"),
+                "a model has a path or a synthetic shape, not both");
+      e.name = m.require_string("name");
+      read_synthetic(m.child("synthetic"), e);
+    } else {
+      XAI_CHECK(!m.has("synthetic"), m.where("synthetic"),
+                "must be a mapping {family, layers, hidden, heads, ...}");
+      e.path = m.require_string("path");
+      e.name = m.get_string("name", fs::path(e.path).filename().string());
+    }
     validate_name(e.name, m.where("name"));
     e.dtype = m.get_choice("dtype", e.dtype, {"auto", "float32", "bfloat16", "float16"});
     e.dtype_where = m.where("dtype");
     XAI_CHECK(names.insert(e.name).second, m.where("name"), "model name '", e.name,
               "' is used twice");
-    XAI_CHECK(fs::is_directory(e.path), m.where("path"), "'", e.path,
+    XAI_CHECK(e.synthetic || fs::is_directory(e.path), m.where("path"), "'", e.path,
               "' is not a folder (paths are relative to the working directory)");
     m.finish();
     p.models.push_back(e);

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "datasets/dataset.h"
+#include "framework/text/tokenizer.h"
+#include "framework/model/model.h"
 #include "framework/run/progress.h"
 #include "methods/explainer.h"
 
@@ -16,12 +18,25 @@ namespace xai {
 class Config;
 
 struct ModelEntry {
-  std::string name, path;
+  std::string name, path;  // path: "" for a synthetic model
+  // models[].synthetic: a model of that shape with seeded random weights and the byte-level
+  // tokenizer, built in memory (framework/model/synthetic.h); its dtype is `dtype` below, whose
+  // `auto` means synthetic.dtype (default float32) on every device.
+  bool synthetic = false;
+  ModelSpec spec;  // synthetic only
+  uint64_t seed = 0;
+  std::string synthetic_dtype = "float32";
   // models[].dtype: auto (float32 on the CPU, the checkpoint's own on a GPU), float32, bfloat16,
   // float16 (a GPU only).
   std::string dtype = "auto";
   std::string dtype_where;  // "exp.yaml:4: models[0].dtype: " for messages
 };
+
+// The entry's model on `device` (loaded from its folder, or built when synthetic) and its
+// tokenizer; `where` names models[i] in errors.
+std::unique_ptr<Model> load_entry_model(const ModelEntry& m, const at::Device& device,
+                                        const std::string& where);
+Tokenizer entry_tokenizer(const ModelEntry& m);
 
 struct ExplainerEntry {
   std::string name, method;

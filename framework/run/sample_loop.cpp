@@ -194,10 +194,7 @@ SampleWork assign_samples(Communicator& comm, const Plan& plan, const RunLayout&
   // measuring.
   for (size_t mi = 0; mi < plan.models.size(); ++mi) {
     const auto& m = plan.models[mi];
-    const std::string tok_path = (fs::path(m.path) / "tokenizer.json").string();
-    XAI_CHECK(fs::exists(tok_path), tok_path,
-              ": not found (every model folder needs its tokenizer)");
-    w.tokenizers.push_back(Tokenizer::from_file(tok_path));
+    w.tokenizers.push_back(entry_tokenizer(m));
     std::vector<int64_t> todo;
     for (int64_t i = 0; i < n; ++i) {
       if (done.count({m.name, plan.dataset->id(i)})) {
@@ -332,10 +329,8 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
     if (should_stop()) break;
     if (work.mine[mi].empty()) continue;
     const auto& m = plan.models[mi];
-    LoadOptions load;
-    load.device = layout.device;
-    load.dtype = weights_dtype(m.dtype, "models[" + std::to_string(mi) + "].dtype: ");
-    std::unique_ptr<Model> model = load_model(m.path, load);
+    std::unique_ptr<Model> model =
+        load_entry_model(m, layout.device, "models[" + std::to_string(mi) + "]");
     const Tokenizer& tokenizer = work.tokenizers[mi];
     XAI_CHECK(tokenizer.vocab_size() <= model->spec().vocab_size, m.path,
               "/tokenizer.json: ", tokenizer.vocab_size(),

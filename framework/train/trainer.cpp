@@ -21,6 +21,7 @@
 #include "datasets/toy/toy_task.h"
 #include "framework/common/error.h"
 #include "framework/model/rope.h"
+#include "framework/model/synthetic.h"
 #include "framework/text/bpe_trainer.h"
 
 namespace xai {
@@ -44,42 +45,22 @@ std::string duration_text(double s) {
 }
 
 ModelSpec make_spec(const TrainModelOptions& m, int64_t vocab_size) {
-  ModelSpec s;
-  if (m.family == "gpt2") {
-    s.family = Family::kGpt2;
-    s.model_type = "gpt2";
-    s.activation = "gelu_new";
-    XAI_CHECK(m.kv_heads == 0 || m.kv_heads == m.heads,
-              "train: model.kv_heads: GPT-2 has no grouped-query attention (leave it 0)");
-  } else if (m.family == "llama") {
-    s.family = Family::kLlama;
-    s.norm_bias = false;  // RMSNorm
-    s.model_type = "llama";
-    s.activation = "silu";
-    s.rope_theta = m.rope_theta;
-  } else {
-    throw Error(str_cat("train: model.family must be gpt2 or llama (got '", m.family, "')"));
-  }
-  XAI_CHECK(m.heads > 0 && (m.head_dim > 0 || m.hidden % m.heads == 0), "train: model.hidden ",
-            m.hidden, " is not a multiple of model.heads ", m.heads, " (or set model.head_dim)");
-  XAI_CHECK(m.head_dim >= 0, "train: model.head_dim must be >= 0 (0 = hidden / heads)");
-  XAI_CHECK(m.head_dim == 0 || m.family == "llama" || m.head_dim * m.heads == m.hidden,
-            "train: model.head_dim: GPT-2's heads split the hidden width (leave it 0)");
-  s.vocab_size = vocab_size;
-  s.hidden_size = m.hidden;
-  s.num_layers = m.layers;
-  s.num_heads = m.heads;
-  s.num_kv_heads = m.kv_heads > 0 ? m.kv_heads : m.heads;
-  s.head_dim = m.head_dim > 0 ? m.head_dim : m.hidden / m.heads;
-  s.intermediate_size = m.intermediate;
-  s.max_positions = m.max_positions;
-  s.norm_eps = 1e-5;
-  s.tie_word_embeddings = m.tie_embeddings;
-  s.bos_token_id = 0;
-  s.eos_token_id = 0;
-  s.pad_token_id = 0;
-  // Through config.json and back: the checks and defaults load_model will apply.
-  return parse_model_config(model_config_json(s), "train: model");
+  XAI_CHECK(m.family == "gpt2" || m.family == "llama",
+            "train: model.family must be gpt2 or llama (got '", m.family, "')");
+  ModelShape shape;
+  shape.family = m.family;
+  shape.layers = m.layers;
+  shape.hidden = m.hidden;
+  shape.heads = m.heads;
+  shape.kv_heads = m.kv_heads;
+  shape.head_dim = m.head_dim;
+  shape.intermediate = m.intermediate;
+  shape.vocab = vocab_size;
+  shape.max_positions = m.max_positions;
+  shape.tie_embeddings = m.tie_embeddings ? 1 : 0;
+  shape.rope_theta = m.rope_theta;
+  // The same checks and defaults as a synthetic model (and, through config.json, load_model).
+  return shape_spec(shape, "train: model.");
 }
 
 // One training sequence: a context and its questions, each followed by its answer,
