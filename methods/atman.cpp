@@ -295,4 +295,26 @@ std::string AtManOptions::to_json() const {
   return j.dump();
 }
 
+// Measured on synthetic models of four shapes at T = 128, 512 and 2048 (xai plan --measure;
+// docs/performance.md, "Memory planner"): one batch of perturbed rows over the suffix after the
+// shared prefix, whose keys and values are kept once. Correlated suppression reuses less prefix.
+MemoryNeed AtMan::memory_need(const MemoryQuery& q) const {
+  MemoryCoefficients c;
+  if (options_.kappa) {
+    c.all_layers = false;
+    c.hidden = 6.36;
+    c.qkv = 1.31;
+    c.kv_all = 5.47;
+    c.megabytes = 10.9;
+  } else {
+    c.all_layers = false;
+    c.hidden = 10.2;
+    c.qkv = 1.34;
+    c.scores = 0.0258;
+    c.kv_all = 4.54;
+    c.megabytes = 3.66;
+  }
+  return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
+}
+
 }  // namespace xai

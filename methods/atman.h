@@ -26,6 +26,7 @@ struct AtManOptions {
   ShiftMinimum minimum = ShiftMinimum::kAllKeys;
   std::vector<int> layers;             // empty = every layer
   int64_t batch_size = 8;              // perturbations per forward call
+  bool batch_size_given = false;  // set in the config (the memory planner then keeps it)
   std::string aggregation = "square";  // square | abs | sum over targets
   // Also perturb earlier target tokens (they explain later ones). Target positions are outside
   // every sample's explained set, so the runner and `explain` store and show no score there:
@@ -52,6 +53,8 @@ class AtMan final : public Explainer {
   explicit AtMan(AtManOptions options);
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  MemoryNeed memory_need(const MemoryQuery& q) const override;
+  void set_batch_units(int64_t units) override { options_.batch_size = units; }
   bool splits_perturbations() const override { return true; }
   void check_model(const Model& model) const override;
   std::string settings() const override;

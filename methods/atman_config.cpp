@@ -19,6 +19,7 @@ AtManOptions AtManOptions::from_config(const ConfigNode& node) {
                   ? ShiftMinimum::kAllKeys
                   : ShiftMinimum::kValidKeys;
   for (int64_t l : node.get_int_list("layers", {})) o.layers.push_back(static_cast<int>(l));
+  o.batch_size_given = node.has("batch_size");
   o.batch_size = node.get_int("batch_size", o.batch_size);
   o.aggregation = node.get_choice("aggregation", o.aggregation, {"square", "abs", "sum"});
   o.explain_targets = node.get_bool("explain_targets", o.explain_targets);

@@ -134,4 +134,14 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
   return out;
 }
 
+// Measured on synthetic models of four shapes at T = 128, 512 and 2048 (xai plan --measure;
+// docs/performance.md, "Memory planner").
+MemoryNeed AttAttr::memory_need(const MemoryQuery& q) const {
+  MemoryCoefficients c;
+  c.all_layers = true;
+  c.hidden = 17.5;
+  c.scores = 2.67;
+  return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
+}
+
 }  // namespace xai

@@ -21,6 +21,7 @@ namespace xai {
 struct AttAttrOptions {
   int64_t steps = 20;       // m, Riemann points alpha_i = i / m, i = 0..m-1
   int64_t batch_size = 10;  // alpha points per forward
+  bool batch_size_given = false;  // set in the config (the memory planner then keeps it)
   // "row": s_j = sum_l sum_h Attr_l[h, p_t, j], the predicting row (comparable to Chefer and
   // rollout); "column_sum": s_j = sum_l sum_h sum_i Attr_l[h, i, j], all attribution out of j.
   std::string token_score = "row";
@@ -45,6 +46,8 @@ class AttAttr final : public Explainer {
   explicit AttAttr(AttAttrOptions options);
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  MemoryNeed memory_need(const MemoryQuery& q) const override;
+  void set_batch_units(int64_t units) override { options_.batch_size = units; }
   void check_model(const Model& model) const override;
 
  private:

@@ -16,6 +16,7 @@ AttAttrOptions AttAttrOptions::from_config(const ConfigNode& node) {
     o.common.target = TargetFunction::kProb;
   }
   o.steps = node.get_int("steps", o.steps);
+  o.batch_size_given = node.has("batch_size");
   o.batch_size = node.get_int("batch_size", o.batch_size);
   o.token_score = node.get_choice("token_score", o.token_score, {"row", "column_sum"});
   o.label = node.get_choice("label", o.label, {"target", "predicted"});

@@ -90,4 +90,16 @@ Explanation RawAttention::explain(Model& model, const Encoded& sample, ExplainCo
   return out;
 }
 
+// Measured on synthetic models of four shapes at T = 128, 512 and 2048 (xai plan --measure;
+// docs/performance.md, "Memory planner").
+MemoryNeed RawAttention::memory_need(const MemoryQuery& q) const {
+  MemoryCoefficients c;
+  c.all_layers = true;
+  c.hidden = 5.14;
+  c.scores = 0.406;
+  c.scores_all = 0.747;
+  c.megabytes = 0.129;
+  return batched_need(q, c);
+}
+
 }  // namespace xai

@@ -31,6 +31,7 @@ class RawAttention final : public Explainer {
   explicit RawAttention(AttentionOptions options);
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  MemoryNeed memory_need(const MemoryQuery& q) const override;
 
  private:
   AttentionOptions options_;

@@ -39,6 +39,7 @@ class AttnLrp final : public Explainer {
   explicit AttnLrp(AttnLrpOptions options) : options_(std::move(options)) {}
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  MemoryNeed memory_need(const MemoryQuery& q) const override;
   const AttnLrpOptions& options() const { return options_; }
 
  private:

@@ -140,4 +140,15 @@ Explanation Chefer::explain(Model& model, const Encoded& sample, ExplainContext&
   return out;
 }
 
+// Measured on synthetic models of four shapes at T = 128, 512 and 2048 (xai plan --measure;
+// docs/performance.md, "Memory planner").
+MemoryNeed Chefer::memory_need(const MemoryQuery& q) const {
+  MemoryCoefficients c;
+  c.all_layers = true;
+  c.hidden = 19.1;
+  c.scores = 1.11;
+  c.megabytes = 1.2;
+  return batched_need(q, c);
+}
+
 }  // namespace xai

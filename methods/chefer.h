@@ -38,6 +38,7 @@ class Chefer final : public Explainer {
   explicit Chefer(CheferOptions options);
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  MemoryNeed memory_need(const MemoryQuery& q) const override;
   void check_model(const Model& model) const override;
 
  private:

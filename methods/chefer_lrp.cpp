@@ -110,4 +110,16 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
   return result;
 }
 
+// Measured on synthetic models of four shapes at T = 128, 512 and 2048 (xai plan --measure;
+// docs/performance.md, "Memory planner").
+MemoryNeed CheferLrp::memory_need(const MemoryQuery& q) const {
+  MemoryCoefficients c;
+  c.all_layers = true;
+  c.hidden = 51.4;
+  c.qkv = 0.892;
+  c.scores = 5.34;
+  c.scores_all = 2.37;
+  return batched_need(q, c);
+}
+
 }  // namespace xai

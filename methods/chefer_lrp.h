@@ -47,6 +47,7 @@ class CheferLrp final : public Explainer {
   explicit CheferLrp(CheferLrpOptions options);
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  MemoryNeed memory_need(const MemoryQuery& q) const override;
   void check_model(const Model& model) const override;
   const CheferLrpOptions& options() const { return options_; }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/model/memory.h"
 #include "framework/model/model.h"
 #include "framework/text/encoded.h"
 
@@ -59,6 +60,44 @@ struct ExplainContext {
   int perturbation_ranks = 1;
 };
 
+// The memory planner's question to a method (framework/run/memory_plan.h): the model's units for
+// the run's longest sample and how many targets it has.
+struct MemoryQuery {
+  ActivationBasis basis;
+  int64_t targets = 1;
+};
+
+// What one explanation needs beyond the weights: `fixed` bytes plus `per_unit` bytes for each unit
+// of the method's batch knob (`knob`, "" when it has none).
+struct MemoryNeed {
+  double fixed = 0;
+  double per_unit = 0;
+  std::string knob;         // e.g. "batch_size"
+  int64_t units = 1;        // the knob as configured
+  int64_t max_units = 1;    // no use in more (IG: its steps)
+  bool knob_given = false;  // set by the user: the planner refuses rather than lowers it
+  double bytes(int64_t u) const { return fixed + per_unit * static_cast<double>(u); }
+  double bytes() const { return bytes(units); }
+};
+
+// A need of the form c_0 + sum_i c_i x unit_i, the units of ActivationBasis taken over one layer
+// (a forward-only method holds one layer's work at a time) or over every layer (a backward keeps
+// each layer's tensors). Each method's coefficients were measured (docs/performance.md).
+struct MemoryCoefficients {
+  double hidden = 0, mlp = 0, qkv = 0;  // per layer, x layers when `all_layers`
+  double scores = 0;                    // one layer's attention map (a transient)
+  double scores_all = 0;                // every layer's map (kept)
+  double kv_all = 0;                    // every layer's keys and values
+  double logit_rows = 0;                // x targets
+  double megabytes = 0;                 // constant
+  bool all_layers = false;
+};
+double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c);
+// A method's need from its coefficients: hidden, mlp, qkv, scores and scores_all per unit of the
+// knob (a batch row), kv_all, logit_rows and megabytes once; without a knob, one unit.
+MemoryNeed batched_need(const MemoryQuery& q, const MemoryCoefficients& c,
+                        const std::string& knob = "", int64_t units = 1, bool given = false);
+
 class Explainer {
  public:
   virtual ~Explainer() = default;
@@ -78,6 +117,11 @@ class Explainer {
   // What the sign of a per-target score means, one sentence, for `explain`; "" when the method's
   // per-target scores are not signed in a way a user reads (attention weights).
   virtual std::string score_sign() const { return ""; }
+  // What one explanation of the query's sample needs beyond the weights (the memory planner).
+  // The default is one inference forward.
+  virtual MemoryNeed memory_need(const MemoryQuery& q) const;
+  // The planner's choice of the knob memory_need names (a batch that fits the budget).
+  virtual void set_batch_units(int64_t units) { (void)units; }
 };
 
 // Explainers by name ("atman", ...), built from their YAML mapping. Unknown parameters are an

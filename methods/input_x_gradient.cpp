@@ -33,4 +33,15 @@ Explanation InputXGradient::explain(Model& model, const Encoded& sample, Explain
   return out;
 }
 
+// Measured on synthetic models of four shapes at T = 128, 512 and 2048 (xai plan --measure;
+// docs/performance.md, "Memory planner").
+MemoryNeed InputXGradient::memory_need(const MemoryQuery& q) const {
+  MemoryCoefficients c;
+  c.all_layers = true;
+  c.hidden = 21.8;
+  c.scores = 0.656;
+  c.megabytes = 0.00971;
+  return batched_need(q, c);
+}
+
 }  // namespace xai

@@ -29,6 +29,7 @@ class InputXGradient final : public Explainer {
   explicit InputXGradient(InputXGradientOptions options) : options_(std::move(options)) {}
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  MemoryNeed memory_need(const MemoryQuery& q) const override;
   const InputXGradientOptions& options() const { return options_; }
 
  private:

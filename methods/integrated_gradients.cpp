@@ -302,4 +302,14 @@ std::string IntegratedGradientsOptions::to_json() const {
   return head.substr(0, head.size() - 1) + "," + common.json_fields() + "}";
 }
 
+// Measured on synthetic models of four shapes at T = 128, 512 and 2048 (xai plan --measure;
+// docs/performance.md, "Memory planner").
+MemoryNeed IntegratedGradients::memory_need(const MemoryQuery& q) const {
+  MemoryCoefficients c;
+  c.all_layers = true;
+  c.hidden = 17.9;
+  c.megabytes = 12.3;
+  return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
+}
+
 }  // namespace xai

@@ -47,6 +47,7 @@ struct IntegratedGradientsOptions {
   // Interpolation points per forward call. 4: on GPT-2-small at T = 256 (2 threads) 4 was both
   // faster than 10 or 16 (52 s vs 74 s for 20 steps) and a third of the memory (784 vs 2281 MB).
   int64_t batch_size = 4;
+  bool batch_size_given = false;  // set in the config (the memory planner then keeps it)
   // A sample whose |convergence delta| exceeds this fraction of |f(E) - f(E0)| for some target
   // is flagged (extras convergence_flag; the run's summary counts them): its attributions do not
   // add up to the change they explain (too few steps, or a singular baseline).
@@ -86,6 +87,8 @@ class IntegratedGradients final : public Explainer {
   explicit IntegratedGradients(IntegratedGradientsOptions options);
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  MemoryNeed memory_need(const MemoryQuery& q) const override;
+  void set_batch_units(int64_t units) override { options_.batch_size = units; }
   void check_model(const Model& model) const override;
   std::string settings() const override;
   std::string score_sign() const override;

@@ -58,6 +58,7 @@ IntegratedGradientsOptions IntegratedGradientsOptions::from_config(const ConfigN
     o.baseline_token_id = 0;  // captum LLM's TextTokenInput(baselines=0)
   }
   o.baseline_keep_bos = node.get_bool("baseline_keep_bos", o.baseline_keep_bos);
+  o.batch_size_given = node.has("batch_size");
   o.batch_size = node.get_int("batch_size", o.batch_size);
   o.delta_tolerance = node.get_double("delta_tolerance", o.delta_tolerance);
   o.common.read(node);

@@ -59,4 +59,9 @@ std::string RandomOptions::to_json() const {
   return head.substr(0, head.size() - 1) + "," + common.json_fields() + "}";
 }
 
+MemoryNeed RandomBaseline::memory_need(const MemoryQuery& q) const {
+  (void)q;
+  return {};  // no forward pass
+}
+
 }  // namespace xai

@@ -31,6 +31,7 @@ class RandomBaseline final : public Explainer {
   explicit RandomBaseline(RandomOptions options) : options_(std::move(options)) {}
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  MemoryNeed memory_need(const MemoryQuery& q) const override;
   const RandomOptions& options() const { return options_; }
 
  private:

@@ -58,4 +58,16 @@ Explanation Rollout::explain(Model& model, const Encoded& sample, ExplainContext
   return out;
 }
 
+// Measured on synthetic models of four shapes at T = 128, 512 and 2048 (xai plan --measure;
+// docs/performance.md, "Memory planner").
+MemoryNeed Rollout::memory_need(const MemoryQuery& q) const {
+  MemoryCoefficients c;
+  c.all_layers = true;
+  c.hidden = 4.76;
+  c.scores = 1.81;
+  c.scores_all = 0.373;
+  c.megabytes = 1.3;
+  return batched_need(q, c);
+}
+
 }  // namespace xai

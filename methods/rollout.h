@@ -30,6 +30,7 @@ class Rollout final : public Explainer {
   explicit Rollout(RolloutOptions options);
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  MemoryNeed memory_need(const MemoryQuery& q) const override;
   void check_model(const Model& model) const override;
 
  private:

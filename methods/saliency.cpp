@@ -98,4 +98,14 @@ Explanation Saliency::explain(Model& model, const Encoded& sample, ExplainContex
   return out;
 }
 
+// Measured on synthetic models of four shapes at T = 128, 512 and 2048 (xai plan --measure;
+// docs/performance.md, "Memory planner").
+MemoryNeed Saliency::memory_need(const MemoryQuery& q) const {
+  MemoryCoefficients c;
+  c.all_layers = true;
+  c.hidden = 21.4;
+  c.scores = 1.04;
+  return batched_need(q, c);
+}
+
 }  // namespace xai

@@ -63,6 +63,7 @@ class Saliency final : public Explainer {
   explicit Saliency(SaliencyOptions options) : options_(std::move(options)) {}
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
+  MemoryNeed memory_need(const MemoryQuery& q) const override;
   const SaliencyOptions& options() const { return options_; }
 
  private:

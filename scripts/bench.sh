@@ -103,3 +103,7 @@ echo
 echo "== xai merge: per-rank shards (ShardWriter) -> results.h5, size against raw float32"
 "$BUILD/tests/bench_merge" --samples "${MERGE_SAMPLES:-10000}" --tokens "${MERGE_T:-512}" \
   --methods "${MERGE_METHODS:-10}" --ranks "${MERGE_RANKS:-4}"
+
+echo
+echo "== xai memory planner: estimate vs measured peak per explanation (synthetic models)"
+scripts/bench_memory_plan.sh "$BUILD"

@@ -10,6 +10,7 @@ namespace xai::cli {
 int inspect_model(const std::vector<std::string>& args);
 int predict(const std::vector<std::string>& args);
 int run(const std::vector<std::string>& args);
+int plan(const std::vector<std::string>& args);  // plan.cpp
 int merge(const std::vector<std::string>& args);
 int explain(const std::vector<std::string>& args);
 int train(const std::vector<std::string>& args);  // train.cpp, as make_toy_data

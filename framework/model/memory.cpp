@@ -16,4 +16,19 @@ MemoryEstimate estimate_memory(const ModelSpec& s, int64_t bytes, int64_t B, int
   return m;
 }
 
+ActivationBasis activation_basis(const ModelSpec& s, int64_t e, int64_t T) {
+  ActivationBasis b;
+  const double t = static_cast<double>(T), bytes = static_cast<double>(e);
+  b.layers = s.num_layers;
+  b.tokens = T;
+  b.hidden = t * static_cast<double>(s.hidden_size) * bytes;
+  const bool gated = s.family == Family::kLlama;  // SwiGLU
+  b.mlp = t * static_cast<double>(s.intermediate_size) * bytes * (gated ? 1.5 : 1.0);
+  b.qkv = t * static_cast<double>((s.num_heads + 2 * s.num_kv_heads) * s.head_dim) * bytes;
+  b.scores = static_cast<double>(s.num_heads) * t * t * 4.0;
+  b.kv = 2.0 * t * static_cast<double>(s.num_kv_heads * s.head_dim) * bytes;
+  b.logit_row = static_cast<double>(s.vocab_size) * 4.0;
+  return b;
+}
+
 }  // namespace xai

@@ -20,6 +20,23 @@ struct MemoryEstimate {
   }
 };
 
+// The memory planner's units (framework/run/memory_plan.h): bytes for one sequence of T tokens
+// (one batch row) of this model, with activations of act_bytes per element. Each explainer states
+// its need as a combination of them (Explainer::memory_need), with coefficients measured on
+// synthetic models of four shapes (docs/performance.md).
+struct ActivationBasis {
+  int64_t layers = 0;
+  int64_t tokens = 0;      // T
+  double hidden = 0;       // T x D: one layer's residual-stream width
+  double mlp = 0;          // T x F, x 1.5 for a gated MLP (gate, up and their product)
+  double qkv = 0;          // T x (H + 2 Hkv) x Dh: one layer's query, key and value projections
+  double scores = 0;       // H x T x T x 4: one layer's float32 attention map
+  double kv = 0;           // 2 x T x Hkv x Dh: one layer's keys and values
+  double logit_row = 0;    // V x 4: one position's float32 logits
+};
+
+ActivationBasis activation_basis(const ModelSpec& spec, int64_t act_bytes, int64_t T);
+
 MemoryEstimate estimate_memory(const ModelSpec& spec, int64_t weight_bytes_per_element,
                                int64_t batch, int64_t seq_len);
 

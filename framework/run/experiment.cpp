@@ -24,6 +24,7 @@
 #include "framework/model/synthetic.h"
 #include "framework/run/fingerprint.h"
 #include "framework/run/machine.h"
+#include "framework/run/memory_plan.h"
 #include "framework/run/output_folder.h"
 #include "framework/run/plan.h"
 #include "framework/run/rank_calls.h"
@@ -58,6 +59,13 @@ Plan read_checked_plan(Communicator& comm, const std::string& config_path,
     XAI_CHECK(world.size % plan.perturbation == 0, config_path,
               ": parallel.perturbation = ", plan.perturbation, " does not divide the ", world.size,
               " ranks (HINT: launch a multiple of it)");
+    // Memory, before any weights are loaded: refuse what cannot fit, lower default batches.
+    const MemoryPlan memory = plan_memory(plan, device, world.local_size);
+    if (const MemoryPlanRow* r = memory.first_refused()) {
+      throw Error(str_cat(config_path, ": ", r->refusal));
+    }
+    apply_memory_plan(plan, memory);
+    for (const std::string& n : memory.notes) plan.warnings.push_back(n);
   });
   return plan;
 }

@@ -149,6 +149,26 @@ Plan read_plan(const Config& cfg, const std::string& path) {
   p.disk_headroom_mb = rt.get_int("disk_headroom_mb", p.disk_headroom_mb);
   XAI_CHECK(p.disk_headroom_mb >= 0, rt.where("disk_headroom_mb"), "must be >= 0 (got ",
             p.disk_headroom_mb, "; 0 = no free-space check)");
+  p.memory_budget = rt.get_string("memory_budget", "auto");
+  p.memory_budget_where = rt.where("memory_budget");
+  if (p.memory_budget != "auto") {
+    const std::string& b = p.memory_budget;
+    if (!b.empty() && b.back() == '%') {
+      double pct = -1;
+      try {
+        size_t used = 0;
+        pct = std::stod(b.substr(0, b.size() - 1), &used);
+        if (used + 1 != b.size()) pct = -1;
+      } catch (const std::exception&) {
+        pct = -1;
+      }
+      XAI_CHECK(pct > 0 && pct <= 100, p.memory_budget_where, "'", b,
+                "' is not a percentage in (0, 100]");
+    } else {
+      XAI_CHECK(parse_byte_size(b, p.memory_budget_where) > 0, p.memory_budget_where,
+                "must be positive");
+    }
+  }
   p.progress =
       Progress::parse_mode(rt.get_choice("progress", "auto", {"auto", "bar", "lines", "off"}));
   rt.finish();

@@ -56,6 +56,10 @@ struct Plan {
   double rank_timeout = 60;  // runtime.rank_timeout: seconds before a silent rank counts as dead
   int64_t flush_every = 20;
   double flush_seconds = 60;
+  // runtime.memory_budget: "auto" (90% of the available memory on the CPU), a size ("12GB") or a
+  // percentage ("80%"); per node, shared by its ranks (framework/run/memory_plan.h).
+  std::string memory_budget = "auto";
+  std::string memory_budget_where;
   int64_t disk_headroom_mb = 16;  // runtime.disk_headroom_mb: free space a flush leaves (0 = off)
   Progress::Mode progress = Progress::Mode::kAuto;
   int64_t perturbation = 1;  // parallel.perturbation: ranks per perturbation group

@@ -364,6 +364,12 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
         if (!group_root) continue;  // every member fails alike; the root records it
         writer.add_failure({m.name, id, "", e.what()});
         ++totals.failures_now;
+        if (told.insert({m.name, ""}).second) {
+          notice(str_cat("xai run: sample ", id, " cannot be read for ", m.name, ": ", e.what(),
+                         " (the run goes on; further such samples of ", m.name,
+                         " are only recorded under /failures)"),
+                 true);
+        }
         ++totals.done_now;
         continue;
       }

@@ -194,8 +194,13 @@ TEST(Run, Bfloat16ModelsRunAndFloat16IsRefusedOnTheCpu) {
 
 TEST(Run, FailedSamplesAreRecordedAndTheRunGoesOn) {
   TempDir out;
-  RunResult r = run("failures.yaml", {"output=" + out.path()});
+  std::string log;
+  RunResult r = run("failures.yaml", {"output=" + out.path()}, false, &log);
   EXPECT_EQ(r.failures, 2);
+  // The first sample that cannot be read is said with its reason; the next only recorded.
+  EXPECT_NE(log.find("xai run: sample too-long cannot be read for gpt2: "), std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("sample empty-target cannot be read"), std::string::npos) << log;
   ResultsReader reader(r.results_h5);
   EXPECT_EQ(reader.sample_ids("gpt2"), (std::vector<std::string>{"fine", "short"}));
   const auto failures = reader.failures();

@@ -1,0 +1,96 @@
+// xai plan: the memory plan of an experiment (framework/run/memory_plan.h) without loading any
+// weights; --measure then runs one explanation per (model, explainer) on the longest sample and
+// prints the measured peak beside the estimate.
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "framework/cli/commands.h"
+#include "framework/common/args.h"
+#include "framework/common/error.h"
+#include "framework/dist/device.h"
+#include "framework/run/memory_meter.h"
+#include "framework/run/memory_plan.h"
+#include "framework/text/encoded.h"
+
+namespace xai::cli {
+namespace {
+
+// One explanation per row on its longest sample, each measured as `xai run` measures it.
+void measure(Plan& plan, const MemoryPlan& memory, const at::Device& device) {
+  std::printf("\n%-16s %-22s %12s %12s %8s\n", "model", "explainer", "estimate", "measured",
+              "ratio");
+  for (size_t mi = 0; mi < plan.models.size(); ++mi) {
+    const ModelEntry& m = plan.models[mi];
+    const MemoryPlanRow* first = nullptr;
+    for (const auto& r : memory.rows) {
+      if (r.model == m.name) {
+        first = &r;
+        break;
+      }
+    }
+    if (first == nullptr || first->longest_index < 0) continue;
+    std::unique_ptr<Model> model =
+        load_entry_model(m, device, "models[" + std::to_string(mi) + "]");
+    const Tokenizer tok = entry_tokenizer(m);
+    const Encoded enc = encode_sample(plan.dataset->get(first->longest_index), tok,
+                                      model->spec().max_positions);
+    MemoryMeter meter;
+    for (ExplainerEntry& x : plan.explainers) {
+      const MemoryPlanRow* row = nullptr;
+      for (const auto& r : memory.rows) {
+        if (r.model == m.name && r.explainer == x.name) row = &r;
+      }
+      ExplainContext ctx;
+      meter.start();
+      std::string measured;
+      double ratio = 0;
+      try {
+        x.impl->explain(*model, enc, ctx);
+        const double peak = static_cast<double>(meter.peak_extra_bytes());
+        measured = human_bytes(peak);
+        ratio = peak > 0 ? row->explanation / peak : 0;
+      } catch (const std::exception& e) {
+        measured = "failed";
+        std::cerr << "xai plan: " << x.name << " on " << m.name << ": " << e.what() << "\n";
+      }
+      std::printf("%-16s %-22s %12s %12s %8.2f\n", m.name.c_str(), x.name.c_str(),
+                  human_bytes(row->explanation).c_str(), measured.c_str(), ratio);
+    }
+  }
+}
+
+}  // namespace
+
+int plan(const std::vector<std::string>& argv) {
+  Args args("plan", argv, {"set", "ranks-per-node", "threads"}, {"measure"});
+  XAI_CHECK(args.positional().size() == 1,
+            "plan: give exactly one experiment YAML (HINT: xai plan configs/demo.yaml)");
+  const std::string path = args.positional()[0];
+  Plan plan = read_plan(path, args.get_all("set"));
+  DeviceInventory inventory;
+  inventory.cuda_built = at::Context::hasCUDART();
+  inventory.cuda_devices = static_cast<int>(torch::cuda::device_count());
+  const World world;
+  const at::Device device(
+      resolve_device(plan.device, inventory, world, path + ": runtime.device"));
+  const int64_t ranks = args.get_int("ranks-per-node", 1);
+  XAI_CHECK(ranks >= 1, "plan: --ranks-per-node must be >= 1");
+  const MemoryPlan memory = plan_memory(plan, device, static_cast<int>(ranks));
+  std::cout << memory_plan_table(memory);
+  if (const MemoryPlanRow* r = memory.first_refused()) {
+    std::cerr << "xai plan: " << path << ": " << r->refusal << "\n";
+    return 1;
+  }
+  if (args.flag("measure")) {
+    const int64_t threads = args.get_int("threads", plan.threads);
+    if (threads > 0) at::set_num_threads(static_cast<int>(threads));
+    apply_memory_plan(plan, memory);
+    measure(plan, memory, device);
+  }
+  return 0;
+}
+
+}  // namespace xai::cli

@@ -1,0 +1,223 @@
+#include "framework/run/memory_plan.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "framework/common/error.h"
+#include "framework/common/host_memory.h"
+#include "framework/model/arch_registry.h"
+#include "framework/model/memory.h"
+#include "framework/model/synthetic.h"
+#include "framework/tensor_io/checkpoint.h"
+#include "framework/text/encoded.h"
+
+namespace xai {
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::vector<std::string> kForwardOnly = {"atman", "attention", "rollout", "random"};
+
+bool forward_only(const std::string& method) {
+  return std::find(kForwardOnly.begin(), kForwardOnly.end(), method) != kForwardOnly.end();
+}
+
+// The weights' dtype the run will hold on `device` (load_model's rule), as a name.
+std::string weights_dtype_name(const ModelEntry& m, const at::Device& device) {
+  if (m.dtype != "auto") return m.dtype;
+  if (m.synthetic) return m.synthetic_dtype;
+  if (device.is_cpu()) return "float32";
+  const Checkpoint ck = Checkpoint::open(m.path);
+  const auto names = ck.names();
+  if (names.empty()) return "float32";
+  const at::ScalarType t = to_scalar_type(ck.info(names.front()).dtype);
+  return t == at::kBFloat16 ? "bfloat16" : t == at::kHalf ? "float16" : "float32";
+}
+
+int64_t dtype_bytes(const std::string& name) { return name == "float32" ? 4 : 2; }
+
+struct Longest {
+  int64_t tokens = 0, targets = 1, index = -1;
+  std::string id;
+};
+
+Longest longest_sample(const Plan& plan, const ModelEntry& m, int64_t max_positions) {
+  const Tokenizer tok = entry_tokenizer(m);
+  Longest l;
+  for (int64_t i = 0; i < plan.dataset->size(); ++i) {
+    try {
+      const Encoded e = encode_sample(plan.dataset->get(i), tok, max_positions);
+      if (e.size() > l.tokens) {
+        l.tokens = e.size();
+        l.targets = std::max<int64_t>(1, e.num_targets());
+        l.id = plan.dataset->id(i);
+        l.index = i;
+      }
+    } catch (const std::exception&) {
+      // The run records it as a failed sample; it needs no memory.
+    }
+  }
+  return l;
+}
+
+std::string refusal_line(const MemoryPlanRow& r, const MemoryPlan& mp, const MemoryNeed& need) {
+  std::string ways;
+  auto way = [&](const std::string& w) { ways += (ways.empty() ? "" : "; ") + w; };
+  if (r.dtype == "float32" && r.weights > 0.25 * r.total()) {
+    way("bfloat16 weights (models[].dtype: bfloat16) halve the weights");
+  }
+  if (!need.knob.empty() && need.knob_given && need.units > 1) {
+    way(str_cat("a smaller ", need.knob, " than ", need.units));
+  }
+  way(str_cat("shorter inputs (the longest, sample '", r.longest_id, "', has ", r.tokens,
+              " tokens)"));
+  if (!forward_only(r.method)) way("a forward-only method (atman, attention, rollout)");
+  way("a larger runtime.memory_budget if the machine has it");
+  return str_cat("model ", r.model, ", explainer ", r.explainer, " (", r.method, "): needs ",
+                 human_bytes(r.total()), " per rank (weights ", human_bytes(r.weights), " in ",
+                 r.dtype, " + ", human_bytes(r.explanation), " for one explanation of ", r.tokens,
+                 " tokens", r.knob.empty() ? "" : str_cat(" at ", r.knob, " ", r.units),
+                 "), more than the budget of ", human_bytes(mp.budget), " (", mp.budget_source,
+                 ") (HINT: ", ways, ")");
+}
+
+}  // namespace
+
+std::string human_bytes(double b) {
+  char buf[32];
+  if (b >= 1e9) {
+    std::snprintf(buf, sizeof(buf), "%.1f GB", b / 1e9);
+  } else if (b >= 1e6) {
+    std::snprintf(buf, sizeof(buf), "%.0f MB", b / 1e6);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.0f kB", b / 1e3);
+  }
+  return buf;
+}
+
+const MemoryPlanRow* MemoryPlan::first_refused() const {
+  for (const auto& r : rows) {
+    if (!r.fits) return &r;
+  }
+  return nullptr;
+}
+
+double memory_budget_bytes(const Plan& plan, const at::Device& device, int local_ranks,
+                           std::string* source) {
+  const std::string& text = plan.memory_budget;
+  const int ranks = std::max(1, local_ranks);
+  const std::string shared = ranks > 1 ? str_cat(", shared by ", ranks, " ranks") : "";
+  double fraction = 0.9;
+  if (text != "auto" && text.back() != '%') {
+    *source = "runtime.memory_budget " + text;
+    return static_cast<double>(parse_byte_size(text, plan.memory_budget_where));
+  }
+  if (text != "auto") fraction = std::stod(text.substr(0, text.size() - 1)) / 100.0;
+  if (!device.is_cpu()) {
+    *source = "unknown: set runtime.memory_budget for a GPU";
+    return 0;
+  }
+  const double available = static_cast<double>(available_memory_bytes());
+  if (available <= 0) {
+    *source = "unknown: no MemAvailable in /proc/meminfo";
+    return 0;
+  }
+  *source = str_cat(static_cast<int>(fraction * 100 + 0.5), "% of ", human_bytes(available),
+                    " available", shared);
+  return fraction * available / ranks;
+}
+
+MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ranks) {
+  MemoryPlan mp;
+  mp.device = device.str();
+  mp.budget = memory_budget_bytes(plan, device, local_ranks, &mp.budget_source);
+  for (const ModelEntry& m : plan.models) {
+    const ModelSpec spec =
+        m.synthetic ? m.spec : read_model_config((fs::path(m.path) / "config.json").string());
+    const std::string dtype = weights_dtype_name(m, device);
+    const double weights =
+        static_cast<double>(spec.num_parameters()) * static_cast<double>(dtype_bytes(dtype));
+    const Longest longest = longest_sample(plan, m, spec.max_positions);
+    MemoryQuery q;
+    q.basis = activation_basis(spec, dtype_bytes(dtype), std::max<int64_t>(1, longest.tokens));
+    q.targets = longest.targets;
+    for (const ExplainerEntry& x : plan.explainers) {
+      MemoryPlanRow r;
+      r.model = m.name;
+      r.explainer = x.name;
+      r.method = x.method;
+      r.tokens = longest.tokens;
+      r.longest_id = longest.id;
+      r.longest_index = longest.index;
+      r.dtype = dtype;
+      r.weights = weights;
+      const MemoryNeed need = x.impl->memory_need(q);
+      r.knob = need.knob;
+      r.fixed = need.fixed;
+      r.per_unit = need.per_unit;
+      r.configured = r.units = need.units;
+      r.explanation = need.bytes();
+      if (mp.budget > 0 && r.total() > mp.budget) {
+        if (!need.knob.empty() && !need.knob_given && need.per_unit > 0) {
+          // The largest batch under the budget, if any.
+          const double room = mp.budget - weights - need.fixed;
+          const int64_t u = room > 0 ? static_cast<int64_t>(room / need.per_unit) : 0;
+          if (u >= 1) {
+            r.units = std::min(u, need.units);
+            r.explanation = need.bytes(r.units);
+            mp.notes.push_back(str_cat(x.name, " on ", m.name, ": ", need.knob, " ", need.units,
+                                       " -> ", r.units, " to fit the memory budget"));
+          }
+        }
+        r.fits = r.total() <= mp.budget;
+        if (!r.fits) r.refusal = refusal_line(r, mp, need);
+      }
+      mp.rows.push_back(r);
+    }
+  }
+  return mp;
+}
+
+void apply_memory_plan(Plan& plan, const MemoryPlan& memory) {
+  for (ExplainerEntry& x : plan.explainers) {
+    int64_t units = 0;
+    for (const auto& r : memory.rows) {
+      if (r.explainer == x.name && !r.knob.empty() && r.units != r.configured) {
+        units = units == 0 ? r.units : std::min(units, r.units);
+      }
+    }
+    if (units > 0) x.impl->set_batch_units(units);
+  }
+}
+
+std::string memory_plan_table(const MemoryPlan& mp) {
+  std::ostringstream os;
+  os << "device " << mp.device << ", budget per rank "
+     << (mp.budget > 0 ? human_bytes(mp.budget) : std::string("unknown")) << " ("
+     << mp.budget_source << ")\n\n";
+  char line[512];
+  std::snprintf(line, sizeof(line), "%-16s %-22s %6s %-9s %10s %12s %10s %-16s %s\n", "model",
+                "explainer", "tokens", "dtype", "weights", "explanation", "total", "batch",
+                "fits");
+  os << line << std::string(112, '-') << "\n";
+  for (const auto& r : mp.rows) {
+    std::string batch = r.knob.empty() ? "-" : std::to_string(r.units);
+    if (!r.knob.empty() && r.units != r.configured) {
+      batch = str_cat(r.units, " (of ", r.configured, ")");
+    }
+    std::snprintf(line, sizeof(line), "%-16s %-22s %6lld %-9s %10s %12s %10s %-16s %s\n",
+                  r.model.c_str(), r.explainer.c_str(), static_cast<long long>(r.tokens),
+                  r.dtype.c_str(), human_bytes(r.weights).c_str(),
+                  human_bytes(r.explanation).c_str(), human_bytes(r.total()).c_str(),
+                  batch.c_str(), mp.budget <= 0 ? "?" : r.fits ? "yes" : "NO");
+    os << line;
+  }
+  for (const auto& n : mp.notes) os << "\n" << n;
+  if (!mp.notes.empty()) os << "\n";
+  return os.str();
+}
+
+}  // namespace xai
