@@ -302,17 +302,18 @@ MemoryNeed AtMan::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   if (options_.kappa) {
     c.all_layers = false;
-    c.hidden = 6.36;
-    c.qkv = 1.31;
-    c.kv_all = 5.47;
-    c.megabytes = 10.9;
+    c.forward = 0.391;
+    c.square = 0.275;
+    c.block = 1.83;
+    c.kv_all = 4.82;
+    c.megabytes = 15.3;
   } else {
     c.all_layers = false;
-    c.hidden = 10.2;
-    c.qkv = 1.34;
-    c.scores = 0.0258;
-    c.kv_all = 4.54;
-    c.megabytes = 3.66;
+    c.forward = 0.458;
+    c.square = 0.578;
+    c.block = 2.7;
+    c.kv_all = 3.95;
+    c.megabytes = 12.4;
   }
   return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
 }

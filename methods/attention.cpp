@@ -95,10 +95,10 @@ Explanation RawAttention::explain(Model& model, const Encoded& sample, ExplainCo
 MemoryNeed RawAttention::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.hidden = 5.14;
-  c.scores = 0.406;
-  c.scores_all = 0.747;
-  c.megabytes = 0.129;
+  c.graph = 0.175;
+  c.scores = 1.16;
+  c.square = 9.71;
+  c.megabytes = 0.841;
   return batched_need(q, c);
 }
 

@@ -115,10 +115,13 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
 MemoryNeed CheferLrp::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.hidden = 51.4;
-  c.qkv = 0.892;
-  c.scores = 5.34;
-  c.scores_all = 2.37;
+  c.graph = 1.39;
+  c.scores = 3.14;
+  c.scores_all = 2.68;
+  c.square = 7.96;
+  c.block = 0.0933;
+  c.kv_all = 10.1;
+  c.megabytes = 2.79;
   return batched_need(q, c);
 }
 

@@ -41,8 +41,9 @@ std::string non_finite_reason(const Explanation& ex, const at::Tensor& explained
 double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c) {
   const ActivationBasis& b = q.basis;
   const double layers = static_cast<double>(b.layers);
-  const double per_layer = c.hidden * b.hidden + c.mlp * b.mlp + c.qkv * b.qkv;
-  return per_layer * (c.all_layers ? layers : 1.0) + c.scores * b.scores +
+  const double per_layer = c.hidden * b.hidden + c.mlp * b.mlp + c.qkv * b.qkv +
+                           c.forward * b.forward + c.graph * b.graph;
+  return per_layer * (c.all_layers ? layers : 1.0) + c.scores * b.scores + c.square * b.square +
          c.scores_all * b.scores * layers + c.kv_all * b.kv * layers +
          c.logit_rows * b.logit_row * static_cast<double>(q.targets) + c.megabytes * 1e6;
 }
@@ -50,13 +51,13 @@ double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c) {
 MemoryNeed batched_need(const MemoryQuery& q, const MemoryCoefficients& c,
                         const std::string& knob, int64_t units, bool given) {
   MemoryCoefficients row = c, once;
-  row.kv_all = row.logit_rows = row.megabytes = 0;
+  row.kv_all = row.logit_rows = row.megabytes = row.block = 0;
   once.kv_all = c.kv_all;
   once.logit_rows = c.logit_rows;
   once.megabytes = c.megabytes;
   MemoryNeed n;
   n.per_unit = memory_bytes(q, row);
-  n.fixed = memory_bytes(q, once);
+  n.fixed = memory_bytes(q, once) + c.block * q.basis.block(knob.empty() ? 1 : units);
   n.knob = knob;
   n.units = knob.empty() ? 1 : units;
   n.knob_given = given;
@@ -67,11 +68,11 @@ MemoryNeed batched_need(const MemoryQuery& q, const MemoryCoefficients& c,
   return n;
 }
 
-MemoryNeed Explainer::memory_need(const MemoryQuery& q) const {
+MemoryNeed Explainer::memory_need(const MemoryQuery& q) const { return inference_forward_need(q); }
+
+MemoryNeed inference_forward_need(const MemoryQuery& q) {
   MemoryCoefficients c;  // a plain inference forward: one layer's work at a time
-  c.hidden = 4;
-  c.mlp = 2;
-  c.qkv = 1;
+  c.forward = 1;
   c.logit_rows = 2;
   MemoryNeed n;
   n.fixed = memory_bytes(q, c);

@@ -85,18 +85,25 @@ struct MemoryNeed {
 // each layer's tensors). Each method's coefficients were measured (docs/performance.md).
 struct MemoryCoefficients {
   double hidden = 0, mlp = 0, qkv = 0;  // per layer, x layers when `all_layers`
+  double forward = 0, graph = 0;        // the same, in the family's layer units
   double scores = 0;                    // one layer's attention map (a transient)
   double scores_all = 0;                // every layer's map (kept)
+  double square = 0;                    // (T, T) float32 matrices
+  double block = 0;                     // blockwise-attention score blocks of one call (once)
   double kv_all = 0;                    // every layer's keys and values
   double logit_rows = 0;                // x targets
   double megabytes = 0;                 // constant
   bool all_layers = false;
 };
 double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c);
-// A method's need from its coefficients: hidden, mlp, qkv, scores and scores_all per unit of the
-// knob (a batch row), kv_all, logit_rows and megabytes once; without a knob, one unit.
+// A method's need from its coefficients: hidden, mlp, qkv, forward, graph, scores and scores_all
+// and square per unit of the knob (a batch row); block (at the configured batch), kv_all,
+// logit_rows and megabytes once; without a knob, one unit.
 MemoryNeed batched_need(const MemoryQuery& q, const MemoryCoefficients& c,
                         const std::string& knob = "", int64_t units = 1, bool given = false);
+
+// One inference forward of the query's sample (the default need, and the planner's yardstick).
+MemoryNeed inference_forward_need(const MemoryQuery& q);
 
 class Explainer {
  public:

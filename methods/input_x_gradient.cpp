@@ -38,9 +38,11 @@ Explanation InputXGradient::explain(Model& model, const Encoded& sample, Explain
 MemoryNeed InputXGradient::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.hidden = 21.8;
-  c.scores = 0.656;
-  c.megabytes = 0.00971;
+  c.graph = 0.953;
+  c.scores = 0.433;
+  c.square = 0.232;
+  c.kv_all = 0.0215;
+  c.megabytes = 0.442;
   return batched_need(q, c);
 }
 

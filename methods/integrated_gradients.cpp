@@ -307,8 +307,9 @@ std::string IntegratedGradientsOptions::to_json() const {
 MemoryNeed IntegratedGradients::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.hidden = 17.9;
-  c.megabytes = 12.3;
+  c.graph = 0.755;
+  c.kv_all = 1.75;
+  c.megabytes = 15.2;
   return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
 }
 

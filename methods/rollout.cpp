@@ -63,10 +63,11 @@ Explanation Rollout::explain(Model& model, const Encoded& sample, ExplainContext
 MemoryNeed Rollout::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.hidden = 4.76;
-  c.scores = 1.81;
-  c.scores_all = 0.373;
-  c.megabytes = 1.3;
+  c.graph = 0.178;
+  c.scores = 1.76;
+  c.scores_all = 0.0957;
+  c.square = 5.56;
+  c.megabytes = 1.48;
   return batched_need(q, c);
 }
 

@@ -105,5 +105,13 @@ echo "== xai merge: per-rank shards (ShardWriter) -> results.h5, size against ra
   --methods "${MERGE_METHODS:-10}" --ranks "${MERGE_RANKS:-4}"
 
 echo
+echo "== xai scaling (the AtMan paper's Fig. 5): seconds and peak MB per explanation on synthetic"
+echo "   GPT-J-shaped models; larger shapes planned only, against a 24 GB budget"
+"$BUILD/tests/bench_scaling" --threads "$THREADS" --T "${SCALING_TS:-128,256,512}" \
+  --sizes "${SCALING_SIZES:-4x256,6x512,12x768}" \
+  --plan-sizes "${SCALING_PLAN_SIZES:-24x1024,24x2048,28x4096,40x5120,48x7168}" \
+  --dtype "${SCALING_DTYPE:-float32}" --budget 24GB --dir "${SCALING_DIR:-out/bench-scaling}"
+
+echo
 echo "== xai memory planner: estimate vs measured peak per explanation (synthetic models)"
 scripts/bench_memory_plan.sh "$BUILD"

@@ -1,5 +1,7 @@
 #include "framework/model/memory.h"
 
+#include <algorithm>
+
 namespace xai {
 
 MemoryEstimate estimate_memory(const ModelSpec& s, int64_t bytes, int64_t B, int64_t T) {
@@ -16,6 +18,12 @@ MemoryEstimate estimate_memory(const ModelSpec& s, int64_t bytes, int64_t B, int
   return m;
 }
 
+double ActivationBasis::block(int64_t rows) const {
+  const double r = static_cast<double>(rows), t = static_cast<double>(tokens);
+  return std::min(r * scores / 8.0,
+                  std::max(16.0 * (1 << 20), r * static_cast<double>(heads) * 16.0 * t * 4.0));
+}
+
 ActivationBasis activation_basis(const ModelSpec& s, int64_t e, int64_t T) {
   ActivationBasis b;
   const double t = static_cast<double>(T), bytes = static_cast<double>(e);
@@ -26,8 +34,20 @@ ActivationBasis activation_basis(const ModelSpec& s, int64_t e, int64_t T) {
   b.mlp = t * static_cast<double>(s.intermediate_size) * bytes * (gated ? 1.5 : 1.0);
   b.qkv = t * static_cast<double>((s.num_heads + 2 * s.num_kv_heads) * s.head_dim) * bytes;
   b.scores = static_cast<double>(s.num_heads) * t * t * 4.0;
+  b.square = t * t * 4.0;
+  b.heads = s.num_heads;
   b.kv = 2.0 * t * static_cast<double>(s.num_kv_heads * s.head_dim) * bytes;
   b.logit_row = static_cast<double>(s.vocab_size) * 4.0;
+  const double D = static_cast<double>(s.hidden_size), F = static_cast<double>(s.intermediate_size);
+  const double q = static_cast<double>(s.num_heads * s.head_dim);
+  const double k = static_cast<double>(s.num_kv_heads * s.head_dim);
+  if (gated) {
+    b.forward = t * (8 * D + 3 * F) * bytes;
+    b.graph = t * (12 * D + 6 * F + q + k + (k < q ? 2 * q : 0)) * bytes;
+  } else {
+    b.forward = t * (8 * D + 2 * F) * bytes;
+    b.graph = t * (12 * D + 2 * F) * bytes;
+  }
   return b;
 }
 

@@ -31,8 +31,21 @@ struct ActivationBasis {
   double mlp = 0;          // T x F, x 1.5 for a gated MLP (gate, up and their product)
   double qkv = 0;          // T x (H + 2 Hkv) x Dh: one layer's query, key and value projections
   double scores = 0;       // H x T x T x 4: one layer's float32 attention map
+  double square = 0;       // T x T x 4: one (T, T) float32 matrix (masks, relevance maps)
+  int64_t heads = 0;
   double kv = 0;           // 2 x T x Hkv x Dh: one layer's keys and values
   double logit_row = 0;    // V x 4: one position's float32 logits
+  // One layer's footprint per row, counted in the family's D- and F-wide vectors per token: what
+  // an inference forward holds while the layer runs (LayerNorm families 8 D + 2 F, SwiGLU
+  // families 8 D + 3 F), and what a backward keeps of it (12 D + 2 F; SwiGLU 12 D + 6 F plus the
+  // rotated queries and keys and, with grouped-query attention, the keys and values expanded to
+  // every head).
+  double forward = 0;
+  double graph = 0;
+  // The scores of one block of query rows in the blockwise attention of a backward over `rows`
+  // sequences (framework/model/block_attention.cpp: at most 16 MiB, at least 16 rows, at most
+  // an eighth of the map).
+  double block(int64_t rows) const;
 };
 
 ActivationBasis activation_basis(const ModelSpec& spec, int64_t act_bytes, int64_t T);
