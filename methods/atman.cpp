@@ -100,12 +100,44 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
   Explanation out;
   std::vector<Suppression> sups = plan(model.embed(ids)[0], sample);
 
-  // Clean pass, keeping K/V of every layer for prefix reuse.
+  // Clean pass, keeping K/V of every layer for prefix reuse (layer-major: one layer at a time,
+  // each layer's weights dropped after it, as the perturbations below).
   ForwardRequest clean;
   clean.input_ids = ids;
   if (options_.head_at_targets) clean.logit_positions = target_pos.to(dev);
   clean.return_cache = options_.prefix_reuse;
-  ForwardResult base = model.forward(clean);
+  const int L = static_cast<int>(model.spec().num_layers);
+  ForwardResult base;
+  if (!ctx.layer_major || L < 2) {
+    base = model.forward(clean);
+  } else {
+    at::Tensor h;
+    for (int l = 0; l < L; ++l) {
+      ForwardRequest req;
+      req.return_cache = clean.return_cache;
+      if (l == 0) {
+        req.input_ids = ids;
+      } else {
+        req.hidden_states = h;
+        req.start_layer = l;
+      }
+      if (l + 1 < L) req.end_layer = l + 1;
+      if (l + 1 == L) req.logit_positions = clean.logit_positions;
+      ForwardResult res = model.forward(req);
+      if (clean.return_cache) {
+        base.cache.keys.resize(L);
+        base.cache.values.resize(L);
+        base.cache.keys[l] = res.cache.keys[l];
+        base.cache.values[l] = res.cache.values[l];
+      }
+      if (l + 1 < L) {
+        h = res.hidden_states;
+      } else {
+        base.logits = res.logits;
+      }
+      model.release_layer(l);
+    }
+  }
   at::Tensor base_logits = options_.head_at_targets
                                ? base.logits[0]
                                : base.logits[0].index_select(0, target_pos.to(dev));
@@ -130,61 +162,127 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
   control.shift_minimum = options_.minimum;
   control.layers = options_.layers;
   const int64_t total = static_cast<int64_t>(order.size());
+  // This share's batches: rows order[b0 .. b0 + nb), the prefix reused from the clean pass and
+  // the targets whose prediction can change.
+  struct Batch {
+    int64_t b0 = 0, nb = 0, start = 0, t0 = 0, nt = 0;
+    at::Tensor factors;  // (nb, S) over all key positions
+    KVCache prefix;
+    ForwardRequest req;
+  };
+  std::vector<Batch> batches;
   for (int64_t b0 = 0; b0 < total; b0 += options_.batch_size) {
     // Batches (not rows) are dealt to the shares, so each batch is formed exactly as on one
     // rank and its rows come out bit for bit the same.
     if ((b0 / options_.batch_size) % shares != share) continue;
-    const int64_t nb = std::min(options_.batch_size, total - b0);
-    int64_t start = 0;  // positions before `start` are reused from the clean pass
+    Batch b;
+    b.b0 = b0;
+    b.nb = std::min(options_.batch_size, total - b0);
     if (options_.prefix_reuse) {
-      start = T;
-      for (int64_t r = 0; r < nb; ++r) start = std::min(start, sups[order[b0 + r]].first_key());
+      b.start = T;
+      for (int64_t r = 0; r < b.nb; ++r) b.start = std::min(b.start, sups[order[b0 + r]].first_key());
     }
     // Targets predicted at positions < start cannot change: only later ones are computed.
-    const int64_t t0 = std::max<int64_t>(0, start - (P - 1));
-    const int64_t nt = n - t0;
-    if (nt <= 0) continue;
-
-    at::Tensor factors = at::ones({nb, T}, at::kFloat);  // (nb, S) over all key positions
-    auto fa = factors.accessor<float, 2>();
-    for (int64_t r = 0; r < nb; ++r) {
+    b.t0 = std::max<int64_t>(0, b.start - (P - 1));
+    b.nt = n - b.t0;
+    if (b.nt <= 0) continue;
+    b.factors = at::ones({b.nb, T}, at::kFloat);
+    auto fa = b.factors.accessor<float, 2>();
+    for (int64_t r = 0; r < b.nb; ++r) {
       const Suppression& s = sups[order[b0 + r]];
       for (size_t k = 0; k < s.keys.size(); ++k) fa[r][s.keys[k]] = s.factors[k];
     }
-    control.key_factors = factors.to(dev);
-
-    KVCache prefix;
-    ForwardRequest req;
-    req.input_ids = ids.slice(1, start).expand({nb, T - start});
-    if (start > 0) {
+    b.factors = b.factors.to(dev);
+    batches.push_back(std::move(b));
+  }
+  auto prepare = [&](Batch& b) {  // the batch's request (its prefix views the clean pass's K/V)
+    b.req = ForwardRequest();
+    b.req.input_ids = ids.slice(1, b.start).expand({b.nb, T - b.start});
+    b.prefix = KVCache();
+    if (b.start > 0) {
       for (size_t l = 0; l < base.cache.keys.size(); ++l) {
-        prefix.keys.push_back(base.cache.keys[l].slice(2, 0, start));
-        prefix.values.push_back(base.cache.values[l].slice(2, 0, start));
+        b.prefix.keys.push_back(base.cache.keys[l].slice(2, 0, b.start));
+        b.prefix.values.push_back(base.cache.values[l].slice(2, 0, b.start));
       }
-      req.past = &prefix;
+      b.req.past = &b.prefix;
     }
-    at::Tensor rows = target_pos.slice(0, t0) - start;  // (nt) positions within this call
-    if (options_.head_at_targets) req.logit_positions = rows.to(dev);
-    ForwardResult res = model.forward(req, control);
+    at::Tensor rows = target_pos.slice(0, b.t0) - b.start;  // (nt) positions within this call
+    if (options_.head_at_targets) b.req.logit_positions = rows.to(dev);
+    return rows;
+  };
+  int64_t done = 0;
+  auto finish = [&](const Batch& b, const at::Tensor& rows, const at::Tensor& res_logits) {
     at::Tensor logits =
-        options_.head_at_targets ? res.logits : res.logits.index_select(1, rows.to(dev));
-    at::Tensor ce = target_cross_entropy(logits.reshape({nb * nt, logits.size(2)}),
-                                         targets.slice(0, t0).repeat({nb}))
-                        .view({nb, nt})
+        options_.head_at_targets ? res_logits : res_logits.index_select(1, rows.to(dev));
+    at::Tensor ce = target_cross_entropy(logits.reshape({b.nb * b.nt, logits.size(2)}),
+                                         targets.slice(0, b.t0).repeat({b.nb}))
+                        .view({b.nb, b.nt})
                         .to(at::kCPU);  // (nb, nt)
     auto c = ce.accessor<double, 2>();
-    for (int64_t r = 0; r < nb; ++r) {
-      const Suppression& s = sups[order[b0 + r]];
+    for (int64_t r = 0; r < b.nb; ++r) {
+      const Suppression& s = sups[order[b.b0 + r]];
       // A target predicted before this row's first suppressed key cannot change: keep its exact 0
       // rather than the rounding noise of a recomputation.
-      const int64_t t_first = std::max<int64_t>(t0, s.first_key() - (P - 1));
+      const int64_t t_first = std::max<int64_t>(b.t0, s.first_key() - (P - 1));
       for (int64_t t = t_first; t < n; ++t) {
-        pt[t][s.position] = static_cast<float>(c[r][t - t0] - clean_ce[t]);
+        pt[t][s.position] = static_cast<float>(c[r][t - b.t0] - clean_ce[t]);
       }
     }
     out.cost.forward_passes += 1;
-    out.cost.sequences += nb;
-    if (ctx.progress) ctx.progress(b0 + nb, total);
+    out.cost.sequences += b.nb;
+    done += b.nb;
+    if (ctx.progress) ctx.progress(done, total);
+  };
+
+  if (!ctx.layer_major || L < 2) {
+    for (Batch& b : batches) {
+      const at::Tensor rows = prepare(b);
+      control.key_factors = b.factors;
+      finish(b, rows, model.forward(b.req, control).logits);
+    }
+  } else {
+    // Layer-major: a group of batches passes layer l before any passes layer l + 1, so each
+    // layer's weights are read once per group (and dropped from memory after it, when mapped).
+    // The group holds every batch's residual stream: as many batches as fit ctx.layer_major_bytes.
+    const int64_t D = model.spec().hidden_size;
+    const int64_t elem = at::elementSize(model.dtype());
+    for (size_t g0 = 0; g0 < batches.size();) {
+      size_t g1 = g0;
+      int64_t bytes = 0;
+      do {
+        bytes += batches[g1].nb * (T - batches[g1].start) * D * elem;
+        ++g1;
+      } while (g1 < batches.size() &&
+               bytes + batches[g1].nb * (T - batches[g1].start) * D * elem <=
+                   ctx.layer_major_bytes);
+      std::vector<at::Tensor> states(g1 - g0), rows(g1 - g0);
+      for (int l = 0; l < L; ++l) {
+        for (size_t k = g0; k < g1; ++k) {
+          Batch& b = batches[k];
+          if (l == 0) rows[k - g0] = prepare(b);
+          ForwardRequest req;
+          req.past = b.req.past;
+          if (l == 0) {
+            req.input_ids = b.req.input_ids;
+          } else {
+            req.hidden_states = states[k - g0];
+            req.start_layer = l;
+          }
+          control.key_factors = b.factors;
+          if (l + 1 < L) {
+            req.end_layer = l + 1;
+            states[k - g0] = model.forward(req, control).hidden_states;
+          } else {
+            req.logit_positions = b.req.logit_positions;
+            states[k - g0] = at::Tensor();
+            finish(b, rows[k - g0], model.forward(req, control).logits);
+          }
+        }
+        model.release_layer(l);
+      }
+      for (size_t k = g0; k < g1; ++k) batches[k].prefix = KVCache();
+      g0 = g1;
+    }
   }
 
   out.per_target = per_target;
@@ -300,20 +398,25 @@ std::string AtManOptions::to_json() const {
 // shared prefix, whose keys and values are kept once. Correlated suppression reuses less prefix.
 MemoryNeed AtMan::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
+  // Without the fused kernel (bfloat16 weights, a GPU): each perturbed row's (H, T, S) scores,
+  // softmax and probabilities per layer, with their temporaries (bfloat16 weights: 4.7 to 9
+  // copies measured on 4 and 8 heads; the larger kept, as an overestimate is the safe side).
+  c.unfused_scores = 8;
   if (options_.kappa) {
     c.all_layers = false;
-    c.forward = 0.391;
-    c.square = 0.275;
-    c.block = 1.83;
-    c.kv_all = 4.82;
-    c.megabytes = 15.3;
+    c.forward = 0.376;
+    c.square = 0.287;
+    c.block = 2.12;
+    c.kv_all = 4.47;
+    c.megabytes = 16.6;
   } else {
     c.all_layers = false;
-    c.forward = 0.458;
-    c.square = 0.578;
-    c.block = 2.7;
-    c.kv_all = 3.95;
-    c.megabytes = 12.4;
+    c.forward = 0.399;
+    c.scores = 0.0678;
+    c.square = 0.0688;
+    c.block = 4.05;
+    c.kv_all = 3.5;
+    c.megabytes = 13.4;
   }
   return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
 }

@@ -56,6 +56,7 @@ class AtMan final : public Explainer {
   MemoryNeed memory_need(const MemoryQuery& q) const override;
   void set_batch_units(int64_t units) override { options_.batch_size = units; }
   bool splits_perturbations() const override { return true; }
+  bool runs_layer_major() const override { return true; }
   void check_model(const Model& model) const override;
   std::string settings() const override;
   std::string score_sign() const override;

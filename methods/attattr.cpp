@@ -139,11 +139,11 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
 MemoryNeed AttAttr::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 0.597;
-  c.scores = 1.28;
-  c.scores_all = 0.0927;
-  c.square = 6.26;
-  c.megabytes = 17.9;
+  c.graph = 0.606;
+  c.scores = 1.41;
+  c.scores_all = 0.0173;
+  c.square = 6.09;
+  c.megabytes = 20.4;
   return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
 }
 

@@ -95,10 +95,10 @@ Explanation RawAttention::explain(Model& model, const Encoded& sample, ExplainCo
 MemoryNeed RawAttention::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 0.175;
-  c.scores = 1.16;
-  c.square = 9.71;
-  c.megabytes = 0.841;
+  c.graph = 0.163;
+  c.scores = 1.8;
+  c.square = 5.25;
+  c.megabytes = 0.875;
   return batched_need(q, c);
 }
 

@@ -115,13 +115,13 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
 MemoryNeed CheferLrp::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 1.39;
-  c.scores = 3.14;
-  c.scores_all = 2.68;
-  c.square = 7.96;
-  c.block = 0.0933;
-  c.kv_all = 10.1;
-  c.megabytes = 2.79;
+  c.graph = 1.37;
+  c.scores = 3.87;
+  c.scores_all = 2.63;
+  c.square = 5.4;
+  c.block = 0.192;
+  c.kv_all = 9.23;
+  c.megabytes = 3.26;
   return batched_need(q, c);
 }
 

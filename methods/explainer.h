@@ -58,6 +58,12 @@ struct ExplainContext {
   DeviceCollectives* perturbation_device_group = nullptr;
   int perturbation_rank = 0;
   int perturbation_ranks = 1;
+  // runtime.weights: streamed (a model larger than memory): methods that can (AtMan) run
+  // layer-major, every perturbation batch through layer l before any through layer l + 1, holding
+  // at most layer_major_bytes of batches' residual streams at once, and call
+  // Model::release_layer after each layer. Same numbers as the batch-major order.
+  bool layer_major = false;
+  int64_t layer_major_bytes = int64_t{1} << 30;
 };
 
 // The memory planner's question to a method (framework/run/memory_plan.h): the model's units for
@@ -88,6 +94,7 @@ struct MemoryCoefficients {
   double forward = 0, graph = 0;        // the same, in the family's layer units
   double scores = 0;                    // one layer's attention map (a transient)
   double scores_all = 0;                // every layer's map (kept)
+  double unfused_scores = 0;            // one layer's maps, when the attention is not fused
   double square = 0;                    // (T, T) float32 matrices
   double block = 0;                     // blockwise-attention score blocks of one call (once)
   double kv_all = 0;                    // every layer's keys and values
@@ -127,6 +134,8 @@ class Explainer {
   // What one explanation of the query's sample needs beyond the weights (the memory planner).
   // The default is one inference forward.
   virtual MemoryNeed memory_need(const MemoryQuery& q) const;
+  // Whether explain() honours ExplainContext::layer_major (weights streamed layer by layer).
+  virtual bool runs_layer_major() const { return false; }
   // The planner's choice of the knob memory_need names (a batch that fits the budget).
   virtual void set_batch_units(int64_t units) { (void)units; }
 };

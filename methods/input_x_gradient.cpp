@@ -38,11 +38,10 @@ Explanation InputXGradient::explain(Model& model, const Encoded& sample, Explain
 MemoryNeed InputXGradient::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 0.953;
-  c.scores = 0.433;
-  c.square = 0.232;
-  c.kv_all = 0.0215;
-  c.megabytes = 0.442;
+  c.graph = 0.91;
+  c.scores = 0.217;
+  c.square = 2.23;
+  c.megabytes = 1.32;
   return batched_need(q, c);
 }
 

@@ -63,11 +63,12 @@ Explanation Rollout::explain(Model& model, const Encoded& sample, ExplainContext
 MemoryNeed Rollout::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 0.178;
-  c.scores = 1.76;
-  c.scores_all = 0.0957;
-  c.square = 5.56;
-  c.megabytes = 1.48;
+  c.graph = 0.169;
+  c.scores = 2.06;
+  c.scores_all = 0.071;
+  c.square = 4.25;
+  c.block = 0.0101;
+  c.megabytes = 1.36;
   return batched_need(q, c);
 }
 

@@ -22,6 +22,8 @@ namespace {
 void measure(Plan& plan, const MemoryPlan& memory, const at::Device& device) {
   std::printf("\n%-16s %-22s %12s %12s %8s\n", "model", "explainer", "estimate", "measured",
               "ratio");
+  // Resident weights: the explanation beyond them; streamed weights: everything (their pages
+  // come and go with the layers), marked "+ weights".
   for (size_t mi = 0; mi < plan.models.size(); ++mi) {
     const ModelEntry& m = plan.models[mi];
     const MemoryPlanRow* first = nullptr;
@@ -32,8 +34,10 @@ void measure(Plan& plan, const MemoryPlan& memory, const at::Device& device) {
       }
     }
     if (first == nullptr || first->longest_index < 0) continue;
+    bool streamed = false;
+    for (const auto& r : memory.rows) streamed = streamed || (r.model == m.name && r.streamed);
     std::unique_ptr<Model> model =
-        load_entry_model(m, device, "models[" + std::to_string(mi) + "]");
+        load_entry_model(m, device, "models[" + std::to_string(mi) + "]", !streamed);
     const Tokenizer tok = entry_tokenizer(m);
     const Encoded enc = encode_sample(plan.dataset->get(first->longest_index), tok,
                                       model->spec().max_positions);
@@ -44,20 +48,26 @@ void measure(Plan& plan, const MemoryPlan& memory, const at::Device& device) {
         if (r.model == m.name && r.explainer == x.name) row = &r;
       }
       ExplainContext ctx;
+      ctx.layer_major = row->streamed;
+      ctx.layer_major_bytes = row->layer_major_bytes;
+      for (int l = 0; l < model->spec().num_layers; ++l) model->release_layer(l);
       meter.start();
       std::string measured;
       double ratio = 0;
+      const double estimate = row->streamed ? row->total() : row->explanation;
       try {
         x.impl->explain(*model, enc, ctx);
-        const double peak = static_cast<double>(meter.peak_extra_bytes());
+        const double peak = static_cast<double>(row->streamed ? meter.peak_total_extra_bytes()
+                                                              : meter.peak_extra_bytes());
         measured = human_bytes(peak);
-        ratio = peak > 0 ? row->explanation / peak : 0;
+        ratio = peak > 0 ? estimate / peak : 0;
       } catch (const std::exception& e) {
         measured = "failed";
         std::cerr << "xai plan: " << x.name << " on " << m.name << ": " << e.what() << "\n";
       }
-      std::printf("%-16s %-22s %12s %12s %8.2f\n", m.name.c_str(), x.name.c_str(),
-                  human_bytes(row->explanation).c_str(), measured.c_str(), ratio);
+      std::printf("%-16s %-22s %12s %12s %8.2f%s\n", m.name.c_str(), x.name.c_str(),
+                  human_bytes(estimate).c_str(), measured.c_str(), ratio,
+                  row->streamed ? "  (streamed: + weights)" : "");
     }
   }
 }

@@ -7,10 +7,27 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "framework/common/error.h"
 
 namespace xai {
+
+namespace {
+
+// Every live mapping, so release() touches file-backed pages only (MADV_DONTNEED on anonymous
+// memory would zero it).
+std::mutex& mappings_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<const uint8_t*, size_t>& mappings() {
+  static std::map<const uint8_t*, size_t> m;
+  return m;
+}
+
+}  // namespace
 
 std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -37,7 +54,30 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
     data = static_cast<uint8_t*>(p);
   }
   ::close(fd);  // the mapping keeps the file alive
+  if (data != nullptr) {
+    std::lock_guard<std::mutex> lock(mappings_mutex());
+    mappings()[data] = size;
+  }
   return std::shared_ptr<const MappedFile>(new MappedFile(path, data, size));
+}
+
+
+size_t MappedFile::release(const void* p, size_t n) {
+  const auto* begin = static_cast<const uint8_t*>(p);
+  const uint8_t* end = begin + n;
+  {
+    std::lock_guard<std::mutex> lock(mappings_mutex());
+    auto it = mappings().upper_bound(begin);
+    if (it == mappings().begin()) return 0;
+    --it;
+    if (end > it->first + it->second) return 0;
+  }
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t a = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
+  const uintptr_t b = reinterpret_cast<uintptr_t>(end) / page * page;
+  if (b <= a) return 0;
+  if (::madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED) != 0) return 0;
+  return b - a;
 }
 
 void MappedFile::prefault() const {
@@ -52,7 +92,12 @@ void MappedFile::prefault() const {
 }
 
 MappedFile::~MappedFile() {
-  if (data_ != nullptr) ::munmap(data_, size_);
+  if (data_ == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(mappings_mutex());
+    mappings().erase(data_);
+  }
+  ::munmap(data_, size_);
 }
 
 }  // namespace xai

@@ -25,6 +25,12 @@ class MappedFile {
   // neither the first explanation's seconds nor its memory then include paging in the weights.
   void prefault() const;
 
+  // Drops the pages of [p, p + n) that lie wholly inside a live mapping of some file from this
+  // process's resident memory (madvise MADV_DONTNEED): they are read again from the file (or the
+  // page cache) when next touched. Memory outside every mapping is left alone, so any tensor may be
+  // passed. Returns the bytes released.
+  static size_t release(const void* p, size_t n);
+
  private:
   MappedFile(std::string path, uint8_t* data, size_t size)
       : path_(std::move(path)), data_(data), size_(size) {}

@@ -44,6 +44,7 @@ class DecoderLM : public Model {
   const ModelSpec& spec() const override { return spec_; }
   at::Device device() const override { return device_; }
   at::ScalarType dtype() const override { return dtype_; }
+  size_t release_layer(int layer) override;
 
  protected:
   DecoderLM(ModelSpec spec, const LoadOptions& options, at::ScalarType dtype)
@@ -93,6 +94,9 @@ class DecoderLM : public Model {
   ModelSpec spec_;
   at::Device device_;
   at::ScalarType dtype_;
+  // Per layer, the weights used in place from the source (views of a mapped checkpoint on the
+  // CPU): what release_layer may drop. Found from the canonical names ("....h.3.", "...layers.3.").
+  std::vector<std::vector<at::Tensor>> layer_weights_;
 };
 
 // Elementwise activation by its Hugging Face name; throws for an unknown one.

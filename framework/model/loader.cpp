@@ -93,7 +93,7 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   // paging them in. Not when they would take more than half of the free memory (the kernel then
   // pages them in and out as layers run: a model larger than memory still runs).
   const long long free = available_memory_bytes();
-  if (options.device.is_cpu() && stored == dtype && free > 0 &&
+  if (options.prefault && options.device.is_cpu() && stored == dtype && free > 0 &&
       static_cast<long long>(ck.total_file_bytes()) <= free / 2) {
     ck.prefault();
   }

@@ -35,6 +35,7 @@ ActivationBasis activation_basis(const ModelSpec& s, int64_t e, int64_t T) {
   b.qkv = t * static_cast<double>((s.num_heads + 2 * s.num_kv_heads) * s.head_dim) * bytes;
   b.scores = static_cast<double>(s.num_heads) * t * t * 4.0;
   b.square = t * t * 4.0;
+  b.fused_attention = e == 4;  // the planner clears it off the CPU
   b.heads = s.num_heads;
   b.kv = 2.0 * t * static_cast<double>(s.num_kv_heads * s.head_dim) * bytes;
   b.logit_row = static_cast<double>(s.vocab_size) * 4.0;
@@ -45,8 +46,16 @@ ActivationBasis activation_basis(const ModelSpec& s, int64_t e, int64_t T) {
     b.forward = t * (8 * D + 3 * F) * bytes;
     b.graph = t * (12 * D + 6 * F + q + k + (k < q ? 2 * q : 0)) * bytes;
   } else {
-    b.forward = t * (8 * D + 2 * F) * bytes;
-    b.graph = t * (12 * D + 2 * F) * bytes;
+    // Rotary families (GPT-NeoX, GPT-J) hold the rotated queries and keys as three copies each
+    // (x cos, the rotated x, its sin term), over the rotated share of each head.
+    const double rotated =
+        s.family == Family::kGpt2 ? 0.0
+        : s.rotary_dims > 0
+            ? static_cast<double>(s.rotary_dims) / static_cast<double>(s.head_dim)
+            : 1.0;
+    const double rope = 3 * rotated * (q + k);
+    b.forward = t * (8 * D + 2 * F + rope) * bytes;
+    b.graph = t * (12 * D + 2 * F + rope) * bytes;
   }
   return b;
 }

@@ -33,13 +33,18 @@ struct ActivationBasis {
   double scores = 0;       // H x T x T x 4: one layer's float32 attention map
   double square = 0;       // T x T x 4: one (T, T) float32 matrix (masks, relevance maps)
   int64_t heads = 0;
+  // Whether an inference forward runs the fused CPU attention kernel (float32 on the CPU), which
+  // never writes out a (B, H, T, S) map; otherwise each layer's scores, their float32 softmax and
+  // the probabilities exist at once (see unfused_scores in methods/explainer.h).
+  bool fused_attention = true;
   double kv = 0;           // 2 x T x Hkv x Dh: one layer's keys and values
   double logit_row = 0;    // V x 4: one position's float32 logits
   // One layer's footprint per row, counted in the family's D- and F-wide vectors per token: what
   // an inference forward holds while the layer runs (LayerNorm families 8 D + 2 F, SwiGLU
   // families 8 D + 3 F), and what a backward keeps of it (12 D + 2 F; SwiGLU 12 D + 6 F plus the
   // rotated queries and keys and, with grouped-query attention, the keys and values expanded to
-  // every head).
+  // every head); LayerNorm families with rotary add three copies of the rotated share of the
+  // queries and keys to both.
   double forward = 0;
   double graph = 0;
   // The scores of one block of query rows in the blockwise attention of a backward over `rows`

@@ -147,6 +147,14 @@ class Model {
   virtual const ModelSpec& spec() const = 0;
   virtual at::Device device() const = 0;
   virtual at::ScalarType dtype() const = 0;
+  // Drops layer `layer`'s weights from resident memory where they are pages of a mapped
+  // checkpoint (used in place: a CPU model in the checkpoint's own dtype); they are read again
+  // when next used. A layer-major explainer calls it after each layer to explain a model larger
+  // than memory. Returns the bytes released (0 where the weights are not mapped).
+  virtual size_t release_layer(int layer) {
+    (void)layer;
+    return 0;
+  }
 };
 
 struct LoadOptions {
@@ -154,6 +162,9 @@ struct LoadOptions {
   // Weights dtype: undefined = float32 on CPU, the checkpoint's own on CUDA. float16 on the CPU is
   // refused (LibTorch's CPU kernels lack half-precision matmuls; bfloat16 works there).
   c10::optional<at::ScalarType> dtype;
+  // Read every page of the mapped checkpoint at load (when it is at most half the free memory);
+  // off for streamed weights (runtime.weights), which are read layer by layer as they are used.
+  bool prefault = true;
 };
 
 // The weights dtype a user names: "auto" (undefined: LoadOptions' default), "float32",

@@ -54,4 +54,8 @@ int64_t MemoryMeter::peak_extra_bytes() const {
   return extra > 0 ? extra : 0;
 }
 
+int64_t MemoryMeter::peak_total_extra_bytes() const {
+  return std::max<int64_t>(0, peak_resident_bytes() - base_);
+}
+
 }  // namespace xai

@@ -14,6 +14,9 @@ class MemoryMeter {
   void start();
   // Peak bytes in use since start() beyond the amount at start(); 0 if unmeasurable.
   int64_t peak_extra_bytes() const;
+  // The same with the pages of mapped files counted: what a run whose weights are streamed from
+  // a mapped checkpoint holds at its peak, weights included.
+  int64_t peak_total_extra_bytes() const;
 
   static int64_t resident_bytes();
   static int64_t peak_resident_bytes();

@@ -1,6 +1,8 @@
 #include "framework/run/memory_plan.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -39,6 +41,53 @@ std::string weights_dtype_name(const ModelEntry& m, const at::Device& device) {
 
 int64_t dtype_bytes(const std::string& name) { return name == "float32" ? 4 : 2; }
 
+// Bytes of weights a layer-major run holds at once: everything outside the layers (embeddings,
+// final norm, head) and the largest layer.
+double streamed_weight_bytes(const ModelSpec& spec, double elem) {
+  double outside = 0;
+  std::map<int, double> layers;
+  for (const auto& e : tensor_table(spec)) {
+    if (e.role == TensorRole::kTied) continue;
+    double n = 1;
+    for (int64_t d : e.shape) n *= static_cast<double>(d);
+    int layer = -1;
+    for (const char* key : {".h.", ".layers."}) {
+      const size_t at = e.name.find(key);
+      if (at != std::string::npos && layer < 0) {
+        layer = std::atoi(e.name.c_str() + at + std::strlen(key));
+      }
+    }
+    if (layer >= 0) {
+      layers[layer] += n;
+    } else {
+      outside += n;
+    }
+  }
+  double largest = 0;
+  for (const auto& [l, n] : layers) largest = std::max(largest, n);
+  return (outside + largest) * elem;
+}
+
+// Why the weights cannot be streamed on this device, or "" when they can: streaming drops the
+// pages of a mapped checkpoint used in place, so it needs the CPU and a checkpoint stored in the
+// run's dtype.
+std::string cannot_stream(const ModelEntry& m, const at::Device& device,
+                          const std::string& dtype) {
+  if (!device.is_cpu()) return "streamed weights need the CPU for now";
+  if (m.synthetic) return "a synthetic model lives in memory (write it with xai make-model)";
+  const Checkpoint ck = Checkpoint::open(m.path);
+  const auto names = ck.names();
+  if (names.empty()) return "the checkpoint has no tensors";
+  const at::ScalarType t = to_scalar_type(ck.info(names.front()).dtype);
+  const std::string stored = t == at::kBFloat16 ? "bfloat16" : t == at::kHalf ? "float16"
+                                                                              : "float32";
+  if (stored != dtype) {
+    return str_cat("the checkpoint is stored in ", stored, ", the run holds ", dtype,
+                   " (streaming reads the stored weights in place)");
+  }
+  return "";
+}
+
 struct Longest {
   int64_t tokens = 0, targets = 1, index = -1;
   std::string id;
@@ -72,9 +121,20 @@ std::string refusal_line(const MemoryPlanRow& r, const MemoryPlan& mp, const Mem
   if (!need.knob.empty() && need.knob_given && need.units > 1) {
     way(str_cat("a smaller ", need.knob, " than ", need.units));
   }
-  way(str_cat("shorter inputs (the longest, sample '", r.longest_id, "', has ", r.tokens,
-              " tokens)"));
-  if (!forward_only(r.method)) way("a forward-only method (atman, attention, rollout)");
+  const bool explanation_matters = r.explanation > 0.25 * r.total();
+  if (explanation_matters && r.longest_index >= 0) {
+    way(str_cat("shorter inputs (the longest, sample '", r.longest_id, "', has ", r.tokens,
+                " tokens)"));
+  }
+  if (explanation_matters && !forward_only(r.method)) {
+    way("a forward-only method (atman, attention, rollout)");
+  }
+  if (!r.streamed && r.weights > 0.5 * r.total()) {
+    way(r.method == "atman"
+            ? "runtime.weights: streamed (AtMan layer by layer from the mapped checkpoint, which "
+              "must be stored in the run's dtype)"
+            : "streamed weights (runtime.weights) serve atman only");
+  }
   way("a larger runtime.memory_budget if the machine has it");
   return str_cat("model ", r.model, ", explainer ", r.explainer, " (", r.method, "): needs ",
                  human_bytes(r.total()), " per rank (weights ", human_bytes(r.weights), " in ",
@@ -141,8 +201,14 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
     const double weights =
         static_cast<double>(spec.num_parameters()) * static_cast<double>(dtype_bytes(dtype));
     const Longest longest = longest_sample(plan, m, spec.max_positions);
+    if (longest.index < 0) {
+      mp.notes.push_back(str_cat("no sample of ", plan.dataset->source(), " can be read for ",
+                                 m.name, " (the run records each as a failed sample); planned "
+                                 "for the weights alone"));
+    }
     MemoryQuery q;
     q.basis = activation_basis(spec, dtype_bytes(dtype), std::max<int64_t>(1, longest.tokens));
+    q.basis.fused_attention = device.is_cpu() && dtype == "float32";
     q.targets = longest.targets;
     for (const ExplainerEntry& x : plan.explainers) {
       MemoryPlanRow r;
@@ -160,18 +226,47 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
       r.per_unit = need.per_unit;
       r.configured = r.units = need.units;
       r.explanation = need.bytes();
-      if (mp.budget > 0 && r.total() > mp.budget) {
-        if (!need.knob.empty() && !need.knob_given && need.per_unit > 0) {
-          // The largest batch under the budget, if any.
-          const double room = mp.budget - weights - need.fixed;
-          const int64_t u = room > 0 ? static_cast<int64_t>(room / need.per_unit) : 0;
-          if (u >= 1) {
-            r.units = std::min(u, need.units);
-            r.explanation = need.bytes(r.units);
-            mp.notes.push_back(str_cat(x.name, " on ", m.name, ": ", need.knob, " ", need.units,
-                                       " -> ", r.units, " to fit the memory budget"));
-          }
+      // Layer-major with streamed weights: asked for, or needed to fit (auto).
+      const bool want_stream =
+          plan.weights == "streamed" ||
+          (plan.weights == "auto" && mp.budget > 0 && r.total() > mp.budget);
+      // The residual streams of one batch: the least a layer-major group holds.
+      auto one_batch = [&](int64_t units) {
+        return static_cast<double>(units) *
+               static_cast<double>(longest.tokens * spec.hidden_size) *
+               static_cast<double>(dtype_bytes(dtype));
+      };
+      if (want_stream && x.impl->runs_layer_major()) {
+        const std::string why = cannot_stream(m, device, dtype);
+        if (why.empty()) {
+          r.streamed = true;
+          r.weights = streamed_weight_bytes(spec, static_cast<double>(dtype_bytes(dtype)));
+          r.explanation = need.bytes() + one_batch(need.units);
+        } else if (plan.weights == "streamed") {
+          mp.notes.push_back(str_cat(x.name, " on ", m.name, ": weights kept resident: ", why));
         }
+      }
+      if (mp.budget > 0 && r.total() > mp.budget && !need.knob.empty() && !need.knob_given &&
+          need.per_unit > 0) {
+        // The largest batch under the budget, if any.
+        const double per_unit = need.per_unit + (r.streamed ? one_batch(1) : 0.0);
+        const double room = mp.budget - r.weights - need.fixed;
+        const int64_t u = room > 0 ? static_cast<int64_t>(room / per_unit) : 0;
+        if (u >= 1) {
+          r.units = std::min(u, need.units);
+          r.explanation = need.bytes(r.units) + (r.streamed ? one_batch(r.units) : 0.0);
+          mp.notes.push_back(str_cat(x.name, " on ", m.name, ": ", need.knob, " ", need.units,
+                                     " -> ", r.units, " to fit the memory budget"));
+        }
+      }
+      if (r.streamed) {
+        // A group of batches holds what is left of the budget (half of it), up to 1 GB.
+        const double least = one_batch(r.units);
+        const double left = mp.budget > 0 ? (mp.budget - r.total()) / 2 : 1e9;
+        r.layer_major_bytes = static_cast<int64_t>(std::max(least, std::min(1e9, least + left)));
+        r.explanation += static_cast<double>(r.layer_major_bytes) - least;
+      }
+      if (mp.budget > 0) {
         r.fits = r.total() <= mp.budget;
         if (!r.fits) r.refusal = refusal_line(r, mp, need);
       }
@@ -182,6 +277,11 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
 }
 
 void apply_memory_plan(Plan& plan, const MemoryPlan& memory) {
+  for (const auto& r : memory.rows) {
+    if (!r.streamed) continue;
+    plan.layer_major[r.model + "/" + r.explainer] = r.layer_major_bytes;
+    plan.streamed_models.insert(r.model);
+  }
   for (ExplainerEntry& x : plan.explainers) {
     int64_t units = 0;
     for (const auto& r : memory.rows) {
@@ -208,6 +308,7 @@ std::string memory_plan_table(const MemoryPlan& mp) {
     if (!r.knob.empty() && r.units != r.configured) {
       batch = str_cat(r.units, " (of ", r.configured, ")");
     }
+    if (r.streamed) batch += ", streamed";
     std::snprintf(line, sizeof(line), "%-16s %-22s %6lld %-9s %10s %12s %10s %-16s %s\n",
                   r.model.c_str(), r.explainer.c_str(), static_cast<long long>(r.tokens),
                   r.dtype.c_str(), human_bytes(r.weights).c_str(),

@@ -29,6 +29,8 @@ struct MemoryPlanRow {
   int64_t configured = 0;    // the knob as configured
   int64_t units = 0;         // as planned
   bool fits = true;
+  bool streamed = false;     // runtime.weights: the weights read layer by layer (layer-major)
+  int64_t layer_major_bytes = 0;  // then: residual streams held at once
   std::string refusal;       // the one line, when !fits
   double total() const { return weights + explanation; }
 };

@@ -38,9 +38,10 @@ void read_synthetic(const ConfigNode& n, ModelEntry& e) {
 }  // namespace
 
 std::unique_ptr<Model> load_entry_model(const ModelEntry& m, const at::Device& device,
-                                        const std::string& where) {
+                                        const std::string& where, bool prefault) {
   LoadOptions load;
   load.device = device;
+  load.prefault = prefault;
   load.dtype = weights_dtype(m.dtype, where + ".dtype: ");
   if (!m.synthetic) return load_model(m.path, load);
   const at::ScalarType dtype =
@@ -149,6 +150,7 @@ Plan read_plan(const Config& cfg, const std::string& path) {
   p.disk_headroom_mb = rt.get_int("disk_headroom_mb", p.disk_headroom_mb);
   XAI_CHECK(p.disk_headroom_mb >= 0, rt.where("disk_headroom_mb"), "must be >= 0 (got ",
             p.disk_headroom_mb, "; 0 = no free-space check)");
+  p.weights = rt.get_choice("weights", "auto", {"auto", "resident", "streamed"});
   p.memory_budget = rt.get_string("memory_budget", "auto");
   p.memory_budget_where = rt.where("memory_budget");
   if (p.memory_budget != "auto") {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,7 +37,7 @@ struct ModelEntry {
 // The entry's model on `device` (loaded from its folder, or built when synthetic) and its
 // tokenizer; `where` names models[i] in errors.
 std::unique_ptr<Model> load_entry_model(const ModelEntry& m, const at::Device& device,
-                                        const std::string& where);
+                                        const std::string& where, bool prefault = true);
 Tokenizer entry_tokenizer(const ModelEntry& m);
 
 struct ExplainerEntry {
@@ -60,6 +62,14 @@ struct Plan {
   // percentage ("80%"); per node, shared by its ranks (framework/run/memory_plan.h).
   std::string memory_budget = "auto";
   std::string memory_budget_where;
+  // runtime.weights: resident (the whole model in memory), streamed (forward-only methods that can
+  // run layer-major read each layer's weights from the mapped checkpoint and drop them after it),
+  // or auto (streamed where resident would not fit the budget).
+  std::string weights = "auto";
+  // Set by the memory planner: "model/explainer" -> bytes of residual streams a layer-major
+  // explanation may hold; and the models whose weights are streamed (not prefaulted at load).
+  std::map<std::string, int64_t> layer_major;
+  std::set<std::string> streamed_models;
   int64_t disk_headroom_mb = 16;  // runtime.disk_headroom_mb: free space a flush leaves (0 = off)
   Progress::Mode progress = Progress::Mode::kAuto;
   int64_t perturbation = 1;  // parallel.perturbation: ranks per perturbation group

@@ -330,7 +330,8 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
     if (work.mine[mi].empty()) continue;
     const auto& m = plan.models[mi];
     std::unique_ptr<Model> model =
-        load_entry_model(m, layout.device, "models[" + std::to_string(mi) + "]");
+        load_entry_model(m, layout.device, "models[" + std::to_string(mi) + "]",
+                         plan.streamed_models.count(m.name) == 0);
     const Tokenizer& tokenizer = work.tokenizers[mi];
     XAI_CHECK(tokenizer.vocab_size() <= model->spec().vocab_size, m.path,
               "/tokenizer.json: ", tokenizer.vocab_size(),
@@ -394,6 +395,9 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
         }
         try {
           meter.start();
+          const auto layer_major = plan.layer_major.find(m.name + "/" + x.name);
+          ctx.layer_major = layer_major != plan.layer_major.end();
+          if (ctx.layer_major) ctx.layer_major_bytes = layer_major->second;
           Explanation ex = x.impl->explain(*model, enc, ctx);
           if (const std::string why = keep_explained(ex, enc); !why.empty()) throw Error(why);
           ExplanationRecord er;

@@ -101,6 +101,37 @@ TEST_P(AtManFastPath, PrefixReuseAndHeadAtTargetsMatchThePlainPath) {
   }
 }
 
+// runtime.weights: streamed: every batch through layer l before any through layer l + 1, in groups
+// of batches as the memory allows (here 1 byte: one batch a group; 1 GB: all at once), gives the
+// batch-major numbers bit for bit, with and without prefix reuse and correlated suppression.
+TEST_P(AtManFastPath, LayerMajorOrderGivesTheBatchMajorScoresBitForBit) {
+  for (std::optional<double> kappa : {std::optional<double>(), std::optional<double>(0.2)}) {
+    for (bool reuse : {true, false}) {
+      AtManOptions o;
+      o.kappa = kappa;
+      o.prefix_reuse = reuse;
+      o.batch_size = 3;
+      const at::Tensor want = run(o);
+      for (int64_t bytes : {int64_t{1}, int64_t{1} << 30}) {
+        ExplainContext ctx;
+        ctx.layer_major = true;
+        ctx.layer_major_bytes = bytes;
+        int64_t last = 0;
+        ctx.progress = [&](int64_t done, int64_t total) {
+          EXPECT_GT(done, last);
+          EXPECT_LE(done, total);
+          last = done;
+        };
+        const Explanation e = AtMan(o).explain(*model_, sample_, ctx);
+        EXPECT_TRUE(at::equal(e.per_target, want))
+            << GetParam() << " kappa " << (kappa ? *kappa : -1) << " reuse " << reuse
+            << " bytes " << bytes << ": " << relative_error(e.per_target, want);
+        EXPECT_GT(last, 0);
+      }
+    }
+  }
+}
+
 TEST_P(AtManFastPath, BatchSizeDoesNotChangeTheScores) {
   AtManOptions one;
   one.batch_size = 1;
