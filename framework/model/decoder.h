@@ -103,6 +103,9 @@ class DecoderLM : public Model {
 at::Tensor activation(const std::string& name, const at::Tensor& x);
 void check_activation_supported(const ModelSpec& spec);
 
+// The family's model on `weights` (the one switch over Family; loader.cpp).
+std::unique_ptr<Model> make_family_model(const ModelSpec& spec, const WeightFn& weights,
+                                         const LoadOptions& options, at::ScalarType dtype);
 std::unique_ptr<Model> make_gpt2(const ModelSpec& spec, const WeightFn& weights,
                                  const LoadOptions& options, at::ScalarType dtype);
 std::unique_ptr<Model> make_llama(const ModelSpec& spec, const WeightFn& weights,

@@ -21,8 +21,17 @@ void check_device(const LoadOptions& options) {
   }
 }
 
-std::unique_ptr<Model> make(const ModelSpec& spec, const WeightFn& weights,
-                            const LoadOptions& options, at::ScalarType dtype) {
+
+std::string shape_str(at::IntArrayRef shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+std::unique_ptr<Model> make_family_model(const ModelSpec& spec, const WeightFn& weights,
+                                        const LoadOptions& options, at::ScalarType dtype) {
   check_activation_supported(spec);
   switch (spec.family) {
     case Family::kGpt2:
@@ -36,14 +45,6 @@ std::unique_ptr<Model> make(const ModelSpec& spec, const WeightFn& weights,
   }
   throw Error("internal: unknown family");
 }
-
-std::string shape_str(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-}  // namespace
 
 c10::optional<at::ScalarType> weights_dtype(const std::string& name, const std::string& where) {
   if (name == "auto") return c10::nullopt;
@@ -87,7 +88,7 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
     XAI_CHECK(it != binding.names.end(), dir, ": internal: tensor '", name, "' was not bound");
     return ck.get(it->second);
   };
-  std::unique_ptr<Model> model = make(spec, source, options, dtype);
+  std::unique_ptr<Model> model = make_family_model(spec, source, options, dtype);
   // On the CPU, weights already in the model's dtype are used in place, as views of the mapped
   // files: read them now, so that the first explanation's seconds and peak memory do not include
   // paging them in. Not when they would take more than half of the free memory (the kernel then
@@ -125,7 +126,7 @@ std::unique_ptr<Model> build_model(const ModelSpec& spec, const TensorMap& weigh
           ? *options.dtype
           : (options.device.is_cpu() ? at::kFloat : weights.begin()->second.scalar_type());
   auto source = [&](const std::string& name) { return weights.at(name); };
-  return make(spec, source, options, dtype);
+  return make_family_model(spec, source, options, dtype);
 }
 
 TensorMap init_weights(const ModelSpec& spec, double std, uint64_t seed) {

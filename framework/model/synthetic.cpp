@@ -151,17 +151,7 @@ std::unique_ptr<Model> make_synthetic_model(const ModelSpec& spec, uint64_t seed
     XAI_CHECK(it != table.end(), "synthetic model: internal: no tensor '", name, "'");
     return draw(it->second, seed).to(options.device, dtype);
   };
-  switch (spec.family) {
-    case Family::kGpt2:
-      return make_gpt2(spec, source, options, dtype);
-    case Family::kLlama:
-      return make_llama(spec, source, options, dtype);
-    case Family::kGptNeox:
-      return make_gpt_neox(spec, source, options, dtype);
-    case Family::kGptj:
-      return make_gptj(spec, source, options, dtype);
-  }
-  throw Error("internal: unknown family");
+  return make_family_model(spec, source, options, dtype);
 }
 
 const std::string& synthetic_tokenizer_json() {

@@ -205,15 +205,8 @@ int main(int argc, char** argv) {
               "ceiling", "extra MB", "batches");
   std::vector<std::string> json;
   for (int64_t T : Ts) {
-    at::manual_seed(T);
-    at::Tensor ids = at::randint(0, model->spec().vocab_size, {T + 1}, at::kLong);
-    Encoded s;
-    s.ids.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + T);
-    s.prompt_len = T;
-    s.target_ids = {ids[T].item<int64_t>()};
-    s.explain_mask.assign(T, 1);
-    s.offsets.assign(T, ByteSpan{});
-    s.tokens.assign(T, "");
+    at::Tensor ids;
+    Encoded s = bench::random_sample(T, 0, model->spec().vocab_size, &ids);
 
     double fwd = 0;
     {

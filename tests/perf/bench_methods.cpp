@@ -111,15 +111,8 @@ int main(int argc, char** argv) {
   std::printf("%5s %-22s %10s %10s %6s %7s %10s %10s %6s %6s\n", "T", "method", "seconds",
               "x forward", "floor", "x full", "extra MB", "x forward", "fwd", "bwd");
   for (int64_t T : Ts) {
-    at::manual_seed(T);
-    at::Tensor ids = at::randint(0, model->spec().vocab_size, {T + 1}, at::kLong);
-    Encoded s;
-    s.ids.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + T);
-    s.prompt_len = T;
-    s.target_ids = {ids[T].item<int64_t>()};
-    s.explain_mask.assign(T, 1);
-    s.offsets.assign(T, ByteSpan{});
-    s.tokens.assign(T, "");
+    at::Tensor ids;
+    Encoded s = bench::random_sample(T, 0, model->spec().vocab_size, &ids);
 
     // The baseline: one plain forward with the LM head on the last position, no grad. It is timed
     // again right before each method (median of 3) and each ratio uses that figure, so a machine

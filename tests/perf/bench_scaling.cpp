@@ -228,13 +228,21 @@ int main(int argc, char** argv) {
     points.push_back(p);
   };
 
-  auto plan_point = [&](const ModelSpec& spec, const std::string& m, int64_t T, Point& p) {
+  // A row for (size, T, method), with the planner's estimate and whether it fits the budget.
+  auto plan_point = [&](const ModelSpec& spec, const std::string& size, const std::string& m,
+                        int64_t T) {
+    Point p;
+    p.method = m;
+    p.size = size;
+    p.params = static_cast<double>(spec.num_parameters());
+    p.T = T;
     MemoryQuery q;
     q.basis = activation_basis(spec, ebytes, T);
     const double extra =
         m == "forward" ? inference_forward_need(q).bytes() : explainers[m]->memory_need(q).bytes();
     p.planned_mb = extra / 1e6;
     p.fits = static_cast<double>(spec.num_parameters() * ebytes) + extra <= budget;
+    return p;
   };
 
   for (const auto& size : split(opt["sizes"])) {
@@ -242,22 +250,10 @@ int main(int argc, char** argv) {
     LoadOptions load;
     auto model = make_synthetic_model(spec, 0, load, dtype);
     for (int64_t T : Ts) {
-      at::manual_seed(T);
-      at::Tensor ids = at::randint(1, 257, {T + 1}, at::kLong);
-      Encoded s;
-      s.ids.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + T);
-      s.prompt_len = T;
-      s.target_ids = {ids[T].item<int64_t>()};
-      s.explain_mask.assign(T, 1);
-      s.offsets.assign(T, ByteSpan{});
-      s.tokens.assign(T, "");
+      at::Tensor ids;
+      const Encoded s = bench::random_sample(T, 1, 257, &ids);
       for (const auto& m : methods) {
-        Point p;
-        p.method = m;
-        p.size = size;
-        p.params = static_cast<double>(spec.num_parameters());
-        p.T = T;
-        plan_point(spec, m, T, p);
+        Point p = plan_point(spec, size, m, T);
         MemoryMeter meter;
         meter.start();
         const double t0 = bench::now_seconds();
@@ -296,13 +292,7 @@ int main(int argc, char** argv) {
     const ModelSpec spec = spec_of(parse_shape(size));
     for (int64_t T : Ts) {
       for (const auto& m : methods) {
-        Point p;
-        p.method = m;
-        p.size = size;
-        p.params = static_cast<double>(spec.num_parameters());
-        p.T = T;
-        plan_point(spec, m, T, p);
-        report(p);
+        report(plan_point(spec, size, m, T));
       }
     }
   }

@@ -125,4 +125,18 @@ int64_t ensure_gpt2_small(const std::string& dir, bool verbose) {
   return static_cast<int64_t>(fs::file_size(st));
 }
 
+Encoded random_sample(int64_t T, int64_t lo, int64_t hi, at::Tensor* ids_out) {
+  at::manual_seed(T);
+  const at::Tensor ids = at::randint(lo, hi, {T + 1}, at::kLong);
+  Encoded s;
+  s.ids.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + T);
+  s.prompt_len = T;
+  s.target_ids = {ids[T].item<int64_t>()};
+  s.explain_mask.assign(T, 1);
+  s.offsets.assign(T, ByteSpan{});
+  s.tokens.assign(T, "");
+  if (ids_out != nullptr) *ids_out = ids;
+  return s;
+}
+
 }  // namespace xai::bench

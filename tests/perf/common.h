@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "framework/text/encoded.h"
+
 namespace xai::bench {
 
 double now_seconds();
@@ -41,5 +43,9 @@ struct ExactFlops {
   double forward = 0, backward = 0;
 };
 ExactFlops gpt2_small_exact_flops(int64_t T);
+
+// A random prompt of T tokens ids in [lo, hi) (seeded by T) with one target token after it, every
+// position explained: the benchmarks' sample. `ids` receives the T + 1 ids.
+Encoded random_sample(int64_t T, int64_t lo, int64_t hi, at::Tensor* ids = nullptr);
 
 }  // namespace xai::bench
