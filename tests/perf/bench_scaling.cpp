@@ -35,6 +35,11 @@
 #include "methods/explainer.h"
 #include "tests/perf/common.h"
 
+#ifdef XAI_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <torch/cuda.h>
+#endif
+
 using namespace xai;
 
 namespace {
@@ -168,19 +173,62 @@ int main(int argc, char** argv) {
       {"budget", "24GB"},
       {"dir", "/tmp/xai-bench-scaling"},
       {"atman-positions", "16"},
-      {"ig-steps", "20"}};
+      {"ig-steps", "20"},
+      {"device", "cpu"}};
   for (int i = 1; i < argc; i += 2) {
     const std::string a = argv[i];
     if (a.rfind("--", 0) != 0 || i + 1 >= argc || opt.count(a.substr(2)) == 0) {
       std::fprintf(stderr,
                    "usage: bench_scaling [--threads N] [--T a,b] [--sizes LxD,...] "
                    "[--plan-sizes LxD,...] [--methods m,...] [--dtype D] [--budget 24GB] "
-                   "[--dir DIR] [--atman-positions N] [--ig-steps N]\n");
+                   "[--dir DIR] [--atman-positions N] [--ig-steps N] [--device cpu|cuda]\n");
       return 2;
     }
     opt[a.substr(2)] = argv[i + 1];
   }
   at::set_num_threads(std::atoi(opt["threads"].c_str()));
+  const at::Device device(opt["device"] == "cuda" ? "cuda:0" : opt["device"]);
+#ifndef XAI_WITH_CUDA
+  if (device.is_cuda()) {
+    std::fprintf(stderr, "bench_scaling: this build has no CUDA\n");
+    return 2;
+  }
+#endif
+  // Peak memory of one explanation beyond what was in use: the CUDA allocator's peak on a GPU,
+  // resident memory (MemoryMeter) on the CPU.
+  MemoryMeter meter;
+  auto memory_start = [&] {
+#ifdef XAI_WITH_CUDA
+    if (device.is_cuda()) {
+      torch::cuda::synchronize();
+      c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+      return;
+    }
+#endif
+    meter.start();
+  };
+  [[maybe_unused]] int64_t gpu_base = 0;
+  auto memory_peak = [&]() -> double {
+#ifdef XAI_WITH_CUDA
+    if (device.is_cuda()) {
+      torch::cuda::synchronize();
+      const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+      const auto& a = stats.allocated_bytes[0];  // StatType::AGGREGATE
+      return static_cast<double>(a.peak - gpu_base);
+    }
+#endif
+    return static_cast<double>(meter.peak_extra_bytes());
+  };
+  auto allocated_now = [&]() -> int64_t {
+#ifdef XAI_WITH_CUDA
+    if (device.is_cuda()) {
+      return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index())
+          .allocated_bytes[0]
+          .current;
+    }
+#endif
+    return 0;
+  };
   const at::ScalarType dtype = opt["dtype"] == "bfloat16" ? at::kBFloat16 : at::kFloat;
   const int64_t ebytes = dtype == at::kFloat ? 4 : 2;
   const double budget = static_cast<double>(parse_byte_size(opt["budget"], "--budget "));
@@ -204,9 +252,9 @@ int main(int argc, char** argv) {
   }
   cfg.finish_all();
 
-  std::printf("cpu %s; matmul ceiling (1024^3 fp32, %d threads): %.1f GFLOP/s; weights %s\n",
+  std::printf("cpu %s; matmul ceiling (1024^3 fp32, %d threads): %.1f GFLOP/s; weights %s; device %s\n",
               cpu_model_name().c_str(), at::get_num_threads(), bench::matmul_gflops(),
-              opt["dtype"].c_str());
+              opt["dtype"].c_str(), device.str().c_str());
   std::printf("%-8s %8s %6s %-22s %10s %10s %12s %6s\n", "size", "params", "T", "method",
               "seconds", "peak MB", "planned MB", "fits");
   std::vector<Point> points;
@@ -248,20 +296,21 @@ int main(int argc, char** argv) {
   for (const auto& size : split(opt["sizes"])) {
     const ModelSpec spec = spec_of(parse_shape(size));
     LoadOptions load;
+    load.device = device;
     auto model = make_synthetic_model(spec, 0, load, dtype);
     for (int64_t T : Ts) {
       at::Tensor ids;
       const Encoded s = bench::random_sample(T, 1, 257, &ids);
       for (const auto& m : methods) {
         Point p = plan_point(spec, size, m, T);
-        MemoryMeter meter;
-        meter.start();
+        gpu_base = allocated_now();
+        memory_start();
         const double t0 = bench::now_seconds();
         double scale = 1;
         if (m == "forward") {
           at::NoGradGuard ng;
           ForwardRequest req;
-          req.input_ids = ids.slice(0, 0, T).view({1, T});
+          req.input_ids = ids.slice(0, 0, T).view({1, T}).to(device);
           req.logit_positions = at::tensor(std::vector<int64_t>{T - 1}, at::kLong);
           model->forward(req);
         } else {
@@ -280,8 +329,11 @@ int main(int argc, char** argv) {
           ExplainContext ctx;
           explainers[m]->explain(*model, e, ctx);
         }
+#ifdef XAI_WITH_CUDA
+        if (device.is_cuda()) torch::cuda::synchronize();
+#endif
         p.seconds = (bench::now_seconds() - t0) * scale;
-        p.mb = static_cast<double>(meter.peak_extra_bytes()) / 1e6;
+        p.mb = memory_peak() / 1e6;
         p.ran = true;
         report(p);
       }

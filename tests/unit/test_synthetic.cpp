@@ -69,7 +69,9 @@ TEST(Synthetic, WrittenFolderLoadsToTheSameModelForEveryFamilySplitOrNot) {
         for (const auto& entry : index["weight_map"]) ++per_file[entry.get<std::string>()];
         EXPECT_EQ(per_file.size() + 3, files.size());
         for (const auto& [file, n] : per_file) {
-          if (n > 1) EXPECT_LE(fs::file_size(dir.file(file)), 20000u + 4096u) << file;
+          if (n > 1) {
+            EXPECT_LE(fs::file_size(dir.file(file)), 20000u + 4096u) << file;
+          }
         }
       }
       auto loaded = load_model(dir.path());
