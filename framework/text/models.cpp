@@ -23,11 +23,18 @@ struct Vocab {
 
   void load(const JsonNode& node) {
     node.expect_object();
-    to_id.reserve(node.json().size());
+    const size_t n = node.json().size();
+    to_id.reserve(n);
     for (auto it = node.json().begin(); it != node.json().end(); ++it) {
       const JsonNode v(it.value(), node.child_path(it.key().c_str()), node.source());
       const int64_t id = v.as_int();
       if (id < 0 || id > INT32_MAX) v.fail(str_cat("token id ", id, " is out of range"));
+      // Ids may have gaps, but the table is indexed by id: an id far beyond the entries (a
+      // damaged file) would allocate gigabytes for nothing.
+      if (static_cast<uint64_t>(id) >= 16 * static_cast<uint64_t>(n) + 65536) {
+        v.fail(str_cat("token id ", id, " is far beyond the vocabulary's ", n,
+                       " entries (ids must be nearly dense)"));
+      }
       to_id[it.key()] = static_cast<int32_t>(id);
       if (static_cast<size_t>(id) >= to_token.size()) {
         to_token.resize(static_cast<size_t>(id) + 1);

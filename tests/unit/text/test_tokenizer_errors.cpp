@@ -65,6 +65,19 @@ TEST(TokenizerErrors, MissingModelNamesTheField) {
                  {"bad/added_token_missing_id.json", "missing field 'added_tokens[0].id'"});
 }
 
+// A fuzzer finding: one token id of 1e9 in a vocabulary of two made the id table allocate
+// 32 GB. Ids may have gaps, but not that far beyond the entries.
+TEST(TokenizerErrors, ATokenIdFarBeyondTheVocabularyIsAnErrorNotAnAllocation) {
+  expect_message(
+      text_error(R"({"model": {"type": "WordLevel", "vocab": {"a": 0, "b": 1000000000},)"
+                 R"( "unk_token": "a"}})"),
+      {"inline.json: model.vocab.b: token id 1000000000 is far beyond the vocabulary's 2 entries"});
+  // Gaps of an ordinary size still load.
+  EXPECT_EQ(text_error(R"({"model": {"type": "WordLevel", "vocab": {"a": 0, "b": 5000},)"
+                       R"( "unk_token": "a"}})"),
+            "");
+}
+
 TEST(TokenizerErrors, WrongFieldTypeNamesTheFieldPath) {
   expect_message(load_error(bad("merge_wrong_type.json")),
                  {"bad/merge_wrong_type.json", "model.merges[1]"});
