@@ -100,6 +100,7 @@ if [ -x build-gpu/tests/bench_scaling ]; then
     --methods forward,atman,chefer,input_x_gradient \
     ${XAI_GPU_SCALING:---sizes 28x4096 --T 128,512,1024 --plan-sizes 40x5120,44x6144,48x7168 --budget 75GB} \
     --dir "$OUT/scaling" 2>&1 | tee "$OUT/scaling.txt"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   cp "$OUT/scaling/scaling.jsonl" "$OUT/scaling.jsonl" 2>/dev/null
   rm -rf "$OUT/scaling"
 fi
