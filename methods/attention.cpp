@@ -23,7 +23,7 @@ SampleTensors sample_tensors(const Model& model, const Encoded& sample, const ch
   return s;
 }
 
-std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids,
+std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids, bool release_layers,
                                         const std::vector<int>& layers) {
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> means(model.spec().num_layers);
@@ -37,6 +37,7 @@ std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids,
   req.input_ids = ids;
   // The logits are not needed; the LM head runs at one position only.
   req.logit_positions = at::full({1}, ids.size(1) - 1, ids.options());
+  req.release_layers = release_layers;
   model.forward(req, ctl);
   return means;
 }
@@ -66,7 +67,7 @@ RawAttention::RawAttention(AttentionOptions options) : options_(std::move(option
                    "attention: layers must be last or mean (got '", options_.layers, "')");
 }
 
-Explanation RawAttention::explain(Model& model, const Encoded& sample, ExplainContext&) {
+Explanation RawAttention::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
   const auto start = std::chrono::steady_clock::now();
   const auto s = attention_detail::sample_tensors(model, sample, "attention");
   const int L = static_cast<int>(model.spec().num_layers);
@@ -76,7 +77,8 @@ Explanation RawAttention::explain(Model& model, const Encoded& sample, ExplainCo
   } else {
     for (int l = 0; l < L; ++l) layers.push_back(l);
   }
-  std::vector<at::Tensor> means = attention_detail::head_mean_probs(model, s.ids, layers);
+  std::vector<at::Tensor> means =
+      attention_detail::head_mean_probs(model, s.ids, ctx.layer_major, layers);
   at::Tensor a = means[layers[0]];  // (T, T)
   for (size_t i = 1; i < layers.size(); ++i) a = a + means[layers[i]];
   a = a / static_cast<double>(layers.size());

@@ -32,6 +32,7 @@ class RawAttention final : public Explainer {
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
   MemoryNeed memory_need(const MemoryQuery& q) const override;
+  bool runs_layer_major() const override { return true; }  // one forward, layer by layer
 
  private:
   AttentionOptions options_;
@@ -52,7 +53,7 @@ SampleTensors sample_tensors(const Model& model, const Encoded& sample, const ch
 // layer in `layers` (entries of other layers stay undefined). One forward without gradients; the
 // heads are reduced inside the forward (through AttentionControl::replace_probs, which returns
 // the probabilities unchanged), so at most one layer's (H, T, T) exists at a time.
-std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids,
+std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids, bool release_layers,
                                         const std::vector<int>& layers);
 
 // A method's parameters (a JSON object text) followed by the common options' fields.

@@ -58,7 +58,8 @@ struct ExplainContext {
   DeviceCollectives* perturbation_device_group = nullptr;
   int perturbation_rank = 0;
   int perturbation_ranks = 1;
-  // runtime.weights: streamed (a model larger than memory): methods that can (AtMan) run
+  // runtime.weights: streamed (a model larger than memory): methods that can (AtMan; attention
+  // and rollout, one forward with ForwardRequest::release_layers) run
   // layer-major, every perturbation batch through layer l before any through layer l + 1, holding
   // at most layer_major_bytes of batches' residual streams at once, and call
   // Model::release_layer after each layer. Same numbers as the batch-major order.

@@ -32,6 +32,7 @@ class RandomBaseline final : public Explainer {
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
   MemoryNeed memory_need(const MemoryQuery& q) const override;
+  bool runs_layer_major() const override { return true; }  // one forward, layer by layer
   const RandomOptions& options() const { return options_; }
 
  private:

@@ -39,14 +39,15 @@ void Rollout::check_model(const Model& model) const {
   model_layer("rollout", "start_layer", options_.start_layer, model.spec().num_layers, true);
 }
 
-Explanation Rollout::explain(Model& model, const Encoded& sample, ExplainContext&) {
+Explanation Rollout::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
   const auto start = std::chrono::steady_clock::now();
   const auto s = attention_detail::sample_tensors(model, sample, "rollout");
   const int L = static_cast<int>(model.spec().num_layers);
   const int first = model_layer("rollout", "start_layer", options_.start_layer, L, true);
   std::vector<int> layers;
   for (int l = first; l < L; ++l) layers.push_back(l);
-  std::vector<at::Tensor> means = attention_detail::head_mean_probs(model, s.ids, layers);
+  std::vector<at::Tensor> means =
+      attention_detail::head_mean_probs(model, s.ids, ctx.layer_major, layers);
 
   Explanation out;
   at::Tensor rows = rollout_rows(means, first, s.positions);  // (n, T)

@@ -31,6 +31,7 @@ class Rollout final : public Explainer {
   Explanation explain(Model& model, const Encoded& sample, ExplainContext& ctx) override;
   std::string params_json() const override { return options_.to_json(); }
   MemoryNeed memory_need(const MemoryQuery& q) const override;
+  bool runs_layer_major() const override { return true; }  // one forward, layer by layer
   void check_model(const Model& model) const override;
 
  private:

@@ -553,6 +553,7 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
   for (int l = start; l < end; ++l) {
     if (req.return_layer_inputs) result.layer_inputs[l] = x;
     x = block(l, x, st);
+    if (req.release_layers) release_layer(l);
   }
   if (req.end_layer >= 0) {
     result.hidden_states = x;

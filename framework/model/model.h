@@ -125,6 +125,9 @@ struct ForwardRequest {
   // gradients stop there: a method that reads nothing below a layer skips their backward.
   int end_layer = -1;
   bool return_layer_inputs = false;  // fill ForwardResult::layer_inputs
+  // Drop each layer's mapped weights after the layer has run (Model::release_layer): a single
+  // forward over a model larger than memory (runtime.weights: streamed).
+  bool release_layers = false;
 };
 
 struct ForwardResult {

@@ -130,10 +130,11 @@ std::string refusal_line(const MemoryPlanRow& r, const MemoryPlan& mp, const Mem
     way("a forward-only method (atman, attention, rollout)");
   }
   if (!r.streamed && r.weights > 0.5 * r.total()) {
-    way(r.method == "atman"
-            ? "runtime.weights: streamed (AtMan layer by layer from the mapped checkpoint, which "
-              "must be stored in the run's dtype)"
-            : "streamed weights (runtime.weights) serve atman only");
+    way(forward_only(r.method)
+            ? "runtime.weights: streamed (layer by layer from the mapped checkpoint, which must "
+              "be stored in the run's dtype)"
+            : "streamed weights (runtime.weights) serve the forward-only methods only (atman, "
+              "attention, rollout)");
   }
   way("a larger runtime.memory_budget if the machine has it");
   return str_cat("model ", r.model, ", explainer ", r.explainer, " (", r.method, "): needs ",

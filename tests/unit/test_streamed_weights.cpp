@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "framework/config/config.h"
 #include "framework/io/results_reader.h"
 #include "framework/model/synthetic.h"
 #include "framework/run/memory_meter.h"
@@ -71,6 +72,19 @@ TEST(StreamedWeights, LayerMajorAtManHoldsOneLayerAtATimeAndGivesTheSameScores) 
   EXPECT_GT(resident, 0.9 * layers_bytes);  // every layer's pages were read and kept
   EXPECT_LT(streamed, resident - 0.6 * layers_bytes);
   EXPECT_GT(model->release_layer(0), 0u);  // mapped pages were read again and can go again
+
+  // Raw attention: one forward, each layer's weights dropped after it (release_layers).
+  for (int l = 0; l < 8; ++l) model->release_layer(l);
+  Config cfg = Config::parse("{}", "test");
+  auto attention = make_explainer("attention", cfg.root());
+  ExplainContext ctx;
+  ctx.layer_major = true;
+  meter.start();
+  const at::Tensor streamed_attention = attention->explain(*model, sample, ctx).relevance;
+  const int64_t attention_peak = meter.peak_total_extra_bytes();
+  ctx.layer_major = false;
+  EXPECT_TRUE(at::equal(streamed_attention, attention->explain(*model, sample, ctx).relevance));
+  EXPECT_LT(attention_peak, 0.4 * layers_bytes) << attention_peak;
 }
 
 TEST(StreamedWeights, ThePlannerStreamsAtManWhenResidentWouldNotFitAndTheRunAgrees) {
@@ -86,19 +100,22 @@ TEST(StreamedWeights, ThePlannerStreamsAtManWhenResidentWouldNotFitAndTheRunAgre
                                "\nmodels: [{name: m, path: " + dir.file("m") +
                                ", dtype: bfloat16}]\n"
                                "dataset: {type: jsonl, path: " + dir.file("d.jsonl") + "}\n" +
-                               "explainers: [{method: atman, kappa: off}, {method: chefer}]\n" +
+                               "explainers: [{method: atman, kappa: off}, {method: chefer}, "
+                               "{method: attention}, {method: rollout}]\n" +
                                "runtime: {threads: 1, progress: off" + runtime + "}\n");
     return path;
   };
   // A budget under the weights: AtMan is streamed, Chefer (a backward) is refused.
   const Plan tight = read_plan(yaml("tight", ", memory_budget: 40MB"), {});
   const MemoryPlan mp = plan_memory(tight, at::kCPU, 1);
-  ASSERT_EQ(mp.rows.size(), 2u);
+  ASSERT_EQ(mp.rows.size(), 4u);
+  EXPECT_TRUE(mp.rows[2].streamed);  // attention and rollout: one forward, layer by layer
+  EXPECT_TRUE(mp.rows[3].streamed);
   EXPECT_TRUE(mp.rows[0].streamed);
   EXPECT_LT(mp.rows[0].weights, 0.3 * mp.rows[1].weights);
   EXPECT_FALSE(mp.rows[1].streamed);
   EXPECT_FALSE(mp.rows[1].fits);
-  EXPECT_NE(mp.rows[1].refusal.find("streamed weights (runtime.weights) serve atman only"),
+  EXPECT_NE(mp.rows[1].refusal.find("streamed weights (runtime.weights) serve the forward-only"),
             std::string::npos)
       << mp.rows[1].refusal;
   // runtime.weights: streamed end to end equals the resident run.
@@ -107,7 +124,7 @@ TEST(StreamedWeights, ThePlannerStreamsAtManWhenResidentWouldNotFitAndTheRunAgre
   ASSERT_EQ(resident.failures, 0);
   ASSERT_EQ(streamed.failures, 0);
   ResultsReader ra(resident.results_h5), rb(streamed.results_h5);
-  for (const char* x : {"atman", "chefer"}) {
+  for (const char* x : {"atman", "chefer", "attention", "rollout"}) {
     const auto u = ra.explainer("m", x).relevance.values, v = rb.explainer("m", x).relevance.values;
     ASSERT_EQ(u.size(), v.size()) << x;
     for (size_t i = 0; i < u.size(); ++i) {
