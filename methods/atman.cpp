@@ -100,44 +100,14 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
   Explanation out;
   std::vector<Suppression> sups = plan(model.embed(ids)[0], sample);
 
-  // Clean pass, keeping K/V of every layer for prefix reuse (layer-major: one layer at a time,
-  // each layer's weights dropped after it, as the perturbations below).
+  // Clean pass, keeping K/V of every layer for prefix reuse (layer-major: each layer's weights
+  // dropped after it, as for the perturbations below).
   ForwardRequest clean;
   clean.input_ids = ids;
   if (options_.head_at_targets) clean.logit_positions = target_pos.to(dev);
   clean.return_cache = options_.prefix_reuse;
-  const int L = static_cast<int>(model.spec().num_layers);
-  ForwardResult base;
-  if (!ctx.layer_major || L < 2) {
-    base = model.forward(clean);
-  } else {
-    at::Tensor h;
-    for (int l = 0; l < L; ++l) {
-      ForwardRequest req;
-      req.return_cache = clean.return_cache;
-      if (l == 0) {
-        req.input_ids = ids;
-      } else {
-        req.hidden_states = h;
-        req.start_layer = l;
-      }
-      if (l + 1 < L) req.end_layer = l + 1;
-      if (l + 1 == L) req.logit_positions = clean.logit_positions;
-      ForwardResult res = model.forward(req);
-      if (clean.return_cache) {
-        base.cache.keys.resize(L);
-        base.cache.values.resize(L);
-        base.cache.keys[l] = res.cache.keys[l];
-        base.cache.values[l] = res.cache.values[l];
-      }
-      if (l + 1 < L) {
-        h = res.hidden_states;
-      } else {
-        base.logits = res.logits;
-      }
-      model.release_layer(l);
-    }
-  }
+  clean.release_layers = ctx.layer_major;
+  ForwardResult base = model.forward(clean);
   at::Tensor base_logits = options_.head_at_targets
                                ? base.logits[0]
                                : base.logits[0].index_select(0, target_pos.to(dev));
@@ -234,6 +204,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
     if (ctx.progress) ctx.progress(done, total);
   };
 
+  const int L = static_cast<int>(model.spec().num_layers);
   if (!ctx.layer_major || L < 2) {
     for (Batch& b : batches) {
       const at::Tensor rows = prepare(b);
@@ -247,14 +218,13 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
     const int64_t D = model.spec().hidden_size;
     const int64_t elem = at::elementSize(model.dtype());
     for (size_t g0 = 0; g0 < batches.size();) {
+      auto stream_bytes = [&](const Batch& b) { return b.nb * (T - b.start) * D * elem; };
       size_t g1 = g0;
       int64_t bytes = 0;
       do {
-        bytes += batches[g1].nb * (T - batches[g1].start) * D * elem;
-        ++g1;
+        bytes += stream_bytes(batches[g1++]);
       } while (g1 < batches.size() &&
-               bytes + batches[g1].nb * (T - batches[g1].start) * D * elem <=
-                   ctx.layer_major_bytes);
+               bytes + stream_bytes(batches[g1]) <= ctx.layer_major_bytes);
       std::vector<at::Tensor> states(g1 - g0), rows(g1 - g0);
       for (int l = 0; l < L; ++l) {
         for (size_t k = g0; k < g1; ++k) {

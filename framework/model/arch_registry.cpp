@@ -1,6 +1,8 @@
 #include "framework/model/arch_registry.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 
 #include "framework/common/error.h"
 #include "framework/tensor_io/checkpoint.h"
@@ -149,6 +151,17 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 }
 
 }  // namespace
+
+int tensor_layer(const std::string& name) {
+  for (const char* key : {".h.", ".layers."}) {
+    const size_t at = name.find(key);
+    if (at == std::string::npos) continue;
+    size_t i = at + std::strlen(key), j = i;
+    while (j < name.size() && std::isdigit(static_cast<unsigned char>(name[j]))) ++j;
+    if (j > i && j < name.size() && name[j] == '.') return std::stoi(name.substr(i, j - i));
+  }
+  return -1;
+}
 
 std::vector<TensorEntry> tensor_table(const ModelSpec& spec) {
   switch (spec.family) {

@@ -23,6 +23,10 @@ struct TensorEntry {
   std::string tied_to;  // kTied: the canonical name it shares storage with when absent
 };
 
+// The layer a canonical tensor name belongs to ("transformer.h.3.attn...", "model.layers.3.mlp..."),
+// or -1 for the embeddings, the final norm and the head.
+int tensor_layer(const std::string& canonical);
+
 // The full table for a spec, in model order.
 std::vector<TensorEntry> tensor_table(const ModelSpec& spec);
 

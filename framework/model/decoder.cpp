@@ -1,10 +1,5 @@
 #include "framework/model/decoder.h"
 
-#include <cctype>
-#include <cstring>
-
-#include "framework/common/mapped_file.h"
-
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -13,6 +8,8 @@
 #include <string>
 
 #include "framework/common/error.h"
+#include "framework/common/mapped_file.h"
+#include "framework/model/arch_registry.h"
 #include "framework/model/attention_cpu.h"
 #include "framework/model/block_attention.h"
 
@@ -388,27 +385,10 @@ at::Tensor DecoderLM::add_mlp(const ForwardState& st, const at::Tensor& y, const
   return out.view(y.sizes());
 }
 
-namespace {
-
-// The layer of a canonical tensor name ("transformer.h.3.attn...", "model.layers.3.mlp..."), or
-// -1 for the embeddings, the final norm and the head.
-int layer_of(const std::string& name) {
-  for (const char* key : {".h.", ".layers."}) {
-    const size_t at = name.find(key);
-    if (at == std::string::npos) continue;
-    size_t i = at + std::strlen(key), j = i;
-    while (j < name.size() && std::isdigit(static_cast<unsigned char>(name[j]))) ++j;
-    if (j > i && j < name.size() && name[j] == '.') return std::stoi(name.substr(i, j - i));
-  }
-  return -1;
-}
-
-}  // namespace
-
 at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name) {
   at::Tensor t = source(name);
   if (t.device() == device_ && t.scalar_type() == dtype_) {  // zero-copy
-    const int layer = layer_of(name);
+    const int layer = tensor_layer(name);
     if (layer >= 0 && device_.is_cpu()) {
       if (layer_weights_.size() <= static_cast<size_t>(layer)) layer_weights_.resize(layer + 1);
       layer_weights_[layer].push_back(t);

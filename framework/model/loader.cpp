@@ -55,6 +55,10 @@ c10::optional<at::ScalarType> weights_dtype(const std::string& name, const std::
       str_cat(where, "'", name, "' is not a weights dtype (auto, float32, bfloat16, float16)"));
 }
 
+const char* weights_dtype_name(at::ScalarType dtype) {
+  return dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
+}
+
 std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& options) {
   namespace fs = std::filesystem;
   check_device(options);

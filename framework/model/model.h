@@ -173,6 +173,8 @@ struct LoadOptions {
 // The weights dtype a user names: "auto" (undefined: LoadOptions' default), "float32",
 // "bfloat16" or "float16"; throws xai::Error naming `where` for anything else.
 c10::optional<at::ScalarType> weights_dtype(const std::string& name, const std::string& where);
+// The reverse for a floating dtype: "float32", "bfloat16" or "float16".
+const char* weights_dtype_name(at::ScalarType dtype);
 
 // Reads config.json, validates the checkpoint against the family's table (all names, shapes,
 // dtypes) and builds the model. Unknown extra tensors are reported on stderr in one line.

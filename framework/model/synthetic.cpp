@@ -220,9 +220,7 @@ std::vector<std::string> write_synthetic_model(const std::string& dir, const Mod
     files.push_back(write_text("model.safetensors.index.json", index.dump(2)));
   }
   nlohmann::ordered_json cfg = nlohmann::ordered_json::parse(model_config_json(spec));
-  cfg["torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16"
-                       : dtype == at::kHalf   ? "float16"
-                                              : "float32";
+  cfg["torch_dtype"] = weights_dtype_name(dtype);
   files.push_back(write_text("config.json", cfg.dump(2)));
   files.push_back(write_text("tokenizer.json", synthetic_tokenizer_json()));
   return files;

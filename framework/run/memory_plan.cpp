@@ -1,10 +1,9 @@
 #include "framework/run/memory_plan.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -27,16 +26,22 @@ bool forward_only(const std::string& method) {
   return std::find(kForwardOnly.begin(), kForwardOnly.end(), method) != kForwardOnly.end();
 }
 
-// The weights' dtype the run will hold on `device` (load_model's rule), as a name.
-std::string weights_dtype_name(const ModelEntry& m, const at::Device& device) {
-  if (m.dtype != "auto") return m.dtype;
-  if (m.synthetic) return m.synthetic_dtype;
-  if (device.is_cpu()) return "float32";
+// The dtype a checkpoint's weights are stored in, by its first tensor, as a name.
+std::string stored_dtype_name(const ModelEntry& m) {
   const Checkpoint ck = Checkpoint::open(m.path);
   const auto names = ck.names();
   if (names.empty()) return "float32";
-  const at::ScalarType t = to_scalar_type(ck.info(names.front()).dtype);
-  return t == at::kBFloat16 ? "bfloat16" : t == at::kHalf ? "float16" : "float32";
+  return weights_dtype_name(to_scalar_type(ck.info(names.front()).dtype));
+}
+
+// The weights' dtype the run will hold on `device` (load_model's rule), as a name; `stored` gives
+// the checkpoint's own (read only when needed).
+std::string run_dtype_name(const ModelEntry& m, const at::Device& device,
+                           const std::function<std::string()>& stored) {
+  if (m.dtype != "auto") return m.dtype;
+  if (m.synthetic) return m.synthetic_dtype;
+  if (device.is_cpu()) return "float32";
+  return stored();
 }
 
 int64_t dtype_bytes(const std::string& name) { return name == "float32" ? 4 : 2; }
@@ -50,13 +55,7 @@ double streamed_weight_bytes(const ModelSpec& spec, double elem) {
     if (e.role == TensorRole::kTied) continue;
     double n = 1;
     for (int64_t d : e.shape) n *= static_cast<double>(d);
-    int layer = -1;
-    for (const char* key : {".h.", ".layers."}) {
-      const size_t at = e.name.find(key);
-      if (at != std::string::npos && layer < 0) {
-        layer = std::atoi(e.name.c_str() + at + std::strlen(key));
-      }
-    }
+    const int layer = tensor_layer(e.name);
     if (layer >= 0) {
       layers[layer] += n;
     } else {
@@ -71,18 +70,12 @@ double streamed_weight_bytes(const ModelSpec& spec, double elem) {
 // Why the weights cannot be streamed on this device, or "" when they can: streaming drops the
 // pages of a mapped checkpoint used in place, so it needs the CPU and a checkpoint stored in the
 // run's dtype.
-std::string cannot_stream(const ModelEntry& m, const at::Device& device,
-                          const std::string& dtype) {
+std::string cannot_stream(const ModelEntry& m, const at::Device& device, const std::string& dtype,
+                          const std::function<std::string()>& stored) {
   if (!device.is_cpu()) return "streamed weights need the CPU for now";
   if (m.synthetic) return "a synthetic model lives in memory (write it with xai make-model)";
-  const Checkpoint ck = Checkpoint::open(m.path);
-  const auto names = ck.names();
-  if (names.empty()) return "the checkpoint has no tensors";
-  const at::ScalarType t = to_scalar_type(ck.info(names.front()).dtype);
-  const std::string stored = t == at::kBFloat16 ? "bfloat16" : t == at::kHalf ? "float16"
-                                                                              : "float32";
-  if (stored != dtype) {
-    return str_cat("the checkpoint is stored in ", stored, ", the run holds ", dtype,
+  if (stored() != dtype) {
+    return str_cat("the checkpoint is stored in ", stored(), ", the run holds ", dtype,
                    " (streaming reads the stored weights in place)");
   }
   return "";
@@ -168,15 +161,13 @@ const MemoryPlanRow* MemoryPlan::first_refused() const {
 
 double memory_budget_bytes(const Plan& plan, const at::Device& device, int local_ranks,
                            std::string* source) {
-  const std::string& text = plan.memory_budget;
   const int ranks = std::max(1, local_ranks);
   const std::string shared = ranks > 1 ? str_cat(", shared by ", ranks, " ranks") : "";
-  double fraction = 0.9;
-  if (text != "auto" && text.back() != '%') {
-    *source = "runtime.memory_budget " + text;
-    return static_cast<double>(parse_byte_size(text, plan.memory_budget_where));
+  if (plan.memory_budget_bytes > 0) {
+    *source = "runtime.memory_budget " + plan.memory_budget;
+    return static_cast<double>(plan.memory_budget_bytes);
   }
-  if (text != "auto") fraction = std::stod(text.substr(0, text.size() - 1)) / 100.0;
+  const double fraction = plan.memory_budget_fraction;
   if (!device.is_cpu()) {
     *source = "unknown: set runtime.memory_budget for a GPU";
     return 0;
@@ -198,7 +189,12 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
   for (const ModelEntry& m : plan.models) {
     const ModelSpec spec =
         m.synthetic ? m.spec : read_model_config((fs::path(m.path) / "config.json").string());
-    const std::string dtype = weights_dtype_name(m, device);
+    std::string stored;  // the checkpoint's dtype, read once when first needed
+    auto stored_dtype = [&] {
+      if (stored.empty()) stored = stored_dtype_name(m);
+      return stored;
+    };
+    const std::string dtype = run_dtype_name(m, device, stored_dtype);
     const double weights =
         static_cast<double>(spec.num_parameters()) * static_cast<double>(dtype_bytes(dtype));
     const Longest longest = longest_sample(plan, m, spec.max_positions);
@@ -238,7 +234,7 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
                static_cast<double>(dtype_bytes(dtype));
       };
       if (want_stream && x.impl->runs_layer_major()) {
-        const std::string why = cannot_stream(m, device, dtype);
+        const std::string why = cannot_stream(m, device, dtype, stored_dtype);
         if (why.empty()) {
           r.streamed = true;
           r.weights = streamed_weight_bytes(spec, static_cast<double>(dtype_bytes(dtype)));

@@ -166,9 +166,10 @@ Plan read_plan(const Config& cfg, const std::string& path) {
       }
       XAI_CHECK(pct > 0 && pct <= 100, p.memory_budget_where, "'", b,
                 "' is not a percentage in (0, 100]");
+      p.memory_budget_fraction = pct / 100.0;
     } else {
-      XAI_CHECK(parse_byte_size(b, p.memory_budget_where) > 0, p.memory_budget_where,
-                "must be positive");
+      p.memory_budget_bytes = parse_byte_size(b, p.memory_budget_where);
+      XAI_CHECK(p.memory_budget_bytes > 0, p.memory_budget_where, "must be positive");
     }
   }
   p.progress =

@@ -62,6 +62,8 @@ struct Plan {
   // percentage ("80%"); per node, shared by its ranks (framework/run/memory_plan.h).
   std::string memory_budget = "auto";
   std::string memory_budget_where;
+  double memory_budget_fraction = 0.9;  // of the available memory ("auto", "80%")
+  int64_t memory_budget_bytes = 0;      // a size ("12GB"); 0 = a fraction
   // runtime.weights: resident (the whole model in memory), streamed (forward-only methods that can
   // run layer-major read each layer's weights from the mapped checkpoint and drop them after it),
   // or auto (streamed where resident would not fit the budget).
