@@ -368,10 +368,10 @@ std::string AtManOptions::to_json() const {
 // shared prefix, whose keys and values are kept once. Correlated suppression reuses less prefix.
 MemoryNeed AtMan::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
-  // Without the fused kernel (bfloat16 weights, a GPU): each perturbed row's (H, T, S) scores,
-  // softmax and probabilities per layer, with their temporaries (bfloat16 weights: 4.7 to 9
-  // copies measured on 4 and 8 heads; the larger kept, as an overestimate is the safe side).
-  c.unfused_scores = 8;
+  // Without the fused kernel (bfloat16 weights, a GPU): one block of query rows' float32 scores,
+  // their factors, softmax and probabilities (blocked_inference_attention), 4.5 blocks measured
+  // with bfloat16 weights (gptj 4x256, T = 512; 3.1 at T = 1024: an overestimate there).
+  c.unfused_scores = 4.5;
   if (options_.kappa) {
     c.all_layers = false;
     c.forward = 0.376;

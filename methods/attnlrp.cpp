@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "framework/common/error.h"
+#include "framework/model/family.h"
 
 namespace xai {
 
@@ -17,7 +18,8 @@ GradientRules attnlrp_rules(AttnLrpOptions::Variant variant, const ModelSpec& sp
     case AttnLrpOptions::Variant::kCpLrp:
       return GradientRules::kCpLrp;
     case AttnLrpOptions::Variant::kAuto:
-      return spec.family == Family::kGpt2 ? GradientRules::kCpLrp : GradientRules::kAttnLrp;
+      return family_row(spec.family).cp_lrp_by_default ? GradientRules::kCpLrp
+                                                          : GradientRules::kAttnLrp;
   }
   throw Error("internal: unknown AttnLRP variant");
 }

@@ -44,7 +44,7 @@ double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c) {
   const double per_layer = c.hidden * b.hidden + c.mlp * b.mlp + c.qkv * b.qkv +
                            c.forward * b.forward + c.graph * b.graph;
   return per_layer * (c.all_layers ? layers : 1.0) + c.scores * b.scores + c.square * b.square +
-         (b.fused_attention ? 0.0 : c.unfused_scores * b.scores) +
+         (b.fused_attention ? 0.0 : c.unfused_scores * b.inference_block(1)) +
          c.scores_all * b.scores * layers + c.kv_all * b.kv * layers +
          c.logit_rows * b.logit_row * static_cast<double>(q.targets) + c.megabytes * 1e6;
 }
@@ -52,13 +52,16 @@ double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c) {
 MemoryNeed batched_need(const MemoryQuery& q, const MemoryCoefficients& c,
                         const std::string& knob, int64_t units, bool given) {
   MemoryCoefficients row = c, once;
-  row.kv_all = row.logit_rows = row.megabytes = row.block = 0;
+  row.kv_all = row.logit_rows = row.megabytes = row.block = row.unfused_scores = 0;
   once.kv_all = c.kv_all;
   once.logit_rows = c.logit_rows;
   once.megabytes = c.megabytes;
   MemoryNeed n;
   n.per_unit = memory_bytes(q, row);
   n.fixed = memory_bytes(q, once) + c.block * q.basis.block(knob.empty() ? 1 : units);
+  if (!q.basis.fused_attention) {  // one block of query rows over the whole batch
+    n.fixed += c.unfused_scores * q.basis.inference_block(knob.empty() ? 1 : units);
+  }
   n.knob = knob;
   n.units = knob.empty() ? 1 : units;
   n.knob_given = given;
@@ -74,7 +77,9 @@ MemoryNeed Explainer::memory_need(const MemoryQuery& q) const { return inference
 MemoryNeed inference_forward_need(const MemoryQuery& q) {
   MemoryCoefficients c;  // a plain inference forward: one layer's work at a time
   c.forward = 1.2;
-  c.unfused_scores = 4.3;  // measured with bfloat16 weights (bench_scaling, 4x256, T = 512, 1024)
+  // One block of attention scores, softmax and probabilities without the fused kernel: fitted
+  // with bfloat16 weights (the attention method, gptj 4x256, T = 512 and 1024).
+  c.unfused_scores = 5.5;
   c.logit_rows = 2;
   MemoryNeed n;
   n.fixed = memory_bytes(q, c);

@@ -95,7 +95,7 @@ struct MemoryCoefficients {
   double forward = 0, graph = 0;        // the same, in the family's layer units
   double scores = 0;                    // one layer's attention map (a transient)
   double scores_all = 0;                // every layer's map (kept)
-  double unfused_scores = 0;            // one layer's maps, when the attention is not fused
+  double unfused_scores = 0;            // x inference_block: attention not fused (GPU, bf16)
   double square = 0;                    // (T, T) float32 matrices
   double block = 0;                     // blockwise-attention score blocks of one call (once)
   double kv_all = 0;                    // every layer's keys and values

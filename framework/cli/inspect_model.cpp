@@ -8,6 +8,7 @@
 #include "framework/common/args.h"
 #include "framework/common/error.h"
 #include "framework/model/arch_registry.h"
+#include "framework/model/family.h"
 #include "framework/model/memory.h"
 #include "framework/model/model_spec.h"
 #include "framework/tensor_io/checkpoint.h"
@@ -108,15 +109,15 @@ int inspect_model(const std::vector<std::string>& argv) {
             << " key/value, head dim " << spec.head_dim << "\n"
             << "vocabulary     " << spec.vocab_size << "\n"
             << "positions      " << spec.max_positions;
-  if (spec.family == Family::kGptNeox || spec.family == Family::kGptj) {
-    std::cout << " (rope theta " << spec.rope_theta << " on " << spec.rotary_dims << " of "
-              << spec.head_dim << " dims per head"
-              << (spec.rotary_interleaved ? ", interleaved" : "") << ", "
-              << (spec.parallel_residual ? "parallel" : "sequential") << " residual)";
-  }
-  if (spec.family == Family::kLlama) {
-    std::cout << " (rope theta " << spec.rope_theta << ", scaling " << spec.rope_scaling.type;
+  if (!family_row(spec.family).learned_positions) {
+    std::cout << " (rope theta " << spec.rope_theta;
+    if (spec.rotary_dims > 0) {
+      std::cout << " on " << spec.rotary_dims << " of " << spec.head_dim << " dims per head"
+                << (spec.rotary_interleaved ? ", interleaved" : "");
+    }
+    std::cout << ", scaling " << spec.rope_scaling.type;
     if (spec.rope_scaling.type != "default") std::cout << " x" << spec.rope_scaling.factor;
+    if (spec.parallel_residual) std::cout << ", parallel residual";
     std::cout << ")";
   }
   if (spec.sliding_window) std::cout << ", sliding window " << *spec.sliding_window;

@@ -3,6 +3,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 namespace xai {
@@ -141,6 +142,64 @@ at::Tensor block_attention(const at::Tensor& q, const at::Tensor& k, const at::T
                            const at::Tensor& mask, double scale, int64_t rows_per_block,
                            ProbsGradSink grad_sink) {
   return BlockAttentionFn::apply(q, k, v, mask, scale, rows_per_block, grad_sink);
+}
+
+at::Tensor controlled_scores(const at::Tensor& raw, const at::Tensor& factors, SuppressionMode mode,
+                             ShiftMinimum minimum, const at::Tensor& mask,
+                             const at::Tensor& allowed, double scale) {
+  if (!factors.defined()) return raw * scale + mask;
+  const at::Tensor f = factors.to(raw.device(), at::kFloat).view({-1, 1, 1, raw.size(3)});
+  if (mode == SuppressionMode::kShiftedScores) {
+    at::Tensor row_min;  // (B, H, rows, 1)
+    if (minimum == ShiftMinimum::kAllKeys) {
+      row_min = raw.amin(-1, true);
+    } else {
+      const at::Tensor valid_min =
+          raw.masked_fill(allowed.logical_not(), std::numeric_limits<float>::infinity())
+              .amin(-1, true);
+      // A row that sees no key (a padding query) shifts by nothing: its softmax is uniform
+      // under the mask, never (inf - inf) * f.
+      row_min = at::where(valid_min.isinf(), at::zeros_like(valid_min), valid_min);
+    }
+    return (raw - row_min) * f * scale + mask;
+  }
+  const at::Tensor log_f = at::where(f.gt(0), f.log(), at::full({}, -1e4f, f.options()));
+  return raw * scale + log_f + mask;
+}
+
+at::Tensor blocked_inference_attention(const at::Tensor& q, const at::Tensor& k,
+                                       const at::Tensor& v, int64_t groups, const at::Tensor& mask,
+                                       const at::Tensor& allowed, const at::Tensor& factors,
+                                       SuppressionMode mode, ShiftMinimum minimum, double scale,
+                                       int64_t rows_per_block) {
+  const int64_t B = q.size(0), Hkv = q.size(1), G = groups, T = q.size(2) / G, S = k.size(2);
+  const int64_t H = Hkv * G, Dh = q.size(3);
+  int64_t rows = rows_per_block;
+  if (rows <= 0) {  // about 32 MB of float32 scores per block, never fewer than 16 rows
+    rows = std::max<int64_t>(16, (int64_t{32} << 20) / std::max<int64_t>(1, B * H * S * 4));
+  }
+  rows = std::min(rows, T);
+  // Shifted scores over every key read the masked keys too (their row minimum): keep them all.
+  const bool skip_keys = !(factors.defined() && mode == SuppressionMode::kShiftedScores &&
+                           minimum == ShiftMinimum::kAllKeys);
+  const std::vector<int64_t> cols = skip_keys ? block_attention_columns(mask, T, S, rows)
+                                              : std::vector<int64_t>((T + rows - 1) / rows, S);
+  const at::Tensor q5 = q.view({B, Hkv, G, T, Dh});
+  at::Tensor out = at::empty({B, Hkv, G, T, Dh}, v.options());
+  for (int64_t t0 = 0, b = 0; t0 < T; t0 += rows, ++b) {
+    const int64_t t1 = std::min(T, t0 + rows), n = t1 - t0, c = cols[b];
+    const at::Tensor qb = q5.slice(3, t0, t1).reshape({B, Hkv, G * n, Dh});
+    const at::Tensor raw = at::matmul(qb, k.slice(2, 0, c).transpose(2, 3))
+                               .to(at::kFloat)
+                               .view({B, H, n, c});  // (B, H, n, c)
+    const at::Tensor f = factors.defined() ? factors.slice(-1, 0, c) : factors;
+    const at::Tensor logits =
+        controlled_scores(raw, f, mode, minimum, mask.slice(2, t0, t1).slice(3, 0, c),
+                          allowed.slice(2, t0, t1).slice(3, 0, c), scale);
+    const at::Tensor p = at::softmax(logits, -1).to(v.scalar_type()).view({B, Hkv, G * n, c});
+    out.slice(3, t0, t1).copy_(at::matmul(p, v.slice(2, 0, c)).view({B, Hkv, G, n, Dh}));
+  }
+  return out.view({B, H, T, Dh});
 }
 
 }  // namespace xai

@@ -11,6 +11,8 @@
 #include <functional>
 #include <vector>
 
+#include "framework/model/model.h"
+
 namespace xai {
 
 // q (B, H, T, Dh), k and v (B, H, S, Dh) (grouped-query heads already expanded), mask (B or 1, 1,
@@ -28,6 +30,27 @@ using ProbsGradSink =
 at::Tensor block_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const at::Tensor& mask, double scale, int64_t rows_per_block = 0,
                            ProbsGradSink grad_sink = {});
+
+// The softmax's input for raw scores q k^T (B, H, rows, S) float32 under AtMan's per-key factors
+// (B or 1, S) (undefined: none): shifted scores (paper) or log-additive, then the additive mask.
+// `allowed` (B or 1, 1, rows, S) bool is read by ShiftMinimum::kValidKeys only.
+at::Tensor controlled_scores(const at::Tensor& raw, const at::Tensor& factors, SuppressionMode mode,
+                             ShiftMinimum minimum, const at::Tensor& mask,
+                             const at::Tensor& allowed, double scale);
+
+// Attention without gradients over blocks of query rows: one block's (B, H, rows, S) float32
+// scores at a time instead of the layer's (B, H, T, S), for every device and dtype (the GPU, and
+// bfloat16 on the CPU, where the fused float32 kernel does not apply). q (B, Hkv, G * T, Dh) with
+// the G query heads of each key/value head folded into the rows (as attend() holds them), k and v
+// (B, Hkv, S, Dh), mask and allowed (B or 1, 1, T, S). Scores, factors and softmax in float32;
+// returns (B, Hkv * G, T, Dh) in v's dtype. The same numbers as the written-out path; keys that
+// no row of a block sees are skipped, except under shifted scores over all keys (whose row
+// minimum reads them). `rows_per_block` 0: blocks of about 32 MB of scores.
+at::Tensor blocked_inference_attention(const at::Tensor& q, const at::Tensor& k,
+                                       const at::Tensor& v, int64_t groups, const at::Tensor& mask,
+                                       const at::Tensor& allowed, const at::Tensor& factors,
+                                       SuppressionMode mode, ShiftMinimum minimum, double scale,
+                                       int64_t rows_per_block = 0);
 
 // Per block of `rows` query rows (the last one may be shorter), how many leading keys the block
 // computes: one past the last key any of its rows sees under `mask`, or S when one of its rows

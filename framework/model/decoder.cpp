@@ -385,10 +385,9 @@ at::Tensor DecoderLM::add_mlp(const ForwardState& st, const at::Tensor& y, const
   return out.view(y.sizes());
 }
 
-at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name) {
+at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name, int layer) {
   at::Tensor t = source(name);
   if (t.device() == device_ && t.scalar_type() == dtype_) {  // zero-copy
-    const int layer = tensor_layer(name);
     if (layer >= 0 && device_.is_cpu()) {
       if (layer_weights_.size() <= static_cast<size_t>(layer)) layer_weights_.resize(layer + 1);
       layer_weights_[layer].push_back(t);
@@ -418,7 +417,7 @@ at::Tensor DecoderLM::embed(const at::Tensor& ids) {
               "] fall outside the vocabulary of ", spec_.vocab_size,
               " (HINT: the tokenizer does not belong to this model)");
   }
-  return at::embedding(wte_, i);  // (B, T, D)
+  return at::embedding(globals_.embed, i);  // (B, T, D)
 }
 
 ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionControl& ctl) {
@@ -489,7 +488,7 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
   } else {
     st.positions = at::arange(st.past_len, st.S, long_opts).unsqueeze(0).expand({st.B, st.T});
   }
-  if (spec_.family == Family::kGpt2) {
+  if (family_row(spec_.family).learned_positions) {
     const int64_t last = st.positions.max().item<int64_t>();
     XAI_CHECK(last < spec_.max_positions, "forward: position ", last, " is beyond the model's ",
               spec_.max_positions, " learned positions (HINT: shorten the input)");
@@ -545,7 +544,7 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
                      : x;
   h = final_norm(h, st);
   result.logits =
-      linear(st, h, lm_head_, lm_head_bias_, /*in_out=*/false).to(at::kFloat);  // (B,P,V)
+      linear(st, h, globals_.head, globals_.head_bias, /*in_out=*/false).to(at::kFloat);  // (B,P,V)
   check_finite_logits(result.logits);
   return result;
 }
@@ -598,6 +597,14 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
     at::Tensor out = inference_attention_cpu(qg, k.contiguous(), v.contiguous(), G, args);
     return out.view({B, H, T, Dh}).transpose(1, 2).reshape({B, T, H * Dh});
   }
+  // Inference elsewhere (a GPU; bfloat16 on the CPU): blocks of query rows, so no layer writes
+  // out (B, H, T, S) float32 scores (at 30B and T = 1024 that is gigabytes per AtMan batch).
+  if (!at::GradMode::is_enabled() && !(controlled && (ctl.keep_probs || ctl.replace_probs))) {
+    at::Tensor out = blocked_inference_attention(
+        qg, k, v, G, mask, allowed, suppress ? ctl.key_factors : at::Tensor(), ctl.mode,
+        ctl.shift_minimum, scale);
+    return out.transpose(1, 2).reshape({B, T, H * Dh});
+  }
   // Relevance rules on the attention's inputs (the fused path never runs with gradients).
   at::Tensor kk = k, vv = v;
   if (st.rules == GradientRules::kAttnLrp) {
@@ -639,19 +646,10 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
     logits = at::matmul(qs, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
     logits = logits + mask;
   } else {
-    at::Tensor raw = at::matmul(qg, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
-    at::Tensor f = ctl.key_factors.to(raw.device(), at::kFloat).view({-1, 1, 1, S});
-    if (ctl.mode == SuppressionMode::kShiftedScores) {
-      at::Tensor row_min =
-          ctl.shift_minimum == ShiftMinimum::kAllKeys
-              ? raw.amin(-1, true)
-              : raw.masked_fill(allowed.logical_not(), std::numeric_limits<float>::infinity())
-                    .amin(-1, true);  // (B, H, T, 1)
-      logits = (raw - row_min) * f * scale + mask;
-    } else {
-      at::Tensor log_f = at::where(f.gt(0), f.log(), at::full({}, -1e4f, f.options()));
-      logits = raw * scale + log_f + mask;
-    }
+    const at::Tensor raw =
+        at::matmul(qg, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
+    logits = controlled_scores(raw, ctl.key_factors, ctl.mode, ctl.shift_minimum, mask, allowed,
+                               scale);
   }
   at::Tensor probs = at::softmax(logits, -1);  // (B, H, T, S)
   if (st.rules == GradientRules::kLrpAlphaBeta) {

@@ -8,12 +8,11 @@
 #include <functional>
 #include <string>
 
+#include "framework/model/family.h"
 #include "framework/model/model.h"
+#include "framework/model/tensor_table.h"
 
 namespace xai {
-
-// Gives a weight by canonical name: from a checkpoint, or from tensors in memory.
-using WeightFn = std::function<at::Tensor(const std::string& canonical)>;
 
 // What one forward call carries through its layers.
 struct ForwardState {
@@ -59,9 +58,7 @@ class DecoderLM : public Model {
     return layer == spec_.num_layers - 1 ? st.last_layer_rows_from : 0;
   }
   virtual at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) = 0;
-  at::Tensor wte_;           // (V, D)
-  at::Tensor lm_head_;       // (V, D), may alias wte_
-  at::Tensor lm_head_bias_;  // (V) or undefined (GPT-J has one)
+  GlobalWeights globals_;  // embeddings, final norm, head
 
   // Building blocks that follow st.rules in their backward (see GradientRules).
   // x (B, T, in) -> (B, T, out); w is (in, out) when in_out (GPT-2's Conv1D), else (out, in).
@@ -89,7 +86,16 @@ class DecoderLM : public Model {
   // One weight (canonical name) on the model's device and dtype. A tensor already there is used
   // as is: fp32 on CPU stays a zero-copy view of the mapped file, and in-memory weights keep
   // their identity (so a training loop's parameters are the model's).
-  at::Tensor weight(const WeightFn& source, const std::string& name);
+  // `layer`: the layer it belongs to, -1 outside the layers.
+  at::Tensor weight(const WeightFn& source, const std::string& name, int layer);
+  // Every tensor of the family's table: globals_ and one Layer per layer, through weight().
+  template <class Layer>
+  void bind_weights(const FamilyTensors<Layer>& tensors, const WeightFn& source,
+                    std::vector<Layer>& layers) {
+    tensors.bind(
+        spec_, [&](const std::string& name, int layer) { return weight(source, name, layer); },
+        globals_, layers);
+  }
 
   ModelSpec spec_;
   at::Device device_;
@@ -103,16 +109,8 @@ class DecoderLM : public Model {
 at::Tensor activation(const std::string& name, const at::Tensor& x);
 void check_activation_supported(const ModelSpec& spec);
 
-// The family's model on `weights` (the one switch over Family; loader.cpp).
+// The family's model on `weights` (through its row in families.cpp; loader.cpp).
 std::unique_ptr<Model> make_family_model(const ModelSpec& spec, const WeightFn& weights,
                                          const LoadOptions& options, at::ScalarType dtype);
-std::unique_ptr<Model> make_gpt2(const ModelSpec& spec, const WeightFn& weights,
-                                 const LoadOptions& options, at::ScalarType dtype);
-std::unique_ptr<Model> make_llama(const ModelSpec& spec, const WeightFn& weights,
-                                  const LoadOptions& options, at::ScalarType dtype);
-std::unique_ptr<Model> make_gpt_neox(const ModelSpec& spec, const WeightFn& weights,
-                                     const LoadOptions& options, at::ScalarType dtype);
-std::unique_ptr<Model> make_gptj(const ModelSpec& spec, const WeightFn& weights,
-                                 const LoadOptions& options, at::ScalarType dtype);
 
 }  // namespace xai

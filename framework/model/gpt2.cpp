@@ -17,29 +17,41 @@ struct Gpt2Layer {
   at::Tensor fc_proj_w, fc_proj_b;  // (F, D), (D)
 };
 
+constexpr Dim D = Dim::kHidden, F = Dim::kInter, V = Dim::kVocab, P = Dim::kPositions,
+              D3 = Dim::k3Hidden, kVector = Dim::kNone;
+
+// Conv1D weights are stored [in, out].
+const FamilyTensors<Gpt2Layer> kTensors = {
+    {{"transformer.wte.weight", V, D, &GlobalWeights::embed},
+     {"transformer.wpe.weight", P, D, &GlobalWeights::positions}},
+    "transformer.h.",
+    {{"ln_1.weight", D, kVector, &Gpt2Layer::ln1_w},
+     {"ln_1.bias", D, kVector, &Gpt2Layer::ln1_b},
+     {"attn.c_attn.weight", D, D3, &Gpt2Layer::attn_w},
+     {"attn.c_attn.bias", D3, kVector, &Gpt2Layer::attn_b},
+     {"attn.c_proj.weight", D, D, &Gpt2Layer::proj_w},
+     {"attn.c_proj.bias", D, kVector, &Gpt2Layer::proj_b},
+     {"ln_2.weight", D, kVector, &Gpt2Layer::ln2_w},
+     {"ln_2.bias", D, kVector, &Gpt2Layer::ln2_b},
+     {"mlp.c_fc.weight", D, F, &Gpt2Layer::fc_w},
+     {"mlp.c_fc.bias", F, kVector, &Gpt2Layer::fc_b},
+     {"mlp.c_proj.weight", F, D, &Gpt2Layer::fc_proj_w},
+     {"mlp.c_proj.bias", D, kVector, &Gpt2Layer::fc_proj_b}},
+    {{"transformer.ln_f.weight", D, kVector, &GlobalWeights::norm_w},
+     {"transformer.ln_f.bias", D, kVector, &GlobalWeights::norm_b},
+     {"lm_head.weight", V, D, &GlobalWeights::head, nullptr, &GlobalWeights::embed}},
+};
+
 class Gpt2 final : public DecoderLM {
  public:
   Gpt2(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options, at::ScalarType dtype)
       : DecoderLM(spec, options, dtype) {
-    wte_ = weight(src, "transformer.wte.weight");
-    wpe_ = weight(src, "transformer.wpe.weight");
-    lm_head_ = !spec.tie_word_embeddings ? weight(src, "lm_head.weight") : wte_;
-    for (int64_t i = 0; i < spec.num_layers; ++i) {
-      auto w = [&](const char* rest) {
-        return weight(src, str_cat("transformer.h.", i, ".", rest));
-      };
-      layers_.push_back({w("ln_1.weight"), w("ln_1.bias"), w("attn.c_attn.weight"),
-                         w("attn.c_attn.bias"), w("attn.c_proj.weight"), w("attn.c_proj.bias"),
-                         w("ln_2.weight"), w("ln_2.bias"), w("mlp.c_fc.weight"), w("mlp.c_fc.bias"),
-                         w("mlp.c_proj.weight"), w("mlp.c_proj.bias")});
-    }
-    lnf_w_ = weight(src, "transformer.ln_f.weight");
-    lnf_b_ = weight(src, "transformer.ln_f.bias");
+    bind_weights(kTensors, src, layers_);
   }
 
  protected:
   at::Tensor add_positions(const at::Tensor& x, const ForwardState& st) override {
-    return x + at::embedding(wpe_, st.positions);  // (B, T, D)
+    return x + at::embedding(globals_.positions, st.positions);  // (B, T, D)
   }
 
   at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
@@ -64,16 +76,16 @@ class Gpt2 final : public DecoderLM {
   }
 
   at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) override {
-    return layer_norm(st, x, lnf_w_, lnf_b_, spec_.norm_eps);
+    return layer_norm(st, x, globals_.norm_w, globals_.norm_b, spec_.norm_eps);
   }
 
  private:
-  at::Tensor wpe_;  // (n_positions, D)
   std::vector<Gpt2Layer> layers_;
-  at::Tensor lnf_w_, lnf_b_;
 };
 
 }  // namespace
+
+std::vector<TensorEntry> gpt2_tensors(const ModelSpec& spec) { return kTensors.table(spec); }
 
 std::unique_ptr<Model> make_gpt2(const ModelSpec& spec, const WeightFn& src,
                                  const LoadOptions& options, at::ScalarType dtype) {

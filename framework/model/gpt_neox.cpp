@@ -20,36 +20,37 @@ struct NeoxLayer {
   at::Tensor down_w, down_b;    // dense_4h_to_h (D, F), (D)
 };
 
+constexpr Dim D = Dim::kHidden, F = Dim::kInter, V = Dim::kVocab, D3 = Dim::k3Hidden,
+              kVector = Dim::kNone;
+bool qkv_bias(const ModelSpec& s) { return s.qkv_bias; }
+bool o_bias(const ModelSpec& s) { return s.o_bias; }
+
+const FamilyTensors<NeoxLayer> kTensors = {
+    {{"gpt_neox.embed_in.weight", V, D, &GlobalWeights::embed}},
+    "gpt_neox.layers.",
+    {{"input_layernorm.weight", D, kVector, &NeoxLayer::ln1_w},
+     {"input_layernorm.bias", D, kVector, &NeoxLayer::ln1_b},
+     {"attention.query_key_value.weight", D3, D, &NeoxLayer::qkv_w},
+     {"attention.query_key_value.bias", D3, kVector, &NeoxLayer::qkv_b, qkv_bias},
+     {"attention.dense.weight", D, D, &NeoxLayer::dense_w},
+     {"attention.dense.bias", D, kVector, &NeoxLayer::dense_b, o_bias},
+     {"post_attention_layernorm.weight", D, kVector, &NeoxLayer::ln2_w},
+     {"post_attention_layernorm.bias", D, kVector, &NeoxLayer::ln2_b},
+     {"mlp.dense_h_to_4h.weight", F, D, &NeoxLayer::up_w},
+     {"mlp.dense_h_to_4h.bias", F, kVector, &NeoxLayer::up_b},
+     {"mlp.dense_4h_to_h.weight", D, F, &NeoxLayer::down_w},
+     {"mlp.dense_4h_to_h.bias", D, kVector, &NeoxLayer::down_b}},
+    {{"gpt_neox.final_layer_norm.weight", D, kVector, &GlobalWeights::norm_w},
+     {"gpt_neox.final_layer_norm.bias", D, kVector, &GlobalWeights::norm_b},
+     {"embed_out.weight", V, D, &GlobalWeights::head, nullptr, &GlobalWeights::embed}},
+};
+
 class GptNeox final : public DecoderLM {
  public:
   GptNeox(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options,
           at::ScalarType dtype)
       : DecoderLM(spec, options, dtype) {
-    wte_ = weight(src, "gpt_neox.embed_in.weight");
-    lm_head_ = spec.tie_word_embeddings ? wte_ : weight(src, "embed_out.weight");
-    for (int64_t i = 0; i < spec.num_layers; ++i) {
-      auto w = [&](const char* rest) {
-        return weight(src, str_cat("gpt_neox.layers.", i, ".", rest));
-      };
-      NeoxLayer L;
-      L.ln1_w = w("input_layernorm.weight");
-      L.ln1_b = w("input_layernorm.bias");
-      L.qkv_w = w("attention.query_key_value.weight");
-      L.dense_w = w("attention.dense.weight");
-      if (spec.qkv_bias) {
-        L.qkv_b = w("attention.query_key_value.bias");
-        L.dense_b = w("attention.dense.bias");
-      }
-      L.ln2_w = w("post_attention_layernorm.weight");
-      L.ln2_b = w("post_attention_layernorm.bias");
-      L.up_w = w("mlp.dense_h_to_4h.weight");
-      L.up_b = w("mlp.dense_h_to_4h.bias");
-      L.down_w = w("mlp.dense_4h_to_h.weight");
-      L.down_b = w("mlp.dense_4h_to_h.bias");
-      layers_.push_back(std::move(L));
-    }
-    lnf_w_ = weight(src, "gpt_neox.final_layer_norm.weight");
-    lnf_b_ = weight(src, "gpt_neox.final_layer_norm.bias");
+    bind_weights(kTensors, src, layers_);
     inv_freq_ = rope_inverse_frequencies(spec).to(device_);  // (rotary_dims / 2) float
   }
 
@@ -79,16 +80,17 @@ class GptNeox final : public DecoderLM {
   }
 
   at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) override {
-    return layer_norm(st, x, lnf_w_, lnf_b_, spec_.norm_eps);
+    return layer_norm(st, x, globals_.norm_w, globals_.norm_b, spec_.norm_eps);
   }
 
  private:
   std::vector<NeoxLayer> layers_;
-  at::Tensor lnf_w_, lnf_b_;
   at::Tensor inv_freq_;
 };
 
 }  // namespace
+
+std::vector<TensorEntry> gpt_neox_tensors(const ModelSpec& spec) { return kTensors.table(spec); }
 
 std::unique_ptr<Model> make_gpt_neox(const ModelSpec& spec, const WeightFn& src,
                                      const LoadOptions& options, at::ScalarType dtype) {

@@ -18,24 +18,32 @@ struct GptjLayer {
   at::Tensor fc_out_w, fc_out_b;  // (D, F), (D)
 };
 
+constexpr Dim D = Dim::kHidden, F = Dim::kInter, V = Dim::kVocab, kVector = Dim::kNone;
+
+const FamilyTensors<GptjLayer> kTensors = {
+    {{"transformer.wte.weight", V, D, &GlobalWeights::embed}},
+    "transformer.h.",
+    {{"ln_1.weight", D, kVector, &GptjLayer::ln_w},
+     {"ln_1.bias", D, kVector, &GptjLayer::ln_b},
+     {"attn.q_proj.weight", D, D, &GptjLayer::wq},
+     {"attn.k_proj.weight", D, D, &GptjLayer::wk},
+     {"attn.v_proj.weight", D, D, &GptjLayer::wv},
+     {"attn.out_proj.weight", D, D, &GptjLayer::wo},
+     {"mlp.fc_in.weight", F, D, &GptjLayer::fc_in_w},
+     {"mlp.fc_in.bias", F, kVector, &GptjLayer::fc_in_b},
+     {"mlp.fc_out.weight", D, F, &GptjLayer::fc_out_w},
+     {"mlp.fc_out.bias", D, kVector, &GptjLayer::fc_out_b}},
+    {{"transformer.ln_f.weight", D, kVector, &GlobalWeights::norm_w},
+     {"transformer.ln_f.bias", D, kVector, &GlobalWeights::norm_b},
+     {"lm_head.weight", V, D, &GlobalWeights::head, nullptr, &GlobalWeights::embed},
+     {"lm_head.bias", V, kVector, &GlobalWeights::head_bias}},
+};
+
 class Gptj final : public DecoderLM {
  public:
   Gptj(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options, at::ScalarType dtype)
       : DecoderLM(spec, options, dtype) {
-    wte_ = weight(src, "transformer.wte.weight");
-    lm_head_ = spec.tie_word_embeddings ? wte_ : weight(src, "lm_head.weight");
-    lm_head_bias_ = weight(src, "lm_head.bias");
-    for (int64_t i = 0; i < spec.num_layers; ++i) {
-      auto w = [&](const char* rest) {
-        return weight(src, str_cat("transformer.h.", i, ".", rest));
-      };
-      layers_.push_back({w("ln_1.weight"), w("ln_1.bias"), w("attn.q_proj.weight"),
-                         w("attn.k_proj.weight"), w("attn.v_proj.weight"),
-                         w("attn.out_proj.weight"), w("mlp.fc_in.weight"), w("mlp.fc_in.bias"),
-                         w("mlp.fc_out.weight"), w("mlp.fc_out.bias")});
-    }
-    lnf_w_ = weight(src, "transformer.ln_f.weight");
-    lnf_b_ = weight(src, "transformer.ln_f.bias");
+    bind_weights(kTensors, src, layers_);
     inv_freq_ = rope_inverse_frequencies(spec).to(device_);  // (rotary_dim / 2) float
   }
 
@@ -66,16 +74,17 @@ class Gptj final : public DecoderLM {
   }
 
   at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) override {
-    return layer_norm(st, x, lnf_w_, lnf_b_, spec_.norm_eps);
+    return layer_norm(st, x, globals_.norm_w, globals_.norm_b, spec_.norm_eps);
   }
 
  private:
   std::vector<GptjLayer> layers_;
-  at::Tensor lnf_w_, lnf_b_;
   at::Tensor inv_freq_;
 };
 
 }  // namespace
+
+std::vector<TensorEntry> gptj_tensors(const ModelSpec& spec) { return kTensors.table(spec); }
 
 std::unique_ptr<Model> make_gptj(const ModelSpec& spec, const WeightFn& src,
                                  const LoadOptions& options, at::ScalarType dtype) {

@@ -19,41 +19,41 @@ struct LlamaLayer {
   at::Tensor b_gate, b_up, b_down;  // optional
 };
 
+constexpr Dim D = Dim::kHidden, F = Dim::kInter, V = Dim::kVocab, Q = Dim::kQ, KV = Dim::kKV,
+              kVector = Dim::kNone;
+bool qkv_bias(const ModelSpec& s) { return s.qkv_bias; }
+bool o_bias(const ModelSpec& s) { return s.o_bias; }
+bool mlp_bias(const ModelSpec& s) { return s.mlp_bias; }
+
+const FamilyTensors<LlamaLayer> kTensors = {
+    {{"model.embed_tokens.weight", V, D, &GlobalWeights::embed}},
+    "model.layers.",
+    {{"input_layernorm.weight", D, kVector, &LlamaLayer::attn_norm},
+     {"self_attn.q_proj.weight", Q, D, &LlamaLayer::wq},
+     {"self_attn.k_proj.weight", KV, D, &LlamaLayer::wk},
+     {"self_attn.v_proj.weight", KV, D, &LlamaLayer::wv},
+     {"self_attn.q_proj.bias", Q, kVector, &LlamaLayer::bq, qkv_bias},
+     {"self_attn.k_proj.bias", KV, kVector, &LlamaLayer::bk, qkv_bias},
+     {"self_attn.v_proj.bias", KV, kVector, &LlamaLayer::bv, qkv_bias},
+     {"self_attn.o_proj.weight", D, Q, &LlamaLayer::wo},
+     {"self_attn.o_proj.bias", D, kVector, &LlamaLayer::bo, o_bias},
+     {"post_attention_layernorm.weight", D, kVector, &LlamaLayer::mlp_norm},
+     {"mlp.gate_proj.weight", F, D, &LlamaLayer::w_gate},
+     {"mlp.up_proj.weight", F, D, &LlamaLayer::w_up},
+     {"mlp.down_proj.weight", D, F, &LlamaLayer::w_down},
+     {"mlp.gate_proj.bias", F, kVector, &LlamaLayer::b_gate, mlp_bias},
+     {"mlp.up_proj.bias", F, kVector, &LlamaLayer::b_up, mlp_bias},
+     {"mlp.down_proj.bias", D, kVector, &LlamaLayer::b_down, mlp_bias}},
+    {{"model.norm.weight", D, kVector, &GlobalWeights::norm_w},
+     {"lm_head.weight", V, D, &GlobalWeights::head, nullptr, &GlobalWeights::embed}},
+};
+
 class Llama final : public DecoderLM {
  public:
   Llama(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options,
         at::ScalarType dtype)
       : DecoderLM(spec, options, dtype) {
-    wte_ = weight(src, "model.embed_tokens.weight");
-    lm_head_ = !spec.tie_word_embeddings ? weight(src, "lm_head.weight") : wte_;
-    for (int64_t i = 0; i < spec.num_layers; ++i) {
-      auto w = [&](const char* rest) {
-        return weight(src, str_cat("model.layers.", i, ".", rest));
-      };
-      LlamaLayer L;
-      L.attn_norm = w("input_layernorm.weight");
-      L.wq = w("self_attn.q_proj.weight");
-      L.wk = w("self_attn.k_proj.weight");
-      L.wv = w("self_attn.v_proj.weight");
-      L.wo = w("self_attn.o_proj.weight");
-      if (spec.qkv_bias) {
-        L.bq = w("self_attn.q_proj.bias");
-        L.bk = w("self_attn.k_proj.bias");
-        L.bv = w("self_attn.v_proj.bias");
-      }
-      if (spec.o_bias) L.bo = w("self_attn.o_proj.bias");
-      L.mlp_norm = w("post_attention_layernorm.weight");
-      L.w_gate = w("mlp.gate_proj.weight");
-      L.w_up = w("mlp.up_proj.weight");
-      L.w_down = w("mlp.down_proj.weight");
-      if (spec.mlp_bias) {
-        L.b_gate = w("mlp.gate_proj.bias");
-        L.b_up = w("mlp.up_proj.bias");
-        L.b_down = w("mlp.down_proj.bias");
-      }
-      layers_.push_back(std::move(L));
-    }
-    norm_ = weight(src, "model.norm.weight");
+    bind_weights(kTensors, src, layers_);
     inv_freq_ = rope_inverse_frequencies(spec).to(device_);  // (Dh / 2) float
   }
 
@@ -86,16 +86,17 @@ class Llama final : public DecoderLM {
   }
 
   at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) override {
-    return rms_norm(st, x, norm_, spec_.norm_eps);
+    return rms_norm(st, x, globals_.norm_w, spec_.norm_eps);
   }
 
  private:
   std::vector<LlamaLayer> layers_;
-  at::Tensor norm_;
   at::Tensor inv_freq_;
 };
 
 }  // namespace
+
+std::vector<TensorEntry> llama_tensors(const ModelSpec& spec) { return kTensors.table(spec); }
 
 std::unique_ptr<Model> make_llama(const ModelSpec& spec, const WeightFn& src,
                                   const LoadOptions& options, at::ScalarType dtype) {

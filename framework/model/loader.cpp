@@ -6,6 +6,7 @@
 #include "framework/common/host_memory.h"
 #include "framework/model/arch_registry.h"
 #include "framework/model/decoder.h"
+#include "framework/model/family.h"
 #include "framework/tensor_io/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -33,17 +34,7 @@ std::string shape_str(at::IntArrayRef shape) {
 std::unique_ptr<Model> make_family_model(const ModelSpec& spec, const WeightFn& weights,
                                         const LoadOptions& options, at::ScalarType dtype) {
   check_activation_supported(spec);
-  switch (spec.family) {
-    case Family::kGpt2:
-      return make_gpt2(spec, weights, options, dtype);
-    case Family::kLlama:
-      return make_llama(spec, weights, options, dtype);
-    case Family::kGptNeox:
-      return make_gpt_neox(spec, weights, options, dtype);
-    case Family::kGptj:
-      return make_gptj(spec, weights, options, dtype);
-  }
-  throw Error("internal: unknown family");
+  return family_row(spec.family).make(spec, weights, options, dtype);
 }
 
 c10::optional<at::ScalarType> weights_dtype(const std::string& name, const std::string& where) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "framework/model/family.h"
+
 namespace xai {
 
 MemoryEstimate estimate_memory(const ModelSpec& s, int64_t bytes, int64_t B, int64_t T) {
@@ -10,7 +12,7 @@ MemoryEstimate estimate_memory(const ModelSpec& s, int64_t bytes, int64_t B, int
   // Scores are accumulated in float32: logits plus softmax output, plus the (B, H, T, Dh) output.
   m.attention_scores = 2 * B * s.num_heads * T * T * 4 + B * s.num_heads * T * s.head_dim * bytes;
   // SwiGLU keeps gate, up and their product; GELU keeps the pre-activation and its output.
-  m.mlp = (s.family == Family::kLlama ? 3 : 2) * B * T * s.intermediate_size * bytes;
+  m.mlp = (family_row(s.family).gated_mlp ? 3 : 2) * B * T * s.intermediate_size * bytes;
   // Residual, normalised input, Q/K/V projections and the attention projection.
   m.hidden = 6 * B * T * s.hidden_size * bytes;
   m.kv_cache = 2 * s.num_layers * B * T * s.num_kv_heads * s.head_dim * bytes;
@@ -24,13 +26,19 @@ double ActivationBasis::block(int64_t rows) const {
                   std::max(16.0 * (1 << 20), r * static_cast<double>(heads) * 16.0 * t * 4.0));
 }
 
+double ActivationBasis::inference_block(int64_t rows) const {
+  const double r = static_cast<double>(rows), t = static_cast<double>(tokens);
+  return std::min(r * scores,
+                  std::max(32.0 * (1 << 20), r * static_cast<double>(heads) * 16.0 * t * 4.0));
+}
+
 ActivationBasis activation_basis(const ModelSpec& s, int64_t e, int64_t T) {
   ActivationBasis b;
   const double t = static_cast<double>(T), bytes = static_cast<double>(e);
   b.layers = s.num_layers;
   b.tokens = T;
   b.hidden = t * static_cast<double>(s.hidden_size) * bytes;
-  const bool gated = s.family == Family::kLlama;  // SwiGLU
+  const bool gated = family_row(s.family).gated_mlp;  // SwiGLU
   b.mlp = t * static_cast<double>(s.intermediate_size) * bytes * (gated ? 1.5 : 1.0);
   b.qkv = t * static_cast<double>((s.num_heads + 2 * s.num_kv_heads) * s.head_dim) * bytes;
   b.scores = static_cast<double>(s.num_heads) * t * t * 4.0;
@@ -49,7 +57,7 @@ ActivationBasis activation_basis(const ModelSpec& s, int64_t e, int64_t T) {
     // Rotary families (GPT-NeoX, GPT-J) hold the rotated queries and keys as three copies each
     // (x cos, the rotated x, its sin term), over the rotated share of each head.
     const double rotated =
-        s.family == Family::kGpt2 ? 0.0
+        family_row(s.family).learned_positions ? 0.0
         : s.rotary_dims > 0
             ? static_cast<double>(s.rotary_dims) / static_cast<double>(s.head_dim)
             : 1.0;

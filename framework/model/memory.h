@@ -34,8 +34,9 @@ struct ActivationBasis {
   double square = 0;       // T x T x 4: one (T, T) float32 matrix (masks, relevance maps)
   int64_t heads = 0;
   // Whether an inference forward runs the fused CPU attention kernel (float32 on the CPU), which
-  // never writes out a (B, H, T, S) map; otherwise each layer's scores, their float32 softmax and
-  // the probabilities exist at once (see unfused_scores in methods/explainer.h).
+  // never writes out a (B, H, T, S) map; otherwise it runs over blocks of query rows
+  // (blocked_inference_attention), whose scores, float32 softmax and probabilities exist at once
+  // for one block (see unfused_scores in methods/explainer.h and inference_block below).
   bool fused_attention = true;
   double kv = 0;           // 2 x T x Hkv x Dh: one layer's keys and values
   double logit_row = 0;    // V x 4: one position's float32 logits
@@ -51,6 +52,10 @@ struct ActivationBasis {
   // sequences (framework/model/block_attention.cpp: at most 16 MiB, at least 16 rows, at most
   // an eighth of the map).
   double block(int64_t rows) const;
+  // The float32 scores of one block of query rows in an inference forward over `rows` sequences
+  // without the fused kernel (block_attention.cpp: about 32 MiB, at least 16 rows, at most the
+  // whole map).
+  double inference_block(int64_t rows) const;
 };
 
 ActivationBasis activation_basis(const ModelSpec& spec, int64_t act_bytes, int64_t T);

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "framework/common/error.h"
+#include "framework/model/config_reader.h"
+#include "framework/model/family.h"
 
 namespace xai {
 namespace {
@@ -23,7 +25,9 @@ constexpr int64_t kMaxLayers = int64_t{1} << 12;
 // A value for an error message: scalars and flat lists as written, shortened, and nested
 // containers only named. nlohmann's dump() recurses once per nesting level, so a malformed file
 // of tens of thousands of nested brackets would overflow the stack while building the message.
-std::string describe(const json& v) {
+}  // namespace
+
+std::string describe_config_value(const json& v) {
   if (v.is_structured()) {
     for (const json& e : v) {
       if (e.is_structured())
@@ -41,59 +45,7 @@ std::string describe(const json& v) {
   return s;
 }
 
-// Typed access to config.json keys with messages that name the file and the key.
-class ConfigReader {
- public:
-  ConfigReader(const json& j, std::string source) : j_(j), source_(std::move(source)) {}
-
-  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
-
-  int64_t integer(const char* key) const {
-    if (!has(key)) throw Error(str_cat(source_, ": missing required key '", key, "'"));
-    return integer_value(key);
-  }
-  int64_t integer_or(const char* key, int64_t fallback) const {
-    return has(key) ? integer_value(key) : fallback;
-  }
-  std::optional<int64_t> optional_integer(const char* key) const {
-    if (!has(key)) return std::nullopt;
-    // eos_token_id may be a list (Llama-3): keep the first.
-    if (j_[key].is_array()) {
-      if (j_[key].empty()) return std::nullopt;
-      if (!j_[key][0].is_number_integer()) bad(key, "an integer or a list of integers");
-      return j_[key][0].get<int64_t>();
-    }
-    return integer_value(key);
-  }
-  double number_or(const char* key, double fallback) const {
-    if (!has(key)) return fallback;
-    if (!j_[key].is_number()) bad(key, "a number");
-    return j_[key].get<double>();
-  }
-  bool boolean_or(const char* key, bool fallback) const {
-    if (!has(key)) return fallback;
-    if (!j_[key].is_boolean()) bad(key, "true or false");
-    return j_[key].get<bool>();
-  }
-  std::string string_or(const char* key, const std::string& fallback) const {
-    if (!has(key)) return fallback;
-    if (!j_[key].is_string()) bad(key, "a string");
-    return j_[key].get<std::string>();
-  }
-  [[noreturn]] void bad(const std::string& key, const char* expected) const {
-    throw Error(
-        str_cat(source_, ": key '", key, "' must be ", expected, " (got ", describe(j_[key]), ")"));
-  }
-  const std::string& source() const { return source_; }
-
- private:
-  int64_t integer_value(const char* key) const {
-    if (!j_[key].is_number_integer()) bad(key, "an integer");
-    return j_[key].get<int64_t>();
-  }
-  const json& j_;
-  std::string source_;
-};
+namespace {
 
 void require_positive(const std::string& source, const char* what, int64_t v) {
   if (v <= 0) throw Error(str_cat(source, ": '", what, "' must be positive (got ", v, ")"));
@@ -123,7 +75,9 @@ void read_gpt2_style_sizes(const ConfigReader& c, ModelSpec& s, std::optional<in
   s.activation = c.string_or("activation_function", "gelu_new");
 }
 
-void read_gpt2(const ConfigReader& c, ModelSpec& s) {
+}  // namespace
+
+void read_gpt2_config(const ConfigReader& c, ModelSpec& s) {
   s.family = Family::kGpt2;
   read_gpt2_style_sizes(c, s, std::nullopt);
   s.tie_word_embeddings = c.boolean_or("tie_word_embeddings", true);
@@ -131,7 +85,10 @@ void read_gpt2(const ConfigReader& c, ModelSpec& s) {
   s.scale_attn_by_inverse_layer_idx = c.boolean_or("scale_attn_by_inverse_layer_idx", false);
 }
 
-void read_rope_scaling(const json& j, const ConfigReader& c, ModelSpec& s) {
+namespace {
+
+void read_rope_scaling(const ConfigReader& c, ModelSpec& s) {
+  const json& j = c.json();
   if (c.has("rope_scaling")) {
     const json& r = j["rope_scaling"];
     if (!r.is_object()) c.bad("rope_scaling", "an object or null");
@@ -158,7 +115,9 @@ void read_rope_scaling(const json& j, const ConfigReader& c, ModelSpec& s) {
   }
 }
 
-void read_llama(const json& j, const ConfigReader& c, ModelSpec& s) {
+}  // namespace
+
+void read_llama_config(const ConfigReader& c, ModelSpec& s) {
   s.family = Family::kLlama;
   s.norm_bias = false;  // RMSNorm
   s.vocab_size = c.integer("vocab_size");
@@ -192,10 +151,10 @@ void read_llama(const json& j, const ConfigReader& c, ModelSpec& s) {
     require_positive(c.source(), "sliding_window", *s.sliding_window);
   }
 
-  read_rope_scaling(j, c, s);
+  read_rope_scaling(c, s);
 }
 
-void read_gpt_neox(const json& j, const ConfigReader& c, ModelSpec& s) {
+void read_gpt_neox_config(const ConfigReader& c, ModelSpec& s) {
   s.family = Family::kGptNeox;
   s.vocab_size = c.integer("vocab_size");
   s.hidden_size = c.integer("hidden_size");
@@ -217,7 +176,7 @@ void read_gpt_neox(const json& j, const ConfigReader& c, ModelSpec& s) {
   s.qkv_bias = bias;
   s.o_bias = bias;
   s.mlp_bias = true;
-  read_rope_scaling(j, c, s);
+  read_rope_scaling(c, s);
   if (s.hidden_size > 0 && s.num_heads > 0 && s.hidden_size % s.num_heads == 0) {
     // As transformers computes it: int(head_size * rotary_pct).
     s.rotary_dims = static_cast<int64_t>(static_cast<double>(s.hidden_size / s.num_heads) * pct);
@@ -228,7 +187,7 @@ void read_gpt_neox(const json& j, const ConfigReader& c, ModelSpec& s) {
   }
 }
 
-void read_gptj(const ConfigReader& c, ModelSpec& s) {
+void read_gptj_config(const ConfigReader& c, ModelSpec& s) {
   s.family = Family::kGptj;
   read_gpt2_style_sizes(c, s, 2048);
   s.tie_word_embeddings = c.boolean_or("tie_word_embeddings", false);
@@ -247,22 +206,6 @@ void read_gptj(const ConfigReader& c, ModelSpec& s) {
   }
 }
 
-}  // namespace
-
-const char* family_name(Family f) {
-  switch (f) {
-    case Family::kGpt2:
-      return "gpt2";
-    case Family::kLlama:
-      return "llama";
-    case Family::kGptNeox:
-      return "gpt_neox";
-    case Family::kGptj:
-      return "gptj";
-  }
-  return "?";
-}
-
 ModelSpec parse_model_config(const std::string& json_text, const std::string& source) {
   json j;
   try {
@@ -279,22 +222,15 @@ ModelSpec parse_model_config(const std::string& json_text, const std::string& so
       j["architectures"][0].is_string()) {
     s.architecture = j["architectures"][0].get<std::string>();
   }
-  if (s.model_type == "gpt2") {
-    read_gpt2(c, s);
-  } else if (s.model_type == "llama" || s.model_type == "mistral" || s.model_type == "qwen2") {
-    read_llama(j, c, s);
-  } else if (s.model_type == "gpt_neox") {
-    read_gpt_neox(j, c, s);
-  } else if (s.model_type == "gptj") {
-    read_gptj(c, s);
-  } else if (s.model_type.empty()) {
-    throw Error(str_cat(
-        source, ": missing 'model_type' (supported: gpt2, llama, mistral, qwen2, gpt_neox, gptj)"));
-  } else {
-    throw Error(
-        str_cat(source, ": model_type '", s.model_type,
-                "' is not supported (supported: gpt2, llama, mistral, qwen2, gpt_neox, gptj)"));
+  const FamilyRow* row = family_for_model_type(s.model_type);
+  if (row == nullptr) {
+    throw Error(str_cat(source,
+                        s.model_type.empty() ? std::string(": missing 'model_type'")
+                                             : ": model_type '" + s.model_type + "' is not supported",
+                        " (supported: ", supported_model_types(), ")"));
   }
+  s.family = row->family;
+  row->read_config(c, s);
   require_size(source, "vocab_size", s.vocab_size, kMaxCount);
   require_size(source, "hidden size", s.hidden_size, kMaxWidth);
   require_size(source, "number of layers", s.num_layers, kMaxLayers);
@@ -339,88 +275,99 @@ ModelSpec read_model_config(const std::string& path) {
 
 namespace xai {
 
+namespace {
+
+// read_gpt2_style_sizes' keys.
+void write_gpt2_style_sizes(const ModelSpec& s, nlohmann::ordered_json& j) {
+  j["vocab_size"] = s.vocab_size;
+  j["n_positions"] = s.max_positions;
+  j["n_embd"] = s.hidden_size;
+  j["n_layer"] = s.num_layers;
+  j["n_head"] = s.num_heads;
+  j["n_inner"] = s.intermediate_size;
+  j["activation_function"] = s.activation;
+  j["layer_norm_epsilon"] = s.norm_eps;
+}
+
+}  // namespace
+
+void write_gpt2_config(const ModelSpec& s, nlohmann::ordered_json& j) {
+  j["architectures"] = {"GPT2LMHeadModel"};
+  j["model_type"] = "gpt2";
+  write_gpt2_style_sizes(s, j);
+  j["scale_attn_weights"] = s.scale_attn_weights;
+  j["scale_attn_by_inverse_layer_idx"] = s.scale_attn_by_inverse_layer_idx;
+  j["tie_word_embeddings"] = s.tie_word_embeddings;
+}
+
+void write_gptj_config(const ModelSpec& s, nlohmann::ordered_json& j) {
+  j["architectures"] = {"GPTJForCausalLM"};
+  j["model_type"] = "gptj";
+  write_gpt2_style_sizes(s, j);
+  j["rotary_dim"] = s.rotary_dims;
+  j["tie_word_embeddings"] = s.tie_word_embeddings;
+}
+
+void write_gpt_neox_config(const ModelSpec& s, nlohmann::ordered_json& j) {
+  j["architectures"] = {"GPTNeoXForCausalLM"};
+  j["model_type"] = "gpt_neox";
+  j["vocab_size"] = s.vocab_size;
+  j["hidden_size"] = s.hidden_size;
+  j["intermediate_size"] = s.intermediate_size;
+  j["num_hidden_layers"] = s.num_layers;
+  j["num_attention_heads"] = s.num_heads;
+  j["max_position_embeddings"] = s.max_positions;
+  j["layer_norm_eps"] = s.norm_eps;
+  j["hidden_act"] = s.activation;
+  j["rotary_emb_base"] = s.rope_theta;
+  j["rotary_pct"] = static_cast<double>(s.rotary_dims) / static_cast<double>(s.head_dim);
+  j["use_parallel_residual"] = s.parallel_residual;
+  j["attention_bias"] = s.qkv_bias;
+  j["tie_word_embeddings"] = s.tie_word_embeddings;
+}
+
+void write_llama_config(const ModelSpec& s, nlohmann::ordered_json& j) {
+  const char* arch = s.model_type == "qwen2"     ? "Qwen2ForCausalLM"
+                     : s.model_type == "mistral" ? "MistralForCausalLM"
+                                                 : "LlamaForCausalLM";
+  j["architectures"] = {arch};
+  j["model_type"] = s.model_type.empty() ? "llama" : s.model_type;
+  j["vocab_size"] = s.vocab_size;
+  j["hidden_size"] = s.hidden_size;
+  j["intermediate_size"] = s.intermediate_size;
+  j["num_hidden_layers"] = s.num_layers;
+  j["num_attention_heads"] = s.num_heads;
+  j["num_key_value_heads"] = s.num_kv_heads;
+  j["head_dim"] = s.head_dim;
+  j["max_position_embeddings"] = s.max_positions;
+  j["rms_norm_eps"] = s.norm_eps;
+  j["hidden_act"] = s.activation;
+  j["rope_theta"] = s.rope_theta;
+  if (s.rope_scaling.type != "default") {
+    nlohmann::ordered_json r;
+    r["rope_type"] = s.rope_scaling.type;
+    r["factor"] = s.rope_scaling.factor;
+    if (s.rope_scaling.type == "llama3") {
+      r["low_freq_factor"] = s.rope_scaling.low_freq_factor;
+      r["high_freq_factor"] = s.rope_scaling.high_freq_factor;
+      r["original_max_position_embeddings"] = s.rope_scaling.original_max_position_embeddings;
+    }
+    j["rope_scaling"] = r;
+  }
+  if (s.model_type != "qwen2") {
+    j["attention_bias"] = s.qkv_bias;
+    j["mlp_bias"] = s.mlp_bias;
+  }
+  if (s.sliding_window) j["sliding_window"] = *s.sliding_window;
+  j["tie_word_embeddings"] = s.tie_word_embeddings;
+}
+
 std::string model_config_json(const ModelSpec& s) {
   nlohmann::ordered_json j;
-  auto optional_ids = [&] {
-    if (s.bos_token_id) j["bos_token_id"] = *s.bos_token_id;
-    if (s.eos_token_id) j["eos_token_id"] = *s.eos_token_id;
-    if (s.pad_token_id) j["pad_token_id"] = *s.pad_token_id;
-  };
-  auto gpt2_style_sizes = [&] {  // read_gpt2_style_sizes' keys
-    j["vocab_size"] = s.vocab_size;
-    j["n_positions"] = s.max_positions;
-    j["n_embd"] = s.hidden_size;
-    j["n_layer"] = s.num_layers;
-    j["n_head"] = s.num_heads;
-    j["n_inner"] = s.intermediate_size;
-    j["activation_function"] = s.activation;
-    j["layer_norm_epsilon"] = s.norm_eps;
-  };
-  if (s.family == Family::kGpt2) {
-    j["architectures"] = {"GPT2LMHeadModel"};
-    j["model_type"] = "gpt2";
-    gpt2_style_sizes();
-    j["scale_attn_weights"] = s.scale_attn_weights;
-    j["scale_attn_by_inverse_layer_idx"] = s.scale_attn_by_inverse_layer_idx;
-    j["tie_word_embeddings"] = s.tie_word_embeddings;
-  } else if (s.family == Family::kGptj) {
-    j["architectures"] = {"GPTJForCausalLM"};
-    j["model_type"] = "gptj";
-    gpt2_style_sizes();
-    j["rotary_dim"] = s.rotary_dims;
-    j["tie_word_embeddings"] = s.tie_word_embeddings;
-  } else if (s.family == Family::kGptNeox) {
-    j["architectures"] = {"GPTNeoXForCausalLM"};
-    j["model_type"] = "gpt_neox";
-    j["vocab_size"] = s.vocab_size;
-    j["hidden_size"] = s.hidden_size;
-    j["intermediate_size"] = s.intermediate_size;
-    j["num_hidden_layers"] = s.num_layers;
-    j["num_attention_heads"] = s.num_heads;
-    j["max_position_embeddings"] = s.max_positions;
-    j["layer_norm_eps"] = s.norm_eps;
-    j["hidden_act"] = s.activation;
-    j["rotary_emb_base"] = s.rope_theta;
-    j["rotary_pct"] = static_cast<double>(s.rotary_dims) / static_cast<double>(s.head_dim);
-    j["use_parallel_residual"] = s.parallel_residual;
-    j["attention_bias"] = s.qkv_bias;
-    j["tie_word_embeddings"] = s.tie_word_embeddings;
-  } else {
-    const char* arch = s.model_type == "qwen2"     ? "Qwen2ForCausalLM"
-                       : s.model_type == "mistral" ? "MistralForCausalLM"
-                                                   : "LlamaForCausalLM";
-    j["architectures"] = {arch};
-    j["model_type"] = s.model_type.empty() ? "llama" : s.model_type;
-    j["vocab_size"] = s.vocab_size;
-    j["hidden_size"] = s.hidden_size;
-    j["intermediate_size"] = s.intermediate_size;
-    j["num_hidden_layers"] = s.num_layers;
-    j["num_attention_heads"] = s.num_heads;
-    j["num_key_value_heads"] = s.num_kv_heads;
-    j["head_dim"] = s.head_dim;
-    j["max_position_embeddings"] = s.max_positions;
-    j["rms_norm_eps"] = s.norm_eps;
-    j["hidden_act"] = s.activation;
-    j["rope_theta"] = s.rope_theta;
-    if (s.rope_scaling.type != "default") {
-      nlohmann::ordered_json r;
-      r["rope_type"] = s.rope_scaling.type;
-      r["factor"] = s.rope_scaling.factor;
-      if (s.rope_scaling.type == "llama3") {
-        r["low_freq_factor"] = s.rope_scaling.low_freq_factor;
-        r["high_freq_factor"] = s.rope_scaling.high_freq_factor;
-        r["original_max_position_embeddings"] = s.rope_scaling.original_max_position_embeddings;
-      }
-      j["rope_scaling"] = r;
-    }
-    if (s.model_type != "qwen2") {
-      j["attention_bias"] = s.qkv_bias;
-      j["mlp_bias"] = s.mlp_bias;
-    }
-    if (s.sliding_window) j["sliding_window"] = *s.sliding_window;
-    j["tie_word_embeddings"] = s.tie_word_embeddings;
-  }
-  optional_ids();
+  family_row(s.family).write_config(s, j);
+  if (s.bos_token_id) j["bos_token_id"] = *s.bos_token_id;
+  if (s.eos_token_id) j["eos_token_id"] = *s.eos_token_id;
+  if (s.pad_token_id) j["pad_token_id"] = *s.pad_token_id;
   j["torch_dtype"] = "float32";
   return j.dump(2);
 }

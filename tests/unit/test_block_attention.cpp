@@ -288,3 +288,111 @@ TEST(FusedAttention, TheChosenKernelIsReportedAndCanBeForced) {
 
 }  // namespace
 }  // namespace xai
+
+namespace xai {
+namespace {
+
+// AtMan's suppression written out in float64 per query head, independently of
+// controlled_scores: the reference for the blocked inference attention.
+at::Tensor written_out_controlled(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                  int64_t G, const at::Tensor& mask, const at::Tensor& f,
+                                  SuppressionMode mode, ShiftMinimum minimum, double scale) {
+  const at::Tensor qd = q.to(at::kDouble), kd = k.to(at::kDouble), vd = v.to(at::kDouble);
+  const at::Tensor md = mask.to(at::kDouble), allowed = mask.gt(-1e29);
+  std::vector<at::Tensor> heads;
+  for (int64_t h = 0; h < q.size(1); ++h) {
+    const at::Tensor kh = kd.select(1, h / G), vh = vd.select(1, h / G);  // (B, S, Dh)
+    at::Tensor raw = at::matmul(qd.select(1, h), kh.transpose(1, 2));     // (B, T, S)
+    at::Tensor logits;
+    if (!f.defined()) {
+      logits = raw * scale;
+    } else {
+      const at::Tensor fd = f.to(at::kDouble).view({-1, 1, raw.size(2)});
+      if (mode == SuppressionMode::kShiftedScores) {
+        const at::Tensor pool = minimum == ShiftMinimum::kAllKeys
+                                    ? raw
+                                    : raw.masked_fill(allowed.select(1, 0).logical_not(), 1e300);
+        at::Tensor row_min = std::get<0>(pool.min(-1, true));
+        row_min = at::where(row_min.gt(1e299), at::zeros_like(row_min), row_min);  // no key
+        logits = (raw - row_min) * fd * scale;
+      } else {
+        logits = raw * scale + at::where(fd.gt(0), fd.log(), at::full({}, -1e4, fd.options()));
+      }
+    }
+    logits = logits + md.select(1, 0);
+    heads.push_back(at::matmul(at::softmax(logits, -1), vh));  // (B, T, Dh)
+  }
+  return at::stack(heads, 1);  // (B, H, T, Dh)
+}
+
+TEST(BlockedInferenceAttention, MatchesTheWrittenOutAttentionUnderEveryControl) {
+  at::manual_seed(11);
+  struct Case {
+    int64_t B, Hkv, G, T, S, Dh, rows;
+  };
+  for (const Case& c : {Case{2, 2, 1, 9, 9, 8, 4}, Case{3, 1, 3, 6, 10, 4, 0},
+                        Case{1, 2, 2, 33, 33, 16, 5}, Case{2, 3, 1, 1, 7, 8, 1}}) {
+    const Shape shape{c.B, c.Hkv * c.G, c.T, c.S, c.Dh, c.rows};
+    const at::Tensor mask = make_mask(shape);
+    const at::Tensor q = at::randn({c.B, c.Hkv * c.G, c.T, c.Dh});
+    const at::Tensor k = at::randn({c.B, c.Hkv, c.S, c.Dh}), v = at::randn({c.B, c.Hkv, c.S, c.Dh});
+    // AtMan's factors: one batch row per suppressed key, 1 elsewhere, one key fully removed.
+    at::Tensor f = at::ones({c.B, c.S});
+    for (int64_t b = 0; b < c.B; ++b) f[b][(b * 3) % c.S] = 0.1;
+    f[0][c.S - 1] = 0.0;
+    // attend()'s layout: each key/value head's G query heads folded into the rows.
+    const at::Tensor qg = q.contiguous().view({c.B, c.Hkv, c.G * c.T, c.Dh});
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.Dh));
+    for (bool factors : {false, true}) {
+      for (auto mode : {SuppressionMode::kShiftedScores, SuppressionMode::kLogAdditive}) {
+        for (auto minimum : {ShiftMinimum::kAllKeys, ShiftMinimum::kValidKeys}) {
+          const at::Tensor ff = factors ? f : at::Tensor();
+          const at::Tensor want =
+              written_out_controlled(q, k, v, c.G, mask, ff, mode, minimum, scale);
+          const at::Tensor got = blocked_inference_attention(qg, k, v, c.G, mask, mask.gt(-1e29),
+                                                             ff, mode, minimum, scale, c.rows);
+          ASSERT_EQ(got.sizes(), want.sizes());
+          EXPECT_LT(scaled_error(got, want), 2e-6)
+              << "B " << c.B << " G " << c.G << " T " << c.T << " S " << c.S << " rows "
+              << c.rows << " factors " << factors << " mode " << static_cast<int>(mode)
+              << " minimum " << static_cast<int>(minimum);
+          // bfloat16 inputs: scores and softmax in float32, the output in bfloat16.
+          const at::Tensor half =
+              blocked_inference_attention(qg.to(at::kBFloat16), k.to(at::kBFloat16),
+                                          v.to(at::kBFloat16), c.G, mask, mask.gt(-1e29), ff,
+                                          mode, minimum, scale, c.rows);
+          EXPECT_EQ(half.scalar_type(), at::kBFloat16);
+          EXPECT_LT(scaled_error(half, want), 5e-2);
+        }
+      }
+    }
+  }
+}
+
+// In the model: an inference forward that cannot use the fused CPU kernel (bfloat16 weights)
+// runs the blocked path; its logits under AtMan's factors equal the written-out path's (the
+// same forward with the probabilities kept, which writes them out).
+TEST(BlockedInferenceAttention, BfloatForwardEqualsTheWrittenOutPath) {
+  for (const char* name : {"llama_gqa", "gpt_neox"}) {
+    LoadOptions o;
+    o.dtype = at::kBFloat16;
+    auto model = load_model(test::fixture(std::string("models/") + name), o);
+    at::manual_seed(5);
+    const int64_t T = 12;
+    ForwardRequest req;
+    req.input_ids = at::randint(3, model->spec().vocab_size, {3, T}, at::kLong);
+    AttentionControl ctl;
+    ctl.key_factors = at::ones({3, T});
+    ctl.key_factors[1][4] = 0.1;
+    ctl.key_factors[2][7] = 0.0;
+    at::NoGradGuard ng;
+    const at::Tensor blocked = model->forward(req, ctl).logits;
+    ctl.keep_probs = true;  // the written-out path
+    const ForwardResult written = model->forward(req, ctl);
+    EXPECT_FALSE(written.attn_probs.empty());
+    EXPECT_LT(scaled_error(blocked, written.logits), 5e-3) << name;
+  }
+}
+
+}  // namespace
+}  // namespace xai

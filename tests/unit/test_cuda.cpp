@@ -1,7 +1,7 @@
 // On a GPU (skipped without one): every family's fixture model on cuda against the same model on
 // the CPU, and every explainer on cuda against the CPU, in float32, within tolerances that allow
-// the GPU's different summation order (TF32 off). bfloat16 on cuda against float32 on the CPU,
-// looser. scripts/gpu_check.sh runs these on the GPU machine.
+// the GPU's different summation order (TF32 off). bfloat16 and float16 on cuda against float32 on
+// the CPU, looser. scripts/gpu_check.sh runs these on the GPU machine.
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 
@@ -63,8 +63,16 @@ TEST_P(CudaTest, LogitsMatchTheCpu) {
   EXPECT_EQ(got.device().type(), test_device().type());
   EXPECT_LT(relative_max_error(got, want), 1e-4) << GetParam();
   if (test_device().is_cpu()) return;  // float16/bfloat16 GPU kernels: the GPU's own check
+  // Half precision on the GPU against float32 on the CPU: bfloat16 keeps 8 bits of mantissa,
+  // float16 11, so float16 lands about 8x closer (softmax, norms and logits in float32 in both).
   auto bf16 = load(test_device(), at::kBFloat16);
+  EXPECT_EQ(bf16->dtype(), at::kBFloat16);
   EXPECT_LT(relative_max_error(bf16->forward(req).logits, want), 5e-2) << GetParam();
+  auto fp16 = load(test_device(), at::kHalf);
+  EXPECT_EQ(fp16->dtype(), at::kHalf);
+  const at::Tensor half_logits = fp16->forward(req).logits;
+  EXPECT_EQ(half_logits.scalar_type(), at::kFloat);
+  EXPECT_LT(relative_max_error(half_logits, want), 1e-2) << GetParam();
 }
 
 TEST_P(CudaTest, EveryExplainerMatchesTheCpu) {

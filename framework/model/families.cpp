@@ -1,0 +1,87 @@
+// The family registry's rows (family.h). XAI_SPEC_ONLY (the config.json fuzzer): no LibTorch, so
+// no tensor tables and no constructors.
+#include "framework/model/family.h"
+
+#include "framework/common/error.h"
+#include "framework/model/config_reader.h"
+
+namespace xai {
+
+#ifdef XAI_SPEC_ONLY
+#define XAI_MODEL_SIDE(tensors, make) nullptr, nullptr
+#else
+#define XAI_MODEL_SIDE(tensors, make) tensors, make
+#define XAI_FAMILY(f)                                                                   \
+  std::vector<TensorEntry> f##_tensors(const ModelSpec& spec);                          \
+  std::unique_ptr<Model> make_##f(const ModelSpec& spec, const WeightFn& weights,       \
+                                  const LoadOptions& options, c10::ScalarType dtype);
+// Each family's file defines these two.
+XAI_FAMILY(gpt2)
+XAI_FAMILY(llama)
+XAI_FAMILY(gpt_neox)
+XAI_FAMILY(gptj)
+#undef XAI_FAMILY
+#endif
+
+const std::vector<FamilyRow>& family_rows() {
+  // family, name, model_types, checkpoint prefix, config reader, writer, tensors, constructor,
+  // gated MLP, learned positions, CP-LRP by default.
+  static const std::vector<FamilyRow> rows = {
+      {Family::kGpt2, "gpt2", {"gpt2"}, "transformer.", read_gpt2_config, write_gpt2_config,
+       XAI_MODEL_SIDE(gpt2_tensors, make_gpt2), false, true, true},
+      {Family::kLlama, "llama", {"llama", "mistral", "qwen2"}, "model.", read_llama_config,
+       write_llama_config, XAI_MODEL_SIDE(llama_tensors, make_llama), true, false, false},
+      {Family::kGptNeox, "gpt_neox", {"gpt_neox"}, "gpt_neox.", read_gpt_neox_config,
+       write_gpt_neox_config, XAI_MODEL_SIDE(gpt_neox_tensors, make_gpt_neox), false, false,
+       false},
+      {Family::kGptj, "gptj", {"gptj"}, "transformer.", read_gptj_config, write_gptj_config,
+       XAI_MODEL_SIDE(gptj_tensors, make_gptj), false, false, false},
+  };
+  return rows;
+}
+
+#undef XAI_MODEL_SIDE
+
+const FamilyRow& family_row(Family family) {
+  for (const FamilyRow& r : family_rows()) {
+    if (r.family == family) return r;
+  }
+  throw Error("internal: a Family without a row in families.cpp");
+}
+
+const FamilyRow* family_for_model_type(const std::string& model_type) {
+  for (const FamilyRow& r : family_rows()) {
+    for (const char* t : r.model_types) {
+      if (model_type == t) return &r;
+    }
+  }
+  return nullptr;
+}
+
+const FamilyRow* family_by_name(const std::string& name) {
+  for (const FamilyRow& r : family_rows()) {
+    if (name == r.name) return &r;
+  }
+  return nullptr;
+}
+
+std::string supported_model_types() {
+  std::string s;
+  for (const FamilyRow& r : family_rows()) {
+    for (const char* t : r.model_types) s += (s.empty() ? "" : ", ") + std::string(t);
+  }
+  return s;
+}
+
+std::string family_names() {
+  const auto& rows = family_rows();
+  std::string s;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    s += (i == 0 ? "" : i + 1 == rows.size() ? " or " : ", ") + std::string(rows[i].name);
+  }
+  return s;
+}
+
+const char* family_name(Family f) { return family_row(f).name; }
+
+}  // namespace xai
