@@ -1,12 +1,16 @@
 #include "framework/model/attention_cpu.h"
 
 #include <ATen/Parallel.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -267,7 +271,72 @@ AttentionChoice calibrate(const std::string& cls, const at::Tensor& q, const at:
   return c;
 }
 
+std::string attention_choices_path() {
+  const char* set = std::getenv("XAI_ATTENTION_CHOICES");
+  if (set != nullptr && *set != 0) return std::string(set) == "off" ? "" : set;
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  if (xdg != nullptr && *xdg != 0) return std::string(xdg) + "/xai/attention-kernels.tsv";
+  if (home != nullptr && *home != 0) return std::string(home) + "/.cache/xai/attention-kernels.tsv";
+  return "";
+}
+
+// The machine's choice for a shape class: read from the choices file when some process already
+// made it, else timed here (`time`) and appended, all under an exclusive lock of the file, so
+// every process on the machine (runs, their ranks, resumes, reruns) computes with the same kernel
+// and gives the same bits. Without a usable file: timed here, for this process only.
+template <typename Time>
+AttentionChoice machine_choice(const std::string& cls, Time&& time) {
+  const std::string path = attention_choices_path();
+  if (path.empty()) return time();
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return time();
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }  // also releases the lock
+  } closer{fd};
+  if (::flock(fd, LOCK_EX) != 0) return time();
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  // Lines "<class>\t<kernel>"; the last one for a class wins (a hand edit appended later).
+  std::string found;
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(at, end - at);
+    const size_t tab = line.find('\t');
+    if (tab != std::string::npos && line.compare(0, tab, cls) == 0 && tab == cls.size()) {
+      const std::string k = line.substr(tab + 1);
+      if (k == "fused" || k == "unfused") found = k;
+    }
+    at = end + 1;
+  }
+  if (!found.empty()) {
+    AttentionChoice c;
+    c.shape_class = cls;
+    c.kernel = found;
+    c.from_file = true;
+    return c;
+  }
+  AttentionChoice c = time();
+  const std::string line = cls + "\t" + c.kernel + "\n";
+  if (::lseek(fd, 0, SEEK_END) >= 0) {
+    [[maybe_unused]] const ssize_t w = ::write(fd, line.data(), line.size());
+  }
+  return c;
+}
+
 }  // namespace
+
+void forget_attention_choices() {
+  Calibration& cal = calibration();
+  std::lock_guard<std::mutex> lock(cal.mu);
+  cal.choices.clear();
+  cal.order.clear();
+}
 
 at::Tensor inference_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                    int64_t G, const FusedAttentionArgs& a) {
@@ -287,7 +356,7 @@ at::Tensor inference_attention_cpu(const at::Tensor& q, const at::Tensor& k, con
     std::lock_guard<std::mutex> lock(cal.mu);
     auto it = cal.choices.find(cls);
     if (it == cal.choices.end()) {
-      AttentionChoice c = calibrate(cls, q, k, G, a);
+      AttentionChoice c = machine_choice(cls, [&] { return calibrate(cls, q, k, G, a); });
       it = cal.choices.emplace(cls, c).first;
       cal.order.push_back(cls);
     }

@@ -37,12 +37,15 @@ at::Tensor unfused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const
                                  int64_t G, const FusedAttentionArgs& args);
 
 // Inference attention on the CPU through whichever of the two is faster for this shape on this
-// machine: the first call of a shape class (batch, heads, query rows and keys rounded up to powers
-// of two, whether keys are suppressed, the thread count) times both on a proxy of that class
-// (one batch row, up to 4 heads: the work per head is what differs) and keeps the choice for the
-// process. The unfused path must be 15% faster to be chosen; a proxy under 0.25 ms is not timed
-// against it (fused). The two differ in rounding only (~1e-7 relative), so ranks that chose
-// differently still agree to that. XAI_ATTENTION_KERNEL=fused|unfused forces one.
+// machine: the first time the machine meets a shape class (batch, heads, query rows and keys
+// rounded up to powers of two, whether keys are suppressed, the thread count) both are timed on a
+// proxy of that class (one batch row, up to 4 heads: the work per head is what differs). The
+// unfused path must be 15% faster to be chosen; a proxy under 0.25 ms is not timed against it
+// (fused). The choice is kept in the machine's choices file (XAI_ATTENTION_CHOICES, default
+// $XDG_CACHE_HOME or ~/.cache, then xai/attention-kernels.tsv; `off`: per process), read and
+// appended under a file lock: the two kernels differ in rounding (~1e-7 relative), and a choice
+// timed anew by each process would let load decide which bits a run, its other ranks or its
+// resume compute. Delete the file to time again. XAI_ATTENTION_KERNEL=fused|unfused forces one.
 at::Tensor inference_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                    int64_t G, const FusedAttentionArgs& args);
 
@@ -52,7 +55,10 @@ struct AttentionChoice {
   std::string shape_class;
   std::string kernel;                   // "fused" | "unfused"
   double fused_ms = 0, unfused_ms = 0;  // the proxy's best time of each; 0 = not timed
+  bool from_file = false;               // taken from the machine's choices file, not timed
 };
 std::vector<AttentionChoice> attention_choices();
+// Forgets this process's choices (tests: the next call of a class reads the file again).
+void forget_attention_choices();
 
 }  // namespace xai

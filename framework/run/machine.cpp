@@ -38,7 +38,8 @@ std::string machine_report_json() {
     j["attention_kernels"].push_back({{"class", c.shape_class},
                                       {"kernel", c.kernel},
                                       {"fused_ms", c.fused_ms},
-                                      {"unfused_ms", c.unfused_ms}});
+                                      {"unfused_ms", c.unfused_ms},
+                                      {"from_machine_file", c.from_file}});
   }
   return j.dump();
 }

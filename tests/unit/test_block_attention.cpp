@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <fstream>
 #include <vector>
 
 #include "framework/model/attention_cpu.h"
@@ -253,6 +254,10 @@ TEST(FusedAttention, TheUnfusedPathGivesTheSameNumbersInEveryMode) {
 }
 
 TEST(FusedAttention, TheChosenKernelIsReportedAndCanBeForced) {
+  // A machine choices file of its own, so this process times the classes below itself.
+  test::TempDir dir;
+  ::setenv("XAI_ATTENTION_CHOICES", (dir.path() + "/kernels.tsv").c_str(), 1);
+  forget_attention_choices();
   at::manual_seed(12);
   // Large enough that the proxy is timed against the unfused path (over 0.25 ms fused).
   const int64_t T = 512, Dh = 64;
@@ -284,6 +289,57 @@ TEST(FusedAttention, TheChosenKernelIsReportedAndCanBeForced) {
     EXPECT_EQ(c.kernel, "fused");
     EXPECT_EQ(c.unfused_ms, 0.0);
   }
+  ::unsetenv("XAI_ATTENTION_CHOICES");
+  forget_attention_choices();
+}
+
+// The machine's choices file: the first process to meet a shape class times it and writes its
+// choice; every later one (a resume, another rank, a rerun) takes that choice instead of timing,
+// so load cannot change which kernel, and which bits, a run computes.
+TEST(FusedAttention, EveryProcessTakesTheMachinesRecordedChoice) {
+  test::TempDir dir;
+  const std::string file = dir.path() + "/cache/xai/kernels.tsv";  // parents created
+  ::setenv("XAI_ATTENTION_CHOICES", file.c_str(), 1);
+  forget_attention_choices();
+  at::manual_seed(13);
+  const int64_t T = 384, Dh = 64;
+  const at::Tensor q = at::randn({1, 2, T, Dh}), k = at::randn({1, 2, T, Dh});
+  const at::Tensor v = at::randn({1, 2, T, Dh});
+  FusedAttentionArgs a;
+  a.scale = 0.4;
+  inference_attention_cpu(q, k, v, 1, a);
+  ASSERT_EQ(attention_choices().size(), 1u);
+  const AttentionChoice first = attention_choices()[0];
+  EXPECT_FALSE(first.from_file);
+  EXPECT_GT(first.fused_ms, 0.0);  // timed here
+  std::ifstream in(file);
+  std::string line, cls, kernel;
+  ASSERT_TRUE(std::getline(in, line)) << file << " holds no choice";
+  cls = line.substr(0, line.find('\t'));
+  kernel = line.substr(line.find('\t') + 1);
+  EXPECT_EQ(cls, first.shape_class);
+  EXPECT_EQ(kernel, first.kernel);
+  EXPECT_FALSE(std::getline(in, line)) << "one line per class";
+  // Another process (forgotten choices) whose file says the other kernel computes with that one,
+  // bit for bit, and does not time.
+  const std::string other = kernel == "fused" ? "unfused" : "fused";
+  std::ofstream(file, std::ios::app) << cls << "\t" << other << "\n";
+  forget_attention_choices();
+  const at::Tensor got = inference_attention_cpu(q, k, v, 1, a);
+  ASSERT_EQ(attention_choices().size(), 1u);
+  EXPECT_TRUE(attention_choices()[0].from_file);
+  EXPECT_EQ(attention_choices()[0].kernel, other);
+  EXPECT_EQ(attention_choices()[0].fused_ms, 0.0);
+  const at::Tensor want = other == "fused" ? fused_attention_cpu(q, k, v, 1, a)
+                                           : unfused_attention_cpu(q, k, v, 1, a);
+  EXPECT_TRUE(at::equal(got, want));
+  // `off`: this process alone, timed again, nothing written.
+  ::setenv("XAI_ATTENTION_CHOICES", "off", 1);
+  forget_attention_choices();
+  inference_attention_cpu(q, k, v, 1, a);
+  EXPECT_FALSE(attention_choices()[0].from_file);
+  ::unsetenv("XAI_ATTENTION_CHOICES");
+  forget_attention_choices();
 }
 
 }  // namespace
