@@ -1,6 +1,7 @@
 // xai plan: the memory plan of an experiment (framework/run/memory_plan.h) without loading any
 // weights; --measure then runs one explanation per (model, explainer) on the longest sample and
-// prints the measured peak beside the estimate.
+// prints the measured peaks beside the estimate: resident memory as `xai run` measures it, and
+// live tensor bytes (exact and repeatable).
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
@@ -20,8 +21,11 @@ namespace {
 
 // One explanation per row on its longest sample, each measured as `xai run` measures it.
 void measure(Plan& plan, const MemoryPlan& memory, const at::Device& device) {
-  std::printf("\n%-16s %-22s %12s %12s %8s\n", "model", "explainer", "estimate", "measured",
-              "ratio");
+  // Tensor bytes are counted exactly from here on (MemoryMeter::count_tensor_allocations): the
+  // second yardstick, the same every time, beside resident memory.
+  MemoryMeter::count_tensor_allocations();
+  std::printf("\n%-16s %-22s %12s %12s %8s %12s %8s\n", "model", "explainer", "estimate",
+              "measured", "ratio", "tensors", "ratio");
   // Resident weights: the explanation beyond them; streamed weights: everything (their pages
   // come and go with the layers), marked "+ weights".
   for (size_t mi = 0; mi < plan.models.size(); ++mi) {
@@ -52,8 +56,8 @@ void measure(Plan& plan, const MemoryPlan& memory, const at::Device& device) {
       ctx.layer_major_bytes = row->layer_major_bytes;
       for (int l = 0; l < model->spec().num_layers; ++l) model->release_layer(l);
       meter.start();
-      std::string measured;
-      double ratio = 0;
+      std::string measured, tensors = "-";
+      double ratio = 0, tensor_ratio = 0;
       const double estimate = row->streamed ? row->total() : row->explanation;
       try {
         x.impl->explain(*model, enc, ctx);
@@ -61,13 +65,19 @@ void measure(Plan& plan, const MemoryPlan& memory, const at::Device& device) {
                                                               : meter.peak_extra_bytes());
         measured = human_bytes(peak);
         ratio = peak > 0 ? estimate / peak : 0;
+        // Streamed weights are mapped, not allocated: the tensor peak is the explanation's alone.
+        const double tensor_peak = static_cast<double>(meter.peak_tensor_extra_bytes());
+        if (tensor_peak >= 0 && !row->streamed) {
+          tensors = human_bytes(tensor_peak);
+          tensor_ratio = tensor_peak > 0 ? estimate / tensor_peak : 0;
+        }
       } catch (const std::exception& e) {
         measured = "failed";
         std::cerr << "xai plan: " << x.name << " on " << m.name << ": " << e.what() << "\n";
       }
-      std::printf("%-16s %-22s %12s %12s %8.2f%s\n", m.name.c_str(), x.name.c_str(),
-                  human_bytes(estimate).c_str(), measured.c_str(), ratio,
-                  row->streamed ? "  (streamed: + weights)" : "");
+      std::printf("%-16s %-22s %12s %12s %8.2f %12s %8.2f%s\n", m.name.c_str(), x.name.c_str(),
+                  human_bytes(estimate).c_str(), measured.c_str(), ratio, tensors.c_str(),
+                  tensor_ratio, row->streamed ? "  (streamed: + weights)" : "");
     }
   }
 }

@@ -25,9 +25,21 @@ class MemoryMeter {
   // Resident memory the process allocated itself (RssAnon): not the pages of files it maps.
   static int64_t anonymous_resident_bytes();
 
+  // Tensor bytes: from the first call on, every LibTorch CPU allocation passes through a counting
+  // allocator, so the peak of live tensor bytes is known exactly (not the mapped weights, not
+  // what the C library keeps cached). Resident memory moves with that cache by 10-40% between
+  // processes for the same work; the tensor peak is the same every time, the planner's
+  // deterministic yardstick. Costs one locked map update per allocation.
+  static void count_tensor_allocations();
+  static bool counting_tensors();
+  static int64_t live_tensor_bytes();  // 0 when not counting
+  // Peak live tensor bytes since start() beyond those live at start(); -1 when not counting.
+  int64_t peak_tensor_extra_bytes() const;
+
  private:
   int64_t base_ = 0;
   int64_t file_base_ = 0;
+  int64_t tensor_base_ = 0;
 };
 
 }  // namespace xai

@@ -12,7 +12,10 @@
 #include "framework/io/results_reader.h"
 #include "framework/model/model.h"
 #include "framework/model/model_spec.h"
+#include "framework/config/config.h"
 #include "framework/run/memory_meter.h"
+#include "methods/explainer.h"
+#include "tests/unit/method_samples.h"
 #include "run_util.h"
 #include "test_util.h"
 
@@ -73,6 +76,44 @@ TEST(MemoryMeter, TheFirstAndSecondExplanationOfARunReportTheSamePeak) {
   EXPECT_LT(hi, static_cast<double>(weights) / 3) << "a peak includes paging in the weights";
   EXPECT_LT(hi - lo, 4.0 * kMB + 0.25 * lo)
       << "samples of one method differ: " << lo << " .. " << hi;
+}
+
+// The tensor yardstick: every LibTorch CPU allocation is counted, the live bytes and their peak
+// exactly, and the same explanation run again peaks at the same byte count (resident memory,
+// which also holds what the C library keeps cached, need not).
+TEST(MemoryMeter, TensorBytesAreCountedExactlyAndRepeatably) {
+  MemoryMeter::count_tensor_allocations();
+  ASSERT_TRUE(MemoryMeter::counting_tensors());
+  MemoryMeter meter;
+  meter.start();
+  const int64_t live = MemoryMeter::live_tensor_bytes();
+  {
+    const at::Tensor a = at::empty({10 * kMB}, at::kByte);
+    EXPECT_EQ(MemoryMeter::live_tensor_bytes() - live, 10 * kMB);
+    const at::Tensor b = at::ones({kMB}, at::kFloat);  // 4 MB
+    EXPECT_EQ(MemoryMeter::live_tensor_bytes() - live, 14 * kMB);
+  }
+  { const at::Tensor c = at::empty({6 * kMB}, at::kByte); }
+  EXPECT_EQ(MemoryMeter::live_tensor_bytes(), live);
+  EXPECT_EQ(meter.peak_tensor_extra_bytes(), 14 * kMB);
+
+  auto model = load_model(test::fixture("models/gpt2"));
+  at::manual_seed(4);
+  const at::Tensor ids = at::randint(3, model->spec().vocab_size, {24}, at::kLong);
+  const Encoded sample = test::make_sample(ids.slice(0, 0, 23), 20, ids.slice(0, 20));
+  for (const char* method : {"atman", "chefer"}) {
+    Config cfg = Config::parse("{}", "test");
+    auto x = make_explainer(method, cfg.root());
+    std::vector<int64_t> peaks;
+    for (int i = 0; i < 3; ++i) {  // the first also makes one-time tables (kernel choices)
+      ExplainContext ctx;
+      meter.start();
+      x->explain(*model, sample, ctx);
+      peaks.push_back(meter.peak_tensor_extra_bytes());
+    }
+    EXPECT_GT(peaks[1], 100 * 1024) << method;
+    EXPECT_EQ(peaks[1], peaks[2]) << method;
+  }
 }
 
 }  // namespace
