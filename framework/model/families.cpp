@@ -24,18 +24,20 @@ XAI_FAMILY(gptj)
 #endif
 
 const std::vector<FamilyRow>& family_rows() {
-  // family, name, model_types, checkpoint prefix, config reader, writer, tensors, constructor,
-  // gated MLP, learned positions, CP-LRP by default.
+  // family, name, model_types, checkpoint prefix, config reader, writer, synthetic defaults,
+  // tensors, constructor; grouped-query attention, gated MLP, learned positions, CP-LRP default.
   static const std::vector<FamilyRow> rows = {
       {Family::kGpt2, "gpt2", {"gpt2"}, "transformer.", read_gpt2_config, write_gpt2_config,
-       XAI_MODEL_SIDE(gpt2_tensors, make_gpt2), false, true, true},
+       synthetic_gpt2_defaults, XAI_MODEL_SIDE(gpt2_tensors, make_gpt2), false, false, true, true},
       {Family::kLlama, "llama", {"llama", "mistral", "qwen2"}, "model.", read_llama_config,
-       write_llama_config, XAI_MODEL_SIDE(llama_tensors, make_llama), true, false, false},
+       write_llama_config, synthetic_llama_defaults, XAI_MODEL_SIDE(llama_tensors, make_llama),
+       true, true, false, false},
       {Family::kGptNeox, "gpt_neox", {"gpt_neox"}, "gpt_neox.", read_gpt_neox_config,
-       write_gpt_neox_config, XAI_MODEL_SIDE(gpt_neox_tensors, make_gpt_neox), false, false,
-       false},
+       write_gpt_neox_config, synthetic_gpt_neox_defaults,
+       XAI_MODEL_SIDE(gpt_neox_tensors, make_gpt_neox), false, false, false, false},
       {Family::kGptj, "gptj", {"gptj"}, "transformer.", read_gptj_config, write_gptj_config,
-       XAI_MODEL_SIDE(gptj_tensors, make_gptj), false, false, false},
+       synthetic_gptj_defaults, XAI_MODEL_SIDE(gptj_tensors, make_gptj), false, false, false,
+       false},
   };
   return rows;
 }

@@ -2,7 +2,8 @@
 // which config.json model_types the family reads, how (its config reader and writer), the prefix
 // of its checkpoint names, its tensor table, its model constructor, and the few traits the planner
 // and the explainers ask about. Adding a family: its model file (tensor table + blocks), its
-// config reader/writer (model_spec.cpp), a Family enumerator and one row in families.cpp.
+// config reader/writer and synthetic defaults (model_spec.cpp), a Family enumerator and one row
+// in families.cpp.
 //
 // LibTorch-free (the config.json fuzzer builds it without LibTorch, the model side left empty).
 #pragma once
@@ -43,11 +44,16 @@ struct FamilyRow {
   const char* checkpoint_prefix;
   void (*read_config)(const ConfigReader& config, ModelSpec& spec);
   void (*write_config)(const ModelSpec& spec, nlohmann::ordered_json& config);
+  // `synthetic:` shapes (synthetic.cpp): sets the family's own fields of a spec whose sizes are
+  // set (model_type, activation, rotary share, biases; the MLP width unless `intermediate_given`)
+  // and returns whether its head is tied by default.
+  bool (*synthetic_defaults)(ModelSpec& spec, bool intermediate_given);
   // Model side: null in a build without LibTorch.
   std::vector<TensorEntry> (*tensors)(const ModelSpec& spec);  // every tensor, in model order
   std::unique_ptr<Model> (*make)(const ModelSpec& spec, const WeightFn& weights,
                                  const LoadOptions& options, c10::ScalarType dtype);
   // Traits.
+  bool grouped_query;      // kv_heads and head_dim may differ from heads and hidden / heads
   bool gated_mlp;          // SwiGLU: gate and up projections (the planner's MLP footprint)
   bool learned_positions;  // a position table (no rotary), so inputs end at max_positions
   // AttnLRP's `variant: auto` picks CP-LRP rather than AttnLRP (GPT-2, as LXT does).

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -360,6 +361,39 @@ void write_llama_config(const ModelSpec& s, nlohmann::ordered_json& j) {
   }
   if (s.sliding_window) j["sliding_window"] = *s.sliding_window;
   j["tie_word_embeddings"] = s.tie_word_embeddings;
+}
+
+bool synthetic_gpt2_defaults(ModelSpec& s, bool) {
+  s.model_type = "gpt2";
+  s.activation = "gelu_new";
+  return true;  // tied, as GPT-2 is
+}
+
+bool synthetic_llama_defaults(ModelSpec& s, bool intermediate_given) {
+  s.model_type = "llama";
+  s.activation = "silu";
+  s.norm_bias = false;
+  if (!intermediate_given) s.intermediate_size = (8 * s.hidden_size / 3 + 255) / 256 * 256;
+  return false;
+}
+
+bool synthetic_gpt_neox_defaults(ModelSpec& s, bool) {
+  s.model_type = "gpt_neox";
+  s.activation = "gelu";
+  s.rotary_dims = std::max<int64_t>(2, s.head_dim / 4 / 2 * 2);  // rotary_pct 0.25 (Pythia)
+  s.parallel_residual = true;
+  s.qkv_bias = true;
+  return false;
+}
+
+bool synthetic_gptj_defaults(ModelSpec& s, bool) {
+  s.model_type = "gptj";
+  s.activation = "gelu_new";
+  s.rotary_dims = std::min<int64_t>(64, s.head_dim / 2 * 2);  // GPT-J-6B: 64 of 256
+  s.rotary_interleaved = true;
+  s.parallel_residual = true;
+  s.lm_head_bias = true;
+  return false;
 }
 
 std::string model_config_json(const ModelSpec& s) {

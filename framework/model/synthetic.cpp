@@ -69,50 +69,23 @@ ModelSpec shape_spec(const ModelShape& m, const std::string& where) {
             "kv_heads, head_dim and intermediate must be >= 0 (0 = the family's usual value)");
   XAI_CHECK(m.vocab >= 257, where, "vocab must be at least 257 (the byte-level tokenizer's ",
             "256 bytes and <|endoftext|>; got ", m.vocab, ")");
-  const bool llama = f == "llama";
-  XAI_CHECK(llama || m.kv_heads == 0 || m.kv_heads == m.heads, where, "kv_heads: ", f,
-            " has no grouped-query attention (leave it 0)");
-  XAI_CHECK(llama || m.head_dim == 0 || m.head_dim * m.heads == m.hidden, where, "head_dim: ", f,
-            "'s heads split the hidden width (leave it 0)");
+  const FamilyRow* row = family_by_name(f);
+  XAI_CHECK(row != nullptr, where, "family must be ", family_names(), " (got '", f, "')");
+  XAI_CHECK(row->grouped_query || m.kv_heads == 0 || m.kv_heads == m.heads, where, "kv_heads: ",
+            f, " has no grouped-query attention (leave it 0)");
+  XAI_CHECK(row->grouped_query || m.head_dim == 0 || m.head_dim * m.heads == m.hidden, where,
+            "head_dim: ", f, "'s heads split the hidden width (leave it 0)");
   XAI_CHECK(m.head_dim > 0 || m.hidden % m.heads == 0, where, "hidden ", m.hidden,
             " is not a multiple of heads ", m.heads);
   s.head_dim = m.head_dim > 0 ? m.head_dim : m.hidden / m.heads;
   s.num_kv_heads = m.kv_heads > 0 ? m.kv_heads : m.heads;
   XAI_CHECK(m.heads % s.num_kv_heads == 0, where, "heads ", m.heads,
             " is not a multiple of kv_heads ", s.num_kv_heads);
+  s.family = row->family;
+  s.hidden_size = m.hidden;
   s.intermediate_size = m.intermediate > 0 ? m.intermediate : 4 * m.hidden;
-  bool tie = false;
-  if (f == "gpt2") {
-    s.family = Family::kGpt2;
-    s.model_type = "gpt2";
-    s.activation = "gelu_new";
-    tie = true;
-  } else if (llama) {
-    s.family = Family::kLlama;
-    s.model_type = "llama";
-    s.activation = "silu";
-    s.norm_bias = false;
-    s.rope_theta = m.rope_theta;
-    if (m.intermediate == 0) s.intermediate_size = (8 * m.hidden / 3 + 255) / 256 * 256;
-  } else if (f == "gpt_neox") {
-    s.family = Family::kGptNeox;
-    s.model_type = "gpt_neox";
-    s.activation = "gelu";
-    s.rope_theta = m.rope_theta;
-    s.rotary_dims = std::max<int64_t>(2, s.head_dim / 4 / 2 * 2);  // rotary_pct 0.25 (Pythia)
-    s.parallel_residual = true;
-    s.qkv_bias = true;
-  } else if (f == "gptj") {
-    s.family = Family::kGptj;
-    s.model_type = "gptj";
-    s.activation = "gelu_new";
-    s.rotary_dims = std::min<int64_t>(64, s.head_dim / 2 * 2);  // GPT-J-6B: 64 of 256
-    s.rotary_interleaved = true;
-    s.parallel_residual = true;
-    s.lm_head_bias = true;
-  } else {
-    throw Error(str_cat(where, "family must be gpt2, llama, gpt_neox or gptj (got '", f, "')"));
-  }
+  s.rope_theta = m.rope_theta;
+  bool tie = row->synthetic_defaults(s, m.intermediate > 0);
   if (m.tie_embeddings >= 0) tie = m.tie_embeddings != 0;
   s.vocab_size = m.vocab;
   s.hidden_size = m.hidden;
