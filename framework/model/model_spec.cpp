@@ -79,7 +79,6 @@ void read_gpt2_style_sizes(const ConfigReader& c, ModelSpec& s, std::optional<in
 }  // namespace
 
 void read_gpt2_config(const ConfigReader& c, ModelSpec& s) {
-  s.family = Family::kGpt2;
   read_gpt2_style_sizes(c, s, std::nullopt);
   s.tie_word_embeddings = c.boolean_or("tie_word_embeddings", true);
   s.scale_attn_weights = c.boolean_or("scale_attn_weights", true);
@@ -119,7 +118,6 @@ void read_rope_scaling(const ConfigReader& c, ModelSpec& s) {
 }  // namespace
 
 void read_llama_config(const ConfigReader& c, ModelSpec& s) {
-  s.family = Family::kLlama;
   s.norm_bias = false;  // RMSNorm
   s.vocab_size = c.integer("vocab_size");
   s.hidden_size = c.integer("hidden_size");
@@ -156,7 +154,6 @@ void read_llama_config(const ConfigReader& c, ModelSpec& s) {
 }
 
 void read_gpt_neox_config(const ConfigReader& c, ModelSpec& s) {
-  s.family = Family::kGptNeox;
   s.vocab_size = c.integer("vocab_size");
   s.hidden_size = c.integer("hidden_size");
   s.num_layers = c.integer("num_hidden_layers");
@@ -189,7 +186,6 @@ void read_gpt_neox_config(const ConfigReader& c, ModelSpec& s) {
 }
 
 void read_gptj_config(const ConfigReader& c, ModelSpec& s) {
-  s.family = Family::kGptj;
   read_gpt2_style_sizes(c, s, 2048);
   s.tie_word_embeddings = c.boolean_or("tie_word_embeddings", false);
   s.rope_theta = 10000.0;  // fixed in GPT-J's create_sinusoidal_positions

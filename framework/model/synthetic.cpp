@@ -88,7 +88,6 @@ ModelSpec shape_spec(const ModelShape& m, const std::string& where) {
   bool tie = row->synthetic_defaults(s, m.intermediate > 0);
   if (m.tie_embeddings >= 0) tie = m.tie_embeddings != 0;
   s.vocab_size = m.vocab;
-  s.hidden_size = m.hidden;
   s.num_layers = m.layers;
   s.num_heads = m.heads;
   s.max_positions = m.max_positions;
