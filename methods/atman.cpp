@@ -150,7 +150,8 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
     b.nb = std::min(options_.batch_size, total - b0);
     if (options_.prefix_reuse) {
       b.start = T;
-      for (int64_t r = 0; r < b.nb; ++r) b.start = std::min(b.start, sups[order[b0 + r]].first_key());
+      for (int64_t r = 0; r < b.nb; ++r)
+        b.start = std::min(b.start, sups[order[b0 + r]].first_key());
     }
     // Targets predicted at positions < start cannot change: only later ones are computed.
     b.t0 = std::max<int64_t>(0, b.start - (P - 1));
@@ -223,8 +224,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
       int64_t bytes = 0;
       do {
         bytes += stream_bytes(batches[g1++]);
-      } while (g1 < batches.size() &&
-               bytes + stream_bytes(batches[g1]) <= ctx.layer_major_bytes);
+      } while (g1 < batches.size() && bytes + stream_bytes(batches[g1]) <= ctx.layer_major_bytes);
       std::vector<at::Tensor> states(g1 - g0), rows(g1 - g0);
       for (int l = 0; l < L; ++l) {
         for (size_t k = g0; k < g1; ++k) {
@@ -372,22 +372,19 @@ MemoryNeed AtMan::memory_need(const MemoryQuery& q) const {
   // their factors, softmax and probabilities (blocked_inference_attention), 4.5 blocks measured
   // with bfloat16 weights (gptj 4x256, T = 512; 3.1 at T = 1024: an overestimate there).
   c.unfused_scores = 4.5;
-  if (options_.kappa) {
-    c.all_layers = false;
-    c.forward = 0.376;
-    c.square = 0.287;
-    c.block = 2.12;
-    c.kv_all = 4.47;
-    c.megabytes = 16.6;
-  } else {
-    c.all_layers = false;
-    c.forward = 0.399;
-    c.scores = 0.0678;
-    c.square = 0.0688;
-    c.block = 4.05;
-    c.kv_all = 3.5;
-    c.megabytes = 13.4;
-  }
+  // The rest fitted to live tensor bytes (scripts/fit_memory_plan.py, docs/performance.md); `heap`
+  // is resident memory per byte of the tensors under the fast host memory's heap threshold.
+  // Single-token and correlated suppression peak alike: the clean pass's keys and values of every
+  // layer (exactly once: the slope of the tensor peak over 2 and 4 layers), one batch of perturbed
+  // rows and its projections, one target row of logits per perturbation.
+  c.all_layers = false;
+  c.kv_all = 1;
+  c.hidden = 1.33;
+  c.qkv = 2.14;
+  c.scores = 0.0828;
+  c.block = 1.74;
+  c.logit_rows = 18.8;
+  c.heap = 1.5;
   return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
 }
 

@@ -139,11 +139,14 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
 MemoryNeed AttAttr::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 0.606;
-  c.scores = 1.41;
-  c.scores_all = 0.0173;
-  c.square = 6.09;
-  c.megabytes = 20.4;
+  // Fitted to live tensor bytes (scripts/fit_memory_plan.py, docs/performance.md); `heap` is
+  // resident memory per byte of the tensors under the fast host memory's heap threshold.
+  c.hidden = 2.04;
+  c.graph = 0.529;
+  c.scores = 2.86;
+  c.scores_all = 0.0795;
+  c.megabytes = 11.3;
+  c.heap = 1.88;
   return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
 }
 

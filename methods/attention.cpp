@@ -97,10 +97,14 @@ Explanation RawAttention::explain(Model& model, const Encoded& sample, ExplainCo
 MemoryNeed RawAttention::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 0.163;
-  c.scores = 1.8;
-  c.square = 5.25;
-  c.megabytes = 0.875;
+  // Fitted to live tensor bytes (scripts/fit_memory_plan.py, docs/performance.md); `heap` is
+  // resident memory per byte of the tensors under the fast host memory's heap threshold.
+  c.hidden_once = 9.26;
+  c.scores = 1.97;
+  c.square = 1.77;
+  c.kv_all = 0.309;
+  c.megabytes = 0.296;
+  c.heap = 1.42;
   // Without the fused kernel (bfloat16, a GPU) the other layers' blocks of scores: fitted on
   // bfloat16 weights (gptj 4x256, T = 512 and 1024: 25 and 75 MB measured).
   c.unfused_scores = 1.2;

@@ -19,7 +19,7 @@ GradientRules attnlrp_rules(AttnLrpOptions::Variant variant, const ModelSpec& sp
       return GradientRules::kCpLrp;
     case AttnLrpOptions::Variant::kAuto:
       return family_row(spec.family).cp_lrp_by_default ? GradientRules::kCpLrp
-                                                          : GradientRules::kAttnLrp;
+                                                       : GradientRules::kAttnLrp;
   }
   throw Error("internal: unknown AttnLRP variant");
 }
@@ -78,12 +78,14 @@ Explanation AttnLrp::explain(Model& model, const Encoded& sample, ExplainContext
 MemoryNeed AttnLrp::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 0.813;
-  c.scores = 0.0501;
-  c.square = 1.1;
-  c.block = 0.479;
-  c.kv_all = 3.94;
-  c.megabytes = 1.83;
+  // Fitted to live tensor bytes (scripts/fit_memory_plan.py, docs/performance.md); `heap` is
+  // resident memory per byte of the tensors under the fast host memory's heap threshold.
+  c.hidden_once = 10.8;
+  c.hidden = 9.11;
+  c.qkv = 0.0392;
+  c.square = 2.79;
+  c.megabytes = 1.11;
+  c.heap = 2.08;
   return batched_need(q, c);
 }
 

@@ -145,10 +145,16 @@ Explanation Chefer::explain(Model& model, const Encoded& sample, ExplainContext&
 MemoryNeed Chefer::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 0.855;
-  c.scores = 0.462;
-  c.square = 2.2;
-  c.megabytes = 1.7;
+  // Fitted to live tensor bytes (scripts/fit_memory_plan.py, docs/performance.md); `heap` is
+  // resident memory per byte of the tensors under the fast host memory's heap threshold.
+  c.hidden = 1.09;
+  c.mlp = 0.498;
+  c.graph = 0.616;
+  c.scores = 0.0275;
+  c.scores_all = 0.0307;
+  c.square = 4.05;
+  c.megabytes = 0.95;
+  c.heap = 1.9;
   return batched_need(q, c);
 }
 

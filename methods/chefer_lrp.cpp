@@ -115,13 +115,16 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
 MemoryNeed CheferLrp::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 1.37;
-  c.scores = 3.87;
-  c.scores_all = 2.63;
-  c.square = 5.4;
-  c.block = 0.192;
-  c.kv_all = 9.23;
-  c.megabytes = 3.26;
+  // Fitted to live tensor bytes (scripts/fit_memory_plan.py, docs/performance.md); `heap` is
+  // resident memory per byte of the tensors under the fast host memory's heap threshold.
+  c.qkv = 5.01;
+  c.graph = 1.41;
+  c.scores = 2.25;
+  c.scores_all = 3.22;
+  c.square = 2.03;
+  c.kv_all = 1.07;
+  c.megabytes = 0.374;
+  c.heap = 1.5;
   return batched_need(q, c);
 }
 

@@ -38,30 +38,50 @@ std::string non_finite_reason(const Explanation& ex, const at::Tensor& explained
                            " (the model's numbers overflow on this sample; nothing was stored)";
 }
 
-double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c) {
+double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c, int64_t rows) {
   const ActivationBasis& b = q.basis;
-  const double layers = static_cast<double>(b.layers);
-  const double per_layer = c.hidden * b.hidden + c.mlp * b.mlp + c.qkv * b.qkv +
-                           c.forward * b.forward + c.graph * b.graph;
-  return per_layer * (c.all_layers ? layers : 1.0) + c.scores * b.scores + c.square * b.square +
-         (b.fused_attention ? 0.0 : c.unfused_scores * b.inference_block(1)) +
-         c.scores_all * b.scores * layers + c.kv_all * b.kv * layers +
-         c.logit_rows * b.logit_row * static_cast<double>(q.targets) + c.megabytes * 1e6;
+  const double layers = static_cast<double>(b.layers), r = static_cast<double>(rows);
+  const double per_layer = c.all_layers ? layers : 1.0;
+  double sum = 0;
+  // A term: its coefficient, its bytes at coefficient 1, and the size of one of its tensors.
+  auto add = [&](double coefficient, double bytes, double tensor) {
+    if (coefficient != 0) sum += coefficient * bytes * (tensor < b.heap_threshold ? c.heap : 1.0);
+  };
+  add(c.hidden, b.hidden * per_layer, b.hidden * r);
+  add(c.hidden_once, b.hidden, b.hidden * r);
+  add(c.forward, b.forward * per_layer, b.hidden * r);  // mostly D-wide vectors
+  add(c.graph, b.graph * per_layer, b.hidden * r);
+  add(c.mlp, b.mlp * per_layer, b.mlp * r);
+  add(c.qkv, b.qkv * per_layer, b.qkv * r / 3);
+  add(c.scores, b.scores, b.scores * r);
+  add(c.scores_all, b.scores * layers, b.scores * r);
+  add(c.square, b.square, b.square * r);
+  if (!b.fused_attention) add(c.unfused_scores, b.inference_block(1), b.inference_block(rows));
+  add(c.kv_all, b.kv * layers, b.kv / 2);
+  add(c.logit_rows, b.logit_row * static_cast<double>(q.targets),
+      b.logit_row * static_cast<double>(q.targets));
+  add(c.megabytes, 1e6, 0);  // small blocks
+  return sum;
 }
 
-MemoryNeed batched_need(const MemoryQuery& q, const MemoryCoefficients& c,
-                        const std::string& knob, int64_t units, bool given) {
+MemoryNeed batched_need(const MemoryQuery& q, const MemoryCoefficients& c, const std::string& knob,
+                        int64_t units, bool given) {
   MemoryCoefficients row = c, once;
   row.kv_all = row.logit_rows = row.megabytes = row.block = row.unfused_scores = 0;
   once.kv_all = c.kv_all;
   once.logit_rows = c.logit_rows;
   once.megabytes = c.megabytes;
+  once.heap = c.heap;
+  const int64_t rows = knob.empty() ? 1 : units;
   MemoryNeed n;
-  n.per_unit = memory_bytes(q, row);
-  n.fixed = memory_bytes(q, once) + c.block * q.basis.block(knob.empty() ? 1 : units);
-  if (!q.basis.fused_attention) {  // one block of query rows over the whole batch
-    n.fixed += c.unfused_scores * q.basis.inference_block(knob.empty() ? 1 : units);
-  }
+  n.per_unit = memory_bytes(q, row, rows);
+  n.fixed = memory_bytes(q, once, rows);
+  // Blocks of query rows over the whole batch: the blockwise attention of a backward, and without
+  // the fused kernel an inference forward's.
+  const double block = q.basis.block(rows), inference = q.basis.inference_block(rows);
+  const auto heap = [&](double tensor) { return tensor < q.basis.heap_threshold ? c.heap : 1.0; };
+  n.fixed += c.block * block * heap(block);
+  if (!q.basis.fused_attention) n.fixed += c.unfused_scores * inference * heap(inference);
   n.knob = knob;
   n.units = knob.empty() ? 1 : units;
   n.knob_given = given;
@@ -73,6 +93,21 @@ MemoryNeed batched_need(const MemoryQuery& q, const MemoryCoefficients& c,
 }
 
 MemoryNeed Explainer::memory_need(const MemoryQuery& q) const { return inference_forward_need(q); }
+
+MemoryNeed one_backward_need(const MemoryQuery& q) {
+  MemoryCoefficients c;
+  c.all_layers = true;
+  // Fitted to live tensor bytes (scripts/fit_memory_plan.py, docs/performance.md): saliency and
+  // input x gradient peak alike; `heap` is resident memory per byte of the tensors under the fast
+  // host memory's heap threshold.
+  c.hidden = 3.24;
+  c.qkv = 0.13;
+  c.graph = 0.577;
+  c.square = 4.02;
+  c.megabytes = 0.985;
+  c.heap = 1.94;
+  return batched_need(q, c);
+}
 
 MemoryNeed inference_forward_need(const MemoryQuery& q) {
   MemoryCoefficients c;  // a plain inference forward: one layer's work at a time

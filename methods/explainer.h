@@ -92,6 +92,7 @@ struct MemoryNeed {
 // each layer's tensors). Each method's coefficients were measured (docs/performance.md).
 struct MemoryCoefficients {
   double hidden = 0, mlp = 0, qkv = 0;  // per layer, x layers when `all_layers`
+  double hidden_once = 0;               // T x D once (not per layer)
   double forward = 0, graph = 0;        // the same, in the family's layer units
   double scores = 0;                    // one layer's attention map (a transient)
   double scores_all = 0;                // every layer's map (kept)
@@ -102,8 +103,13 @@ struct MemoryCoefficients {
   double logit_rows = 0;                // x targets
   double megabytes = 0;                 // constant
   bool all_layers = false;
+  // Resident memory per byte of live tensors under the basis' heap threshold (the C library's
+  // heap keeps freed blocks in holes), fitted per method; blocks above it are mapped and returned.
+  double heap = 1;
 };
-double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c);
+// Bytes for one unit (a batch row) of the coefficients' terms, the constant ones once; `rows` is
+// the batch the tensors are made for, which decides which of them fall under the heap threshold.
+double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c, int64_t rows = 1);
 // A method's need from its coefficients: hidden, mlp, qkv, forward, graph, scores and scores_all
 // and square per unit of the knob (a batch row); block (at the configured batch), kv_all,
 // logit_rows and megabytes once; without a knob, one unit.
@@ -112,6 +118,8 @@ MemoryNeed batched_need(const MemoryQuery& q, const MemoryCoefficients& c,
 
 // One inference forward of the query's sample (the default need, and the planner's yardstick).
 MemoryNeed inference_forward_need(const MemoryQuery& q);
+// One forward and one backward to the input embeddings (saliency, input x gradient).
+MemoryNeed one_backward_need(const MemoryQuery& q);
 
 class Explainer {
  public:

@@ -36,13 +36,7 @@ Explanation InputXGradient::explain(Model& model, const Encoded& sample, Explain
 // Measured on synthetic models of four shapes at T = 128, 512 and 2048 (xai plan --measure;
 // docs/performance.md, "Memory planner").
 MemoryNeed InputXGradient::memory_need(const MemoryQuery& q) const {
-  MemoryCoefficients c;
-  c.all_layers = true;
-  c.graph = 0.91;
-  c.scores = 0.217;
-  c.square = 2.23;
-  c.megabytes = 1.32;
-  return batched_need(q, c);
+  return one_backward_need(q);  // the same tensors as saliency: x . grad is one more (T, D)
 }
 
 }  // namespace xai

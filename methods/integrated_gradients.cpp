@@ -307,9 +307,15 @@ std::string IntegratedGradientsOptions::to_json() const {
 MemoryNeed IntegratedGradients::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 0.761;
-  c.kv_all = 0.0312;
-  c.megabytes = 16.7;
+  // Fitted to live tensor bytes (scripts/fit_memory_plan.py, docs/performance.md); `heap` is
+  // resident memory per byte of the tensors under the fast host memory's heap threshold.
+  c.hidden_once = 1.39;
+  c.hidden = 3.38;
+  c.graph = 0.634;
+  c.square = 0.344;
+  c.block = 2.49;
+  c.megabytes = 3.29;
+  c.heap = 1.95;
   return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
 }
 

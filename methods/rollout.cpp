@@ -64,12 +64,15 @@ Explanation Rollout::explain(Model& model, const Encoded& sample, ExplainContext
 MemoryNeed Rollout::memory_need(const MemoryQuery& q) const {
   MemoryCoefficients c;
   c.all_layers = true;
-  c.graph = 0.169;
-  c.scores = 2.06;
-  c.scores_all = 0.071;
-  c.square = 4.25;
-  c.block = 0.0101;
-  c.megabytes = 1.36;
+  // Fitted to live tensor bytes (scripts/fit_memory_plan.py, docs/performance.md); `heap` is
+  // resident memory per byte of the tensors under the fast host memory's heap threshold.
+  c.hidden_once = 9.29;
+  c.scores = 1.5;
+  c.scores_all = 0.11;
+  c.square = 4.72;
+  c.kv_all = 0.35;
+  c.megabytes = 0.259;
+  c.heap = 1.45;
   return batched_need(q, c);
 }
 

@@ -100,13 +100,6 @@ Explanation Saliency::explain(Model& model, const Encoded& sample, ExplainContex
 
 // Measured on synthetic models of four shapes at T = 128, 512 and 2048 (xai plan --measure;
 // docs/performance.md, "Memory planner").
-MemoryNeed Saliency::memory_need(const MemoryQuery& q) const {
-  MemoryCoefficients c;
-  c.all_layers = true;
-  c.graph = 0.868;
-  c.square = 5.37;
-  c.megabytes = 1.31;
-  return batched_need(q, c);
-}
+MemoryNeed Saliency::memory_need(const MemoryQuery& q) const { return one_backward_need(q); }
 
 }  // namespace xai

@@ -5,6 +5,9 @@
 # the weights, as `xai run` reports it) and their ratio.
 #
 #   scripts/bench_memory_plan.sh [BUILD_DIR]      TS=128,512,2048 SHAPES="gpt2 llama" to change
+#
+# JSON_DIR=DIR also keeps each point's `xai plan --measure --json` as DIR/SHAPE-T.json, the input
+# of scripts/fit_memory_plan.py (which refits the coefficients).
 set -euo pipefail
 BUILD=${1:-build}
 TS=${TS:-128,512}
@@ -16,6 +19,7 @@ declare -A SHAPE=(
   [llama]="{family: llama, layers: 3, hidden: 384, heads: 6, kv_heads: 2, vocab: 32000, max_positions: 4096}"
   [gpt_neox]="{family: gpt_neox, layers: 6, hidden: 512, heads: 8, max_positions: 4096}"
   [llama_mha]="{family: llama, layers: 2, hidden: 512, heads: 8, vocab: 32000, max_positions: 4096}"
+  [gptj]="{family: gptj, layers: 4, hidden: 256, heads: 4, max_positions: 4096}"
 )
 for name in ${SHAPES:-gpt2 llama}; do
   for T in ${TS//,/ }; do
@@ -46,6 +50,12 @@ explainers:
 runtime: {threads: $THREADS}
 Y
     echo "== $name ${SHAPE[$name]}, T = $T"
-    "$BUILD/xai" plan "$out/exp.yaml" --measure | sed -n '/^model .*estimate/,$p'
+    if [[ -n "${JSON_DIR:-}" ]]; then
+      mkdir -p "$JSON_DIR"
+      "$BUILD/xai" plan "$out/exp.yaml" --measure --json > "$JSON_DIR/$name-$T.json"
+      python3 "$(dirname "$0")/fit_memory_plan.py" --show "$JSON_DIR/$name-$T.json"
+    else
+      "$BUILD/xai" plan "$out/exp.yaml" --measure | sed -n '/^model .*estimate/,$p'
+    fi
   done
 done

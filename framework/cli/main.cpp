@@ -25,10 +25,11 @@ const Command kCommands[] = {
      "      models x dataset x explainers -> OUT/results.h5, results.json and a summary table;\n"
      "      under mpirun/srun each rank computes its share and rank 0 merges"},
     {"plan", xai::cli::plan,
-     "plan EXPERIMENT.yaml [--set key=value]... [--ranks-per-node N] [--measure]\n"
+     "plan EXPERIMENT.yaml [--set key=value]... [--ranks-per-node N] [--measure] [--json]\n"
      "      memory per rank of each (model, explainer) on the longest sample against\n"
      "      runtime.memory_budget, without loading weights; exits 1 naming what cannot fit.\n"
-     "      --measure: then runs one explanation of each and prints the measured peak"},
+     "      --measure: then runs one explanation of each and prints the measured peak;\n"
+     "      --json: the plan (and measurements) as JSON, in bytes, with each row's units"},
     {"merge", xai::cli::merge,
      "merge OUT_DIR\n"
      "      merge OUT_DIR/shards into results.h5 and results.json by hand (a run whose ranks "

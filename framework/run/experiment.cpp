@@ -60,6 +60,7 @@ Plan read_checked_plan(Communicator& comm, const std::string& config_path,
               ": parallel.perturbation = ", plan.perturbation, " does not divide the ", world.size,
               " ranks (HINT: launch a multiple of it)");
     // Memory, before any weights are loaded: refuse what cannot fit, lower default batches.
+    tune_host_allocator(plan.host_memory);
     const MemoryPlan memory = plan_memory(plan, device, world.local_size);
     if (const MemoryPlanRow* r = memory.first_refused()) {
       throw Error(str_cat(config_path, ": ", r->refusal));
@@ -74,10 +75,10 @@ Plan read_checked_plan(Communicator& comm, const std::string& config_path,
 RunFingerprint fingerprint_of(const Plan& plan) {
   RunFingerprint f;
   for (const auto& m : plan.models) {
-    f.models[m.name] = m.synthetic ? fingerprint_synthetic(model_config_json(m.spec),
-                                                           synthetic_tokenizer_json(), m.seed,
-                                                           m.synthetic_dtype)
-                                   : fingerprint_model(m.path);
+    f.models[m.name] =
+        m.synthetic ? fingerprint_synthetic(model_config_json(m.spec), synthetic_tokenizer_json(),
+                                            m.seed, m.synthetic_dtype)
+                    : fingerprint_model(m.path);
     f.models[m.name].dtype = m.dtype;
   }
   for (const auto& e : plan.explainers) f.explainers[e.name] = e.impl->params_json();

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "framework/common/error.h"
@@ -200,12 +201,19 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
     const Longest longest = longest_sample(plan, m, spec.max_positions);
     if (longest.index < 0) {
       mp.notes.push_back(str_cat("no sample of ", plan.dataset->source(), " can be read for ",
-                                 m.name, " (the run records each as a failed sample); planned "
+                                 m.name,
+                                 " (the run records each as a failed sample); planned "
                                  "for the weights alone"));
     }
     MemoryQuery q;
     q.basis = activation_basis(spec, dtype_bytes(dtype), std::max<int64_t>(1, longest.tokens));
     q.basis.fused_attention = device.is_cpu() && dtype == "float32";
+    // Tensors under the fast mode's mmap threshold live in the C library's heap and count times
+    // the method's heap factor; with runtime.host_memory: compact (resident memory follows the
+    // live tensors) and off the CPU every byte counts once.
+    q.basis.heap_threshold = device.is_cpu() && plan.host_memory == HostMemory::kFast
+                                 ? static_cast<double>(host_mmap_threshold(HostMemory::kFast))
+                                 : 0.0;
     q.targets = longest.targets;
     for (const ExplainerEntry& x : plan.explainers) {
       MemoryPlanRow r;
@@ -217,6 +225,8 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
       r.longest_index = longest.index;
       r.dtype = dtype;
       r.weights = weights;
+      r.basis = q.basis;
+      r.targets = q.targets;
       const MemoryNeed need = x.impl->memory_need(q);
       r.knob = need.knob;
       r.fixed = need.fixed;
@@ -224,13 +234,11 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
       r.configured = r.units = need.units;
       r.explanation = need.bytes();
       // Layer-major with streamed weights: asked for, or needed to fit (auto).
-      const bool want_stream =
-          plan.weights == "streamed" ||
-          (plan.weights == "auto" && mp.budget > 0 && r.total() > mp.budget);
+      const bool want_stream = plan.weights == "streamed" ||
+                               (plan.weights == "auto" && mp.budget > 0 && r.total() > mp.budget);
       // The residual streams of one batch: the least a layer-major group holds.
       auto one_batch = [&](int64_t units) {
-        return static_cast<double>(units) *
-               static_cast<double>(longest.tokens * spec.hidden_size) *
+        return static_cast<double>(units) * static_cast<double>(longest.tokens * spec.hidden_size) *
                static_cast<double>(dtype_bytes(dtype));
       };
       if (want_stream && x.impl->runs_layer_major()) {
@@ -297,8 +305,7 @@ std::string memory_plan_table(const MemoryPlan& mp) {
      << mp.budget_source << ")\n\n";
   char line[512];
   std::snprintf(line, sizeof(line), "%-16s %-22s %6s %-9s %10s %12s %10s %-16s %s\n", "model",
-                "explainer", "tokens", "dtype", "weights", "explanation", "total", "batch",
-                "fits");
+                "explainer", "tokens", "dtype", "weights", "explanation", "total", "batch", "fits");
   os << line << std::string(112, '-') << "\n";
   for (const auto& r : mp.rows) {
     std::string batch = r.knob.empty() ? "-" : std::to_string(r.units);
@@ -309,13 +316,70 @@ std::string memory_plan_table(const MemoryPlan& mp) {
     std::snprintf(line, sizeof(line), "%-16s %-22s %6lld %-9s %10s %12s %10s %-16s %s\n",
                   r.model.c_str(), r.explainer.c_str(), static_cast<long long>(r.tokens),
                   r.dtype.c_str(), human_bytes(r.weights).c_str(),
-                  human_bytes(r.explanation).c_str(), human_bytes(r.total()).c_str(),
-                  batch.c_str(), mp.budget <= 0 ? "?" : r.fits ? "yes" : "NO");
+                  human_bytes(r.explanation).c_str(), human_bytes(r.total()).c_str(), batch.c_str(),
+                  mp.budget <= 0 ? "?"
+                  : r.fits       ? "yes"
+                                 : "NO");
     os << line;
   }
   for (const auto& n : mp.notes) os << "\n" << n;
   if (!mp.notes.empty()) os << "\n";
   return os.str();
+}
+
+std::string memory_plan_json(const MemoryPlan& mp, const std::vector<std::string>& measured) {
+  using nlohmann::ordered_json;
+  ordered_json j;
+  j["device"] = mp.device;
+  j["budget"] = mp.budget;
+  j["budget_source"] = mp.budget_source;
+  j["rows"] = ordered_json::array();
+  for (size_t i = 0; i < mp.rows.size(); ++i) {
+    const MemoryPlanRow& r = mp.rows[i];
+    const ActivationBasis& b = r.basis;
+    ordered_json row;
+    row["model"] = r.model;
+    row["explainer"] = r.explainer;
+    row["method"] = r.method;
+    row["tokens"] = r.tokens;
+    row["targets"] = r.targets;
+    row["longest_id"] = r.longest_id;
+    row["dtype"] = r.dtype;
+    row["weights"] = r.weights;
+    row["explanation"] = r.explanation;
+    row["total"] = r.total();
+    row["fixed"] = r.fixed;
+    row["per_unit"] = r.per_unit;
+    row["knob"] = r.knob;
+    row["configured"] = r.configured;
+    row["units"] = r.units;
+    row["streamed"] = r.streamed;
+    row["layer_major_bytes"] = r.layer_major_bytes;
+    row["fits"] = mp.budget > 0 ? ordered_json(r.fits) : ordered_json(nullptr);
+    row["refusal"] = r.refusal;
+    row["basis"] = {{"layers", b.layers},
+                    {"tokens", b.tokens},
+                    {"heads", b.heads},
+                    {"hidden", b.hidden},
+                    {"mlp", b.mlp},
+                    {"qkv", b.qkv},
+                    {"forward", b.forward},
+                    {"graph", b.graph},
+                    {"scores", b.scores},
+                    {"square", b.square},
+                    {"kv", b.kv},
+                    {"logit_row", b.logit_row},
+                    {"fused_attention", b.fused_attention},
+                    {"heap_threshold", b.heap_threshold},
+                    {"block", b.block(r.units)},
+                    {"inference_block", b.inference_block(r.units)}};
+    if (i < measured.size() && !measured[i].empty()) {
+      row["measured"] = ordered_json::parse(measured[i]);
+    }
+    j["rows"].push_back(row);
+  }
+  j["notes"] = mp.notes;
+  return j.dump(2) + "\n";
 }
 
 }  // namespace xai

@@ -12,26 +12,29 @@
 #include <string>
 #include <vector>
 
+#include "framework/model/memory.h"
 #include "framework/run/plan.h"
 
 namespace xai {
 
 struct MemoryPlanRow {
   std::string model, explainer, method;
-  int64_t tokens = 0;        // the model's longest sample (prompt and targets), T
-  std::string longest_id;    // that sample's id
-  int64_t longest_index = -1;  // and its index in the dataset (-1: no sample can be read)
-  std::string dtype;         // the weights' dtype on this device
-  double weights = 0;        // bytes
-  double explanation = 0;    // bytes beyond the weights, at the chosen batch
+  int64_t tokens = 0;              // the model's longest sample (prompt and targets), T
+  std::string longest_id;          // that sample's id
+  int64_t longest_index = -1;      // and its index in the dataset (-1: no sample can be read)
+  std::string dtype;               // the weights' dtype on this device
+  double weights = 0;              // bytes
+  double explanation = 0;          // bytes beyond the weights, at the chosen batch
   double fixed = 0, per_unit = 0;  // the method's need: fixed + per_unit x units
-  std::string knob;          // "batch_size" or ""
-  int64_t configured = 0;    // the knob as configured
-  int64_t units = 0;         // as planned
+  std::string knob;                // "batch_size" or ""
+  int64_t configured = 0;          // the knob as configured
+  int64_t units = 0;               // as planned
   bool fits = true;
-  bool streamed = false;     // runtime.weights: the weights read layer by layer (layer-major)
+  bool streamed = false;          // runtime.weights: the weights read layer by layer (layer-major)
   int64_t layer_major_bytes = 0;  // then: residual streams held at once
-  std::string refusal;       // the one line, when !fits
+  std::string refusal;            // the one line, when !fits
+  ActivationBasis basis;          // the model's units on the longest sample (`xai plan --json`)
+  int64_t targets = 1;            // that sample's target positions
   double total() const { return weights + explanation; }
 };
 
@@ -58,6 +61,10 @@ void apply_memory_plan(Plan& plan, const MemoryPlan& memory);
 
 // The table `xai plan` prints.
 std::string memory_plan_table(const MemoryPlan& memory);
+// The same as JSON (`xai plan --json`): exact bytes, and each row's units (ActivationBasis), so
+// scripts (scripts/fit_memory_plan.py) can refit the coefficients. `measured` holds, per row in
+// the order of memory.rows, a JSON object to attach under "measured" (empty: none).
+std::string memory_plan_json(const MemoryPlan& memory, const std::vector<std::string>& measured);
 
 std::string human_bytes(double bytes);  // "1.5 GB" (decimal units, as budgets are written)
 

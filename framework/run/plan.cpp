@@ -31,7 +31,8 @@ void read_synthetic(const ConfigNode& n, ModelEntry& e) {
   e.synthetic_dtype = n.get_choice("dtype", "float32", {"float32", "bfloat16", "float16"});
   const std::string where = n.where("family");
   // "exp.yaml:4: models[0].synthetic.family: " -> "exp.yaml:4: models[0].synthetic: "
-  e.spec = shape_spec(shape, where.substr(0, where.size() - std::string(".family: ").size()) + ": ");
+  e.spec =
+      shape_spec(shape, where.substr(0, where.size() - std::string(".family: ").size()) + ": ");
   n.finish();
 }
 
@@ -151,6 +152,9 @@ Plan read_plan(const Config& cfg, const std::string& path) {
   XAI_CHECK(p.disk_headroom_mb >= 0, rt.where("disk_headroom_mb"), "must be >= 0 (got ",
             p.disk_headroom_mb, "; 0 = no free-space check)");
   p.weights = rt.get_choice("weights", "auto", {"auto", "resident", "streamed"});
+  p.host_memory = rt.get_choice("host_memory", "fast", {"fast", "compact"}) == "compact"
+                      ? HostMemory::kCompact
+                      : HostMemory::kFast;
   p.memory_budget = rt.get_string("memory_budget", "auto");
   p.memory_budget_where = rt.where("memory_budget");
   if (p.memory_budget != "auto") {

@@ -4,15 +4,16 @@
 
 #include <cstdint>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "datasets/dataset.h"
-#include "framework/text/tokenizer.h"
+#include "framework/common/host_memory.h"
 #include "framework/model/model.h"
 #include "framework/run/progress.h"
+#include "framework/text/tokenizer.h"
 #include "methods/explainer.h"
 
 namespace xai {
@@ -68,6 +69,10 @@ struct Plan {
   // run layer-major read each layer's weights from the mapped checkpoint and drop them after it),
   // or auto (streamed where resident would not fit the budget).
   std::string weights = "auto";
+  // runtime.host_memory: fast (the C library's heap keeps freed blocks under 8 MB) or compact
+  // (blocks from 64 KB up go back to the OS when freed: resident memory tracks live tensors, a
+  // little slower); framework/common/host_memory.h. Applied by the run before any work.
+  HostMemory host_memory = HostMemory::kFast;
   // Set by the memory planner: "model/explainer" -> bytes of residual streams a layer-major
   // explanation may hold; and the models whose weights are streamed (not prefaulted at load).
   std::map<std::string, int64_t> layer_major;

@@ -3,6 +3,7 @@
 // refused before any work with one line naming the model, the method, the need and the budget.
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "framework/config/config.h"
 #include "framework/run/experiment.h"
@@ -34,8 +35,8 @@ std::string experiment(const TempDir& dir, const std::vector<int>& lengths,
                              "  - name: m\n"
                              "    synthetic: {family: gpt2, layers: 2, hidden: 64, heads: 4,"
                              " vocab: 512, max_positions: 1024}\n"
-                             "dataset: {type: jsonl, path: " + dir.file("data.jsonl") + "}\n" +
-                             "explainers: " + explainers + "\n" +
+                             "dataset: {type: jsonl, path: " +
+                             dir.file("data.jsonl") + "}\n" + "explainers: " + explainers + "\n" +
                              "runtime: {threads: 1, progress: off" + runtime + "}\n");
   return yaml;
 }
@@ -62,9 +63,9 @@ TEST(MemoryPlan, EveryPairIsEstimatedOnTheLongestSampleWithoutLoadingWeights) {
     EXPECT_TRUE(r.fits);
   }
   // The weights of a gpt2 shape: tokens + positions + 2 layers + final norm, in float32.
-  const double params = 512 * 64 + 1024 * 64 + 2 * (4 * 64 + 64 * 192 + 192 + 64 * 64 + 64 +
-                                                    64 * 256 + 256 + 256 * 64 + 64) +
-                        2 * 64;
+  const double params =
+      512 * 64 + 1024 * 64 +
+      2 * (4 * 64 + 64 * 192 + 192 + 64 * 64 + 64 + 64 * 256 + 256 + 256 * 64 + 64) + 2 * 64;
   EXPECT_DOUBLE_EQ(row(mp, "atman").weights, params * 4);
   EXPECT_EQ(row(mp, "random").explanation, 0);
   EXPECT_EQ(row(mp, "atman").knob, "batch_size");
@@ -78,10 +79,11 @@ TEST(MemoryPlan, EveryPairIsEstimatedOnTheLongestSampleWithoutLoadingWeights) {
 
   // Longer inputs need more; bfloat16 weights halve the weights.
   TempDir dir2;
-  const Plan longer = read_plan(
-      experiment(dir2, {900}, "[{method: atman}, {method: chefer}, {method: integrated_gradients},"
-                              " {method: random}]"),
-      {"models[0].dtype=bfloat16"});
+  const Plan longer =
+      read_plan(experiment(dir2, {900},
+                           "[{method: atman}, {method: chefer}, {method: integrated_gradients},"
+                           " {method: random}]"),
+                {"models[0].dtype=bfloat16"});
   const MemoryPlan mp2 = plan_memory(longer, at::kCPU, 1);
   for (const char* x : {"atman", "chefer", "integrated_gradients"}) {
     EXPECT_GT(row(mp2, x).explanation, row(mp, x).explanation) << x;
@@ -112,25 +114,23 @@ TEST(MemoryPlan, ADefaultBatchIsLoweredToFitAndAGivenOneIsRefusedWithItsWayOut) 
   const MemoryPlanRow* refused = tight.first_refused();
   ASSERT_NE(refused, nullptr);
   EXPECT_EQ(refused->explainer, "b");
-  for (const char* says :
-       {"model m, explainer b (atman): needs ", "more than the budget of ",
-        "runtime.memory_budget ", "HINT: ", "a smaller batch_size than 8",
-        "the longest, sample 's0', has 502 tokens"}) {
+  for (const char* says : {"model m, explainer b (atman): needs ", "more than the budget of ",
+                           "runtime.memory_budget ", "HINT: ", "a smaller batch_size than 8",
+                           "the longest, sample 's0', has 502 tokens"}) {
     EXPECT_NE(refused->refusal.find(says), std::string::npos) << says << ": " << refused->refusal;
   }
   EXPECT_EQ(refused->refusal.find('\n'), std::string::npos);
   // Applied, the lowered batch is the explainer's own.
   apply_memory_plan(plan, tight);
-  EXPECT_NE(plan.explainers[0].impl->params_json().find(
-                "\"batch_size\":" + std::to_string(row(tight, "a").units)),
+  EXPECT_NE(plan.explainers[0].impl->params_json().find("\"batch_size\":" +
+                                                        std::to_string(row(tight, "a").units)),
             std::string::npos)
       << plan.explainers[0].impl->params_json();
 }
 
 TEST(MemoryPlan, ARunThatCannotFitIsRefusedBeforeAnyWork) {
   TempDir dir;
-  const std::string yaml =
-      experiment(dir, {200}, "[{method: chefer}]", ", memory_budget: 1MB");
+  const std::string yaml = experiment(dir, {200}, "[{method: chefer}]", ", memory_budget: 1MB");
   expect_error([&] { test::run_at_root(yaml); },
                {"exp.yaml: model m, explainer", "needs", "more than the budget of 1 MB",
                 "runtime.memory_budget 1MB", "a forward-only method"});
@@ -149,8 +149,8 @@ TEST(MemoryPlan, ARunThatCannotFitIsRefusedBeforeAnyWork) {
 TEST(MemoryPlan, BadBudgetsAreNamedWithTheirLine) {
   TempDir dir;
   for (const char* bad : {"lots", "150%", "0%", "0GB", "-3GB"}) {
-    const std::string yaml = experiment(dir, {20}, "[{method: atman}]",
-                                        std::string(", memory_budget: '") + bad + "'");
+    const std::string yaml =
+        experiment(dir, {20}, "[{method: atman}]", std::string(", memory_budget: '") + bad + "'");
     expect_error([&] { read_plan(yaml, {}); }, {"exp.yaml:", "runtime.memory_budget"});
   }
   const std::string ok = experiment(dir, {20}, "[{method: atman}]", ", memory_budget: 80%");
@@ -158,6 +158,55 @@ TEST(MemoryPlan, BadBudgetsAreNamedWithTheirLine) {
   const Plan plan = read_plan(ok, {});
   EXPECT_GT(memory_budget_bytes(plan, at::kCPU, 1, &source), 0);
   EXPECT_NE(source.find("80% of "), std::string::npos) << source;
+}
+
+// `xai plan --json`: the same rows in exact bytes, each with its units, measurements attached by
+// row; the units reproduce the estimate of a method that states its need in them (chefer: every
+// layer's graph, one layer's scores, (T, T) matrices and a constant).
+TEST(MemoryPlan, TheJsonHoldsEveryRowInBytesWithItsUnits) {
+  TempDir dir;
+  const std::string yaml =
+      experiment(dir, {100, 250}, "[{method: atman}, {method: chefer}]", ", memory_budget: 1GB");
+  const MemoryPlan mp = plan_memory(read_plan(yaml, {}), at::kCPU, 1);
+  const auto j =
+      nlohmann::json::parse(memory_plan_json(mp, {"{\"resident\": 123, \"tensors\": 45}", ""}));
+  EXPECT_EQ(j["device"], "cpu");
+  EXPECT_DOUBLE_EQ(j["budget"].get<double>(), 1e9);
+  ASSERT_EQ(j["rows"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& r = j["rows"][i];
+    EXPECT_EQ(r["explainer"], mp.rows[i].explainer);
+    EXPECT_EQ(r["tokens"], 252);
+    EXPECT_DOUBLE_EQ(r["explanation"].get<double>(), mp.rows[i].explanation);
+    EXPECT_DOUBLE_EQ(r["total"].get<double>(), mp.rows[i].total());
+    EXPECT_EQ(r["fits"], true);
+    EXPECT_EQ(r["basis"]["tokens"], 252);
+    EXPECT_EQ(r["basis"]["layers"], 2);
+    EXPECT_DOUBLE_EQ(r["basis"]["hidden"].get<double>(), 252.0 * 64 * 4);
+    EXPECT_DOUBLE_EQ(r["basis"]["scores"].get<double>(), 4.0 * 252 * 252 * 4);
+  }
+  EXPECT_EQ(j["rows"][0]["knob"], "batch_size");
+  EXPECT_EQ(j["rows"][0]["units"], 8);
+  EXPECT_EQ(j["rows"][0]["measured"]["resident"], 123);
+  EXPECT_FALSE(j["rows"][1].contains("measured"));
+  // Chefer's need from its units and its coefficients (methods/chefer.cpp): every tensor of this
+  // small model is under the heap threshold, so all of it counts times the heap factor.
+  const auto& b = j["rows"][1]["basis"];
+  EXPECT_GT(b["heap_threshold"].get<double>(), 4.0 * 252 * 252 * 4);
+  const auto u = [&](const char* unit) { return b[unit].get<double>(); };
+  const double chefer =
+      1.9 *
+      (2 * (1.09 * u("hidden") + 0.498 * u("mlp") + 0.616 * u("graph") + 0.0307 * u("scores")) +
+       0.0275 * u("scores") + 4.05 * u("square") + 0.95e6);
+  EXPECT_NEAR(j["rows"][1]["explanation"].get<double>(), chefer, chefer * 1e-9);
+  // With runtime.host_memory: compact resident memory follows the live tensors: each counts once.
+  const MemoryPlan compact =
+      plan_memory(read_plan(yaml, {"runtime.host_memory=compact"}), at::kCPU, 1);
+  EXPECT_LT(compact.rows[1].explanation, mp.rows[1].explanation / 1.5);
+  const auto jc = nlohmann::json::parse(memory_plan_json(compact, {}));
+  EXPECT_EQ(jc["rows"][1]["basis"]["heap_threshold"].get<double>(), 0.0);
+  EXPECT_NEAR(compact.rows[1].explanation * 1.9, mp.rows[1].explanation,
+              mp.rows[1].explanation * 1e-9);
 }
 
 }  // namespace
