@@ -147,7 +147,9 @@ MemoryNeed AttAttr::memory_need(const MemoryQuery& q) const {
   c.scores_all = 0.0795;
   c.megabytes = 11.3;
   c.heap = 1.88;
-  return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
+  // A batch holds at most the steps there are.
+  return batched_need(q, c, "batch_size", std::min(options_.batch_size, options_.steps),
+                      options_.batch_size_given);
 }
 
 }  // namespace xai

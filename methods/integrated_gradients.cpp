@@ -316,7 +316,9 @@ MemoryNeed IntegratedGradients::memory_need(const MemoryQuery& q) const {
   c.block = 2.49;
   c.megabytes = 3.29;
   c.heap = 1.95;
-  return batched_need(q, c, "batch_size", options_.batch_size, options_.batch_size_given);
+  // A batch holds at most the points there are.
+  return batched_need(q, c, "batch_size", std::min(options_.batch_size, options_.steps),
+                      options_.batch_size_given);
 }
 
 }  // namespace xai
