@@ -130,6 +130,10 @@ std::string refusal_line(const MemoryPlanRow& r, const MemoryPlan& mp, const Mem
             : "streamed weights (runtime.weights) serve the forward-only methods only (atman, "
               "attention, rollout)");
   }
+  if (r.basis.heap_threshold > 0 && r.explanation > 0.25 * r.total()) {
+    way("runtime.host_memory: compact (resident memory follows the live tensors: less of it, "
+        "slower)");
+  }
   way("a larger runtime.memory_budget if the machine has it");
   return str_cat("model ", r.model, ", explainer ", r.explainer, " (", r.method, "): needs ",
                  human_bytes(r.total()), " per rank (weights ", human_bytes(r.weights), " in ",

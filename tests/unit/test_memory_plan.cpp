@@ -116,9 +116,10 @@ TEST(MemoryPlan, ADefaultBatchIsLoweredToFitAndAGivenOneIsRefusedWithItsWayOut) 
   const MemoryPlanRow* refused = tight.first_refused();
   ASSERT_NE(refused, nullptr);
   EXPECT_EQ(refused->explainer, "b");
-  for (const char* says : {"model m, explainer b (atman): needs ", "more than the budget of ",
-                           "runtime.memory_budget ", "HINT: ", "a smaller batch_size than 8",
-                           "the longest, sample 's0', has 502 tokens"}) {
+  for (const char* says :
+       {"model m, explainer b (atman): needs ", "more than the budget of ",
+        "runtime.memory_budget ", "HINT: ", "a smaller batch_size than 8",
+        "the longest, sample 's0', has 502 tokens", "runtime.host_memory: compact"}) {
     EXPECT_NE(refused->refusal.find(says), std::string::npos) << says << ": " << refused->refusal;
   }
   EXPECT_EQ(refused->refusal.find('\n'), std::string::npos);
