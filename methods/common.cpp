@@ -56,7 +56,10 @@ double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c, int64_t r
   add(c.scores, b.scores, b.scores * r);
   add(c.scores_all, b.scores * layers, b.scores * r);
   add(c.square, b.square, b.square * r);
-  if (!b.fused_attention) add(c.unfused_scores, b.inference_block(1), b.inference_block(rows));
+  // Blocks of query rows over the whole batch of `rows` (once, not per row): the blockwise
+  // attention of a backward, and without the fused kernel an inference forward's.
+  add(c.block, b.block(rows), b.block(rows));
+  if (!b.fused_attention) add(c.unfused_scores, b.inference_block(rows), b.inference_block(rows));
   add(c.kv_all, b.kv * layers, b.kv / 2);
   add(c.logit_rows, b.logit_row * static_cast<double>(q.targets),
       b.logit_row * static_cast<double>(q.targets));
@@ -71,19 +74,15 @@ MemoryNeed batched_need(const MemoryQuery& q, const MemoryCoefficients& c, const
   once.kv_all = c.kv_all;
   once.logit_rows = c.logit_rows;
   once.megabytes = c.megabytes;
+  once.block = c.block;
+  once.unfused_scores = c.unfused_scores;
   once.heap = c.heap;
   const int64_t rows = knob.empty() ? 1 : units;
   MemoryNeed n;
   n.per_unit = memory_bytes(q, row, rows);
   n.fixed = memory_bytes(q, once, rows);
-  // Blocks of query rows over the whole batch: the blockwise attention of a backward, and without
-  // the fused kernel an inference forward's.
-  const double block = q.basis.block(rows), inference = q.basis.inference_block(rows);
-  const auto heap = [&](double tensor) { return tensor < q.basis.heap_threshold ? c.heap : 1.0; };
-  n.fixed += c.block * block * heap(block);
-  if (!q.basis.fused_attention) n.fixed += c.unfused_scores * inference * heap(inference);
   n.knob = knob;
-  n.units = knob.empty() ? 1 : units;
+  n.units = rows;
   n.knob_given = given;
   if (knob.empty()) {
     n.fixed += n.per_unit;

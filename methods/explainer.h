@@ -107,8 +107,10 @@ struct MemoryCoefficients {
   // heap keeps freed blocks in holes), fitted per method; blocks above it are mapped and returned.
   double heap = 1;
 };
-// Bytes for one unit (a batch row) of the coefficients' terms, the constant ones once; `rows` is
-// the batch the tensors are made for, which decides which of them fall under the heap threshold.
+// Bytes for one unit (a batch row) of the coefficients' per-row terms, plus the others once (keys
+// and values, logits, constants, and the score blocks over the whole batch); `rows` is the batch
+// the tensors are made for, which sizes the blocks and decides which tensors fall under the heap
+// threshold.
 double memory_bytes(const MemoryQuery& q, const MemoryCoefficients& c, int64_t rows = 1);
 // A method's need from its coefficients: hidden, mlp, qkv, forward, graph, scores and scores_all
 // and square per unit of the knob (a batch row); block (at the configured batch), kv_all,

@@ -12,7 +12,8 @@ namespace xai {
 //   to 27% between processes with what ran before (docs/performance.md, "Memory planner").
 // - kCompact: blocks from 64 KB up are mapped and returned: resident memory tracks live tensors
 //   (within a few percent, the same in every process), at the cost of a page fault per fresh
-//   page (AtMan on a GPT-2-small shape: about a third slower at T = 128).
+//   page (on a GPT-2-small shape: AtMan 1.43x the time at T = 128, Chefer and Input x Gradient
+//   1.2-1.9x at T = 256).
 // glibc's default (a threshold raised up to 32 MB each time a large block is freed) kept 279-321
 // MB of AtMan's fast path (GPT-2-small, T = 512, B = 8) resident against 207 MB at a fixed 8 MB.
 enum class HostMemory { kFast, kCompact };
