@@ -115,3 +115,14 @@ echo "   GPT-J-shaped models; larger shapes planned only, against a 24 GB budget
 echo
 echo "== xai memory planner: estimate vs measured peak per explanation (synthetic models)"
 scripts/bench_memory_plan.sh "$BUILD"
+
+echo
+echo "== xai tensor parallelism: one GPT-2-medium-shaped model over k ranks x threads, the same cores"
+if command -v mpirun > /dev/null && [ -x "$BUILD/tests/bench_tensor_parallel" ]; then
+  MPI=(mpirun --oversubscribe); [ "$(id -u)" = 0 ] && MPI+=(--allow-run-as-root)
+  "${MPI[@]}" -n 1 "$BUILD/tests/bench_tensor_parallel" --threads "$THREADS" --T "${TP_T:-512}"
+  "${MPI[@]}" -n 2 "$BUILD/tests/bench_tensor_parallel" --threads $((THREADS > 1 ? THREADS / 2 : 1)) \
+    --T "${TP_T:-512}" | tail -1
+else
+  echo "(skipped: no mpirun or no bench_tensor_parallel)"
+fi

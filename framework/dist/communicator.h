@@ -5,6 +5,7 @@
 // MPI. Every rank must call the same collectives in the same order.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,6 +46,11 @@ class Communicator {
   // Element-wise over ranks, in place; every rank must pass the same length.
   virtual void allreduce(std::vector<double>& values, ReduceOp op) = 0;
   virtual void allreduce(std::vector<int64_t>& values, ReduceOp op) = 0;
+  // The hot path of tensor parallelism (a model split over the ranks): `count` floats reduced
+  // element-wise in place, and every rank's `bytes` bytes gathered by rank into `recv` (which
+  // holds size() * bytes). No copy beyond the caller's buffers.
+  virtual void allreduce(float* data, size_t count, ReduceOp op) = 0;
+  virtual void allgather_bytes(const void* send, void* recv, size_t bytes) = 0;
   // Ends every rank of the run now (a rank that cannot go on while others wait in a collective).
   [[noreturn]] virtual void abort(int exit_code) = 0;
   // Collective over this communicator: a new communicator of the ranks that passed the same
@@ -74,6 +80,8 @@ class LocalCommunicator final : public Communicator {
   std::vector<std::string> gather(const std::string& mine, int root) override;
   void allreduce(std::vector<double>&, ReduceOp) override {}
   void allreduce(std::vector<int64_t>&, ReduceOp) override {}
+  void allreduce(float*, size_t, ReduceOp) override {}
+  void allgather_bytes(const void* send, void* recv, size_t bytes) override;
   [[noreturn]] void abort(int exit_code) override;
   std::unique_ptr<Communicator> split(int, int) override {
     return std::make_unique<LocalCommunicator>();

@@ -6,10 +6,10 @@
 
 namespace xai {
 
-RendezvousOptions nccl_rendezvous_from_env(int group) {
+RendezvousOptions nccl_rendezvous_from_env(int group, const std::string& what) {
   RendezvousOptions o;
   if (const char* dir = std::getenv("XAI_NCCL_RENDEZVOUS")) o.dir = dir;
-  o.name = rendezvous_file_name("nccl-id", group);
+  o.name = rendezvous_file_name(what, group);
   if (const char* t = std::getenv("XAI_NCCL_RENDEZVOUS_TIMEOUT")) {
     char* end = nullptr;
     const double s = std::strtod(t, &end);

@@ -47,7 +47,8 @@ std::unique_ptr<DeviceCollectives> make_nccl_communicator(Communicator& comm, in
                                                           const RendezvousOptions& rendezvous);
 
 // The rendezvous of a run's NCCL groups: the file rendezvous when XAI_NCCL_RENDEZVOUS names a
-// directory (file rendezvous_file_name("nccl-id", group) in it), else the MPI broadcast.
-RendezvousOptions nccl_rendezvous_from_env(int group);
+// directory (file rendezvous_file_name(what, group) in it), else the MPI broadcast. `what` tells
+// kinds of groups apart ("nccl-id": perturbation groups, "nccl-tp-id": tensor-parallel groups).
+RendezvousOptions nccl_rendezvous_from_env(int group, const std::string& what = "nccl-id");
 
 }  // namespace xai

@@ -150,6 +150,17 @@ class MpiCommunicator final : public Communicator {
           "MPI_Allreduce");
   }
 
+  void allreduce(float* data, size_t count, ReduceOp op) override {
+    check(MPI_Allreduce(MPI_IN_PLACE, data, as_count(count, "allreduce"), MPI_FLOAT, op_of(op),
+                        world_),
+          "MPI_Allreduce");
+  }
+  void allgather_bytes(const void* send, void* recv, size_t bytes) override {
+    check(MPI_Allgather(send, as_count(bytes, "allgather"), MPI_BYTE, recv,
+                        as_count(bytes, "allgather"), MPI_BYTE, world_),
+          "MPI_Allgather");
+  }
+
   std::unique_ptr<Communicator> split(int color, int key) override {
     XAI_CHECK(color >= 0, "split: color must be >= 0 (got ", color, ")");
     MPI_Comm sub = MPI_COMM_NULL;

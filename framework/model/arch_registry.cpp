@@ -60,6 +60,8 @@ int64_t dim_size(Dim d, const ModelSpec& s) {
       return s.num_kv_heads * s.head_dim;
     case Dim::k3Hidden:
       return 3 * s.hidden_size;
+    case Dim::kQKVHeads:
+      return 3 * s.num_heads * s.head_dim;
   }
   throw Error("internal: a tensor dimension without a size");
 }

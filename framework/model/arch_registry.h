@@ -16,11 +16,27 @@ class Checkpoint;
 
 enum class TensorRole { kRequired, kOptional, kTied };
 
+// The sizes shapes are written in, read off the spec.
+enum class Dim : uint8_t {
+  kNone,       // (a vector has one dimension)
+  kHidden,     // D
+  kInter,      // F, the MLP width
+  kVocab,      // V
+  kPositions,  // learned positions
+  kQ,          // num_heads * head_dim
+  kKV,         // num_kv_heads * head_dim
+  k3Hidden,    // 3 D: fused query | key | value sections, each (H, Dh) (GPT-2's c_attn)
+  kQKVHeads,   // 3 H Dh: fused per head, (H, 3, Dh) (GPT-NeoX's query_key_value)
+};
+int64_t dim_size(Dim d, const ModelSpec& s);  // arch_registry.cpp
+
+
 struct TensorEntry {
   std::string name;  // canonical name, as *ForCausalLM.save_pretrained writes it
   std::vector<int64_t> shape;
   TensorRole role = TensorRole::kRequired;
   std::string tied_to;  // kTied: the canonical name it shares storage with when absent
+  Dim rows = Dim::kNone, cols = Dim::kNone;  // what the shape is made of (tensor parallelism)
 };
 
 // The layer a canonical tensor name belongs to ("transformer.h.3.attn...", "model.layers.3.mlp..."),

@@ -205,16 +205,20 @@ at::Tensor with_gradient_of(const ForwardState& st, const at::Tensor& value,
 // needs one column of W, not the (V, D) parts. When the switch says another relevance pass
 // follows (several targets), it keeps s for it. Its own value is never read (unread_carrier).
 struct ZPlusLinearFn : public torch::autograd::Function<ZPlusLinearFn> {
+  // `group`: a row-parallel layer's tensor-parallel group (group_handle), whose ranks each hold
+  // part of the inputs: z is summed over it. 0 otherwise.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
-                            const at::Tensor& y, bool in_out, const at::Tensor& flag) {
+                            const at::Tensor& y, bool in_out, const at::Tensor& flag,
+                            int64_t group) {
     ctx->save_for_backward({x, w, y});
     ctx->saved_data["in_out"] = in_out;
     ctx->saved_data["flag"] = flag;
+    ctx->saved_data["group"] = group;
     ctx->set_materialize_grads(false);  // the plain pass (switch off) sends none: skip the work
     return unread_carrier(y);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const variable_list none(5);
+    const variable_list none(6);
     if (!grads[0].defined()) return none;
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &w = saved[1], &y = saved[2];
@@ -236,6 +240,7 @@ struct ZPlusLinearFn : public torch::autograd::Function<ZPlusLinearFn> {
     } else {
       at::Tensor z = part(x.clamp_min(0), ws.clamp_min(0));
       z.add_(part(x.clamp_max(0), ws.clamp_max(0)));
+      if (const TensorGroup* g = group_from_handle(ctx->saved_data["group"].toInt())) z = g->sum(z);
       s = ratio_to(ys, z);
     }
     if (!sparse && relevance_again(ctx->saved_data["flag"].toTensor())) {
@@ -323,7 +328,7 @@ at::Tensor DecoderLM::linear(const ForwardState& st, const at::Tensor& x, const 
                         : at::linear(x2, w, b);  // (B*T, out)
   if (st.rules == GradientRules::kLrpAlphaBeta) {
     // z+ rule: Z = x+ W+ + x- W- (no bias) carries the gradient (ZPlusLinearFn).
-    y = forward_of(st, y, ZPlusLinearFn::apply(x2, w, y.detach(), in_out, switch_flag(st)));
+    y = forward_of(st, y, ZPlusLinearFn::apply(x2, w, y.detach(), in_out, switch_flag(st), 0));
   }
   return y.view({B, T, y.size(1)});
 }
@@ -385,16 +390,55 @@ at::Tensor DecoderLM::add_mlp(const ForwardState& st, const at::Tensor& y, const
   return out.view(y.sizes());
 }
 
-at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name, int layer) {
-  at::Tensor t = source(name);
+DecoderLM::DecoderLM(ModelSpec spec, const LoadOptions& options, at::ScalarType dtype)
+    : spec_(std::move(spec)), device_(options.device), dtype_(dtype), group_(options.tensor_group) {
+  split_ = TensorSplit::make(spec_, group_ ? group_->rank() : 0, group_ ? group_->size() : 1,
+                             "parallel.tensor");
+  if (!split_.split()) group_ = nullptr;
+}
+
+at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name, int layer, Dim rows,
+                             Dim cols) {
+  const at::Tensor whole = source(name);
+  at::Tensor t = split_.slice(whole, rows, cols);
+  const bool part = t.numel() < whole.numel();
+  // A part that is not one run of the file (columns of a row-major matrix) is copied; so is a part
+  // of a tensor in memory (a storage with an allocator, unlike a mapped checkpoint's), so that the
+  // whole one can be freed.
+  if (!t.is_contiguous() || (part && whole.storage().allocator() != nullptr)) {
+    t = t.clone(at::MemoryFormat::Contiguous);
+  }
   if (t.device() == device_ && t.scalar_type() == dtype_) {  // zero-copy
-    if (layer >= 0 && device_.is_cpu()) {
+    if (layer >= 0 && device_.is_cpu() && t.is_alias_of(whole)) {
       if (layer_weights_.size() <= static_cast<size_t>(layer)) layer_weights_.resize(layer + 1);
       layer_weights_[layer].push_back(t);
     }
-    return t;
+  } else {
+    t = t.to(device_, dtype_);
   }
-  return t.to(device_, dtype_);
+  // A part copied out of a mapped checkpoint: the pages the copy read hold the other ranks' parts
+  // too, so this rank lets go of them (a no-op for memory that is not a mapped file).
+  if (part && !t.is_alias_of(whole)) MappedFile::release(whole.data_ptr(), whole.nbytes());
+  return t;
+}
+
+at::Tensor DecoderLM::enter(const at::Tensor& h) const {
+  return group_ ? enter_group(*group_, h) : h;
+}
+
+at::Tensor DecoderLM::row_linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+                                 const at::Tensor& b, bool in_out) const {
+  if (!group_) return linear(st, x, w, b, in_out);
+  const int64_t B = x.size(0), T = x.size(1);
+  const at::Tensor x2 = x.reshape({B * T, x.size(2)});
+  at::Tensor y = sum_over_group(*group_, in_out ? at::mm(x2, w) : at::linear(x2, w));
+  if (b.defined()) y = y + b;
+  if (st.rules == GradientRules::kLrpAlphaBeta) {  // the z+ rule with z summed over the group
+    y = forward_of(st, y,
+                   ZPlusLinearFn::apply(x2, w, y.detach(), in_out, switch_flag(st),
+                                        group_handle(group_)));
+  }
+  return y.view({B, T, y.size(1)});
 }
 
 size_t DecoderLM::release_layer(int layer) {
@@ -417,7 +461,12 @@ at::Tensor DecoderLM::embed(const at::Tensor& ids) {
               "] fall outside the vocabulary of ", spec_.vocab_size,
               " (HINT: the tokenizer does not belong to this model)");
   }
-  return at::embedding(globals_.embed, i);  // (B, T, D)
+  if (!group_) return at::embedding(globals_.embed, i);  // (B, T, D)
+  // Vocabulary-parallel: this rank looks up its rows, zeros elsewhere, summed over the group.
+  const SplitRange r = split_.vocab_rows();
+  const at::Tensor mine = i.ge(r.begin).logical_and(i.lt(r.end));
+  at::Tensor e = at::embedding(globals_.embed, ((i - r.begin) * mine).clamp_max(r.size() - 1));
+  return sum_over_group(*group_, e * mine.unsqueeze(-1).to(e.scalar_type()));
 }
 
 ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionControl& ctl) {
@@ -543,9 +592,19 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
                      ? select_positions(x, req.logit_positions, st.last_layer_rows_from)
                      : x;
   h = final_norm(h, st);
-  result.logits =
-      linear(st, h, globals_.head, globals_.head_bias, /*in_out=*/false).to(at::kFloat);  // (B,P,V)
-  check_finite_logits(result.logits);
+  if (!group_) {
+    result.logits =
+        linear(st, h, globals_.head, globals_.head_bias, /*in_out=*/false).to(at::kFloat);
+  } else {
+    // Vocabulary-parallel head: this rank's rows (the last rank's may be short: padded to the
+    // chunk), gathered into the whole (B, P, V).
+    at::Tensor part =
+        linear(st, enter(h), globals_.head, globals_.head_bias, /*in_out=*/false).to(at::kFloat);
+    const int64_t pad = split_.vocab_chunk() - part.size(-1);
+    if (pad > 0) part = at::constant_pad_nd(part, {0, pad});
+    result.logits = gather_over_group(*group_, part, -1).narrow(-1, 0, spec_.vocab_size);
+  }
+  check_finite_logits(result.logits);  // (B, P, V)
   return result;
 }
 
@@ -632,8 +691,11 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
     }
     ProbsGradSink sink;
     if (controlled && ctl.probs_grad) {
-      sink = [f = ctl.probs_grad, layer, r0](int64_t row0, const at::Tensor& p,
-                                             const at::Tensor& dp) { f(layer, r0 + row0, p, dp); };
+      sink = [f = ctl.probs_grad, layer, r0, g = group_](int64_t row0, const at::Tensor& p,
+                                                         const at::Tensor& dp) {
+        if (g == nullptr) return f(layer, r0 + row0, p, dp);
+        f(layer, r0 + row0, g->gather(p, 1), g->gather(dp, 1));  // every head's
+      };
     }
     at::Tensor out =
         block_attention(qg.reshape({B, H, T, Dh}), kh, vh, mask, scale, 0, std::move(sink));
@@ -661,18 +723,29 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
                 : with_gradient_of(st, probs, logits.masked_fill(allowed.logical_not(), 0));
   }
   probs = probs.to(v.scalar_type());
-  if (controlled && ctl.replace_probs) {
-    probs = ctl.replace_probs(layer, probs);
-    XAI_CHECK(probs.dim() == 4 && probs.size(0) == B && probs.size(1) == H && probs.size(2) == T &&
-                  probs.size(3) == S,
-              "replace_probs must return (B, H, T, S) = (", B, ", ", H, ", ", T, ", ", S, ")");
+  // What callers see (kept or replaced) is every head's probabilities. Under tensor parallelism
+  // they are gathered, and this rank's heads are taken from them again, so that a gradient with
+  // respect to them (or to a replacement) is whole on every rank: the local part's backward
+  // gathers it, the gather's backward keeps this rank's heads.
+  if (controlled && (ctl.replace_probs || ctl.keep_probs)) {
+    at::Tensor whole = group_ ? gather_over_group(*group_, probs, 1) : probs;
+    if (ctl.replace_probs) {
+      const int64_t Hall = group_ ? H * group_->size() : H;
+      whole = ctl.replace_probs(layer, whole);
+      XAI_CHECK(whole.dim() == 4 && whole.size(0) == B && whole.size(1) == Hall &&
+                    whole.size(2) == T && whole.size(3) == S,
+                "replace_probs must return (B, H, T, S) = (", B, ", ", Hall, ", ", T, ", ", S,
+                ")");
+    }
+    if (ctl.keep_probs) st.result->attn_probs[layer] = whole;
+    probs = group_ ? local_part(*group_, whole, 1) : whole;
   }
-  if (controlled && ctl.keep_probs) st.result->attn_probs[layer] = probs;
   if (controlled && ctl.probs_grad && probs.requires_grad()) {
-    probs.register_hook(
-        [f = ctl.probs_grad, layer, r0, a = probs.detach()](const at::Tensor& grad) {
-          f(layer, r0, a.to(at::kFloat), grad.to(at::kFloat));
-        });
+    probs.register_hook([f = ctl.probs_grad, layer, r0, a = probs.detach(),
+                         g = group_](const at::Tensor& grad) {
+      if (g == nullptr) return f(layer, r0, a.to(at::kFloat), grad.to(at::kFloat));
+      f(layer, r0, g->gather(a.to(at::kFloat), 1), g->gather(grad.to(at::kFloat), 1));
+    });
   }
   at::Tensor used =
       st.rules == GradientRules::kLrpAlphaBeta ? scale_gradient(st, probs, 0.5) : probs;

@@ -10,6 +10,7 @@
 
 #include "framework/model/family.h"
 #include "framework/model/model.h"
+#include "framework/model/tensor_parallel.h"
 #include "framework/model/tensor_table.h"
 
 namespace xai {
@@ -44,10 +45,10 @@ class DecoderLM : public Model {
   at::Device device() const override { return device_; }
   at::ScalarType dtype() const override { return dtype_; }
   size_t release_layer(int layer) override;
+  int tensor_parallel() const override { return split_.size; }
 
  protected:
-  DecoderLM(ModelSpec spec, const LoadOptions& options, at::ScalarType dtype)
-      : spec_(std::move(spec)), device_(options.device), dtype_(dtype) {}
+  DecoderLM(ModelSpec spec, const LoadOptions& options, at::ScalarType dtype);
 
   // Per-family pieces.
   virtual void prepare(ForwardState& st) {}  // e.g. rotary tables from st.positions
@@ -78,6 +79,18 @@ class DecoderLM : public Model {
   static at::Tensor add_mlp(const ForwardState& st, const at::Tensor& y, const at::Tensor& h,
                             const std::function<at::Tensor(const at::Tensor&)>& mlp);
 
+  // Tensor parallelism (tensor_parallel.h). The heads this rank computes (all of them on one
+  // rank): blocks view their projections with these counts.
+  int64_t heads() const { return split_.local_heads(); }
+  int64_t kv_heads() const { return split_.local_kv_heads(); }
+  // The input of column-parallel projections (q, k, v, MLP up and gate): replicated on the
+  // group's ranks, its gradient summed over them (Megatron's f). The identity on one rank.
+  at::Tensor enter(const at::Tensor& h) const;
+  // A row-parallel projection (attention output, MLP down): the partial products summed over the
+  // group, then the bias (Megatron's g). linear() on one rank.
+  at::Tensor row_linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+                        const at::Tensor& b, bool in_out) const;
+
   // Written-out attention: q (B, H, T, Dh), k and v (B, Hkv, T, Dh) of this call's tokens.
   // Appends them to the cached prefix, applies the control, returns (B, T, H * Dh).
   at::Tensor attend(int layer, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -87,19 +100,26 @@ class DecoderLM : public Model {
   // as is: fp32 on CPU stays a zero-copy view of the mapped file, and in-memory weights keep
   // their identity (so a training loop's parameters are the model's).
   // `layer`: the layer it belongs to, -1 outside the layers.
-  at::Tensor weight(const WeightFn& source, const std::string& name, int layer);
+  // Under tensor parallelism, only this rank's part of it (`rows`, `cols`: its table dimensions).
+  at::Tensor weight(const WeightFn& source, const std::string& name, int layer, Dim rows,
+                    Dim cols);
   // Every tensor of the family's table: globals_ and one Layer per layer, through weight().
   template <class Layer>
   void bind_weights(const FamilyTensors<Layer>& tensors, const WeightFn& source,
                     std::vector<Layer>& layers) {
     tensors.bind(
-        spec_, [&](const std::string& name, int layer) { return weight(source, name, layer); },
+        spec_,
+        [&](const std::string& name, int layer, Dim rows, Dim cols) {
+          return weight(source, name, layer, rows, cols);
+        },
         globals_, layers);
   }
 
   ModelSpec spec_;
   at::Device device_;
   at::ScalarType dtype_;
+  const TensorGroup* group_ = nullptr;  // null on one rank
+  TensorSplit split_;
   // Per layer, the weights used in place from the source (views of a mapped checkpoint on the
   // CPU): what release_layer may drop. Found from the canonical names ("....h.3.", "...layers.3.").
   std::vector<std::vector<at::Tensor>> layer_weights_;

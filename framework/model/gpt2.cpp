@@ -18,9 +18,9 @@ struct Gpt2Layer {
 };
 
 constexpr Dim D = Dim::kHidden, F = Dim::kInter, V = Dim::kVocab, P = Dim::kPositions,
-              D3 = Dim::k3Hidden, kVector = Dim::kNone;
+              Q = Dim::kQ, D3 = Dim::k3Hidden, kVector = Dim::kNone;
 
-// Conv1D weights are stored [in, out].
+// Conv1D weights are stored [in, out]; c_proj's input is the heads' output (Q = H Dh = D).
 const FamilyTensors<Gpt2Layer> kTensors = {
     {{"transformer.wte.weight", V, D, &GlobalWeights::embed},
      {"transformer.wpe.weight", P, D, &GlobalWeights::positions}},
@@ -29,7 +29,7 @@ const FamilyTensors<Gpt2Layer> kTensors = {
      {"ln_1.bias", D, kVector, &Gpt2Layer::ln1_b},
      {"attn.c_attn.weight", D, D3, &Gpt2Layer::attn_w},
      {"attn.c_attn.bias", D3, kVector, &Gpt2Layer::attn_b},
-     {"attn.c_proj.weight", D, D, &Gpt2Layer::proj_w},
+     {"attn.c_proj.weight", Q, D, &Gpt2Layer::proj_w},
      {"attn.c_proj.bias", D, kVector, &Gpt2Layer::proj_b},
      {"ln_2.weight", D, kVector, &Gpt2Layer::ln2_w},
      {"ln_2.bias", D, kVector, &Gpt2Layer::ln2_b},
@@ -56,8 +56,8 @@ class Gpt2 final : public DecoderLM {
 
   at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
     const Gpt2Layer& L = layers_[l];
-    const int64_t B = st.B, T = st.T, H = spec_.num_heads, Dh = spec_.head_dim;
-    at::Tensor h = layer_norm(st, x, L.ln1_w, L.ln1_b, spec_.norm_eps);  // (B, T, D)
+    const int64_t B = st.B, T = st.T, H = heads(), Dh = spec_.head_dim;
+    at::Tensor h = enter(layer_norm(st, x, L.ln1_w, L.ln1_b, spec_.norm_eps));  // (B, T, D)
     at::Tensor qkv = linear(st, h, L.attn_w, L.attn_b, true);            // (B, T, 3D)
     auto parts = qkv.view({B, T, 3, H, Dh}).unbind(2);                   // 3 x (B, T, H, Dh)
     at::Tensor q = parts[0].transpose(1, 2);                             // (B, H, T, Dh)
@@ -67,11 +67,11 @@ class Gpt2 final : public DecoderLM {
     if (spec_.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(l + 1);
     const int64_t r0 = rows_from(l, st);  // queries (and the rows returned) from r0 on
     at::Tensor a = attend(l, q.slice(2, r0), k, v, scale, st);  // (B, T - r0, D)
-    at::Tensor y = residual(st, x.slice(1, r0), linear(st, a, L.proj_w, L.proj_b, true));
-    h = layer_norm(st, y, L.ln2_w, L.ln2_b, spec_.norm_eps);
+    at::Tensor y = residual(st, x.slice(1, r0), row_linear(st, a, L.proj_w, L.proj_b, true));
+    h = enter(layer_norm(st, y, L.ln2_w, L.ln2_b, spec_.norm_eps));
     return add_mlp(st, y, h, [&](const at::Tensor& r) {
-      return linear(st, act(st, linear(st, r, L.fc_w, L.fc_b, true)), L.fc_proj_w, L.fc_proj_b,
-                    true);  // (b, t, F) inside
+      return row_linear(st, act(st, linear(st, r, L.fc_w, L.fc_b, true)), L.fc_proj_w,
+                        L.fc_proj_b, true);  // (b, t, F) inside
     });
   }
 

@@ -20,8 +20,8 @@ struct NeoxLayer {
   at::Tensor down_w, down_b;    // dense_4h_to_h (D, F), (D)
 };
 
-constexpr Dim D = Dim::kHidden, F = Dim::kInter, V = Dim::kVocab, D3 = Dim::k3Hidden,
-              kVector = Dim::kNone;
+constexpr Dim D = Dim::kHidden, F = Dim::kInter, V = Dim::kVocab, Q = Dim::kQ,
+              QKV = Dim::kQKVHeads, kVector = Dim::kNone;
 bool qkv_bias(const ModelSpec& s) { return s.qkv_bias; }
 bool o_bias(const ModelSpec& s) { return s.o_bias; }
 
@@ -30,9 +30,9 @@ const FamilyTensors<NeoxLayer> kTensors = {
     "gpt_neox.layers.",
     {{"input_layernorm.weight", D, kVector, &NeoxLayer::ln1_w},
      {"input_layernorm.bias", D, kVector, &NeoxLayer::ln1_b},
-     {"attention.query_key_value.weight", D3, D, &NeoxLayer::qkv_w},
-     {"attention.query_key_value.bias", D3, kVector, &NeoxLayer::qkv_b, qkv_bias},
-     {"attention.dense.weight", D, D, &NeoxLayer::dense_w},
+     {"attention.query_key_value.weight", QKV, D, &NeoxLayer::qkv_w},
+     {"attention.query_key_value.bias", QKV, kVector, &NeoxLayer::qkv_b, qkv_bias},
+     {"attention.dense.weight", D, Q, &NeoxLayer::dense_w},
      {"attention.dense.bias", D, kVector, &NeoxLayer::dense_b, o_bias},
      {"post_attention_layernorm.weight", D, kVector, &NeoxLayer::ln2_w},
      {"post_attention_layernorm.bias", D, kVector, &NeoxLayer::ln2_b},
@@ -61,8 +61,8 @@ class GptNeox final : public DecoderLM {
 
   at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
     const NeoxLayer& L = layers_[l];
-    const int64_t B = st.B, T = st.T, H = spec_.num_heads, Dh = spec_.head_dim;
-    at::Tensor h = layer_norm(st, x, L.ln1_w, L.ln1_b, spec_.norm_eps);  // (B, T, D)
+    const int64_t B = st.B, T = st.T, H = heads(), Dh = spec_.head_dim;
+    at::Tensor h = enter(layer_norm(st, x, L.ln1_w, L.ln1_b, spec_.norm_eps));  // (B, T, D)
     auto parts = linear(st, h, L.qkv_w, L.qkv_b, false).view({B, T, H, 3, Dh}).unbind(3);
     at::Tensor q = apply_rotary(parts[0].transpose(1, 2), st.rope_cos, st.rope_sin);
     at::Tensor k = apply_rotary(parts[1].transpose(1, 2), st.rope_cos, st.rope_sin);
@@ -71,11 +71,12 @@ class GptNeox final : public DecoderLM {
     at::Tensor a = attend(l, q.slice(2, r0), k.contiguous(), v,
                           1.0 / std::sqrt(static_cast<double>(Dh)), st);  // (B, T - r0, D)
     const at::Tensor x0 = x.slice(1, r0);
-    at::Tensor y = residual(st, x0, linear(st, a, L.dense_w, L.dense_b, false));
+    at::Tensor y = residual(st, x0, row_linear(st, a, L.dense_w, L.dense_b, false));
     // Parallel: the MLP reads the block input; sequential: the attention's output.
-    h = layer_norm(st, spec_.parallel_residual ? x0 : y, L.ln2_w, L.ln2_b, spec_.norm_eps);
+    h = enter(layer_norm(st, spec_.parallel_residual ? x0 : y, L.ln2_w, L.ln2_b, spec_.norm_eps));
     return add_mlp(st, y, h, [&](const at::Tensor& r) {
-      return linear(st, act(st, linear(st, r, L.up_w, L.up_b, false)), L.down_w, L.down_b, false);
+      return row_linear(st, act(st, linear(st, r, L.up_w, L.up_b, false)), L.down_w, L.down_b,
+                        false);
     });
   }
 

@@ -18,17 +18,18 @@ struct GptjLayer {
   at::Tensor fc_out_w, fc_out_b;  // (D, F), (D)
 };
 
-constexpr Dim D = Dim::kHidden, F = Dim::kInter, V = Dim::kVocab, kVector = Dim::kNone;
+constexpr Dim D = Dim::kHidden, F = Dim::kInter, V = Dim::kVocab, Q = Dim::kQ, KV = Dim::kKV,
+              kVector = Dim::kNone;
 
 const FamilyTensors<GptjLayer> kTensors = {
     {{"transformer.wte.weight", V, D, &GlobalWeights::embed}},
     "transformer.h.",
     {{"ln_1.weight", D, kVector, &GptjLayer::ln_w},
      {"ln_1.bias", D, kVector, &GptjLayer::ln_b},
-     {"attn.q_proj.weight", D, D, &GptjLayer::wq},
-     {"attn.k_proj.weight", D, D, &GptjLayer::wk},
-     {"attn.v_proj.weight", D, D, &GptjLayer::wv},
-     {"attn.out_proj.weight", D, D, &GptjLayer::wo},
+     {"attn.q_proj.weight", Q, D, &GptjLayer::wq},
+     {"attn.k_proj.weight", KV, D, &GptjLayer::wk},
+     {"attn.v_proj.weight", KV, D, &GptjLayer::wv},
+     {"attn.out_proj.weight", D, Q, &GptjLayer::wo},
      {"mlp.fc_in.weight", F, D, &GptjLayer::fc_in_w},
      {"mlp.fc_in.bias", F, kVector, &GptjLayer::fc_in_b},
      {"mlp.fc_out.weight", D, F, &GptjLayer::fc_out_w},
@@ -54,22 +55,23 @@ class Gptj final : public DecoderLM {
 
   at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
     const GptjLayer& L = layers_[l];
-    const int64_t B = st.B, T = st.T, H = spec_.num_heads, Dh = spec_.head_dim;
-    const at::Tensor h = layer_norm(st, x, L.ln_w, L.ln_b, spec_.norm_eps);  // (B, T, D)
-    auto heads = [&](const at::Tensor& w) {
+    const int64_t B = st.B, T = st.T, H = heads(), Dh = spec_.head_dim;
+    const at::Tensor h = enter(layer_norm(st, x, L.ln_w, L.ln_b, spec_.norm_eps));  // (B, T, D)
+    auto project = [&](const at::Tensor& w) {  // (B, H, T, Dh)
       return linear(st, h, w, at::Tensor(), false).view({B, T, H, Dh}).transpose(1, 2);
     };
-    const at::Tensor q = apply_rotary(heads(L.wq), st.rope_cos, st.rope_sin, true);
-    const at::Tensor k = apply_rotary(heads(L.wk), st.rope_cos, st.rope_sin, true).contiguous();
-    const at::Tensor v = heads(L.wv).contiguous();  // (B, H, T, Dh)
+    const at::Tensor q = apply_rotary(project(L.wq), st.rope_cos, st.rope_sin, true);
+    const at::Tensor k = apply_rotary(project(L.wk), st.rope_cos, st.rope_sin, true).contiguous();
+    const at::Tensor v = project(L.wv).contiguous();  // (B, H, T, Dh)
     const int64_t r0 = rows_from(l, st);            // queries (and the rows returned) from r0 on
     at::Tensor a = attend(l, q.slice(2, r0), k, v, 1.0 / std::sqrt(static_cast<double>(Dh)),
                           st);  // (B, T - r0, D)
     // x + attn(ln(x)) + mlp(ln(x)): one LayerNorm feeds both branches.
-    const at::Tensor y = residual(st, x.slice(1, r0), linear(st, a, L.wo, at::Tensor(), false));
+    const at::Tensor y =
+        residual(st, x.slice(1, r0), row_linear(st, a, L.wo, at::Tensor(), false));
     return add_mlp(st, y, h.slice(1, r0), [&](const at::Tensor& r) {
-      return linear(st, act(st, linear(st, r, L.fc_in_w, L.fc_in_b, false)), L.fc_out_w, L.fc_out_b,
-                    false);
+      return row_linear(st, act(st, linear(st, r, L.fc_in_w, L.fc_in_b, false)), L.fc_out_w,
+                        L.fc_out_b, false);
     });
   }
 

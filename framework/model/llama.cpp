@@ -64,9 +64,8 @@ class Llama final : public DecoderLM {
 
   at::Tensor block(int l, const at::Tensor& x, ForwardState& st) override {
     const LlamaLayer& L = layers_[l];
-    const int64_t B = st.B, T = st.T, H = spec_.num_heads, Hkv = spec_.num_kv_heads,
-                  Dh = spec_.head_dim;
-    at::Tensor h = rms_norm(st, x, L.attn_norm, spec_.norm_eps);  // (B, T, D)
+    const int64_t B = st.B, T = st.T, H = heads(), Hkv = kv_heads(), Dh = spec_.head_dim;
+    at::Tensor h = enter(rms_norm(st, x, L.attn_norm, spec_.norm_eps));  // (B, T, D)
     at::Tensor q = linear(st, h, L.wq, L.bq, false).view({B, T, H, Dh}).transpose(1, 2);
     at::Tensor k = linear(st, h, L.wk, L.bk, false).view({B, T, Hkv, Dh}).transpose(1, 2);
     at::Tensor v =
@@ -76,12 +75,12 @@ class Llama final : public DecoderLM {
     const int64_t r0 = rows_from(l, st);  // queries (and the rows returned) from r0 on
     at::Tensor a = attend(l, q.slice(2, r0), k, v, 1.0 / std::sqrt(static_cast<double>(Dh)),
                           st);  // (B, T - r0, H*Dh)
-    at::Tensor y = residual(st, x.slice(1, r0), linear(st, a, L.wo, L.bo, false));
-    h = rms_norm(st, y, L.mlp_norm, spec_.norm_eps);
+    at::Tensor y = residual(st, x.slice(1, r0), row_linear(st, a, L.wo, L.bo, false));
+    h = enter(rms_norm(st, y, L.mlp_norm, spec_.norm_eps));
     return add_mlp(st, y, h, [&](const at::Tensor& r) {
       at::Tensor gate = act(st, linear(st, r, L.w_gate, L.b_gate, false));  // (b, t, F)
       at::Tensor up = linear(st, r, L.w_up, L.b_up, false);
-      return linear(st, gated(st, gate, up), L.w_down, L.b_down, false);
+      return row_linear(st, gated(st, gate, up), L.w_down, L.b_down, false);
     });
   }
 

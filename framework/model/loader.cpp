@@ -87,9 +87,11 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   // On the CPU, weights already in the model's dtype are used in place, as views of the mapped
   // files: read them now, so that the first explanation's seconds and peak memory do not include
   // paging them in. Not when they would take more than half of the free memory (the kernel then
-  // pages them in and out as layers run: a model larger than memory still runs).
+  // pages them in and out as layers run: a model larger than memory still runs). Nor under tensor
+  // parallelism: the files hold every rank's parts, and each rank reads only its own as it runs.
   const long long free = available_memory_bytes();
-  if (options.prefault && options.device.is_cpu() && stored == dtype && free > 0 &&
+  const bool part = options.tensor_group != nullptr && model->tensor_parallel() > 1;
+  if (options.prefault && !part && options.device.is_cpu() && stored == dtype && free > 0 &&
       static_cast<long long>(ck.total_file_bytes()) <= free / 2) {
     ck.prefault();
   }

@@ -158,7 +158,13 @@ class Model {
     (void)layer;
     return 0;
   }
+  // The ranks that hold this model together (parallel.tensor), 1 for a whole model. Every rank
+  // of the group must make the same forward and backward calls; each returns the whole logits,
+  // kept attention probabilities and gradients of replicated inputs.
+  virtual int tensor_parallel() const { return 1; }
 };
+
+class TensorGroup;  // tensor_parallel.h
 
 struct LoadOptions {
   at::Device device = at::kCPU;
@@ -168,6 +174,10 @@ struct LoadOptions {
   // Read every page of the mapped checkpoint at load (when it is at most half the free memory);
   // off for streamed weights (runtime.weights), which are read layer by layer as they are used.
   bool prefault = true;
+  // Tensor parallelism (parallel.tensor > 1): the group of ranks that hold this model together;
+  // this rank binds only its part of each split tensor (tensor_parallel.h). Null: the whole model.
+  // It must outlive the model.
+  const TensorGroup* tensor_group = nullptr;
 };
 
 // The weights dtype a user names: "auto" (undefined: LoadOptions' default), "float32",

@@ -13,18 +13,6 @@
 
 namespace xai {
 
-// The sizes shapes are written in, read off the spec.
-enum class Dim : uint8_t {
-  kNone,       // (a vector has one dimension)
-  kHidden,     // D
-  kInter,      // F, the MLP width
-  kVocab,      // V
-  kPositions,  // learned positions
-  kQ,          // num_heads * head_dim
-  kKV,         // num_kv_heads * head_dim
-  k3Hidden,    // 3 D (fused query/key/value)
-};
-int64_t dim_size(Dim d, const ModelSpec& s);  // arch_registry.cpp
 
 // The tensors outside the layers, as DecoderLM holds them.
 struct GlobalWeights {
@@ -62,6 +50,8 @@ struct FamilyTensors {
       for (const auto& e : slots) {
         if (e.present && !e.present(s)) continue;
         TensorEntry entry{prefix + e.name, shape(e, s)};
+        entry.rows = e.rows;
+        entry.cols = e.cols;
         if (e.tied && s.tie_word_embeddings) {
           entry.role = TensorRole::kTied;
           entry.tied_to = tied_name(e.tied);
@@ -75,7 +65,8 @@ struct FamilyTensors {
     return t;
   }
 
-  // Fills `globals` and one Layer per layer through `load(canonical name, layer or -1)`.
+  // Fills `globals` and one Layer per layer through `load(canonical name, layer or -1, rows,
+  // cols)` (the slot's dimension names, which say how tensor parallelism splits it).
   template <class Load>
   void bind(const ModelSpec& s, Load&& load, GlobalWeights& globals,
             std::vector<Layer>& layers) const {
@@ -83,7 +74,8 @@ struct FamilyTensors {
       for (const auto& e : slots) {
         if (e.present && !e.present(s)) continue;
         owner.*e.field = e.tied && s.tie_word_embeddings ? owner.*e.tied
-                                                          : load(prefix + e.name, layer_index);
+                                                          : load(prefix + e.name, layer_index,
+                                                                 e.rows, e.cols);
       }
     };
     fill(first, globals, "", -1);

@@ -56,9 +56,15 @@ Plan read_checked_plan(Communicator& comm, const std::string& config_path,
                 ": runtime.collectives: nccl needs a GPU per rank, but runtime.device resolved to ",
                 device.str(), " (HINT: use runtime.collectives: mpi on CPUs)");
     }
-    XAI_CHECK(world.size % plan.perturbation == 0, config_path,
-              ": parallel.perturbation = ", plan.perturbation, " does not divide the ", world.size,
-              " ranks (HINT: launch a multiple of it)");
+    XAI_CHECK(world.size % plan.tensor == 0,
+              plan.tensor_where.substr(0, plan.tensor_where.size() - 2), " = ", plan.tensor,
+              " does not divide the ", world.size, " rank(s) (HINT: launch a multiple of it)");
+    XAI_CHECK(world.size % (plan.perturbation * plan.tensor) == 0, config_path,
+              ": parallel.perturbation = ", plan.perturbation,
+              plan.tensor > 1 ? str_cat(" replicas of parallel.tensor = ", plan.tensor, " ranks")
+                              : std::string(),
+              " does not divide the ", world.size, " ranks (HINT: launch a multiple of ",
+              plan.perturbation * plan.tensor, ")");
     // Memory, before any weights are loaded: refuse what cannot fit, lower default batches.
     tune_host_allocator(plan.host_memory);
     const MemoryPlan memory = plan_memory(plan, device, world.local_size);
@@ -147,6 +153,9 @@ ResultsMeta run_meta(Communicator& comm, const Plan& plan, const RunLayout& layo
       {"libtorch_version", build_torch_version()},
       {"hostname", hostname()},
       {"world_size", std::to_string(world.size)},
+      // The layout: replicas of parallel.tensor ranks, perturbation groups of replicas.
+      {"parallel_tensor", std::to_string(world.tensor)},
+      {"parallel_perturbation", std::to_string(layout.per_group)},
       {"device", plan.device},
       {"threads", std::to_string(at::get_num_threads())},
       {"finished_at", utc_now()},
@@ -198,8 +207,13 @@ void say_what_runs(const Plan& plan, const RunLayout& layout, const SampleWork& 
       << plan.dataset->size() << " samples from " << plan.dataset->source() << " x "
       << plan.explainers.size() << " explainer(s) -> " << plan.out_dir;
   if (layout.world.size > 1) log << " on " << layout.world.size << " ranks";
+  if (layout.world.tensor > 1) {
+    log << " (" << layout.world.replicas() << " model replica(s) of " << layout.world.tensor
+        << " ranks each, parallel.tensor)";
+  }
   if (layout.per_group > 1) {
-    log << " (" << layout.groups << " perturbation groups of " << layout.per_group << ")";
+    log << " (" << layout.groups << " perturbation groups of " << layout.per_group
+        << (layout.world.tensor > 1 ? " replicas)" : ")");
   }
   if (work.finished > 0) log << " (" << work.finished << " already done)";
   log << "\n";

@@ -13,6 +13,7 @@
 #include "framework/model/arch_registry.h"
 #include "framework/model/memory.h"
 #include "framework/model/synthetic.h"
+#include "framework/model/tensor_parallel.h"
 #include "framework/tensor_io/checkpoint.h"
 #include "framework/text/encoded.h"
 
@@ -106,9 +107,42 @@ Longest longest_sample(const Plan& plan, const ModelEntry& m, int64_t max_positi
   return l;
 }
 
-std::string refusal_line(const MemoryPlanRow& r, const MemoryPlan& mp, const MemoryNeed& need) {
+// The weights one rank holds when `k` ranks hold the model together (parallel.tensor): the split
+// tensors' parts (rank 0's, the largest) and the replicated ones whole.
+double rank_weight_bytes(const ModelSpec& spec, int k, double elem) {
+  if (k == 1) return static_cast<double>(spec.num_parameters()) * elem;
+  const TensorSplit split = TensorSplit::make(spec, 0, k, "parallel.tensor");
+  double n = 0;
+  for (const TensorEntry& e : tensor_table(spec)) {
+    if (e.role != TensorRole::kTied) n += static_cast<double>(split.elements(e));
+  }
+  return n * elem;
+}
+
+// The smallest parallel.tensor above `k` under which the row fits the budget (weights split,
+// the explanation counted whole: an upper bound), as a way out; "" when none up to 64 does.
+std::string tensor_way(const MemoryPlanRow& r, const ModelSpec& spec, int k, double budget,
+                       double elem) {
+  for (int n = k + 1; n <= 64; ++n) {
+    double w = 0;
+    try {
+      w = rank_weight_bytes(spec, n, elem);
+    } catch (const Error&) {
+      continue;  // n does not split this model
+    }
+    if (w + r.explanation <= budget) {
+      return str_cat("parallel.tensor: ", n, " (", n, " ranks hold the model together, ",
+                     human_bytes(w), " of weights each)");
+    }
+  }
+  return "";
+}
+
+std::string refusal_line(const MemoryPlanRow& r, const MemoryPlan& mp, const MemoryNeed& need,
+                         const std::string& tensor) {
   std::string ways;
   auto way = [&](const std::string& w) { ways += (ways.empty() ? "" : "; ") + w; };
+  if (!tensor.empty()) way(tensor);
   if (r.dtype == "float32" && r.weights > 0.25 * r.total()) {
     way("bfloat16 weights (models[].dtype: bfloat16) halve the weights");
   }
@@ -200,8 +234,9 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
       return stored;
     };
     const std::string dtype = run_dtype_name(m, device, stored_dtype);
-    const double weights =
-        static_cast<double>(spec.num_parameters()) * static_cast<double>(dtype_bytes(dtype));
+    const double elem = static_cast<double>(dtype_bytes(dtype));
+    const int k = static_cast<int>(plan.tensor);
+    const double weights = rank_weight_bytes(spec, k, elem);
     const Longest longest = longest_sample(plan, m, spec.max_positions);
     if (longest.index < 0) {
       mp.notes.push_back(str_cat("no sample of ", plan.dataset->source(), " can be read for ",
@@ -277,7 +312,7 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
       }
       if (mp.budget > 0) {
         r.fits = r.total() <= mp.budget;
-        if (!r.fits) r.refusal = refusal_line(r, mp, need);
+        if (!r.fits) r.refusal = refusal_line(r, mp, need, tensor_way(r, spec, k, mp.budget, elem));
       }
       mp.rows.push_back(r);
     }

@@ -8,6 +8,7 @@
 #include "framework/config/config.h"
 #include "framework/io/results.h"
 #include "framework/model/synthetic.h"
+#include "framework/model/tensor_parallel.h"
 
 namespace xai {
 namespace fs = std::filesystem;
@@ -39,10 +40,12 @@ void read_synthetic(const ConfigNode& n, ModelEntry& e) {
 }  // namespace
 
 std::unique_ptr<Model> load_entry_model(const ModelEntry& m, const at::Device& device,
-                                        const std::string& where, bool prefault) {
+                                        const std::string& where, bool prefault,
+                                        const TensorGroup* tensor_group) {
   LoadOptions load;
   load.device = device;
   load.prefault = prefault;
+  load.tensor_group = tensor_group;
   load.dtype = weights_dtype(m.dtype, where + ".dtype: ");
   if (!m.synthetic) return load_model(m.path, load);
   const at::ScalarType dtype =
@@ -51,6 +54,10 @@ std::unique_ptr<Model> load_entry_model(const ModelEntry& m, const at::Device& d
             ": float16 weights on the CPU: LibTorch's CPU kernels lack half-precision matmuls "
             "(HINT: bfloat16 or float32 on the CPU)");
   return make_synthetic_model(m.spec, m.seed, load, dtype);
+}
+
+ModelSpec entry_spec(const ModelEntry& m) {
+  return m.synthetic ? m.spec : read_model_config((fs::path(m.path) / "config.json").string());
 }
 
 Tokenizer entry_tokenizer(const ModelEntry& m) {
@@ -184,6 +191,20 @@ Plan read_plan(const Config& cfg, const std::string& path) {
   p.perturbation = par.get_int("perturbation", 1);
   XAI_CHECK(p.perturbation >= 1, par.where("perturbation"), "must be >= 1 (got ", p.perturbation,
             ")");
+  p.tensor = par.get_int("tensor", 1);
+  p.tensor_where = par.where("tensor");
+  XAI_CHECK(p.tensor >= 1, p.tensor_where, "must be >= 1 (got ", p.tensor, ")");
+  if (p.tensor > 1) {
+    // Every model must split over the group: heads, key/value heads, MLP width, vocabulary.
+    for (size_t i = 0; i < p.models.size(); ++i) {
+      const std::string where = p.tensor_where.substr(0, p.tensor_where.size() - 2);
+      try {
+        TensorSplit::make(entry_spec(p.models[i]), 0, static_cast<int>(p.tensor), where);
+      } catch (const Error& e) {
+        throw Error(str_cat(e.what(), " (model ", p.models[i].name, ")"));
+      }
+    }
+  }
   par.finish();
 
   root.finish();

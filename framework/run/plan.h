@@ -37,8 +37,12 @@ struct ModelEntry {
 
 // The entry's model on `device` (loaded from its folder, or built when synthetic) and its
 // tokenizer; `where` names models[i] in errors.
+// `tensor_group`: this rank's part of the model under tensor parallelism (null: all of it).
 std::unique_ptr<Model> load_entry_model(const ModelEntry& m, const at::Device& device,
-                                        const std::string& where, bool prefault = true);
+                                        const std::string& where, bool prefault = true,
+                                        const TensorGroup* tensor_group = nullptr);
+// The entry's spec without loading weights (config.json, or the synthetic shape).
+ModelSpec entry_spec(const ModelEntry& m);
 Tokenizer entry_tokenizer(const ModelEntry& m);
 
 struct ExplainerEntry {
@@ -79,7 +83,11 @@ struct Plan {
   std::set<std::string> streamed_models;
   int64_t disk_headroom_mb = 16;  // runtime.disk_headroom_mb: free space a flush leaves (0 = off)
   Progress::Mode progress = Progress::Mode::kAuto;
-  int64_t perturbation = 1;  // parallel.perturbation: ranks per perturbation group
+  int64_t perturbation = 1;  // parallel.perturbation: replicas per perturbation group
+  // parallel.tensor: consecutive ranks that hold one model replica together (tensor parallelism,
+  // framework/model/tensor_parallel.h); 1 = every rank holds whole models.
+  int64_t tensor = 1;
+  std::string tensor_where;  // "exp.yaml:12: parallel.tensor: " for messages
   std::string resolved_yaml, resolved_json;
   std::vector<std::string> warnings;  // said once by rank 0 before the run starts
 };

@@ -163,23 +163,54 @@ std::unique_ptr<RankWatchdog> start_watchdog(Communicator& comm, const Plan& pla
       });
 }
 
-RunLayout make_layout(Communicator& comm, const Plan& plan, at::Device device) {
+RunLayout layout_of(const World& world, int per_group) {
   RunLayout l;
-  l.world = comm.world();
+  l.world = world;
+  l.per_group = per_group;
+  const int unit = per_group * world.tensor;  // ranks per perturbation group
+  l.groups = world.size / unit;
+  l.group = world.rank / unit;
+  l.member = (world.rank % unit) / world.tensor;
+  l.runs_every_method = l.member == 0;
+  l.group_root = l.member == 0 && world.tp_rank() == 0;
+  return l;
+}
+
+std::string RunLayout::describe() const {
+  return str_cat("rank ", world.rank, "/", world.size, ": group ", group, "/", groups,
+                 ", replica ", member, " of ", per_group, ", tensor rank ", world.tp_rank(),
+                 " of ", world.tensor);
+}
+
+RunLayout make_layout(Communicator& comm, const Plan& plan, at::Device device) {
+  const World w = comm.world();
+  RunLayout l = layout_of(World::make(w.size, w.rank, w.local_size, w.local_rank,
+                                      static_cast<int>(plan.tensor), plan.tensor_where),
+                          static_cast<int>(plan.perturbation));
   l.device = device;
-  l.per_group = static_cast<int>(plan.perturbation);
-  l.groups = l.world.size / l.per_group;
-  l.group = l.world.rank / l.per_group;
-  l.group_root = l.world.rank % l.per_group == 0;
-  if (l.per_group > 1) l.group_comm = comm.split(l.group, l.world.rank);
-  // runtime.collectives: nccl: each perturbation group also gets an NCCL communicator on its
-  // ranks' GPUs (id over MPI, or through XAI_NCCL_RENDEZVOUS); every rank learns any failure.
-  if (plan.collectives == "nccl" && l.group_comm) {
+  const int k = l.world.tensor, tp = l.world.tp_rank();
+  // Every rank makes the same splits in the same order (each is a collective over comm).
+  if (l.per_group > 1) l.group_comm = comm.split(l.group * k + tp, l.member);
+  if (k > 1) l.tensor_comm = comm.split(l.world.replica(), tp);
+  if (l.per_group * k > 1) l.unit_comm = comm.split(l.group, l.world.rank);
+  // runtime.collectives: nccl: each perturbation group and each replica also get an NCCL
+  // communicator on their ranks' GPUs (id over MPI, or through XAI_NCCL_RENDEZVOUS); every rank
+  // learns any failure.
+  if (plan.collectives == "nccl" && (l.group_comm || l.tensor_comm)) {
     on_all(comm, [&] {
-      l.group_devices = make_nccl_communicator(*l.group_comm, static_cast<int>(device.index()),
-                                               nccl_rendezvous_from_env(l.group));
+      if (l.group_comm) {
+        l.group_devices =
+            make_nccl_communicator(*l.group_comm, static_cast<int>(device.index()),
+                                   nccl_rendezvous_from_env(l.group * k + tp));
+      }
+      if (l.tensor_comm) {
+        l.tensor_devices =
+            make_nccl_communicator(*l.tensor_comm, static_cast<int>(device.index()),
+                                   nccl_rendezvous_from_env(l.world.replica(), "nccl-tp-id"));
+      }
     });
   }
+  if (l.tensor_comm) l.tensor_group = std::make_unique<TensorGroup>(*l.tensor_comm, l.tensor_devices.get());
   return l;
 }
 
@@ -314,13 +345,15 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
   ExplainContext ctx;
   ctx.perturbation_group = group_comm;
   ctx.perturbation_device_group = layout.group_devices.get();
-  // Whether to stop before the next sample. A group's members decide together (a signal may reach
-  // them at different times), else one would wait for the others in AtMan's sum.
+  // Whether to stop before the next sample. A group's ranks decide together (a signal may reach
+  // them at different times), else one would wait for the others in AtMan's sum or in the
+  // model's own collectives (tensor parallelism).
   bool stop = false;
+  Communicator* unit_comm = layout.unit_comm.get();
   auto should_stop = [&] {
     if (!stop) {
-      stop = group_comm
-                 ? group_comm->allreduce_value(int64_t{g_stop_signal != 0}, ReduceOp::kMax) > 0
+      stop = unit_comm
+                 ? unit_comm->allreduce_value(int64_t{g_stop_signal != 0}, ReduceOp::kMax) > 0
                  : g_stop_signal != 0;
     }
     return stop;
@@ -329,9 +362,9 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
     if (should_stop()) break;
     if (work.mine[mi].empty()) continue;
     const auto& m = plan.models[mi];
-    std::unique_ptr<Model> model =
-        load_entry_model(m, layout.device, "models[" + std::to_string(mi) + "]",
-                         plan.streamed_models.count(m.name) == 0);
+    std::unique_ptr<Model> model = load_entry_model(
+        m, layout.device, "models[" + std::to_string(mi) + "]",
+        plan.streamed_models.count(m.name) == 0, layout.tensor_group.get());
     const Tokenizer& tokenizer = work.tokenizers[mi];
     XAI_CHECK(tokenizer.vocab_size() <= model->spec().vocab_size, m.path,
               "/tokenizer.json: ", tokenizer.vocab_size(),
@@ -386,7 +419,7 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
       rec.target = sample.target;
       for (size_t k = 0; k < plan.explainers.size(); ++k) {
         auto& x = plan.explainers[k];
-        if (!group_root && !x.impl->splits_perturbations()) continue;
+        if (!layout.runs_every_method && !x.impl->splits_perturbations()) continue;
         if (!cannot[k].empty()) {
           if (!group_root) continue;
           writer.add_failure({m.name, id, x.name, cannot[k]});

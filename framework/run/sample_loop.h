@@ -15,6 +15,7 @@
 
 #include "framework/dist/world.h"
 #include "framework/io/results.h"
+#include "framework/model/tensor_parallel.h"
 #include "framework/text/tokenizer.h"
 
 namespace xai {
@@ -25,17 +26,31 @@ class RankWatchdog;
 class ShardWriter;
 struct Plan;
 
-// Which rank does what: perturbation groups of `per_group` consecutive ranks run the same samples
-// (AtMan deals its perturbation batches over the group and sums the rows); the group's first rank
-// records the sample and runs the other methods alone. Samples go to groups, not ranks.
+// Which rank does what. Replicas of `world.tensor` consecutive ranks (parallel.tensor) each hold
+// one model together and run the same calls; perturbation groups of `per_group` consecutive
+// replicas (parallel.perturbation) run the same samples (AtMan deals its perturbation batches over
+// the group's replicas and sums the rows); the group's first replica runs the other methods alone
+// and its first rank records the sample. Samples go to groups, not ranks:
+//   rank = (group * per_group + member) * tensor + tensor rank.
+// The value part is pure (layout_of); make_layout adds the communicators.
 struct RunLayout {
   World world;
   int per_group = 1, groups = 1, group = 0;
-  bool group_root = true;
+  int member = 0;                 // this rank's replica within its perturbation group
+  bool group_root = true;         // records the group's samples (member 0, tensor rank 0)
+  bool runs_every_method = true;  // member 0: the methods that do not split perturbations
   at::Device device = at::kCPU;
-  std::unique_ptr<Communicator> group_comm;          // the group's ranks (per_group > 1)
+  std::unique_ptr<Communicator> group_comm;          // the group's replicas at this tensor rank
   std::unique_ptr<DeviceCollectives> group_devices;  // the same over NCCL (collectives: nccl)
+  std::unique_ptr<Communicator> unit_comm;           // every rank of the group (decisions)
+  std::unique_ptr<Communicator> tensor_comm;         // the replica's ranks (tensor > 1)
+  std::unique_ptr<DeviceCollectives> tensor_devices;  // the same over NCCL (collectives: nccl)
+  std::unique_ptr<TensorGroup> tensor_group;          // the model's collectives over them
+
+  std::string describe() const;  // "rank 3/4: group 0/1, replica 1 of 2, tensor rank 1 of 2"
 };
+// The numbers of the layout for `world` (world.tensor set), without communicators.
+RunLayout layout_of(const World& world, int per_group);
 RunLayout make_layout(Communicator& comm, const Plan& plan, at::Device device);
 
 // This rank's share: per model, the dataset indices it computes (ascending), balanced by token

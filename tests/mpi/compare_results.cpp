@@ -1,8 +1,10 @@
-// xai_compare_results A.h5 B.h5 [--tolerance X]: exits 0 when two results files hold the same
-// models, samples (ids, tokens, offsets), explainers, relevance, per-target scores, metrics and
-// extras (float values within X, 0 = bit-identical) and the same failures; else prints each
-// difference, one line, and exits 1. CTest uses it to check that 1, 2 and 3 ranks (and resumed
-// runs) agree.
+// xai_compare_results A.h5 B.h5 [--tolerance X | --relative X]: exits 0 when two results files
+// hold the same models, samples (ids, tokens, offsets), explainers, relevance, per-target scores,
+// metrics and extras (float values within X, 0 = bit-identical; with --relative, within X times
+// the largest magnitude of A's array, for runs whose sums are ordered differently, such as a model
+// split over ranks) and the same failures; else prints each difference, one line, and exits 1.
+// CTest uses it to check that 1, 2 and 3 ranks (and resumed runs) agree.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -16,6 +18,7 @@
 namespace {
 
 int g_differences = 0;
+bool g_relative = false;  // tolerances scale with each array's largest magnitude
 
 void differ(const std::string& what) {
   if (++g_differences <= 20) std::cerr << "differ: " << what << "\n";
@@ -31,6 +34,13 @@ void same_floats(const std::vector<float>& a, const std::vector<float>& b, doubl
   if (a.size() != b.size())
     return differ(what + ": " + std::to_string(a.size()) + " vs " + std::to_string(b.size()) +
                   " values");
+  if (g_relative) {
+    double largest = 0;
+    for (float v : a) {
+      if (std::isfinite(v)) largest = std::max(largest, std::abs(static_cast<double>(v)));
+    }
+    tol *= largest;
+  }
   for (size_t i = 0; i < a.size(); ++i) {
     const bool both_nan = std::isnan(a[i]) && std::isnan(b[i]);
     if (!both_nan && !(std::abs(static_cast<double>(a[i]) - b[i]) <= tol)) {
@@ -49,11 +59,13 @@ void same_doubles(const std::vector<double>& a, const std::vector<double>& b, do
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3 && !(argc == 5 && std::string(argv[3]) == "--tolerance")) {
-    std::cerr << "usage: xai_compare_results A.h5 B.h5 [--tolerance X]\n";
+  if (argc != 3 && !(argc == 5 && (std::string(argv[3]) == "--tolerance" ||
+                                   std::string(argv[3]) == "--relative"))) {
+    std::cerr << "usage: xai_compare_results A.h5 B.h5 [--tolerance X | --relative X]\n";
     return 2;
   }
   const double tol = argc == 5 ? std::atof(argv[4]) : 0.0;
+  g_relative = argc == 5 && std::string(argv[3]) == "--relative";
   try {
     const xai::ResultsReader a(argv[1]), b(argv[2]);
     same_exact(a.models(), b.models(), "models");

@@ -149,6 +149,36 @@ TEST(MemoryPlan, ARunThatCannotFitIsRefusedBeforeAnyWork) {
   EXPECT_NE(one.find("90% of "), std::string::npos) << one;
 }
 
+// parallel.tensor: each rank plans for its part of the weights (the split tensors' parts, the
+// norms whole), and a refusal names the smallest k under which the weights would fit.
+TEST(MemoryPlan, TensorParallelRanksPlanForTheirPartOfTheWeights) {
+  TempDir dir;
+  const std::string yaml = experiment(dir, {50}, "[{method: attention}]");
+  const double whole = row(plan_memory(read_plan(yaml, {}), at::kCPU, 1), "attention").weights;
+  const double half =
+      row(plan_memory(read_plan(yaml, {"parallel.tensor=2"}), at::kCPU, 1), "attention").weights;
+  const double quarter =
+      row(plan_memory(read_plan(yaml, {"parallel.tensor=4"}), at::kCPU, 1), "attention").weights;
+  // gpt2 64 x 2 layers, vocabulary 512, 1024 learned positions (replicated, 256 KB) and norms.
+  const double positions = 1024.0 * 64 * 4;
+  EXPECT_NEAR(half - positions, (whole - positions) / 2, (whole - positions) * 0.01);
+  EXPECT_NEAR(quarter - positions, (whole - positions) / 4, (whole - positions) * 0.01);
+  // A budget between the quarter and the half (attention has no batch to lower): refused, with
+  // parallel.tensor: 4 as a way out.
+  const double budget = (half + quarter) / 2 +
+                        row(plan_memory(read_plan(yaml, {}), at::kCPU, 1), "attention").explanation;
+  const Plan tight = read_plan(
+      yaml, {"parallel.tensor=2", "runtime.memory_budget=" + std::to_string(int64_t(budget))});
+  const MemoryPlanRow& r = row(plan_memory(tight, at::kCPU, 1), "attention");
+  EXPECT_FALSE(r.fits);
+  EXPECT_NE(r.refusal.find("parallel.tensor: 4 (4 ranks hold the model together"),
+            std::string::npos)
+      << r.refusal;
+  // A k the model cannot be split by is a one-line error naming the key, before any work.
+  expect_error([&] { read_plan(yaml, {"parallel.tensor=3"}); },
+               {"parallel.tensor = 3 does not divide the model's 4 attention heads", "model m"});
+}
+
 TEST(MemoryPlan, BadBudgetsAreNamedWithTheirLine) {
   TempDir dir;
   for (const char* bad : {"lots", "150%", "0%", "0GB", "-3GB"}) {

@@ -1,0 +1,306 @@
+#include "framework/model/tensor_parallel.h"
+
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "framework/common/error.h"
+#include "framework/dist/communicator.h"
+#include "framework/dist/device_collectives.h"
+
+namespace xai {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+TensorGroup::TensorGroup(Communicator& comm, DeviceCollectives* devices)
+    : comm_(&comm), devices_(devices), rank_(comm.rank()), size_(comm.size()) {}
+
+at::Tensor TensorGroup::sum(const at::Tensor& t) const {
+  if (size_ == 1) return t;
+  summed_ += t.numel();
+  if (devices_ != nullptr && t.is_cuda()) {
+    // On the GPU in float32 (a bf16 sum over ranks would round at every step).
+    at::Tensor buf = t.detach().to(at::kFloat, /*non_blocking=*/false, /*copy=*/true).contiguous();
+    devices_->allreduce(buf.data_ptr(), static_cast<size_t>(buf.numel()), DeviceDType::kFloat32,
+                        ReduceOp::kSum);
+    return buf.to(t.scalar_type());
+  }
+  at::Tensor buf = t.detach().to(at::kCPU, at::kFloat, false, /*copy=*/true).contiguous();
+  comm_->allreduce(buf.data_ptr<float>(), static_cast<size_t>(buf.numel()), ReduceOp::kSum);
+  return buf.to(t.device(), t.scalar_type());
+}
+
+at::Tensor TensorGroup::gather(const at::Tensor& t, int64_t dim) const {
+  if (size_ == 1) return t;
+  gathered_ += t.numel();
+  const int64_t d = dim < 0 ? dim + t.dim() : dim;
+  // Gathered as (size, *t.shape), then the rank axis moved next to `dim` and merged into it.
+  at::Tensor all;
+  const at::Tensor mine = t.detach().contiguous();
+  if (devices_ != nullptr && t.is_cuda()) {
+    at::Tensor src = mine.to(at::kFloat);
+    std::vector<int64_t> shape = {size_};
+    for (int64_t s : t.sizes()) shape.push_back(s);
+    all = at::empty(shape, src.options());
+    devices_->allgather(src.data_ptr(), all.data_ptr(), static_cast<size_t>(src.numel()),
+                        DeviceDType::kFloat32);
+    all = all.to(t.scalar_type());
+  } else {
+    const at::Tensor src = mine.to(at::kCPU);
+    std::vector<int64_t> shape = {size_};
+    for (int64_t s : t.sizes()) shape.push_back(s);
+    all = at::empty(shape, src.options());
+    comm_->allgather_bytes(src.data_ptr(), all.data_ptr(),
+                     static_cast<size_t>(src.numel()) * src.element_size());
+    all = all.to(t.device());
+  }
+  // (size, ..., n_d, ...) -> (..., size, n_d, ...) -> (..., size * n_d, ...)
+  std::vector<int64_t> merged(t.sizes().begin(), t.sizes().end());
+  merged[static_cast<size_t>(d)] *= size_;
+  return all.movedim(0, d).reshape(merged);
+}
+
+namespace {
+
+const TensorGroup& group_of(AutogradContext* ctx) {
+  return *group_from_handle(ctx->saved_data["group"].toInt());
+}
+int64_t group_handle(const TensorGroup& g) { return group_handle(&g); }
+
+// f: identity forward, the gradient summed over the group backward.
+struct EnterGroupFn : public torch::autograd::Function<EnterGroupFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t group) {
+    ctx->saved_data["group"] = group;
+    return x.view_as(x);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {group_of(ctx).sum(grads[0]), at::Tensor()};
+  }
+};
+
+// g: the sum over the group forward, identity backward.
+struct SumOverGroupFn : public torch::autograd::Function<SumOverGroupFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t group) {
+    ctx->saved_data["group"] = group;
+    return group_of(ctx).sum(x);
+  }
+  static variable_list backward(AutogradContext*, variable_list grads) {
+    return {grads[0], at::Tensor()};
+  }
+};
+
+// The gather along dim forward; backward, this rank's slice of the (replicated) gradient.
+struct GatherOverGroupFn : public torch::autograd::Function<GatherOverGroupFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t group,
+                            int64_t dim) {
+    ctx->saved_data["group"] = group;
+    ctx->saved_data["dim"] = dim;
+    ctx->saved_data["n"] = x.size(dim);
+    return group_of(ctx).gather(x, dim);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const int64_t dim = ctx->saved_data["dim"].toInt(), n = ctx->saved_data["n"].toInt();
+    return {grads[0].narrow(dim, group_of(ctx).rank() * n, n), at::Tensor(), at::Tensor()};
+  }
+};
+
+// This rank's slice forward; backward, every rank's slice gradient gathered into the whole.
+struct LocalPartFn : public torch::autograd::Function<LocalPartFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t group,
+                            int64_t dim) {
+    ctx->saved_data["group"] = group;
+    ctx->saved_data["dim"] = dim;
+    const TensorGroup& g = group_of(ctx);
+    const int64_t n = x.size(dim) / g.size();
+    return x.narrow(dim, g.rank() * n, n);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {group_of(ctx).gather(grads[0], ctx->saved_data["dim"].toInt()), at::Tensor(),
+            at::Tensor()};
+  }
+};
+
+bool recording(const at::Tensor& x) { return at::GradMode::is_enabled() && x.requires_grad(); }
+
+}  // namespace
+
+at::Tensor enter_group(const TensorGroup& g, const at::Tensor& x) {
+  if (g.size() == 1 || !recording(x)) return x;
+  return EnterGroupFn::apply(x, group_handle(g));
+}
+
+at::Tensor sum_over_group(const TensorGroup& g, const at::Tensor& partial) {
+  if (g.size() == 1) return partial;
+  if (!recording(partial)) return g.sum(partial);
+  return SumOverGroupFn::apply(partial, group_handle(g));
+}
+
+at::Tensor gather_over_group(const TensorGroup& g, const at::Tensor& local, int64_t dim) {
+  if (g.size() == 1) return local;
+  const int64_t d = dim < 0 ? dim + local.dim() : dim;
+  if (!recording(local)) return g.gather(local, d);
+  return GatherOverGroupFn::apply(local, group_handle(g), d);
+}
+
+at::Tensor local_part(const TensorGroup& g, const at::Tensor& whole, int64_t dim) {
+  const int64_t d = dim < 0 ? dim + whole.dim() : dim;
+  XAI_CHECK(whole.size(d) % g.size() == 0, "internal: a tensor of ", whole.size(d),
+            " along the split dimension for ", g.size(), " ranks");
+  if (g.size() == 1) return whole;
+  if (!recording(whole)) {
+    const int64_t n = whole.size(d) / g.size();
+    return whole.narrow(d, g.rank() * n, n);
+  }
+  return LocalPartFn::apply(whole, group_handle(g), d);
+}
+
+int64_t group_handle(const TensorGroup* g) { return reinterpret_cast<int64_t>(g); }
+const TensorGroup* group_from_handle(int64_t handle) {
+  return reinterpret_cast<const TensorGroup*>(handle);
+}
+
+// ---- the split ------------------------------------------------------------------------------
+
+TensorSplit TensorSplit::make(const ModelSpec& spec, int rank, int size,
+                              const std::string& where) {
+  TensorSplit s;
+  s.rank = rank;
+  s.size = size;
+  s.heads = spec.num_heads;
+  s.kv_heads = spec.num_kv_heads;
+  s.head_dim = spec.head_dim;
+  s.hidden = spec.hidden_size;
+  s.inter = spec.intermediate_size;
+  s.vocab = spec.vocab_size;
+  XAI_CHECK(size >= 1 && rank >= 0 && rank < size, where, ": tensor rank ", rank, " of ", size);
+  XAI_CHECK(s.heads % size == 0, where, " = ", size, " does not divide the model's ", s.heads,
+            " attention heads (HINT: a divisor of ", s.heads, ")");
+  XAI_CHECK(s.kv_heads % size == 0 || size % s.kv_heads == 0, where, " = ", size,
+            " neither divides the model's ", s.kv_heads, " key/value heads nor is a multiple of "
+            "them (HINT: a divisor or a multiple of ", s.kv_heads, " that divides ", s.heads, ")");
+  XAI_CHECK(s.inter >= size && (size - 1) * s.vocab_chunk() < s.vocab, where, " = ", size,
+            " is too many ranks for the model's MLP width of ", s.inter, " or vocabulary of ",
+            s.vocab);
+  return s;
+}
+
+SplitRange TensorSplit::query() const {
+  const int64_t n = local_heads() * head_dim;
+  return {rank * n, (rank + 1) * n};
+}
+
+SplitRange TensorSplit::kv() const {
+  if (kv_heads >= size) {
+    const int64_t n = local_kv_heads() * head_dim;
+    return {rank * n, (rank + 1) * n};
+  }
+  // Replicated: the key/value head of this rank's query heads (they all share one).
+  const int64_t group = heads / kv_heads;  // query heads per key/value head
+  const int64_t kv = rank * local_heads() / group;
+  return {kv * head_dim, (kv + 1) * head_dim};
+}
+
+SplitRange TensorSplit::mlp() const {
+  return {rank * inter / size, (rank + 1) * inter / size};
+}
+
+SplitRange TensorSplit::vocab_rows() const {
+  const int64_t c = vocab_chunk();
+  return {std::min(vocab, rank * c), std::min(vocab, (rank + 1) * c)};
+}
+
+bool TensorSplit::splits(Dim d) {
+  switch (d) {
+    case Dim::kQ:
+    case Dim::kKV:
+    case Dim::kInter:
+    case Dim::kVocab:
+    case Dim::k3Hidden:
+    case Dim::kQKVHeads:
+      return true;
+    default:
+      return false;
+  }
+}
+
+at::Tensor TensorSplit::slice(const at::Tensor& full, Dim rows, Dim cols) const {
+  if (!split()) return full;
+  int64_t axis = -1;
+  Dim d = Dim::kNone;
+  if (splits(rows)) {
+    axis = 0;
+    d = rows;
+  } else if (cols != Dim::kNone && splits(cols)) {
+    axis = 1;
+    d = cols;
+  }
+  if (axis < 0) return full;
+  auto part = [&](SplitRange r) { return full.narrow(axis, r.begin, r.size()); };
+  switch (d) {
+    case Dim::kQ:
+      return part(query());
+    case Dim::kKV:
+      return part(kv());
+    case Dim::kInter:
+      return part(mlp());
+    case Dim::kVocab:
+      return part(vocab_rows());
+    case Dim::k3Hidden: {  // q | k | v sections of H * Dh each: this rank's heads of each
+      const SplitRange q = query();
+      const int64_t section = heads * head_dim;
+      return at::cat({full.narrow(axis, q.begin, q.size()),
+                      full.narrow(axis, section + q.begin, q.size()),
+                      full.narrow(axis, 2 * section + q.begin, q.size())},
+                     axis);
+    }
+    case Dim::kQKVHeads: {  // (H, 3, Dh): this rank's heads are one run of rows
+      const SplitRange q = query();
+      return full.narrow(axis, 3 * q.begin, 3 * q.size());
+    }
+    default:
+      return full;
+  }
+}
+
+int64_t TensorSplit::elements(const TensorEntry& e) const {
+  int64_t n = 1;
+  for (int64_t s : e.shape) n *= s;
+  if (!split() || e.shape.empty()) return n;
+  const int axis = splits(e.rows) ? 0 : (e.shape.size() > 1 && splits(e.cols) ? 1 : -1);
+  if (axis < 0) return n;
+  const Dim d = axis == 0 ? e.rows : e.cols;
+  const int64_t whole = e.shape[static_cast<size_t>(axis)];
+  int64_t part = whole;
+  switch (d) {
+    case Dim::kQ:
+      part = query().size();
+      break;
+    case Dim::kKV:
+      part = kv().size();
+      break;
+    case Dim::kInter:
+      part = mlp().size();
+      break;
+    case Dim::kVocab:
+      part = vocab_rows().size();
+      break;
+    case Dim::k3Hidden:
+    case Dim::kQKVHeads:
+      part = 3 * query().size();
+      break;
+    default:
+      break;
+  }
+  return n / whole * part;
+}
+
+std::string TensorSplit::describe() const {
+  return str_cat("tensor rank ", rank, " of ", size, ": heads ", local_heads(), " of ", heads,
+                 ", key/value heads ", local_kv_heads(), " of ", kv_heads,
+                 kv_heads < size ? " (replicated)" : "", ", MLP columns ", mlp().size(), " of ",
+                 inter, ", vocabulary rows ", vocab_rows().size(), " of ", vocab);
+}
+
+}  // namespace xai
