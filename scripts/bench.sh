@@ -119,7 +119,8 @@ scripts/bench_memory_plan.sh "$BUILD"
 echo
 echo "== xai tensor parallelism: one GPT-2-medium-shaped model over k ranks x threads, the same cores"
 if command -v mpirun > /dev/null && [ -x "$BUILD/tests/bench_tensor_parallel" ]; then
-  MPI=(mpirun --oversubscribe); [ "$(id -u)" = 0 ] && MPI+=(--allow-run-as-root)
+  # --bind-to none: OpenMPI binds a rank of a small job to one core, which would halve k = 1.
+  MPI=(mpirun --oversubscribe --bind-to none); [ "$(id -u)" = 0 ] && MPI+=(--allow-run-as-root)
   "${MPI[@]}" -n 1 "$BUILD/tests/bench_tensor_parallel" --threads "$THREADS" --T "${TP_T:-512}"
   "${MPI[@]}" -n 2 "$BUILD/tests/bench_tensor_parallel" --threads $((THREADS > 1 ? THREADS / 2 : 1)) \
     --T "${TP_T:-512}" | tail -1
