@@ -107,11 +107,14 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
   if (options_.head_at_targets) clean.logit_positions = target_pos.to(dev);
   clean.return_cache = options_.prefix_reuse;
   clean.release_layers = ctx.layer_major;
+  clean.vocab_parallel = true;  // under tensor parallelism: this rank's vocabulary rows
+  const VocabSlice vocab = model.vocab_slice();
   ForwardResult base = model.forward(clean);
   at::Tensor base_logits = options_.head_at_targets
                                ? base.logits[0]
                                : base.logits[0].index_select(0, target_pos.to(dev));
-  const at::Tensor ce_clean = target_cross_entropy(base_logits, targets).to(at::kCPU);  // (n)
+  const at::Tensor ce_clean =
+      target_cross_entropy(base_logits, targets, vocab).to(at::kCPU);  // (n)
   // The clean pass is counted once per group (by share 0), so the group's summed costs equal
   // those of one rank.
   out.cost.forward_passes = share == 0 ? 1 : 0;
@@ -169,6 +172,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
   auto prepare = [&](Batch& b) {  // the batch's request (its prefix views the clean pass's K/V)
     b.req = ForwardRequest();
     b.req.input_ids = ids.slice(1, b.start).expand({b.nb, T - b.start});
+    b.req.vocab_parallel = true;
     b.prefix = KVCache();
     if (b.start > 0) {
       for (size_t l = 0; l < base.cache.keys.size(); ++l) {
@@ -186,7 +190,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
     at::Tensor logits =
         options_.head_at_targets ? res_logits : res_logits.index_select(1, rows.to(dev));
     at::Tensor ce = target_cross_entropy(logits.reshape({b.nb * b.nt, logits.size(2)}),
-                                         targets.slice(0, b.t0).repeat({b.nb}))
+                                         targets.slice(0, b.t0).repeat({b.nb}), vocab)
                         .view({b.nb, b.nt})
                         .to(at::kCPU);  // (nb, nt)
     auto c = ce.accessor<double, 2>();
@@ -244,6 +248,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
             states[k - g0] = model.forward(req, control).hidden_states;
           } else {
             req.logit_positions = b.req.logit_positions;
+            req.vocab_parallel = true;
             states[k - g0] = at::Tensor();
             finish(b, rows[k - g0], model.forward(req, control).logits);
           }

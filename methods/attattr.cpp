@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "framework/common/error.h"
+#include "framework/model/tensor_parallel.h"
 #include "methods/attention.h"
 
 namespace xai {
@@ -71,12 +72,15 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
     req.input_ids = s.ids;
     req.logit_positions = s.positions;
     req.return_layer_inputs = true;
+    req.vocab_parallel = true;
     clean = model.forward(req);
   }
   out.cost.forward_passes += 1;
   out.cost.sequences += 1;
   // F_t's class: the target token (teacher forcing) or the model's own argmax at p_t (the paper).
-  const at::Tensor labels = options_.label == "predicted" ? clean.logits[0].argmax(-1) : s.targets;
+  const VocabSlice vocab = model.vocab_slice();
+  const at::Tensor labels =
+      options_.label == "predicted" ? vocab_argmax(clean.logits[0], vocab) : s.targets;
 
   at::Tensor scores = at::zeros({s.n, s.T}, fopts);  // (n, T)
   at::Tensor importance = at::zeros({L, H}, fopts);  // (L, H)
@@ -102,9 +106,10 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
       req.start_layer = l;
       req.hidden_states = h.expand({b, s.T, h.size(2)});
       req.logit_positions = s.positions;
-      ForwardResult r = model.forward(req, ctl);  // logits (b, n, V)
-      at::Tensor f = target_function(r.logits.reshape({b * s.n, -1}), labels.repeat({b}),
-                                     options_.common.target)
+      req.vocab_parallel = true;
+      ForwardResult r = model.forward(req, ctl);  // logits (b, n, V), this rank's part of V
+      at::Tensor f = target_function(r.logits.reshape({b * s.n, r.logits.size(2)}),
+                                     labels.repeat({b}), options_.common.target, vocab)
                          .view({b, s.n});
       for (int64_t t = static_cast<int64_t>(G.size()); t < s.n; ++t) {
         G.push_back(at::zeros({H, s.T, s.T}, fopts));  // one tensor each (assign would share)

@@ -49,8 +49,10 @@ Explanation AttnLrp::explain(Model& model, const Encoded& sample, ExplainContext
   req.inputs_embeds = e;
   req.logit_positions = at::arange(P - 1, P - 1 + n, at::kLong);  // the LM head runs only there
   req.rules = attnlrp_rules(options_.variant, model.spec());
+  req.vocab_parallel = true;
   ForwardResult out = model.forward(req);
-  at::Tensor f = target_function(out.logits[0], targets, options_.common.target);  // (n)
+  at::Tensor f = target_function(out.logits[0], targets, options_.common.target,
+                                 model.vocab_slice());  // (n)
 
   at::Tensor input = e.detach().to(at::kFloat);  // (1, T, D)
   at::Tensor scores = at::zeros({n, T}, at::kFloat);

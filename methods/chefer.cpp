@@ -25,9 +25,10 @@ Graph forward_graph(Model& model, const attention_detail::SampleTensors& s, Targ
   ForwardRequest req;
   g.input = start_with_grad_at(model, s.ids, first, req);
   req.logit_positions = s.positions;
+  req.vocab_parallel = true;
   ForwardResult r = model.forward(req, ctl);
   g.probs = std::move(r.attn_probs);
-  g.f = target_function(r.logits[0], s.targets, f);
+  g.f = target_function(r.logits[0], s.targets, f, model.vocab_slice());
   return g;
 }
 

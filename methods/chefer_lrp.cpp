@@ -52,6 +52,7 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
   GradientSwitch rules_on;
   req.rules = GradientRules::kLrpAlphaBeta;
   req.rule_switch = &rules_on;
+  req.vocab_parallel = true;
   ForwardResult pass = model.forward(req, keep);
   XAI_CHECK(static_cast<int64_t>(pass.attn_probs.size()) == L,
             "chefer_lrp: the model returned no attention maps");
@@ -59,8 +60,9 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
   const std::vector<at::Tensor> probs(pass.attn_probs.begin() + start,
                                       pass.attn_probs.end());  // (1, H, T, T) each
   at::Tensor logit =
-      pass.logits[0].gather(1, targets.to(pass.logits.device()).view({-1, 1})).view({-1});  // (n)
-  at::Tensor f = target_function(pass.logits[0], targets, options_.common.target);          // (n)
+      target_function(pass.logits[0], targets, TargetFunction::kLogit, model.vocab_slice());
+  at::Tensor f = target_function(pass.logits[0], targets, options_.common.target,
+                                 model.vocab_slice());  // (n)
   const auto fopts = at::TensorOptions().dtype(at::kFloat).device(model.device());
   at::Tensor eye = at::eye(T, fopts);
 

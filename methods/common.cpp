@@ -1,13 +1,19 @@
 #include <cmath>
 
 #include "framework/common/error.h"
+#include "framework/model/tensor_parallel.h"
 #include "methods/explainer.h"
 
 namespace xai {
 
-at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targets) {
+at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targets,
+                                const VocabSlice& vocab) {
   XAI_CHECK(logits.dim() == 2 && targets.dim() == 1 && logits.size(0) == targets.size(0),
             "target_cross_entropy: logits (P, V) and targets (P) disagree");
+  if (vocab.group != nullptr && logits.size(1) == vocab.size) {
+    const at::Tensor l = logits.to(at::kDouble);  // this rank's part, reduced over the group
+    return vocab_logsumexp(l, vocab) - vocab_target(l, targets, vocab);
+  }
   at::Tensor lp = at::log_softmax(logits.to(at::kDouble), -1);             // (P, V)
   return -lp.gather(1, targets.to(lp.device()).view({-1, 1})).view({-1});  // (P)
 }

@@ -173,8 +173,9 @@ std::string keep_explained(Explanation& ex, const Encoded& sample);
 // ----------------------------------------------------------------
 
 // (P, V) logits at the positions predicting target tokens (P rows), target ids (P) ->
-// cross-entropy per row, float64 accumulation for the log-sum-exp.
-at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targets);
+// cross-entropy per row, float64 accumulation for the log-sum-exp. `vocab` as for target_function.
+at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targets,
+                                const VocabSlice& vocab = {});
 
 // (n_targets, T) -> (T): "square" sum_t x^2 (the AtMan reference), "abs" sum_t |x|, "sum" sum_t x
 // (signed; not clamped).

@@ -224,9 +224,10 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     ForwardRequest req;
     req.inputs_embeds = x;  // (b, T, D)
     req.logit_positions = positions;
+    req.vocab_parallel = true;
     ForwardResult res = model.forward(req);  // logits (b, n, V)
     at::Tensor f = target_function(res.logits.reshape({b * n, res.logits.size(2)}),
-                                   targets.repeat({b}), options_.common.target)
+                                   targets.repeat({b}), options_.common.target, model.vocab_slice())
                        .view({b, n});
     for (int64_t t = 0; t < n; ++t) {
       // Weighting before the backward gives sum_k w_k df_t/dx_k in one pass per target.
@@ -248,9 +249,10 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     ForwardRequest req;
     req.inputs_embeds = at::stack({e, e0});
     req.logit_positions = positions;
+    req.vocab_parallel = true;
     ForwardResult res = model.forward(req);
     ends = target_function(res.logits.reshape({2 * n, res.logits.size(2)}), targets.repeat({2}),
-                           options_.common.target)
+                           options_.common.target, model.vocab_slice())
                .view({2, n})
                .detach()
                .to(at::kCPU, at::kDouble);

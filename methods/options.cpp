@@ -4,6 +4,7 @@
 
 #include "framework/common/error.h"
 #include "framework/config/config.h"
+#include "framework/model/tensor_parallel.h"
 #include "methods/explainer.h"
 
 namespace xai {
@@ -84,9 +85,17 @@ std::string CommonOptions::json_fields() const {
   return s.substr(1, s.size() - 2);
 }
 
-at::Tensor target_function(const at::Tensor& logits, const at::Tensor& targets, TargetFunction f) {
+at::Tensor target_function(const at::Tensor& logits, const at::Tensor& targets, TargetFunction f,
+                           const VocabSlice& vocab) {
   XAI_CHECK(logits.dim() == 2 && targets.dim() == 1 && logits.size(0) == targets.size(0),
             "target_function: logits (P, V) and targets (P) disagree");
+  if (vocab.group != nullptr && logits.size(1) == vocab.size) {
+    // This rank's part of the vocabulary: log p = z_t - logsumexp(z), reduced over the group.
+    const at::Tensor z = vocab_target(logits, targets, vocab);
+    if (f == TargetFunction::kLogit) return z;
+    const at::Tensor lp = z - vocab_logsumexp(logits, vocab);
+    return f == TargetFunction::kLogProb ? lp : lp.exp();
+  }
   at::Tensor idx = targets.to(logits.device()).view({-1, 1});
   switch (f) {
     case TargetFunction::kLogit:

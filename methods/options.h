@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "framework/model/model.h"
 #include "framework/text/encoded.h"
 
 namespace xai {
@@ -55,8 +56,11 @@ struct CommonOptions {
   std::string json_fields() const;
 };
 
-// (P) values of the target function at (P, V) logits for target ids (P).
-at::Tensor target_function(const at::Tensor& logits, const at::Tensor& targets, TargetFunction f);
+// (P) values of the target function at (P, V) logits for target ids (P). `vocab`: the rows the
+// logits hold (Model::vocab_slice; under tensor parallelism with ForwardRequest::vocab_parallel,
+// this rank's part, reduced over its group); the default is the whole vocabulary.
+at::Tensor target_function(const at::Tensor& logits, const at::Tensor& targets, TargetFunction f,
+                           const VocabSlice& vocab = {});
 
 // (..., T, D) attribution -> (..., T) scores.
 at::Tensor aggregate_embedding(const at::Tensor& attribution, EmbeddingAggregation how);

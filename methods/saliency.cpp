@@ -57,8 +57,9 @@ void embedding_gradients(
   ForwardRequest req;
   req.inputs_embeds = e;
   req.logit_positions = at::arange(P - 1, P - 1 + n, at::kLong).to(dev);  // the LM head only there
+  req.vocab_parallel = true;
   ForwardResult out = model.forward(req);
-  at::Tensor values = target_function(out.logits[0], targets, f);  // (n)
+  at::Tensor values = target_function(out.logits[0], targets, f, model.vocab_slice());  // (n)
   const at::Tensor embeddings = e.detach()[0].to(at::kFloat);      // (T, D)
   for (int64_t t = 0; t < n; ++t) {
     // autograd::grad reaches only e: weights never accumulate gradients.

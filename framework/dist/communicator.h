@@ -50,6 +50,7 @@ class Communicator {
   // element-wise in place, and every rank's `bytes` bytes gathered by rank into `recv` (which
   // holds size() * bytes). No copy beyond the caller's buffers.
   virtual void allreduce(float* data, size_t count, ReduceOp op) = 0;
+  virtual void allreduce(double* data, size_t count, ReduceOp op) = 0;
   virtual void allgather_bytes(const void* send, void* recv, size_t bytes) = 0;
   // Ends every rank of the run now (a rank that cannot go on while others wait in a collective).
   [[noreturn]] virtual void abort(int exit_code) = 0;
@@ -81,6 +82,7 @@ class LocalCommunicator final : public Communicator {
   void allreduce(std::vector<double>&, ReduceOp) override {}
   void allreduce(std::vector<int64_t>&, ReduceOp) override {}
   void allreduce(float*, size_t, ReduceOp) override {}
+  void allreduce(double*, size_t, ReduceOp) override {}
   void allgather_bytes(const void* send, void* recv, size_t bytes) override;
   [[noreturn]] void abort(int exit_code) override;
   std::unique_ptr<Communicator> split(int, int) override {

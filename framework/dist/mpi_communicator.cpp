@@ -155,6 +155,11 @@ class MpiCommunicator final : public Communicator {
                         world_),
           "MPI_Allreduce");
   }
+  void allreduce(double* data, size_t count, ReduceOp op) override {
+    check(MPI_Allreduce(MPI_IN_PLACE, data, as_count(count, "allreduce"), MPI_DOUBLE, op_of(op),
+                        world_),
+          "MPI_Allreduce");
+  }
   void allgather_bytes(const void* send, void* recv, size_t bytes) override {
     check(MPI_Allgather(send, as_count(bytes, "allgather"), MPI_BYTE, recv,
                         as_count(bytes, "allgather"), MPI_BYTE, world_),

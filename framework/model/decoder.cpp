@@ -39,13 +39,19 @@ int64_t check_logit_positions(const at::Tensor& positions, int64_t B, int64_t T)
 // the sample, never reach a relevance map as numbers. One sum is the cheap test: a NaN or Inf
 // anywhere makes it non-finite (finite logits are far too small to overflow it); the count and
 // the first position are only worked out for the message.
-void check_finite_logits(const at::Tensor& logits) {  // (B, P, V) float
+// `force`: the caller found the sum non-finite already (under tensor parallelism, over the group),
+// so a part that is finite on this rank still stops it, with the group's reason.
+void check_finite_logits(const at::Tensor& logits, bool force = false) {  // (B, P, V) float
   at::NoGradGuard no_grad;
   const at::Tensor l = logits.detach();
-  if (std::isfinite(l.sum().item<double>())) return;
+  if (!force && std::isfinite(l.sum().item<double>())) return;
   const at::Tensor bad = at::isfinite(l).logical_not();
   const int64_t nan = at::isnan(l).sum().item<int64_t>();
   const int64_t count = bad.sum().item<int64_t>();
+  if (count == 0 && force) {
+    throw Error("the model's logits are not finite on another rank of its tensor-parallel group: "
+                "its weights are damaged or this input overflows them");
+  }
   if (count == 0) return;  // a sum that overflowed on huge but finite logits
   const at::Tensor where = bad.any(-1).nonzero();  // (k, 2): (batch, position) pairs
   throw Error(str_cat("the model's logits are not finite (", nan, " NaN and ", count - nan,
@@ -422,6 +428,12 @@ at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name, in
   return t;
 }
 
+VocabSlice DecoderLM::vocab_slice() const {
+  if (!group_) return {nullptr, 0, spec_.vocab_size};
+  const SplitRange r = split_.vocab_rows();
+  return {group_, r.begin, r.size()};
+}
+
 at::Tensor DecoderLM::enter(const at::Tensor& h) const {
   return group_ ? enter_group(*group_, h) : h;
 }
@@ -596,10 +608,17 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
     result.logits =
         linear(st, h, globals_.head, globals_.head_bias, /*in_out=*/false).to(at::kFloat);
   } else {
-    // Vocabulary-parallel head: this rank's rows (the last rank's may be short: padded to the
-    // chunk), gathered into the whole (B, P, V).
+    // Vocabulary-parallel head: this rank's rows; asked for whole, they are gathered into
+    // (B, P, V) (the last rank's part, which may be short, padded to the chunk for it).
     at::Tensor part =
         linear(st, enter(h), globals_.head, globals_.head_bias, /*in_out=*/false).to(at::kFloat);
+    if (req.vocab_parallel) {
+      // Every rank must stop alike: the finiteness test is summed over the group first.
+      const at::Tensor total = group_->sum(part.detach().sum(at::kDouble).view({1}));
+      if (!std::isfinite(total.item<double>())) check_finite_logits(part, /*force=*/true);
+      result.logits = part;
+      return result;
+    }
     const int64_t pad = split_.vocab_chunk() - part.size(-1);
     if (pad > 0) part = at::constant_pad_nd(part, {0, pad});
     result.logits = gather_over_group(*group_, part, -1).narrow(-1, 0, spec_.vocab_size);

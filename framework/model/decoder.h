@@ -46,6 +46,7 @@ class DecoderLM : public Model {
   at::ScalarType dtype() const override { return dtype_; }
   size_t release_layer(int layer) override;
   int tensor_parallel() const override { return split_.size; }
+  VocabSlice vocab_slice() const override;
 
  protected:
   DecoderLM(ModelSpec spec, const LoadOptions& options, at::ScalarType dtype);

@@ -98,6 +98,17 @@ class GradientSwitch {
   at::Tensor flag_;
 };
 
+class TensorGroup;  // tensor_parallel.h
+
+// Which vocabulary rows a forward's logits hold: all of them (group null, or a group of one), or
+// under tensor parallelism with ForwardRequest::vocab_parallel this rank's [begin, begin + size).
+// Read them through vocab_target / vocab_logsumexp / vocab_argmax (tensor_parallel.h), which
+// reduce over the group, or through the methods' target_function.
+struct VocabSlice {
+  const TensorGroup* group = nullptr;
+  int64_t begin = 0, size = 0;
+};
+
 struct ForwardRequest {
   at::Tensor input_ids;      // (B, T) int64, or
   at::Tensor inputs_embeds;  // (B, T, D) token embeddings as embed() returns them
@@ -128,6 +139,10 @@ struct ForwardRequest {
   // Drop each layer's mapped weights after the layer has run (Model::release_layer): a single
   // forward over a model larger than memory (runtime.weights: streamed).
   bool release_layers = false;
+  // Under tensor parallelism, return this rank's vocabulary rows of the logits (Model::vocab_slice)
+  // instead of gathering all of them on every rank: for a caller that reads them through the
+  // vocabulary-parallel reductions. Ignored on one rank.
+  bool vocab_parallel = false;
 };
 
 struct ForwardResult {
@@ -162,9 +177,9 @@ class Model {
   // of the group must make the same forward and backward calls; each returns the whole logits,
   // kept attention probabilities and gradients of replicated inputs.
   virtual int tensor_parallel() const { return 1; }
+  // The vocabulary rows of this rank's logits under ForwardRequest::vocab_parallel.
+  virtual VocabSlice vocab_slice() const { return {nullptr, 0, spec().vocab_size}; }
 };
-
-class TensorGroup;  // tensor_parallel.h
 
 struct LoadOptions {
   at::Device device = at::kCPU;

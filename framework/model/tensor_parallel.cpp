@@ -20,15 +20,30 @@ TensorGroup::TensorGroup(Communicator& comm, DeviceCollectives* devices)
 at::Tensor TensorGroup::sum(const at::Tensor& t) const {
   if (size_ == 1) return t;
   summed_ += t.numel();
+  return reduce(t, static_cast<int>(ReduceOp::kSum));
+}
+
+at::Tensor TensorGroup::max(const at::Tensor& t) const {
+  return size_ == 1 ? t : reduce(t, static_cast<int>(ReduceOp::kMax));
+}
+
+at::Tensor TensorGroup::reduce(const at::Tensor& t, int op_index) const {
+  const auto op = static_cast<ReduceOp>(op_index);
+  // In float32 at least (a bf16 sum over ranks would round at every step), float64 kept.
+  const bool wide = t.scalar_type() == at::kDouble;
+  const at::ScalarType work = wide ? at::kDouble : at::kFloat;
   if (devices_ != nullptr && t.is_cuda()) {
-    // On the GPU in float32 (a bf16 sum over ranks would round at every step).
-    at::Tensor buf = t.detach().to(at::kFloat, /*non_blocking=*/false, /*copy=*/true).contiguous();
-    devices_->allreduce(buf.data_ptr(), static_cast<size_t>(buf.numel()), DeviceDType::kFloat32,
-                        ReduceOp::kSum);
+    at::Tensor buf = t.detach().to(work, /*non_blocking=*/false, /*copy=*/true).contiguous();
+    devices_->allreduce(buf.data_ptr(), static_cast<size_t>(buf.numel()),
+                        wide ? DeviceDType::kFloat64 : DeviceDType::kFloat32, op);
     return buf.to(t.scalar_type());
   }
-  at::Tensor buf = t.detach().to(at::kCPU, at::kFloat, false, /*copy=*/true).contiguous();
-  comm_->allreduce(buf.data_ptr<float>(), static_cast<size_t>(buf.numel()), ReduceOp::kSum);
+  at::Tensor buf = t.detach().to(at::kCPU, work, false, /*copy=*/true).contiguous();
+  if (wide) {
+    comm_->allreduce(buf.data_ptr<double>(), static_cast<size_t>(buf.numel()), op);
+  } else {
+    comm_->allreduce(buf.data_ptr<float>(), static_cast<size_t>(buf.numel()), op);
+  }
   return buf.to(t.device(), t.scalar_type());
 }
 
@@ -159,6 +174,50 @@ at::Tensor local_part(const TensorGroup& g, const at::Tensor& whole, int64_t dim
 int64_t group_handle(const TensorGroup* g) { return reinterpret_cast<int64_t>(g); }
 const TensorGroup* group_from_handle(int64_t handle) {
   return reinterpret_cast<const TensorGroup*>(handle);
+}
+
+// ---- the vocabulary -----------------------------------------------------------------------
+
+namespace {
+// The group when `logits` hold part of the vocabulary, else null.
+const TensorGroup* part_of(const at::Tensor& logits, const VocabSlice& v) {
+  if (v.group == nullptr || v.group->size() == 1) return nullptr;
+  XAI_CHECK(logits.size(-1) == v.size, "internal: logits of ", logits.size(-1),
+            " vocabulary rows where this rank holds ", v.size);
+  return v.group;
+}
+}  // namespace
+
+at::Tensor vocab_logsumexp(const at::Tensor& logits, const VocabSlice& v) {
+  const TensorGroup* g = part_of(logits, v);
+  if (g == nullptr) return at::logsumexp(logits, -1);
+  // Shifted by the group's row maximum (a constant for the gradient), summed over the group.
+  const at::Tensor m = g->max(std::get<0>(logits.detach().max(-1)));
+  const at::Tensor s = (logits - m.unsqueeze(-1)).exp().sum(-1);
+  return m + sum_over_group(*g, s).log();
+}
+
+at::Tensor vocab_target(const at::Tensor& logits, const at::Tensor& targets, const VocabSlice& v) {
+  const at::Tensor t = targets.to(logits.device(), at::kLong);
+  const TensorGroup* g = part_of(logits, v);
+  if (g == nullptr) return logits.gather(-1, t.unsqueeze(-1)).squeeze(-1);
+  // The rank that holds a row's target gives its logit, the others 0.
+  const at::Tensor mine = t.ge(v.begin).logical_and(t.lt(v.begin + v.size));
+  const at::Tensor local = (t - v.begin).clamp(0, v.size - 1);
+  const at::Tensor z = logits.gather(-1, local.unsqueeze(-1)).squeeze(-1);
+  return sum_over_group(*g, z * mine.to(z.scalar_type()));
+}
+
+at::Tensor vocab_argmax(const at::Tensor& logits, const VocabSlice& v) {
+  const TensorGroup* g = part_of(logits, v);
+  if (g == nullptr) return logits.argmax(-1);
+  at::NoGradGuard no_grad;
+  auto [best, where] = logits.detach().to(at::kDouble).max(-1);  // this rank's best of each row
+  // Every rank's best, (k, ...): the first rank holding the largest wins (the lowest index).
+  const at::Tensor values = g->gather(best.unsqueeze(0), 0);
+  const at::Tensor index = g->gather((where + v.begin).to(at::kDouble).unsqueeze(0), 0);
+  const at::Tensor rank = values.argmax(0, /*keepdim=*/true);
+  return index.gather(0, rank).squeeze(0).to(at::kLong);
 }
 
 // ---- the split ------------------------------------------------------------------------------

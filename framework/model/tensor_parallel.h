@@ -17,6 +17,7 @@
 #include <string>
 
 #include "framework/model/arch_registry.h"
+#include "framework/model/model.h"
 
 namespace xai {
 
@@ -32,8 +33,10 @@ class TensorGroup {
   int rank() const { return rank_; }
   int size() const { return size_; }
 
-  // Element-wise sum over the group (a new tensor of t's shape and dtype; summed in float32).
+  // Element-wise sum (max) over the group: a new tensor of t's shape and dtype, reduced in float32
+  // (float64 for a float64 t).
   at::Tensor sum(const at::Tensor& t) const;
+  at::Tensor max(const at::Tensor& t) const;
   // Every rank's t (the same shape on each), concatenated along `dim` in rank order.
   at::Tensor gather(const at::Tensor& t, int64_t dim) const;
 
@@ -46,6 +49,7 @@ class TensorGroup {
   DeviceCollectives* devices_;
   int rank_ = 0, size_ = 1;
   mutable int64_t summed_ = 0, gathered_ = 0;
+  at::Tensor reduce(const at::Tensor& t, int op) const;
 };
 
 // The autograd-aware forms (Megatron's f and g): the identity whose backward sums the gradient
@@ -62,6 +66,14 @@ at::Tensor local_part(const TensorGroup& g, const at::Tensor& whole, int64_t dim
 // The group behind a handle that custom autograd functions keep (0: none).
 int64_t group_handle(const TensorGroup* g);
 const TensorGroup* group_from_handle(int64_t handle);
+
+// Reductions over the vocabulary of logits (rows, n) that hold the rows `v` says (ForwardRequest::
+// vocab_parallel): each row's log-sum-exp, the logit of each row's target (rows), and each row's
+// argmax (no gradient). Differentiable, with whole gradients of this rank's part; when the logits
+// hold the whole vocabulary (n is V, or no group), the plain single-rank forms.
+at::Tensor vocab_logsumexp(const at::Tensor& logits, const VocabSlice& v);
+at::Tensor vocab_target(const at::Tensor& logits, const at::Tensor& targets, const VocabSlice& v);
+at::Tensor vocab_argmax(const at::Tensor& logits, const VocabSlice& v);
 
 // [begin, end) of a split dimension that rank `rank` of `size` keeps, in units of elements of
 // that dimension; `step` is the unit a split never cuts (a head's Dh rows, or 1).

@@ -246,6 +246,21 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
     }
     MemoryQuery q;
     q.basis = activation_basis(spec, dtype_bytes(dtype), std::max<int64_t>(1, longest.tokens));
+    if (k > 1) {
+      // One rank of a tensor-parallel group computes its heads, MLP columns and vocabulary rows;
+      // the residual stream is replicated. Attention maps stay whole: the methods that keep them
+      // read them gathered (an upper bound for the others).
+      const TensorSplit split = TensorSplit::make(spec, 0, k, "parallel.tensor");
+      ModelSpec local = spec;
+      local.num_heads = split.local_heads();
+      local.num_kv_heads = split.local_kv_heads();
+      local.intermediate_size = split.mlp().size();
+      local.vocab_size = split.vocab_chunk();
+      const ActivationBasis whole = q.basis;
+      q.basis = activation_basis(local, dtype_bytes(dtype), std::max<int64_t>(1, longest.tokens));
+      q.basis.scores = whole.scores;
+      q.basis.heads = whole.heads;
+    }
     q.basis.fused_attention = device.is_cpu() && dtype == "float32";
     // Tensors under the fast mode's mmap threshold live in the C library's heap and count times
     // the method's heap factor; with runtime.host_memory: compact (resident memory follows the

@@ -147,6 +147,40 @@ TEST_P(TensorParallel, InputGradientsAreWhole) {
   EXPECT_LT(rel(got, want), 1e-5);
 }
 
+// ForwardRequest::vocab_parallel: each rank keeps its vocabulary rows of the logits, and the
+// log-sum-exp, target logits, argmax and a log-probability's input gradient reduced over the group
+// equal the whole model's.
+TEST_P(TensorParallel, VocabularyParallelLogitsAreNeverGathered) {
+  const at::Tensor x = ids(2, 7, 8);
+  const at::Tensor targets = at::tensor({5, 300, 150, 0}, at::kLong);  // in every rank's rows
+  auto run = [&](Model& m, bool part) {
+    at::AutoGradMode on(true);
+    at::Tensor e = m.embed(x).detach().requires_grad_(true);
+    ForwardRequest r;
+    r.inputs_embeds = e;
+    r.logit_positions = at::tensor({4, 6}, at::kLong);
+    r.vocab_parallel = part;
+    const at::Tensor logits = m.forward(r).logits.reshape({4, -1});  // (4, V or V / k)
+    const VocabSlice v = m.vocab_slice();
+    if (part) {
+      EXPECT_EQ(logits.size(1), v.size);
+    }
+    const at::Tensor lse = vocab_logsumexp(logits, v);
+    const at::Tensor z = vocab_target(logits, targets, v);
+    const at::Tensor best = vocab_argmax(logits, v);
+    const at::Tensor g = torch::autograd::grad({(z - lse).sum()}, {e})[0];
+    return std::vector<at::Tensor>{lse.detach(), z.detach(), best, g};
+  };
+  const auto want = run(*whole_, false), got = run(*split_, true);
+  if (g_comm->size() > 1) {
+    EXPECT_LT(split_->vocab_slice().size, spec_.vocab_size);
+  }
+  EXPECT_LT(rel(got[0], want[0]), 1e-5);
+  EXPECT_LT(rel(got[1], want[1]), 1e-5);
+  EXPECT_TRUE(at::equal(got[2], want[2])) << got[2] << want[2];
+  EXPECT_LT(rel(got[3], want[3]), 1e-5);
+}
+
 TEST_P(TensorParallel, EveryExplainerGivesTheSameScores) {
   at::manual_seed(5);
   const at::Tensor t = at::randint(1, spec_.vocab_size, {14}, at::kLong);

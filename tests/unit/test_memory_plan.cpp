@@ -174,6 +174,15 @@ TEST(MemoryPlan, TensorParallelRanksPlanForTheirPartOfTheWeights) {
   EXPECT_NE(r.refusal.find("parallel.tensor: 4 (4 ranks hold the model together"),
             std::string::npos)
       << r.refusal;
+  // A gradient method's activations: the MLP columns, heads and vocabulary rows split, the
+  // residual stream whole: less than one rank's, more than half of it.
+  const std::string ixg = experiment(dir, {300}, "[{method: input_x_gradient}]");
+  const double one = row(plan_memory(read_plan(ixg, {}), at::kCPU, 1), "input_x_gradient").explanation;
+  const double two = row(plan_memory(read_plan(ixg, {"parallel.tensor=2"}), at::kCPU, 1),
+                         "input_x_gradient")
+                         .explanation;
+  EXPECT_LT(two, one);
+  EXPECT_GT(two, 0.5 * one);
   // A k the model cannot be split by is a one-line error naming the key, before any work.
   expect_error([&] { read_plan(yaml, {"parallel.tensor=3"}); },
                {"parallel.tensor = 3 does not divide the model's 4 attention heads", "model m"});
