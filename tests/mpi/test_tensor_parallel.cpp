@@ -71,6 +71,25 @@ double rel_or_abs(const at::Tensor& got, const at::Tensor& want) {
   return (g - w).abs().max().item<double>() / std::max(1.0, w.abs().max().item<double>());
 }
 
+// The explainer of `method` with short integrals (the comparison is of the arithmetic).
+std::unique_ptr<Explainer> short_explainer(const std::string& method) {
+  const std::string yaml = method == "integrated_gradients" ? "{steps: 6}"
+                           : method == "attattr"            ? "{steps: 3}"
+                                                            : "{}";
+  Config cfg = Config::parse(yaml, "test");
+  return make_explainer(method, cfg.root());
+}
+
+// per_target's largest difference over its scale. AtMan's scores are differences of target
+// log-probabilities (about log V) that a random model moves by 1e-3 at most: their float32
+// rounding is judged against log V.
+double per_target_error(const std::string& method, const Explanation& got, const Explanation& want,
+                        int64_t vocab) {
+  const double scale = method == "atman" ? std::log(static_cast<double>(vocab))
+                                         : want.per_target.abs().max().item<double>();
+  return (got.per_target - want.per_target).abs().max().item<double>() / scale;
+}
+
 class TensorParallel : public ::testing::TestWithParam<Shape> {
  protected:
   void SetUp() override {
@@ -186,11 +205,7 @@ TEST_P(TensorParallel, EveryExplainerGivesTheSameScores) {
   const at::Tensor t = at::randint(1, spec_.vocab_size, {14}, at::kLong);
   const Encoded s = test::make_sample(t.slice(0, 0, 13), 11, t.slice(0, 11));
   for (const std::string& method : explainer_methods()) {
-    const std::string yaml = method == "integrated_gradients" ? "{steps: 6}"
-                             : method == "attattr"            ? "{steps: 3}"
-                                                              : "{}";
-    Config cfg = Config::parse(yaml, "test");
-    auto x = make_explainer(method, cfg.root());
+    auto x = short_explainer(method);
     ExplainContext ctx;
     SCOPED_TRACE(method);
     const Explanation want = x->explain(*whole_, s, ctx);
@@ -200,12 +215,7 @@ TEST_P(TensorParallel, EveryExplainerGivesTheSameScores) {
       EXPECT_TRUE(at::equal(got.per_target, want.per_target));
       continue;
     }
-    // AtMan's scores are differences of target log-probabilities (about log V = 5.7 here) that
-    // a random model moves by 1e-3 at most: their float32 rounding is judged against that size.
-    const double scale = method == "atman" ? std::log(static_cast<double>(spec_.vocab_size))
-                                           : want.per_target.abs().max().item<double>();
-    const double err = (got.per_target - want.per_target).abs().max().item<double>() / scale;
-    EXPECT_LT(err, 1e-5) << method;
+    EXPECT_LT(per_target_error(method, got, want, spec_.vocab_size), 1e-5) << method;
     for (const auto& [name, extra] : want.extras) {
       ASSERT_EQ(got.extras.count(name), 1u) << method << " " << name;
       // IG's completeness gap over the output change: a small difference, rounded as such.
@@ -235,18 +245,12 @@ TEST_P(FixtureTensorParallel, EveryExplainerGivesTheSameScores) {
   const Encoded s = test::make_sample(t.slice(0, 0, 11), 9, t.slice(0, 9));
   for (const std::string& method : explainer_methods()) {
     if (method == "random") continue;
-    const std::string yaml = method == "integrated_gradients" ? "{steps: 6}"
-                             : method == "attattr"            ? "{steps: 3}"
-                                                              : "{}";
-    Config cfg = Config::parse(yaml, "test");
-    auto x = make_explainer(method, cfg.root());
+    auto x = short_explainer(method);
     ExplainContext ctx;
     const Explanation want = x->explain(*whole, s, ctx);
     const Explanation got = x->explain(*split, s, ctx);
-    const double scale = method == "atman" ? std::log(static_cast<double>(whole->spec().vocab_size))
-                                           : want.per_target.abs().max().item<double>();
-    const double err = (got.per_target - want.per_target).abs().max().item<double>() / scale;
-    EXPECT_LT(err, 1e-5) << GetParam() << " " << method;
+    EXPECT_LT(per_target_error(method, got, want, whole->spec().vocab_size), 1e-5)
+        << GetParam() << " " << method;
   }
 }
 
