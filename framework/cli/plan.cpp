@@ -1,7 +1,9 @@
 // xai plan: the memory plan of an experiment (framework/run/memory_plan.h) without loading any
 // weights; --measure then runs one explanation per (model, explainer) on the longest sample and
 // prints the measured peaks beside the estimate: resident memory as `xai run` measures it, and
-// live tensor bytes (exact and repeatable).
+// live tensor bytes (exact and repeatable). With parallel.tensor = k it runs on k ranks
+// (mpirun -n k xai plan EXP --measure): each measures its part of one replica, rank 0 prints the
+// largest rank's figures.
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
@@ -14,7 +16,9 @@
 #include "framework/cli/commands.h"
 #include "framework/common/args.h"
 #include "framework/common/error.h"
+#include "framework/dist/communicator.h"
 #include "framework/dist/device.h"
+#include "framework/model/tensor_parallel.h"
 #include "framework/run/memory_meter.h"
 #include "framework/run/memory_plan.h"
 #include "framework/text/encoded.h"
@@ -26,7 +30,7 @@ namespace {
 // the table unless `quiet`; returns, per row of `memory`, the measurement as a JSON object ("" for
 // rows not measured).
 std::vector<std::string> measure(Plan& plan, const MemoryPlan& memory, const at::Device& device,
-                                 bool quiet) {
+                                 bool quiet, Communicator* comm, const TensorGroup* group) {
   // Tensor bytes are counted exactly from here on (MemoryMeter::count_tensor_allocations): the
   // second yardstick, the same every time, beside resident memory.
   MemoryMeter::count_tensor_allocations();
@@ -50,7 +54,7 @@ std::vector<std::string> measure(Plan& plan, const MemoryPlan& memory, const at:
     bool streamed = false;
     for (const auto& r : memory.rows) streamed = streamed || (r.model == m.name && r.streamed);
     std::unique_ptr<Model> model =
-        load_entry_model(m, device, "models[" + std::to_string(mi) + "]", !streamed);
+        load_entry_model(m, device, "models[" + std::to_string(mi) + "]", !streamed, group);
     const Tokenizer tok = entry_tokenizer(m);
     const Encoded enc =
         encode_sample(plan.dataset->get(first->longest_index), tok, model->spec().max_positions);
@@ -73,13 +77,16 @@ std::vector<std::string> measure(Plan& plan, const MemoryPlan& memory, const at:
       j["estimate"] = estimate;
       try {
         x.impl->explain(*model, enc, ctx);
-        const double peak = static_cast<double>(row->streamed ? meter.peak_total_extra_bytes()
-                                                              : meter.peak_extra_bytes());
+        std::vector<int64_t> peaks = {
+            row->streamed ? meter.peak_total_extra_bytes() : meter.peak_extra_bytes(),
+            meter.peak_tensor_extra_bytes()};
+        if (comm != nullptr) comm->allreduce(peaks, ReduceOp::kMax);  // the largest rank's
+        const double peak = static_cast<double>(peaks[0]);
         measured = human_bytes(peak);
         ratio = peak > 0 ? estimate / peak : 0;
         j["resident"] = peak;
         // Streamed weights are mapped, not allocated: the tensor peak is the explanation's alone.
-        const double tensor_peak = static_cast<double>(meter.peak_tensor_extra_bytes());
+        const double tensor_peak = static_cast<double>(peaks[1]);
         if (tensor_peak >= 0 && !row->streamed) {
           tensors = human_bytes(tensor_peak);
           tensor_ratio = tensor_peak > 0 ? estimate / tensor_peak : 0;
@@ -119,16 +126,30 @@ int plan(const std::vector<std::string>& argv) {
   const int64_t ranks = args.get_int("ranks-per-node", 1);
   XAI_CHECK(ranks >= 1, "plan: --ranks-per-node must be >= 1");
   const MemoryPlan memory = plan_memory(plan, device, static_cast<int>(ranks));
-  if (!json) std::cout << memory_plan_table(memory);
+  // parallel.tensor = k: the k ranks of one replica measure it together; rank 0 prints.
+  std::unique_ptr<Communicator> comm;
+  std::unique_ptr<TensorGroup> group;
+  if (plan.tensor > 1 && args.flag("measure")) {
+    comm = make_communicator();
+    XAI_CHECK(comm->size() == plan.tensor, plan.tensor_where, "xai plan --measure measures one ",
+              plan.tensor, "-rank replica: launch it on ", plan.tensor, " ranks (HINT: mpirun -n ",
+              plan.tensor, " xai plan ... --measure)");
+    group = std::make_unique<TensorGroup>(*comm);
+  }
+  const bool root = !comm || comm->rank() == 0;
+  if (!json && root) std::cout << memory_plan_table(memory);
   const MemoryPlanRow* refused = memory.first_refused();
-  if (refused != nullptr) std::cerr << "xai plan: " << path << ": " << refused->refusal << "\n";
+  if (refused != nullptr && root) {
+    std::cerr << "xai plan: " << path << ": " << refused->refusal << "\n";
+  }
   std::vector<std::string> measured;
   if (refused == nullptr && args.flag("measure")) {
     const int64_t threads = args.get_int("threads", plan.threads);
     if (threads > 0) at::set_num_threads(static_cast<int>(threads));
     apply_memory_plan(plan, memory);
-    measured = measure(plan, memory, device, json);
+    measured = measure(plan, memory, device, json || !root, comm.get(), group.get());
   }
+  if (!root) return refused != nullptr ? 1 : 0;
   if (json) std::cout << memory_plan_json(memory, measured);
   return refused != nullptr ? 1 : 0;
 }

@@ -58,9 +58,11 @@ ActivationBasis activation_basis(const ModelSpec& s, int64_t e, int64_t T) {
   if (gated) {
     b.graph = t * (5 * D + q + 2 * k + 3 * F + (k < q ? 2 * q : 0)) * bytes;
   } else if (family_row(s.family).learned_positions) {
-    b.graph = t * (6 * D + F) * bytes;
+    // Of GPT-2's 6 D, the queries, keys, values and the heads' output are head-sized (q = D on
+    // one rank; a tensor-parallel rank's share of them: the planner's local spec).
+    b.graph = t * (2 * D + 4 * q + F) * bytes;
   } else {
-    b.graph = t * (5 * D + F) * bytes;
+    b.graph = t * (D + 4 * q + F) * bytes;
   }
   if (gated) {
     b.forward = t * (8 * D + 3 * F) * bytes;
