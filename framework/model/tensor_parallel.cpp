@@ -17,14 +17,15 @@ using torch::autograd::variable_list;
 TensorGroup::TensorGroup(Communicator& comm, DeviceCollectives* devices)
     : comm_(&comm), devices_(devices), rank_(comm.rank()), size_(comm.size()) {}
 
+// No shortcut for a group of one: the model never calls a group of one (it holds none then), and
+// a one-rank group is how the GPU check runs the NCCL path on a machine with one GPU.
 at::Tensor TensorGroup::sum(const at::Tensor& t) const {
-  if (size_ == 1) return t;
   summed_ += t.numel();
   return reduce(t, static_cast<int>(ReduceOp::kSum));
 }
 
 at::Tensor TensorGroup::max(const at::Tensor& t) const {
-  return size_ == 1 ? t : reduce(t, static_cast<int>(ReduceOp::kMax));
+  return reduce(t, static_cast<int>(ReduceOp::kMax));
 }
 
 at::Tensor TensorGroup::reduce(const at::Tensor& t, int op_index) const {
@@ -48,7 +49,6 @@ at::Tensor TensorGroup::reduce(const at::Tensor& t, int op_index) const {
 }
 
 at::Tensor TensorGroup::gather(const at::Tensor& t, int64_t dim) const {
-  if (size_ == 1) return t;
   gathered_ += t.numel();
   const int64_t d = dim < 0 ? dim + t.dim() : dim;
   // Gathered as (size, *t.shape), then the rank axis moved next to `dim` and merged into it.

@@ -9,7 +9,10 @@
 #include <cstdlib>
 
 #include "framework/config/config.h"
+#include "framework/dist/communicator.h"
+#include "framework/dist/device_collectives.h"
 #include "framework/model/model.h"
+#include "framework/model/tensor_parallel.h"
 #include "methods/explainer.h"
 #include "tests/unit/method_samples.h"
 #include "tests/unit/test_util.h"
@@ -99,6 +102,33 @@ TEST_P(CudaTest, EveryExplainerMatchesTheCpu) {
     EXPECT_LT(relative_max_error(got.per_target, want.per_target), 2e-3)
         << GetParam() << " " << method;
   }
+}
+
+// Tensor parallelism's collectives on GPU tensors through NCCL (the path a multi-GPU group
+// takes), in a group of one rank: the sums, maximum and gathers of float32, float64 and bfloat16
+// tensors come back as they went, on the GPU, in their dtype. The CPU path (MPI) over a
+// LocalCommunicator alike. scripts/gpu_check.sh runs it (the *Nccl* filter) on the GPU machine.
+TEST(NcclTensorGroup, OneRankReducesAndGathersGpuTensors) {
+  LocalCommunicator one;
+  std::unique_ptr<DeviceCollectives> nccl;
+  at::Device device = at::kCPU;
+  if (nccl_built() && cuda_runtime_devices() > 0 && at::hasCUDA()) {
+    nccl = make_nccl_communicator(one, 0, RendezvousOptions{});
+    device = at::Device("cuda:0");
+  }
+  const TensorGroup group(one, nccl.get());
+  at::manual_seed(9);
+  for (auto dtype : {at::kFloat, at::kDouble, at::kBFloat16}) {
+    const at::Tensor t = at::randn({3, 5}, at::TensorOptions().dtype(dtype)).to(device);
+    for (const at::Tensor& got : {group.sum(t), group.max(t), group.gather(t, 1)}) {
+      EXPECT_EQ(got.device(), device);
+      EXPECT_EQ(got.scalar_type(), dtype);
+      EXPECT_TRUE(at::equal(got.cpu(), t.cpu())) << dtype;
+    }
+  }
+  EXPECT_EQ(group.elements_summed(), 45);
+  EXPECT_EQ(group.elements_gathered(), 45);
+  if (!nccl) GTEST_SKIP() << "checked on the CPU (MPI path); no GPU with NCCL for the NCCL path";
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaTest,
