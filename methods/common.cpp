@@ -10,7 +10,7 @@ at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targ
                                 const VocabSlice& vocab) {
   XAI_CHECK(logits.dim() == 2 && targets.dim() == 1 && logits.size(0) == targets.size(0),
             "target_cross_entropy: logits (P, V) and targets (P) disagree");
-  if (vocab.group != nullptr && logits.size(1) == vocab.size) {
+  if (vocab_part(logits, vocab)) {
     const at::Tensor l = logits.to(at::kDouble);  // this rank's part, reduced over the group
     return vocab_logsumexp(l, vocab) - vocab_target(l, targets, vocab);
   }

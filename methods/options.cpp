@@ -89,7 +89,7 @@ at::Tensor target_function(const at::Tensor& logits, const at::Tensor& targets, 
                            const VocabSlice& vocab) {
   XAI_CHECK(logits.dim() == 2 && targets.dim() == 1 && logits.size(0) == targets.size(0),
             "target_function: logits (P, V) and targets (P) disagree");
-  if (vocab.group != nullptr && logits.size(1) == vocab.size) {
+  if (vocab_part(logits, vocab)) {
     // This rank's part of the vocabulary: log p = z_t - logsumexp(z), reduced over the group.
     const at::Tensor z = vocab_target(logits, targets, vocab);
     if (f == TargetFunction::kLogit) return z;

@@ -327,14 +327,21 @@ at::Tensor scale_gradient(const ForwardState& st, const at::Tensor& x, double ke
 }  // namespace
 
 at::Tensor DecoderLM::linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
-                             const at::Tensor& b, bool in_out) {
+                             const at::Tensor& b, bool in_out, const TensorGroup* summed) {
   const int64_t B = x.size(0), T = x.size(1);
   at::Tensor x2 = x.reshape({B * T, x.size(2)});
-  at::Tensor y = in_out ? (b.defined() ? at::addmm(b, x2, w) : at::mm(x2, w))
-                        : at::linear(x2, w, b);  // (B*T, out)
+  at::Tensor y;  // (B*T, out)
+  if (summed == nullptr) {
+    y = in_out ? (b.defined() ? at::addmm(b, x2, w) : at::mm(x2, w)) : at::linear(x2, w, b);
+  } else {
+    y = sum_over_group(*summed, in_out ? at::mm(x2, w) : at::linear(x2, w));
+    if (b.defined()) y = y + b;
+  }
   if (st.rules == GradientRules::kLrpAlphaBeta) {
     // z+ rule: Z = x+ W+ + x- W- (no bias) carries the gradient (ZPlusLinearFn).
-    y = forward_of(st, y, ZPlusLinearFn::apply(x2, w, y.detach(), in_out, switch_flag(st), 0));
+    y = forward_of(st, y,
+                   ZPlusLinearFn::apply(x2, w, y.detach(), in_out, switch_flag(st),
+                                        group_handle(summed)));
   }
   return y.view({B, T, y.size(1)});
 }
@@ -428,6 +435,15 @@ at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name, in
   return t;
 }
 
+ProbsGradSink DecoderLM::probs_grad_sink(const AttentionControl& ctl, int layer,
+                                         int64_t r0) const {
+  return [f = ctl.probs_grad, layer, r0, g = group_](int64_t row0, const at::Tensor& p,
+                                                     const at::Tensor& dp) {
+    if (g == nullptr) return f(layer, r0 + row0, p, dp);
+    f(layer, r0 + row0, g->gather(p, 1), g->gather(dp, 1));  // every head's
+  };
+}
+
 VocabSlice DecoderLM::vocab_slice() const {
   if (!group_) return {nullptr, 0, spec_.vocab_size};
   const SplitRange r = split_.vocab_rows();
@@ -440,17 +456,7 @@ at::Tensor DecoderLM::enter(const at::Tensor& h) const {
 
 at::Tensor DecoderLM::row_linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
                                  const at::Tensor& b, bool in_out) const {
-  if (!group_) return linear(st, x, w, b, in_out);
-  const int64_t B = x.size(0), T = x.size(1);
-  const at::Tensor x2 = x.reshape({B * T, x.size(2)});
-  at::Tensor y = sum_over_group(*group_, in_out ? at::mm(x2, w) : at::linear(x2, w));
-  if (b.defined()) y = y + b;
-  if (st.rules == GradientRules::kLrpAlphaBeta) {  // the z+ rule with z summed over the group
-    y = forward_of(st, y,
-                   ZPlusLinearFn::apply(x2, w, y.detach(), in_out, switch_flag(st),
-                                        group_handle(group_)));
-  }
-  return y.view({B, T, y.size(1)});
+  return linear(st, x, w, b, in_out, group_);
 }
 
 size_t DecoderLM::release_layer(int layer) {
@@ -709,13 +715,7 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
       vh = vv.unsqueeze(2).expand({B, Hkv, G, S, Dh}).reshape({B, H, S, Dh});
     }
     ProbsGradSink sink;
-    if (controlled && ctl.probs_grad) {
-      sink = [f = ctl.probs_grad, layer, r0, g = group_](int64_t row0, const at::Tensor& p,
-                                                         const at::Tensor& dp) {
-        if (g == nullptr) return f(layer, r0 + row0, p, dp);
-        f(layer, r0 + row0, g->gather(p, 1), g->gather(dp, 1));  // every head's
-      };
-    }
+    if (controlled && ctl.probs_grad) sink = probs_grad_sink(ctl, layer, r0);
     at::Tensor out =
         block_attention(qg.reshape({B, H, T, Dh}), kh, vh, mask, scale, 0, std::move(sink));
     return out.transpose(1, 2).reshape({B, T, H * Dh});
@@ -760,10 +760,9 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
     probs = group_ ? local_part(*group_, whole, 1) : whole;
   }
   if (controlled && ctl.probs_grad && probs.requires_grad()) {
-    probs.register_hook([f = ctl.probs_grad, layer, r0, a = probs.detach(),
-                         g = group_](const at::Tensor& grad) {
-      if (g == nullptr) return f(layer, r0, a.to(at::kFloat), grad.to(at::kFloat));
-      f(layer, r0, g->gather(a.to(at::kFloat), 1), g->gather(grad.to(at::kFloat), 1));
+    probs.register_hook([sink = probs_grad_sink(ctl, layer, r0),
+                         a = probs.detach()](const at::Tensor& grad) {
+      sink(0, a.to(at::kFloat), grad.to(at::kFloat));
     });
   }
   at::Tensor used =

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "framework/model/block_attention.h"
 #include "framework/model/family.h"
 #include "framework/model/model.h"
 #include "framework/model/tensor_parallel.h"
@@ -64,8 +65,11 @@ class DecoderLM : public Model {
 
   // Building blocks that follow st.rules in their backward (see GradientRules).
   // x (B, T, in) -> (B, T, out); w is (in, out) when in_out (GPT-2's Conv1D), else (out, in).
+  // `summed`: a row-parallel layer's group, whose ranks each hold part of the inputs: the partial
+  // products are summed over it before the bias (and the z+ rule's z with them).
   static at::Tensor linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
-                           const at::Tensor& b, bool in_out);
+                           const at::Tensor& b, bool in_out,
+                           const TensorGroup* summed = nullptr);
   static at::Tensor layer_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
                                const at::Tensor& b, double eps);
   static at::Tensor rms_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
@@ -91,6 +95,10 @@ class DecoderLM : public Model {
   // group, then the bias (Megatron's g). linear() on one rank.
   at::Tensor row_linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
                         const at::Tensor& b, bool in_out) const;
+
+  // ctl.probs_grad for the rows from r0 on of `layer`, as the attention's backward calls it per
+  // block of rows: under tensor parallelism with every head's probabilities and gradients.
+  ProbsGradSink probs_grad_sink(const AttentionControl& ctl, int layer, int64_t r0) const;
 
   // Written-out attention: q (B, H, T, Dh), k and v (B, Hkv, T, Dh) of this call's tokens.
   // Appends them to the cached prefix, applies the control, returns (B, T, H * Dh).

@@ -178,13 +178,14 @@ const TensorGroup* group_from_handle(int64_t handle) {
 
 // ---- the vocabulary -----------------------------------------------------------------------
 
+bool vocab_part(const at::Tensor& logits, const VocabSlice& v) {
+  return v.group != nullptr && v.group->size() > 1 && logits.size(-1) == v.size;
+}
+
 namespace {
 // The group when `logits` hold part of the vocabulary, else null.
 const TensorGroup* part_of(const at::Tensor& logits, const VocabSlice& v) {
-  if (v.group == nullptr || v.group->size() == 1) return nullptr;
-  XAI_CHECK(logits.size(-1) == v.size, "internal: logits of ", logits.size(-1),
-            " vocabulary rows where this rank holds ", v.size);
-  return v.group;
+  return vocab_part(logits, v) ? v.group : nullptr;
 }
 }  // namespace
 
@@ -230,7 +231,6 @@ TensorSplit TensorSplit::make(const ModelSpec& spec, int rank, int size,
   s.heads = spec.num_heads;
   s.kv_heads = spec.num_kv_heads;
   s.head_dim = spec.head_dim;
-  s.hidden = spec.hidden_size;
   s.inter = spec.intermediate_size;
   s.vocab = spec.vocab_size;
   XAI_CHECK(size >= 1 && rank >= 0 && rank < size, where, ": tensor rank ", rank, " of ", size);
@@ -284,18 +284,33 @@ bool TensorSplit::splits(Dim d) {
   }
 }
 
-at::Tensor TensorSplit::slice(const at::Tensor& full, Dim rows, Dim cols) const {
-  if (!split()) return full;
-  int64_t axis = -1;
-  Dim d = Dim::kNone;
-  if (splits(rows)) {
-    axis = 0;
-    d = rows;
-  } else if (cols != Dim::kNone && splits(cols)) {
-    axis = 1;
-    d = cols;
+int TensorSplit::split_axis(Dim rows, Dim cols) {
+  if (splits(rows)) return 0;
+  return cols != Dim::kNone && splits(cols) ? 1 : -1;
+}
+
+int64_t TensorSplit::kept(Dim d) const {
+  switch (d) {
+    case Dim::kQ:
+      return query().size();
+    case Dim::kKV:
+      return kv().size();
+    case Dim::kInter:
+      return mlp().size();
+    case Dim::kVocab:
+      return vocab_rows().size();
+    case Dim::k3Hidden:
+    case Dim::kQKVHeads:
+      return 3 * query().size();
+    default:
+      throw Error("internal: a dimension that is not split");
   }
+}
+
+at::Tensor TensorSplit::slice(const at::Tensor& full, Dim rows, Dim cols) const {
+  const int axis = split() ? split_axis(rows, cols) : -1;
   if (axis < 0) return full;
+  const Dim d = axis == 0 ? rows : cols;
   auto part = [&](SplitRange r) { return full.narrow(axis, r.begin, r.size()); };
   switch (d) {
     case Dim::kQ:
@@ -326,40 +341,9 @@ at::Tensor TensorSplit::slice(const at::Tensor& full, Dim rows, Dim cols) const 
 int64_t TensorSplit::elements(const TensorEntry& e) const {
   int64_t n = 1;
   for (int64_t s : e.shape) n *= s;
-  if (!split() || e.shape.empty()) return n;
-  const int axis = splits(e.rows) ? 0 : (e.shape.size() > 1 && splits(e.cols) ? 1 : -1);
+  const int axis = split() && !e.shape.empty() ? split_axis(e.rows, e.cols) : -1;
   if (axis < 0) return n;
-  const Dim d = axis == 0 ? e.rows : e.cols;
-  const int64_t whole = e.shape[static_cast<size_t>(axis)];
-  int64_t part = whole;
-  switch (d) {
-    case Dim::kQ:
-      part = query().size();
-      break;
-    case Dim::kKV:
-      part = kv().size();
-      break;
-    case Dim::kInter:
-      part = mlp().size();
-      break;
-    case Dim::kVocab:
-      part = vocab_rows().size();
-      break;
-    case Dim::k3Hidden:
-    case Dim::kQKVHeads:
-      part = 3 * query().size();
-      break;
-    default:
-      break;
-  }
-  return n / whole * part;
-}
-
-std::string TensorSplit::describe() const {
-  return str_cat("tensor rank ", rank, " of ", size, ": heads ", local_heads(), " of ", heads,
-                 ", key/value heads ", local_kv_heads(), " of ", kv_heads,
-                 kv_heads < size ? " (replicated)" : "", ", MLP columns ", mlp().size(), " of ",
-                 inter, ", vocabulary rows ", vocab_rows().size(), " of ", vocab);
+  return n / e.shape[static_cast<size_t>(axis)] * kept(axis == 0 ? e.rows : e.cols);
 }
 
 }  // namespace xai

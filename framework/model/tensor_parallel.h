@@ -72,11 +72,13 @@ const TensorGroup* group_from_handle(int64_t handle);
 // argmax (no gradient). Differentiable, with whole gradients of this rank's part; when the logits
 // hold the whole vocabulary (n is V, or no group), the plain single-rank forms.
 at::Tensor vocab_logsumexp(const at::Tensor& logits, const VocabSlice& v);
+// Whether `logits` hold only this rank's part of the vocabulary (the reductions above then
+// communicate), rather than all of it.
+bool vocab_part(const at::Tensor& logits, const VocabSlice& v);
 at::Tensor vocab_target(const at::Tensor& logits, const at::Tensor& targets, const VocabSlice& v);
 at::Tensor vocab_argmax(const at::Tensor& logits, const VocabSlice& v);
 
-// [begin, end) of a split dimension that rank `rank` of `size` keeps, in units of elements of
-// that dimension; `step` is the unit a split never cuts (a head's Dh rows, or 1).
+// [begin, end) of a split dimension that one rank keeps, in elements of that dimension.
 struct SplitRange {
   int64_t begin = 0, end = 0;
   int64_t size() const { return end - begin; }
@@ -86,7 +88,7 @@ struct SplitRange {
 // dimension. A pure value, unit-tested without ranks.
 struct TensorSplit {
   int rank = 0, size = 1;
-  int64_t heads = 0, kv_heads = 0, head_dim = 0, hidden = 0, inter = 0, vocab = 0;
+  int64_t heads = 0, kv_heads = 0, head_dim = 0, inter = 0, vocab = 0;
 
   // Validates the numbers against the spec (size divides the heads; key/value heads are split
   // when size divides them, replicated when they divide size); throws a one-line xai::Error
@@ -111,7 +113,11 @@ struct TensorSplit {
   // Whether a dimension of this name is split (heads, key/value heads, MLP width, vocabulary).
   static bool splits(Dim d);
 
-  std::string describe() const;  // "tensor rank 1 of 2: heads 2 of 4, kv heads 1 of 1 (replicated)"
+ private:
+  // The axis of a (rows, cols) tensor that is split (0 or 1), -1 for none.
+  static int split_axis(Dim rows, Dim cols);
+  // The elements this rank keeps along a split dimension of that name.
+  int64_t kept(Dim d) const;
 };
 
 }  // namespace xai

@@ -226,8 +226,7 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
   mp.device = device.str();
   mp.budget = memory_budget_bytes(plan, device, local_ranks, &mp.budget_source);
   for (const ModelEntry& m : plan.models) {
-    const ModelSpec spec =
-        m.synthetic ? m.spec : read_model_config((fs::path(m.path) / "config.json").string());
+    const ModelSpec spec = entry_spec(m);
     std::string stored;  // the checkpoint's dtype, read once when first needed
     auto stored_dtype = [&] {
       if (stored.empty()) stored = stored_dtype_name(m);

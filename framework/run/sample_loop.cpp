@@ -210,7 +210,9 @@ RunLayout make_layout(Communicator& comm, const Plan& plan, at::Device device) {
       }
     });
   }
-  if (l.tensor_comm) l.tensor_group = std::make_unique<TensorGroup>(*l.tensor_comm, l.tensor_devices.get());
+  if (l.tensor_comm) {
+    l.tensor_group = std::make_unique<TensorGroup>(*l.tensor_comm, l.tensor_devices.get());
+  }
   return l;
 }
 
