@@ -20,7 +20,8 @@ bool is_ignored_buffer(const std::string& name) {
   };
   return ends_with(".attn.bias") || ends_with(".attn.masked_bias") ||
          ends_with(".attention.bias") || ends_with(".attention.masked_bias") ||
-         ends_with("rotary_emb.inv_freq");
+         ends_with("rotary_emb.inv_freq") || ends_with("embeddings.position_ids") ||
+         ends_with("embeddings.token_type_ids");
 }
 
 std::string shape_str(const std::vector<int64_t>& shape) {
@@ -32,7 +33,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 }  // namespace
 
 int tensor_layer(const std::string& name) {
-  for (const char* key : {".h.", ".layers."}) {
+  for (const char* key : {".h.", ".layers.", ".layer."}) {
     const size_t at = name.find(key);
     if (at == std::string::npos) continue;
     size_t i = at + std::strlen(key), j = i;
@@ -62,6 +63,10 @@ int64_t dim_size(Dim d, const ModelSpec& s) {
       return 3 * s.hidden_size;
     case Dim::kQKVHeads:
       return 3 * s.num_heads * s.head_dim;
+    case Dim::kTypes:
+      return s.type_vocab_size;
+    case Dim::kLabels:
+      return static_cast<int64_t>(s.labels.size());
   }
   throw Error("internal: a tensor dimension without a size");
 }

@@ -27,6 +27,8 @@ enum class Dim : uint8_t {
   kKV,         // num_kv_heads * head_dim
   k3Hidden,    // 3 D: fused query | key | value sections, each (H, Dh) (GPT-2's c_attn)
   kQKVHeads,   // 3 H Dh: fused per head, (H, 3, Dh) (GPT-NeoX's query_key_value)
+  kTypes,      // token types (BERT)
+  kLabels,     // a classifier's classes
 };
 int64_t dim_size(Dim d, const ModelSpec& s);  // arch_registry.cpp
 

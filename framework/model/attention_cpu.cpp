@@ -86,8 +86,8 @@ at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const a
   at::Tensor valid = a.key_valid.defined() ? a.key_valid.to(at::kByte).contiguous() : at::Tensor();
   // With the paper's minimum over all keys, a row needs the scores of every key (even future
   // ones) for its minimum; otherwise only the keys it can see are computed.
-  const bool all_columns =
-      suppress && a.mode == SuppressionMode::kShiftedScores && a.minimum == ShiftMinimum::kAllKeys;
+  const bool all_columns = !a.causal || (suppress && a.mode == SuppressionMode::kShiftedScores &&
+                                         a.minimum == ShiftMinimum::kAllKeys);
   const int64_t row_blocks = (T + kRowBlock - 1) / kRowBlock;
   const int64_t tasks = B * Hkv * G * row_blocks;
 
@@ -120,7 +120,7 @@ at::Tensor fused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const a
       r.valid = valid.defined() ? valid.data_ptr<uint8_t>() + b * S : nullptr;
       for (int64_t i = 0; i < rows; ++i) {
         const int64_t q_abs = a.past_len + t0 + i;
-        r.hi = q_abs + 1;
+        r.hi = a.causal ? q_abs + 1 : S;
         r.lo = a.window ? std::max<int64_t>(0, q_abs - *a.window + 1) : 0;
         kernel(tile_buf.data() + i * cols, r, a.scale, a.mode, a.minimum, suppress);
       }
@@ -148,7 +148,7 @@ at::Tensor unfused_attention_cpu(const at::Tensor& q, const at::Tensor& k, const
   // Which keys each query row sees: causal (key s <= past_len + t), within the window, real.
   const at::Tensor qpos = at::arange(a.past_len, a.past_len + T, at::kLong).view({T, 1});
   const at::Tensor kpos = at::arange(S, at::kLong).view({1, S});
-  at::Tensor seen = kpos.le(qpos);  // (T, S)
+  at::Tensor seen = a.causal ? kpos.le(qpos) : at::ones({T, S}, at::kBool);  // (T, S)
   if (a.window) seen = seen.logical_and(qpos.sub(kpos).lt(*a.window));
   seen = seen.repeat({G, 1});  // (GT, S): rows g*T + t
   // (B or 1, GT, S): 0 where a row sees the key, -1e30 where not (finite: a row that sees no key
@@ -349,7 +349,7 @@ at::Tensor inference_attention_cpu(const at::Tensor& q, const at::Tensor& k, con
   const std::string cls =
       str_cat("B", round_up_pow2(B), " H", H, " G", G, " T", round_up_pow2(T), " S",
               round_up_pow2(S), " Dh", q.size(3), a.key_factors.defined() ? " suppressed" : "",
-              " threads ", at::get_num_threads());
+              a.causal ? "" : " bidirectional", " threads ", at::get_num_threads());
   Calibration& cal = calibration();
   std::string kernel;
   {

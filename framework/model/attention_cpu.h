@@ -22,6 +22,7 @@ struct FusedAttentionArgs {
   ShiftMinimum minimum = ShiftMinimum::kAllKeys;
   at::Tensor key_valid;           // (B, S) bool, undefined = every key real
   std::optional<int64_t> window;  // sliding window: key k visible from q when q - k < window
+  bool causal = true;             // false: every query sees every (real) key (an encoder)
 };
 
 // q (B, Hkv, G*T, Dh) with query head h = kv * G + g at rows g*T + t; k, v (B, Hkv, S, Dh); all

@@ -58,6 +58,10 @@ struct FamilyRow {
   bool learned_positions;  // a position table (no rotary), so inputs end at max_positions
   // AttnLRP's `variant: auto` picks CP-LRP rather than AttnLRP (GPT-2, as LXT does).
   bool cp_lrp_by_default;
+  // Each position attends to itself and the ones before it (a decoder). False: an encoder, whose
+  // attention is bidirectional (every position sees every real one), so a change anywhere
+  // reaches every position: no cached prefix, and nothing may assume a later token is unseen.
+  bool causal;
 };
 
 const std::vector<FamilyRow>& family_rows();
@@ -66,6 +70,8 @@ const FamilyRow& family_row(Family family);
 const FamilyRow* family_for_model_type(const std::string& model_type);
 // The row named `name` ("gpt_neox"), or null.
 const FamilyRow* family_by_name(const std::string& name);
+// Whether the family's attention is causal (FamilyRow::causal).
+bool is_causal(const ModelSpec& spec);
 // "gpt2, llama, mistral, qwen2, gpt_neox, gptj": every model_type, for messages.
 std::string supported_model_types();
 // "gpt2, llama, gpt_neox or gptj": every family name, for messages.

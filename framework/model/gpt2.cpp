@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "framework/common/error.h"
-#include "framework/model/decoder.h"
+#include "framework/model/transformer.h"
 
 namespace xai {
 namespace {
@@ -42,10 +42,10 @@ const FamilyTensors<Gpt2Layer> kTensors = {
      {"lm_head.weight", V, D, &GlobalWeights::head, nullptr, &GlobalWeights::embed}},
 };
 
-class Gpt2 final : public DecoderLM {
+class Gpt2 final : public TransformerModel {
  public:
   Gpt2(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options, at::ScalarType dtype)
-      : DecoderLM(spec, options, dtype) {
+      : TransformerModel(spec, options, dtype) {
     bind_weights(kTensors, src, layers_);
   }
 

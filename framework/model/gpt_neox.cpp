@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "framework/common/error.h"
-#include "framework/model/decoder.h"
+#include "framework/model/transformer.h"
 #include "framework/model/rope.h"
 
 namespace xai {
@@ -45,11 +45,11 @@ const FamilyTensors<NeoxLayer> kTensors = {
      {"embed_out.weight", V, D, &GlobalWeights::head, nullptr, &GlobalWeights::embed}},
 };
 
-class GptNeox final : public DecoderLM {
+class GptNeox final : public TransformerModel {
  public:
   GptNeox(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options,
           at::ScalarType dtype)
-      : DecoderLM(spec, options, dtype) {
+      : TransformerModel(spec, options, dtype) {
     bind_weights(kTensors, src, layers_);
     inv_freq_ = rope_inverse_frequencies(spec).to(device_);  // (rotary_dims / 2) float
   }

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "framework/common/error.h"
-#include "framework/model/decoder.h"
+#include "framework/model/transformer.h"
 #include "framework/model/rope.h"
 
 namespace xai {
@@ -40,10 +40,10 @@ const FamilyTensors<GptjLayer> kTensors = {
      {"lm_head.bias", V, kVector, &GlobalWeights::head_bias}},
 };
 
-class Gptj final : public DecoderLM {
+class Gptj final : public TransformerModel {
  public:
   Gptj(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options, at::ScalarType dtype)
-      : DecoderLM(spec, options, dtype) {
+      : TransformerModel(spec, options, dtype) {
     bind_weights(kTensors, src, layers_);
     inv_freq_ = rope_inverse_frequencies(spec).to(device_);  // (rotary_dim / 2) float
   }

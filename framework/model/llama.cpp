@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "framework/common/error.h"
-#include "framework/model/decoder.h"
+#include "framework/model/transformer.h"
 #include "framework/model/rope.h"
 
 namespace xai {
@@ -48,11 +48,11 @@ const FamilyTensors<LlamaLayer> kTensors = {
      {"lm_head.weight", V, D, &GlobalWeights::head, nullptr, &GlobalWeights::embed}},
 };
 
-class Llama final : public DecoderLM {
+class Llama final : public TransformerModel {
  public:
   Llama(const ModelSpec& spec, const WeightFn& src, const LoadOptions& options,
         at::ScalarType dtype)
-      : DecoderLM(spec, options, dtype) {
+      : TransformerModel(spec, options, dtype) {
     bind_weights(kTensors, src, layers_);
     inv_freq_ = rope_inverse_frequencies(spec).to(device_);  // (Dh / 2) float
   }

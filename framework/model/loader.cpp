@@ -5,7 +5,7 @@
 #include "framework/common/error.h"
 #include "framework/common/host_memory.h"
 #include "framework/model/arch_registry.h"
-#include "framework/model/decoder.h"
+#include "framework/model/transformer.h"
 #include "framework/model/family.h"
 #include "framework/tensor_io/checkpoint.h"
 

@@ -115,12 +115,19 @@ struct ForwardRequest {
   // (B, S) 1 for real tokens, 0 for padding, S = past + T; undefined = all real. Positions are
   // counted over real tokens, so a left-padded row gives the same numbers as the unpadded one.
   at::Tensor attention_mask;
+  // (B, T) int64 token types (BERT's segment ids: 0 for the first text, 1 for the second);
+  // undefined = type 0 everywhere. Only for a family that has them (ModelSpec::type_vocab_size).
+  at::Tensor token_type_ids;
   // (P) or (B, P) positions in [0, T) whose logits are needed; the LM head runs only there, and
   // the last layer's attention, output projection and MLP only from the lowest of them on (its
   // keys and values cover every row), unless that layer's probabilities are kept or replaced.
   // Undefined = every position.
+  // A classifier's logits at position p are its class logits read from the token at p: [CLS] at
+  // position 0 is the one it was trained to read (Encoded::readout).
   at::Tensor logit_positions;
-  const KVCache* past = nullptr;  // a prefix of batch 1 or B; its positions come first
+  // A prefix of batch 1 or B; its positions come first. Causal families only (an encoder's
+  // earlier positions see the later ones).
+  const KVCache* past = nullptr;
   bool return_cache = false;      // fill ForwardResult::cache with past + this call's K/V
   GradientRules rules = GradientRules::kStandard;
   // With rules other than kStandard: the graph's backward follows the rules only while the switch
@@ -146,7 +153,7 @@ struct ForwardRequest {
 };
 
 struct ForwardResult {
-  at::Tensor logits;                   // (B, P, V) float
+  at::Tensor logits;  // (B, P, V) float; a classifier's (B, P, classes)
   std::vector<at::Tensor> attn_probs;  // per layer (B, H, T, S) when keep_probs, else empty
   KVCache cache;
   // Per layer l (B, T, D): the residual stream entering layer l (positions added), when asked;
@@ -178,7 +185,7 @@ class Model {
   // kept attention probabilities and gradients of replicated inputs.
   virtual int tensor_parallel() const { return 1; }
   // The vocabulary rows of this rank's logits under ForwardRequest::vocab_parallel.
-  virtual VocabSlice vocab_slice() const { return {nullptr, 0, spec().vocab_size}; }
+  virtual VocabSlice vocab_slice() const { return {nullptr, 0, spec().output_size()}; }
 };
 
 struct LoadOptions {

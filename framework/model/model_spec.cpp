@@ -245,7 +245,7 @@ ModelSpec parse_model_config(const std::string& json_text, const std::string& so
   require_size(source, "head_dim", s.head_dim, kMaxWidth);
   // The attention width: the rows of q_proj (both factors are at most 2^20, so no overflow).
   require_size(source, "num_attention_heads * head_dim", s.num_heads * s.head_dim, kMaxWidth);
-  if (s.head_dim % 2 != 0 && s.family != Family::kGpt2 && s.rotary_dims == 0) {
+  if (s.head_dim % 2 != 0 && !row->learned_positions && s.rotary_dims == 0) {
     throw Error(str_cat(source, ": head_dim ", s.head_dim, " must be even for rotary embeddings"));
   }
   if (s.num_heads % s.num_kv_heads != 0) {

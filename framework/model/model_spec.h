@@ -8,7 +8,8 @@
 
 namespace xai {
 
-enum class Family { kGpt2, kLlama, kGptNeox, kGptj };  // kLlama also covers Mistral and Qwen2
+// kLlama also covers Mistral and Qwen2; kBert and kRoberta are encoders (bidirectional attention).
+enum class Family { kGpt2, kLlama, kGptNeox, kGptj, kBert, kRoberta };
 const char* family_name(Family f);
 
 struct RopeScaling {
@@ -59,6 +60,18 @@ struct ModelSpec {
   // GPT-2.
   bool scale_attn_weights = true;
   bool scale_attn_by_inverse_layer_idx = false;
+
+  // Encoders (BERT, RoBERTa).
+  int64_t type_vocab_size = 0;  // token types (BERT's segments A and B); 0 = none
+  int64_t position_offset = 0;  // RoBERTa: position ids start at pad_token_id + 1
+  // A sequence classifier's class names (config.json id2label, in id order): its logits are one
+  // per class, read at the [CLS] token. Empty: a language model, or a bare encoder (no head).
+  std::vector<std::string> labels;
+  bool classifier() const { return !labels.empty(); }
+  // The size of the logits' last dimension: the classes of a classifier, else the vocabulary.
+  int64_t output_size() const {
+    return classifier() ? static_cast<int64_t>(labels.size()) : vocab_size;
+  }
 
   bool tie_word_embeddings = false;
   std::optional<int64_t> bos_token_id, eos_token_id, pad_token_id;

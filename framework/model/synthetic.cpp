@@ -11,7 +11,7 @@
 
 #include "framework/common/error.h"
 #include "framework/model/arch_registry.h"
-#include "framework/model/decoder.h"
+#include "framework/model/transformer.h"
 #include "framework/tensor_io/safetensors.h"
 #include "framework/text/bpe_trainer.h"
 

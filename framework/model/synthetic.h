@@ -14,7 +14,7 @@ namespace xai {
 
 // A family and its sizes; every 0 takes the family's usual value.
 struct ModelShape {
-  std::string family = "gpt2";  // gpt2 | llama | gpt_neox | gptj
+  std::string family = "gpt2";  // gpt2 | llama | gpt_neox | gptj | bert | roberta
   int64_t layers = 2;
   int64_t hidden = 64;
   int64_t heads = 4;

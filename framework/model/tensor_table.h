@@ -14,13 +14,16 @@
 namespace xai {
 
 
-// The tensors outside the layers, as DecoderLM holds them.
+// The tensors outside the layers, as TransformerModel holds them.
 struct GlobalWeights {
   at::Tensor embed;           // (V, D)
   at::Tensor positions;       // (P, D) learned positions, or undefined
-  at::Tensor norm_w, norm_b;  // the final norm (D); norm_b undefined for RMSNorm
-  at::Tensor head;            // (V, D), may alias embed
-  at::Tensor head_bias;       // (V) or undefined (GPT-J has one)
+  at::Tensor types;           // (types, D) token types (BERT), or undefined
+  at::Tensor norm_w, norm_b;  // the final norm (D), or the embeddings' (BERT); norm_b undefined
+                              // for RMSNorm
+  at::Tensor pool_w, pool_b;  // a classifier's (D, D) dense layer before the tanh, at [CLS]
+  at::Tensor head;            // (V, D), may alias embed; a classifier's (classes, D)
+  at::Tensor head_bias;       // (V) or undefined (GPT-J has one); a classifier's (classes)
 };
 
 // One tensor of the table and the field of `Owner` (a layer struct, or GlobalWeights) it fills.

@@ -25,8 +25,9 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import (AutoModelForCausalLM, GPT2Config, GPTJConfig, GPTNeoXConfig,
-                          LlamaConfig, MistralConfig, Qwen2Config)
+from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification,
+                          BertConfig, GPT2Config, GPTJConfig, GPTNeoXConfig, LlamaConfig,
+                          MistralConfig, Qwen2Config, RobertaConfig)
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -48,7 +49,7 @@ def randomise(model, seed):
     with torch.no_grad():
         for name, p in model.named_parameters():
             noise = torch.randn(p.shape, generator=g)
-            if "norm" in name or ".ln_" in name or name.endswith("ln_f.weight"):
+            if "norm" in name.lower() or ".ln_" in name or name.endswith("ln_f.weight"):
                 p.copy_(1.0 + 0.1 * noise if name.endswith("weight") else 0.1 * noise)
             elif name.endswith("bias"):
                 p.copy_(0.1 * noise)
@@ -107,6 +108,84 @@ def build(name, config, seed, tokenizer=None, shard=None):
     rotary = next((m for n, m in model.named_modules() if n.endswith("rotary_emb")), None)
     if rotary is not None:
         ref["inv_freq"] = rotary.inv_freq.float().contiguous()
+    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(out, "reference.safetensors"))
+    size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
+    print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {size / 1024:.0f} KiB")
+
+
+def build_encoder(name, config, seed, tokenizer, cls_id, sep_id, pad_id, bare=False):
+    """A tiny sequence classifier (or, with bare, the bare encoder) and its reference outputs:
+
+    input_ids, token_type_ids (1, T) int64     logits (1, C) float32 (bare: hidden (1, T, D))
+    attn.<l> (1, H, T, T) float32
+    batch_ids, batch_mask, batch_types (3, Tb) int64      batch_logits (3, C) float32
+
+    The batch has one full row and two right-padded ones (BERT pads on the right: its pooler
+    reads position 0). Positions are counted over real tokens, as xai counts them.
+    """
+    if ONLY is not None and name not in ONLY:
+        return
+    config = config()
+    out = os.path.join(MODELS, name)
+    shutil.rmtree(out, ignore_errors=True)
+    torch.manual_seed(seed)
+    config._attn_implementation = "eager"
+    auto = AutoModel if bare else AutoModelForSequenceClassification
+    model = auto.from_config(config, torch_dtype=torch.float32)
+    randomise(model, seed)
+    model.eval()
+    model.save_pretrained(out, safe_serialization=True)
+    shutil.copy(os.path.join(TOKENIZERS, tokenizer, "tokenizer.json"), out)
+
+    V = config.vocab_size
+    types = config.type_vocab_size
+    g = torch.Generator().manual_seed(seed + 1)
+
+    def row(T):  # [CLS] random tokens [SEP], no special ids inside
+        r = torch.randint(5, V, (T,), generator=g)
+        r[0], r[-1] = cls_id, sep_id
+        return r
+
+    def forward(ids, mask, tt):
+        kw = {"input_ids": ids, "attention_mask": mask, "output_attentions": True}
+        if types > 1:
+            kw["token_type_ids"] = tt
+        if config.model_type == "bert":  # RoBERTa counts positions over real tokens itself
+            kw["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.no_grad():
+            return model(**kw)
+
+    T = 18
+    ids = row(T).unsqueeze(0)
+    tt = torch.zeros(1, T, dtype=torch.long)
+    if types > 1:
+        tt[0, 11:] = 1  # a second segment
+    o = forward(ids, torch.ones_like(ids), tt)
+    ref = {"input_ids": ids, "token_type_ids": tt}
+    if bare:
+        ref["hidden"] = o.last_hidden_state.float().contiguous()
+    else:
+        ref["logits"] = o.logits.float().contiguous()
+    for l, a in enumerate(o.attentions):
+        ref[f"attn.{l}"] = a.float().contiguous()
+
+    if not bare:
+        Tb = 16
+        rows = torch.stack([row(Tb), row(Tb), row(Tb)])
+        mask = torch.ones(3, Tb, dtype=torch.long)
+        for b, n in ((1, 11), (2, 6)):
+            rows[b, n - 1] = sep_id
+            mask[b, n:] = 0
+        rows = torch.where(mask.bool(), rows, torch.full_like(rows, pad_id))
+        bt = torch.zeros(3, Tb, dtype=torch.long)
+        if types > 1:
+            bt[0, 9:] = 1
+            bt[1, 5:11] = 1
+        ob = forward(rows, mask, bt)
+        ref["batch_ids"] = rows
+        ref["batch_mask"] = mask
+        ref["batch_types"] = bt
+        ref["batch_logits"] = ob.logits.float().contiguous()
     save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(out, "reference.safetensors"))
     size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
     print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {size / 1024:.0f} KiB")
@@ -182,6 +261,28 @@ def main():
                                      activation_function="gelu_new", resid_pdrop=0, embd_pdrop=0,
                                      attn_pdrop=0, tie_word_embeddings=False),
           seed=18, tokenizer="byte_level_bpe")
+
+    # Encoders. BERT: post-norm blocks, token types, a pooler + classifier head with named labels.
+    # RoBERTa: positions offset by pad_token_id + 1, one token type, a two-layer classifier head.
+    bert = lambda: BertConfig(vocab_size=tokenizer_vocab("wordpiece_bert"), hidden_size=64,
+                              num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
+                              max_position_embeddings=64, type_vocab_size=2, hidden_act="gelu",
+                              hidden_dropout_prob=0, attention_probs_dropout_prob=0,
+                              pad_token_id=0, num_labels=3,
+                              id2label={0: "contradiction", 1: "entailment", 2: "neutral"},
+                              label2id={"contradiction": 0, "entailment": 1, "neutral": 2})
+    build_encoder("bert", bert, seed=21, tokenizer="wordpiece_bert", cls_id=2, sep_id=3, pad_id=0)
+    build_encoder("bert_bare", bert, seed=22, tokenizer="wordpiece_bert", cls_id=2, sep_id=3,
+                  pad_id=0, bare=True)
+    build_encoder("roberta", lambda: RobertaConfig(
+                      vocab_size=tokenizer_vocab("roberta_style"), hidden_size=64,
+                      num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+                      max_position_embeddings=66, type_vocab_size=1, hidden_act="gelu",
+                      hidden_dropout_prob=0, attention_probs_dropout_prob=0, pad_token_id=1,
+                      bos_token_id=0, eos_token_id=2, num_labels=2,
+                      id2label={0: "negative", 1: "positive"},
+                      label2id={"negative": 0, "positive": 1}),
+                  seed=23, tokenizer="roberta_style", cls_id=0, sep_id=2, pad_id=1)
 
 
 if __name__ == "__main__":

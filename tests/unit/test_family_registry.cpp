@@ -51,9 +51,9 @@ TEST(FamilyRegistryTest, EveryModelTypeReadsBackToItsRow) {
     EXPECT_EQ(back.intermediate_size, s.intermediate_size);
     EXPECT_EQ(back.rotary_dims, s.rotary_dims);
   }
-  EXPECT_EQ(family_for_model_type("bert"), nullptr);
-  EXPECT_EQ(family_by_name("bert"), nullptr);
-  EXPECT_THROW(parse_model_config(R"({"model_type": "bert"})", "x.json"), Error);
+  EXPECT_EQ(family_for_model_type("t5"), nullptr);
+  EXPECT_EQ(family_by_name("t5"), nullptr);
+  EXPECT_THROW(parse_model_config(R"({"model_type": "t5"})", "x.json"), Error);
 }
 
 TEST(FamilyRegistryTest, TablesAreWellFormed) {
@@ -67,7 +67,9 @@ TEST(FamilyRegistryTest, TablesAreWellFormed) {
       for (const TensorEntry& e : table) {
         EXPECT_TRUE(seen.insert(e.name).second) << row.name << ": " << e.name << " twice";
         const bool head = e.name.rfind(row.checkpoint_prefix, 0) != 0;
-        if (head) {  // outside the prefix: only the LM head (and its bias)
+        if (head && s.classifier()) {  // outside the prefix: only a classifier's head
+          EXPECT_EQ(e.name.rfind("classifier.", 0), 0u) << row.name << ": " << e.name;
+        } else if (head) {  // or the LM head (and its bias)
           EXPECT_EQ(e.shape.front(), s.vocab_size) << row.name << ": " << e.name;
         }
         for (int64_t d : e.shape) EXPECT_GT(d, 0) << e.name;
@@ -80,7 +82,8 @@ TEST(FamilyRegistryTest, TablesAreWellFormed) {
         const int layer = tensor_layer(e.name);
         EXPECT_LT(layer, s.num_layers) << e.name;
       }
-      EXPECT_EQ(tied, tie) << row.name << " tie_word_embeddings " << tie;
+      // An encoder has no LM head to tie.
+      EXPECT_EQ(tied, row.causal ? tie : 0) << row.name << " tie_word_embeddings " << tie;
     }
   }
 }
@@ -95,7 +98,7 @@ TEST(FamilyRegistryTest, TheTableIsWhatTheModelBinds) {
     ForwardRequest req;
     req.input_ids = at::arange(5, at::kLong).unsqueeze(0);
     const at::Tensor logits = model->forward(req, AttentionControl{}).logits;
-    EXPECT_EQ(logits.size(-1), s.vocab_size) << row.name;
+    EXPECT_EQ(logits.size(-1), s.output_size()) << row.name;
     EXPECT_TRUE(at::isfinite(logits).all().item<bool>()) << row.name;
     // ... and each tensor it holds is one of them: dropping any one is refused, naming it.
     const std::string dropped = tensor_table(s)[3].name;

@@ -85,10 +85,10 @@ TEST(ModelLoading, NonFloatingWeightIsRejected) {
 TEST(ModelLoading, UnknownModelTypeIsNamed) {
   TempDir dir;
   nlohmann::json cfg = fixture_config("gpt2");
-  cfg["model_type"] = "bert";
+  cfg["model_type"] = "t5";
   write_model(dir, cfg, fixture_tensors("gpt2"));
   expect_error([&] { load_model(dir.path()); },
-               {"config.json", "model_type 'bert' is not supported", "gpt2, llama"});
+               {"config.json", "model_type 't5' is not supported", "gpt2, llama", "bert"});
 }
 
 TEST(ModelLoading, MalformedOrMissingConfig) {

@@ -1,6 +1,7 @@
-// Internal: the forward skeleton shared by the decoder-only families (embeddings, mask and
-// positions, one block per layer, written-out attention with its control hooks, the LM head at
-// selected positions). A family supplies its blocks; nothing here is family-specific.
+// Internal: the forward skeleton shared by every family, decoders and encoders (embeddings, mask
+// and positions, one block per layer, written-out attention with its control hooks, the head at
+// selected positions). A family supplies its blocks; nothing here is family-specific beyond the
+// family row's traits (causal attention, learned positions).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -25,6 +26,7 @@ struct ForwardState {
   at::Tensor mask;       // (B or 1, 1, T, S) float additive: 0 allowed, very negative masked
   at::Tensor allowed;    // (B or 1, 1, T, S) bool, same information
   at::Tensor key_valid;  // (B, S) bool from the attention mask; undefined = all keys real
+  at::Tensor token_types;  // (B, T) int64 (ForwardRequest::token_type_ids), or undefined
   at::Tensor rope_cos, rope_sin;  // (B, 1, T, Dh) for rotary families
   // The last layer's output is needed only at rows >= last_layer_rows_from (the lowest position
   // whose logits are asked for): its attention, output projection and MLP run on those rows only
@@ -38,7 +40,7 @@ struct ForwardState {
   at::Tensor rule_flag;
 };
 
-class DecoderLM : public Model {
+class TransformerModel : public Model {
  public:
   ForwardResult forward(const ForwardRequest& request, const AttentionControl& control) override;
   at::Tensor embed(const at::Tensor& ids) override;
@@ -50,7 +52,7 @@ class DecoderLM : public Model {
   VocabSlice vocab_slice() const override;
 
  protected:
-  DecoderLM(ModelSpec spec, const LoadOptions& options, at::ScalarType dtype);
+  TransformerModel(ModelSpec spec, const LoadOptions& options, at::ScalarType dtype);
 
   // Per-family pieces.
   virtual void prepare(ForwardState& st) {}  // e.g. rotary tables from st.positions
@@ -61,6 +63,8 @@ class DecoderLM : public Model {
     return layer == spec_.num_layers - 1 ? st.last_layer_rows_from : 0;
   }
   virtual at::Tensor final_norm(const at::Tensor& x, const ForwardState& st) = 0;
+  // (B, P, D) after final_norm -> (B, P, output) logits: the LM head by default (one rank).
+  virtual at::Tensor head(const at::Tensor& h, ForwardState& st);
   GlobalWeights globals_;  // embeddings, final norm, head
 
   // Building blocks that follow st.rules in their backward (see GradientRules).
@@ -75,6 +79,8 @@ class DecoderLM : public Model {
   static at::Tensor rms_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
                              double eps);
   at::Tensor act(const ForwardState& st, const at::Tensor& u) const;  // spec's activation
+  // A named one ("tanh": a classifier head's), with the same rules.
+  static at::Tensor act(const ForwardState& st, const at::Tensor& u, const std::string& name);
   static at::Tensor gated(const ForwardState& st, const at::Tensor& g, const at::Tensor& u);
   // The residual add x + branch, both (B, T, D), under st.rules.
   static at::Tensor residual(const ForwardState& st, const at::Tensor& x, const at::Tensor& branch);

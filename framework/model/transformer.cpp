@@ -1,4 +1,4 @@
-#include "framework/model/decoder.h"
+#include "framework/model/transformer.h"
 
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -83,6 +83,7 @@ at::Tensor activation(const std::string& name, const at::Tensor& x) {
   if (name == "gelu") return at::gelu(x);
   if (name == "silu" || name == "swish") return at::silu(x);
   if (name == "relu") return at::relu(x);
+  if (name == "tanh") return at::tanh(x);  // classifier heads (not a block activation)
   throw Error(str_cat("activation '", name, "' is not supported"));
 }
 
@@ -326,7 +327,7 @@ at::Tensor scale_gradient(const ForwardState& st, const at::Tensor& x, double ke
 
 }  // namespace
 
-at::Tensor DecoderLM::linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+at::Tensor TransformerModel::linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
                              const at::Tensor& b, bool in_out, const TensorGroup* summed) {
   const int64_t B = x.size(0), T = x.size(1);
   at::Tensor x2 = x.reshape({B * T, x.size(2)});
@@ -346,7 +347,7 @@ at::Tensor DecoderLM::linear(const ForwardState& st, const at::Tensor& x, const 
   return y.view({B, T, y.size(1)});
 }
 
-at::Tensor DecoderLM::layer_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+at::Tensor TransformerModel::layer_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
                                  const at::Tensor& b, double eps) {
   if (!lrp(st)) return at::layer_norm(x, {x.size(-1)}, w, b, eps);
   if (st.rules == GradientRules::kLrpAlphaBeta) {
@@ -358,7 +359,7 @@ at::Tensor DecoderLM::layer_norm(const ForwardState& st, const at::Tensor& x, co
   return centered * rstd * w + b;
 }
 
-at::Tensor DecoderLM::rms_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+at::Tensor TransformerModel::rms_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
                                double eps) {
   // Hugging Face LlamaRMSNorm: normalise in float32, then scale in the input dtype.
   at::Tensor xf = x.to(at::kFloat);
@@ -369,13 +370,22 @@ at::Tensor DecoderLM::rms_norm(const ForwardState& st, const at::Tensor& x, cons
   return forward_of(st, w * (xf * rstd).to(x.scalar_type()), held);
 }
 
-at::Tensor DecoderLM::act(const ForwardState& st, const at::Tensor& u) const {
-  at::Tensor z = activation(spec_.activation, u);
-  if (!lrp(st)) return z;
-  return forward_of(st, z, IdentityRuleActFn::apply(u, spec_.activation));  // grad * phi(u) / u
+at::Tensor TransformerModel::act(const ForwardState& st, const at::Tensor& u) const {
+  return act(st, u, spec_.activation);
 }
 
-at::Tensor DecoderLM::gated(const ForwardState& st, const at::Tensor& g, const at::Tensor& u) {
+at::Tensor TransformerModel::act(const ForwardState& st, const at::Tensor& u,
+                                 const std::string& name) {
+  at::Tensor z = activation(name, u);
+  if (!lrp(st)) return z;
+  return forward_of(st, z, IdentityRuleActFn::apply(u, name));  // grad * phi(u) / u
+}
+
+at::Tensor TransformerModel::head(const at::Tensor& h, ForwardState& st) {
+  return linear(st, h, globals_.head, globals_.head_bias, /*in_out=*/false);
+}
+
+at::Tensor TransformerModel::gated(const ForwardState& st, const at::Tensor& g, const at::Tensor& u) {
   if (!lrp(st)) return g * u;
   if (st.rules == GradientRules::kCpLrp) return g.detach() * u;  // no relevance into the gate
   at::Tensor halves = 0.5 * (g * u.detach() + g.detach() * u);   // uniform rule: half to each
@@ -383,13 +393,13 @@ at::Tensor DecoderLM::gated(const ForwardState& st, const at::Tensor& g, const a
   return forward_of(st, g * u, halves);
 }
 
-at::Tensor DecoderLM::residual(const ForwardState& st, const at::Tensor& x,
+at::Tensor TransformerModel::residual(const ForwardState& st, const at::Tensor& x,
                                const at::Tensor& branch) {
   if (st.rules != GradientRules::kLrpAlphaBeta) return x + branch;
   return ResidualFn::apply(x, branch, switch_flag(st));
 }
 
-at::Tensor DecoderLM::add_mlp(const ForwardState& st, const at::Tensor& y, const at::Tensor& h,
+at::Tensor TransformerModel::add_mlp(const ForwardState& st, const at::Tensor& y, const at::Tensor& h,
                               const std::function<at::Tensor(const at::Tensor&)>& mlp) {
   constexpr int64_t kChunk = 256;  // rows: a (256, 3072) fp32 intermediate is 3 MB
   const int64_t rows = h.size(0) * h.size(1), D = h.size(2);
@@ -403,14 +413,17 @@ at::Tensor DecoderLM::add_mlp(const ForwardState& st, const at::Tensor& y, const
   return out.view(y.sizes());
 }
 
-DecoderLM::DecoderLM(ModelSpec spec, const LoadOptions& options, at::ScalarType dtype)
+TransformerModel::TransformerModel(ModelSpec spec, const LoadOptions& options, at::ScalarType dtype)
     : spec_(std::move(spec)), device_(options.device), dtype_(dtype), group_(options.tensor_group) {
   split_ = TensorSplit::make(spec_, group_ ? group_->rank() : 0, group_ ? group_->size() : 1,
                              "parallel.tensor");
   if (!split_.split()) group_ = nullptr;
+  XAI_CHECK(group_ == nullptr || is_causal(spec_), "parallel.tensor: ", spec_.model_type,
+            " (an encoder) is not split over ranks yet (HINT: parallel.tensor: 1; encoders of "
+            "this size fit one rank)");
 }
 
-at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name, int layer, Dim rows,
+at::Tensor TransformerModel::weight(const WeightFn& source, const std::string& name, int layer, Dim rows,
                              Dim cols) {
   const at::Tensor whole = source(name);
   at::Tensor t = split_.slice(whole, rows, cols);
@@ -435,7 +448,7 @@ at::Tensor DecoderLM::weight(const WeightFn& source, const std::string& name, in
   return t;
 }
 
-ProbsGradSink DecoderLM::probs_grad_sink(const AttentionControl& ctl, int layer,
+ProbsGradSink TransformerModel::probs_grad_sink(const AttentionControl& ctl, int layer,
                                          int64_t r0) const {
   return [f = ctl.probs_grad, layer, r0, g = group_](int64_t row0, const at::Tensor& p,
                                                      const at::Tensor& dp) {
@@ -444,22 +457,22 @@ ProbsGradSink DecoderLM::probs_grad_sink(const AttentionControl& ctl, int layer,
   };
 }
 
-VocabSlice DecoderLM::vocab_slice() const {
+VocabSlice TransformerModel::vocab_slice() const {
   if (!group_) return {nullptr, 0, spec_.vocab_size};
   const SplitRange r = split_.vocab_rows();
   return {group_, r.begin, r.size()};
 }
 
-at::Tensor DecoderLM::enter(const at::Tensor& h) const {
+at::Tensor TransformerModel::enter(const at::Tensor& h) const {
   return group_ ? enter_group(*group_, h) : h;
 }
 
-at::Tensor DecoderLM::row_linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
+at::Tensor TransformerModel::row_linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
                                  const at::Tensor& b, bool in_out) const {
   return linear(st, x, w, b, in_out, group_);
 }
 
-size_t DecoderLM::release_layer(int layer) {
+size_t TransformerModel::release_layer(int layer) {
   if (layer < 0 || static_cast<size_t>(layer) >= layer_weights_.size()) return 0;
   size_t released = 0;
   for (const at::Tensor& t : layer_weights_[layer]) {
@@ -468,7 +481,7 @@ size_t DecoderLM::release_layer(int layer) {
   return released;
 }
 
-at::Tensor DecoderLM::embed(const at::Tensor& ids) {
+at::Tensor TransformerModel::embed(const at::Tensor& ids) {
   XAI_CHECK(ids.dim() == 2, "embed: ids must be (B, T), got ", ids.dim(), " dimensions");
   XAI_CHECK(ids.scalar_type() == at::kLong || ids.scalar_type() == at::kInt,
             "embed: ids must be integers");
@@ -487,7 +500,7 @@ at::Tensor DecoderLM::embed(const at::Tensor& ids) {
   return sum_over_group(*group_, e * mine.unsqueeze(-1).to(e.scalar_type()));
 }
 
-ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionControl& ctl) {
+ForwardResult TransformerModel::forward(const ForwardRequest& req, const AttentionControl& ctl) {
   ForwardResult result;
   at::Tensor x;  // (B, T, D)
   const int start = req.start_layer;
@@ -531,6 +544,8 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
   st.T = x.size(1);
   XAI_CHECK(st.T > 0, "forward: empty input (T = 0)");
   if (req.past != nullptr && !req.past->empty()) {
+    XAI_CHECK(is_causal(spec_), "forward: a cached prefix needs causal attention; ",
+              spec_.model_type, " is an encoder (its earlier positions see the later ones)");
     const KVCache& p = *req.past;
     XAI_CHECK(
         static_cast<int64_t>(p.keys.size()) == spec_.num_layers && p.values.size() == p.keys.size(),
@@ -556,15 +571,30 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
     st.positions = at::arange(st.past_len, st.S, long_opts).unsqueeze(0).expand({st.B, st.T});
   }
   if (family_row(spec_.family).learned_positions) {
-    const int64_t last = st.positions.max().item<int64_t>();
-    XAI_CHECK(last < spec_.max_positions, "forward: position ", last, " is beyond the model's ",
-              spec_.max_positions, " learned positions (HINT: shorten the input)");
+    const int64_t last = st.positions.max().item<int64_t>(),
+                  count = spec_.max_positions - spec_.position_offset;
+    XAI_CHECK(last < count, "forward: position ", last, " is beyond the model's ", count,
+              " learned positions (HINT: shorten the input)");
+  }
+  if (req.token_type_ids.defined()) {
+    const at::Tensor& types = req.token_type_ids;
+    XAI_CHECK(spec_.type_vocab_size > 0, "forward: token_type_ids given to ", spec_.model_type,
+              ", which has no token types");
+    XAI_CHECK(types.dim() == 2 && types.size(0) == st.B && types.size(1) == st.T,
+              "forward: token_type_ids must be (B, T) = (", st.B, ", ", st.T, ")");
+    st.token_types = types.to(device_, at::kLong);
+    const int64_t lo = st.token_types.min().item<int64_t>(),
+                  hi = st.token_types.max().item<int64_t>();
+    XAI_CHECK(lo >= 0 && hi < spec_.type_vocab_size, "forward: token types [", lo, ", ", hi,
+              "] outside the model's ", spec_.type_vocab_size);
   }
 
   // Causal (and sliding-window, and padding) visibility of key k for the query at position q.
   at::Tensor q_abs = at::arange(st.past_len, st.S, long_opts).unsqueeze(1);  // (T, 1)
   at::Tensor k_abs = at::arange(0, st.S, long_opts).unsqueeze(0);            // (1, S)
-  at::Tensor allowed = k_abs.le(q_abs);                                      // (T, S)
+  // An encoder's query sees every key (the mask below still hides padding).
+  at::Tensor allowed = is_causal(spec_) ? k_abs.le(q_abs)                    // (T, S)
+                                        : at::ones({st.T, st.S}, long_opts.dtype(at::kBool));
   if (spec_.sliding_window) allowed = allowed.logical_and(k_abs.gt(q_abs - *spec_.sliding_window));
   allowed = allowed.view({1, 1, st.T, st.S});
   if (key_valid.defined()) allowed = allowed.logical_and(key_valid.view({st.B, 1, 1, st.S}));
@@ -611,8 +641,7 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
                      : x;
   h = final_norm(h, st);
   if (!group_) {
-    result.logits =
-        linear(st, h, globals_.head, globals_.head_bias, /*in_out=*/false).to(at::kFloat);
+    result.logits = head(h, st).to(at::kFloat);
   } else {
     // Vocabulary-parallel head: this rank's rows; asked for whole, they are gathered into
     // (B, P, V) (the last rank's part, which may be short, padded to the chunk for it).
@@ -633,7 +662,7 @@ ForwardResult DecoderLM::forward(const ForwardRequest& req, const AttentionContr
   return result;
 }
 
-at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k_new,
+at::Tensor TransformerModel::attend(int layer, const at::Tensor& q, const at::Tensor& k_new,
                              const at::Tensor& v_new, double scale, ForwardState& st) {
   // q holds the last T of this call's st.T rows (all of them except in a last layer whose rows
   // from r0 on are needed); keys and values hold every row.
@@ -678,6 +707,7 @@ at::Tensor DecoderLM::attend(int layer, const at::Tensor& q, const at::Tensor& k
     args.minimum = ctl.shift_minimum;
     args.key_valid = st.key_valid;
     args.window = spec_.sliding_window;
+    args.causal = is_causal(spec_);
     at::Tensor out = inference_attention_cpu(qg, k.contiguous(), v.contiguous(), G, args);
     return out.view({B, H, T, Dh}).transpose(1, 2).reshape({B, T, H * Dh});
   }
