@@ -4,8 +4,10 @@
 #include <map>
 #include <set>
 
+#include "datasets/glue.h"
 #include "datasets/jsonl.h"
 #include "datasets/squad.h"
+#include "datasets/toy/toy_classify.h"
 #include "datasets/toy/toy_task.h"
 #include "framework/common/error.h"
 #include "framework/config/config.h"
@@ -20,6 +22,35 @@ std::unique_ptr<Dataset> open_toy(const DatasetOptions& o) {
   t.seed = o.seed;
   const std::vector<toy::ToyQuestion> questions = toy::generate_toy(t);
   return open_squad_json(toy::toy_to_squad(questions, "toy-" + o.split), "toy:" + o.split, o);
+}
+
+// Samples held in memory (the generated toy classification texts).
+class InMemory final : public Dataset {
+ public:
+  InMemory(std::string source, std::vector<Sample> samples)
+      : source_(std::move(source)), samples_(std::move(samples)) {}
+  const std::string& source() const override { return source_; }
+  int64_t size() const override { return static_cast<int64_t>(samples_.size()); }
+  std::string id(int64_t i) const override { return at(i).id; }
+  Sample get(int64_t i) const override { return at(i); }
+
+ private:
+  const Sample& at(int64_t i) const {
+    XAI_CHECK(i >= 0 && i < size(), source_, ": sample index ", i, " outside [0, ", size(), ")");
+    return samples_[static_cast<size_t>(i)];
+  }
+  std::string source_;
+  std::vector<Sample> samples_;
+};
+
+std::unique_ptr<Dataset> open_toy_classify(const DatasetOptions& o) {
+  toy::ToyClassOptions t;
+  t.split = o.split;
+  t.n = o.limit > 0 ? o.limit : 500;
+  t.seed = o.seed;
+  // The whole text is the context: every token is explained, the cue phrase is the evidence.
+  std::vector<Sample> samples = toy::generate_toy_classification(t);
+  return std::make_unique<InMemory>("toy_classify:" + o.split, std::move(samples));
 }
 
 // Forwards everything to another dataset; the decorators below override what they change.
@@ -107,14 +138,19 @@ std::unique_ptr<Dataset> open_unchecked(const std::string& type, const DatasetOp
   if (type == "squad") return open_squad(options);
   if (type == "jsonl") return open_jsonl(options);
   if (type == "toy") return open_toy(options);
-  throw Error(str_cat("dataset type '", type, "' is not known (known: squad, jsonl, toy)"));
+  if (type == "toy_classify") return open_toy_classify(options);
+  if (type == "glue") return open_glue(options);
+  throw Error(str_cat("dataset type '", type,
+                      "' is not known (known: squad, jsonl, toy, toy_classify, glue)"));
 }
 
 }  // namespace
 
 std::string Dataset::locate(int64_t i) const { return str_cat("entry ", i + 1); }
 
-std::vector<std::string> dataset_types() { return {"squad", "jsonl", "toy"}; }
+std::vector<std::string> dataset_types() {
+  return {"squad", "jsonl", "toy", "toy_classify", "glue"};
+}
 
 std::unique_ptr<Dataset> open_dataset(const std::string& type, const DatasetOptions& options) {
   XAI_CHECK(options.limit >= 0, "dataset: limit must not be negative (got ", options.limit, ")");
@@ -129,7 +165,7 @@ std::unique_ptr<Dataset> open_dataset(const ConfigNode& node) {
   o.path = node.get_string("path", o.path);
   o.split = node.get_choice("split", o.split, {"train", "test"});
   // A limit of 0 or less is a mistake, never "all": leave the key out to read every sample.
-  if (node.has("limit") || type == "toy") {
+  if (node.has("limit") || type == "toy" || type == "toy_classify") {
     o.limit = node.get_int("limit", 500);
     XAI_CHECK(o.limit >= 1, node.where("limit"), "must be at least 1 (got ", o.limit,
               "; HINT: leave limit out to read every sample)");

@@ -55,7 +55,7 @@ class Dataset {
   virtual std::string skipped_reason() const { return ""; }
 };
 
-// type: "squad" | "jsonl" | "toy". Throws xai::Error for an unknown type, a bad option (unknown
+// type: "squad" | "jsonl" | "toy" | "toy_classify" | "glue". Throws xai::Error for an unknown type, a bad option (unknown
 // template placeholder, explain not context|prompt), a file that cannot be read as a whole, or two
 // samples with the same id (see DatasetOptions::rename_duplicate_ids).
 std::unique_ptr<Dataset> open_dataset(const std::string& type, const DatasetOptions& options);

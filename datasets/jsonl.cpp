@@ -55,8 +55,28 @@ class JsonlDataset final : public Dataset {
     };
     Sample s;
     s.id = id(i);
-    s.prompt = text("prompt");
-    s.target = text("target");
+    if (l.json.contains("label")) {
+      // A classification line: the text (or a pair) and its class (a name, or an id).
+      if (l.json.contains("text_a") || l.json.contains("text_b")) {
+        const std::string a = text("text_a");
+        s.prompt = a + "\n" + text("text_b");
+        s.pair_split = static_cast<int64_t>(a.size()) + 1;
+      } else {
+        s.prompt = text("text");
+      }
+      const nlohmann::json& label = l.json["label"];
+      if (label.is_string() && !label.get_ref<const std::string&>().empty()) {
+        s.label = label.get<std::string>();
+      } else if (label.is_number_integer() && label.get<int64_t>() >= 0) {
+        s.label = std::to_string(label.get<int64_t>());
+      } else {
+        throw Error(where + "field 'label' must be a class name or a class id (a non-negative "
+                            "integer)");
+      }
+    } else {
+      s.prompt = text("prompt");
+      s.target = text("target");
+    }
     auto spans = [&](const char* key) {
       std::vector<ByteSpan> out;
       auto it = l.json.find(key);
@@ -72,7 +92,8 @@ class JsonlDataset final : public Dataset {
         if (span.begin < 0 || span.begin >= span.end ||
             span.end > static_cast<int64_t>(s.prompt.size())) {
           throw Error(str_cat(where, key, "[", k, "] = [", span.begin, ", ", span.end,
-                              "] is not a non-empty byte span of the prompt (", s.prompt.size(),
+                              "] is not a non-empty byte span of the ",
+                              s.label.empty() ? "prompt" : "text", " (", s.prompt.size(),
                               " bytes)"));
         }
         out.push_back(span);

@@ -1,7 +1,11 @@
 // JSONL: one sample per non-empty line,
 //   {"id"?: "...", "prompt": "...", "target": "...", "evidence"?: [[b, e], ...],
 //    "explain"?: [[b, e], ...]}
-// with spans in bytes of the prompt. A line without an id gets "<file stem>-<line number>".
+// with spans in bytes of the prompt, or, for a classifier, a text and its class
+//   {"id"?: "...", "text": "...", "label": "positive" | 1, "evidence"?: ..., "explain"?: ...}
+// with spans in bytes of the text, or a text pair {"text_a": ..., "text_b": ..., "label": ...}
+// with spans in bytes of text_a + "\n" + text_b. A line without an id gets
+// "<file stem>-<line number>".
 #pragma once
 
 #include <memory>

@@ -9,6 +9,7 @@
 #include "framework/common/error.h"
 #include "framework/dist/communicator.h"
 #include "framework/dist/device_collectives.h"
+#include "framework/model/family.h"
 
 namespace xai {
 
@@ -95,7 +96,15 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
   const auto long_cpu = at::TensorOptions().dtype(at::kLong);
   at::Tensor ids = at::tensor(sample.ids, long_cpu).view({1, T}).to(dev);
   at::Tensor targets = at::tensor(sample.target_ids, long_cpu).to(dev);  // (n)
-  at::Tensor target_pos = at::arange(P - 1, P - 1 + n, long_cpu);        // (n) predicting positions
+  at::Tensor target_pos = logit_positions(sample);  // (n) where each target's logits are read
+  // A cached clean prefix serves only a causal model: in an encoder a suppressed key changes
+  // every position, earlier ones included, and every target with them.
+  const bool causal = is_causal(model.spec());
+  const bool prefix_reuse = options_.prefix_reuse && causal;
+  // The first target whose prediction a suppression starting at key `key` can change.
+  auto first_changed = [&](int64_t key) {
+    return causal ? std::max<int64_t>(0, key - (P - 1)) : int64_t{0};
+  };
 
   Explanation out;
   std::vector<Suppression> sups = plan(model.embed(ids)[0], sample);
@@ -104,8 +113,10 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
   // dropped after it, as for the perturbations below).
   ForwardRequest clean;
   clean.input_ids = ids;
+  const at::Tensor types = sample_token_types(model, sample);
+  set_token_types(clean, types);
   if (options_.head_at_targets) clean.logit_positions = target_pos.to(dev);
-  clean.return_cache = options_.prefix_reuse;
+  clean.return_cache = prefix_reuse;
   clean.release_layers = ctx.layer_major;
   clean.vocab_parallel = true;  // under tensor parallelism: this rank's vocabulary rows
   const VocabSlice vocab = model.vocab_slice();
@@ -151,13 +162,13 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
     Batch b;
     b.b0 = b0;
     b.nb = std::min(options_.batch_size, total - b0);
-    if (options_.prefix_reuse) {
+    if (prefix_reuse) {
       b.start = T;
       for (int64_t r = 0; r < b.nb; ++r)
         b.start = std::min(b.start, sups[order[b0 + r]].first_key());
     }
     // Targets predicted at positions < start cannot change: only later ones are computed.
-    b.t0 = std::max<int64_t>(0, b.start - (P - 1));
+    b.t0 = first_changed(b.start);
     b.nt = n - b.t0;
     if (b.nt <= 0) continue;
     b.factors = at::ones({b.nb, T}, at::kFloat);
@@ -172,6 +183,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
   auto prepare = [&](Batch& b) {  // the batch's request (its prefix views the clean pass's K/V)
     b.req = ForwardRequest();
     b.req.input_ids = ids.slice(1, b.start).expand({b.nb, T - b.start});
+    if (types.defined()) set_token_types(b.req, types.slice(1, b.start), b.nb);
     b.req.vocab_parallel = true;
     b.prefix = KVCache();
     if (b.start > 0) {
@@ -198,7 +210,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
       const Suppression& s = sups[order[b.b0 + r]];
       // A target predicted before this row's first suppressed key cannot change: keep its exact 0
       // rather than the rounding noise of a recomputation.
-      const int64_t t_first = std::max<int64_t>(b.t0, s.first_key() - (P - 1));
+      const int64_t t_first = std::max<int64_t>(b.t0, first_changed(s.first_key()));
       for (int64_t t = t_first; t < n; ++t) {
         pt[t][s.position] = static_cast<float>(c[r][t - b.t0] - clean_ce[t]);
       }
@@ -238,6 +250,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
           req.past = b.req.past;
           if (l == 0) {
             req.input_ids = b.req.input_ids;
+            req.token_type_ids = b.req.token_type_ids;
           } else {
             req.hidden_states = states[k - g0];
             req.start_layer = l;

@@ -70,6 +70,7 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
     at::NoGradGuard no_grad;
     ForwardRequest req;
     req.input_ids = s.ids;
+    set_token_types(req, s.types);
     req.logit_positions = s.positions;
     req.return_layer_inputs = true;
     req.vocab_parallel = true;
@@ -127,7 +128,7 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
     const at::Tensor a = A[0].to(at::kFloat);  // (H, T, T)
     for (int64_t t = 0; t < s.n; ++t) {
       at::Tensor attr = a * G[t] / static_cast<double>(m);  // (H, T, T)
-      scores[t] += row ? attr.select(1, s.P - 1 + t).sum(0) : attr.sum(at::IntArrayRef{0, 1});
+      scores[t] += row ? attr.select(1, sample.logit_position(t)).sum(0) : attr.sum(at::IntArrayRef{0, 1});
       importance[l] += std::get<0>(attr.flatten(1).max(1));
     }
   }

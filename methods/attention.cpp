@@ -19,11 +19,13 @@ SampleTensors sample_tensors(const Model& model, const Encoded& sample, const ch
   const auto long_cpu = at::TensorOptions().dtype(at::kLong);
   s.ids = at::tensor(sample.ids, long_cpu).view({1, s.T}).to(dev);
   s.targets = at::tensor(sample.target_ids, long_cpu).to(dev);
-  s.positions = at::arange(s.P - 1, s.P - 1 + s.n, long_cpu).to(dev);
+  s.positions = logit_positions(sample).to(dev);
+  s.types = sample_token_types(model, sample);
   return s;
 }
 
-std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids, bool release_layers,
+std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids, const at::Tensor& types,
+                                        bool release_layers,
                                         const std::vector<int>& layers) {
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> means(model.spec().num_layers);
@@ -35,6 +37,7 @@ std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids, boo
   };
   ForwardRequest req;
   req.input_ids = ids;
+  set_token_types(req, types);
   // The logits are not needed; the LM head runs at one position only.
   req.logit_positions = at::full({1}, ids.size(1) - 1, ids.options());
   req.release_layers = release_layers;
@@ -78,7 +81,7 @@ Explanation RawAttention::explain(Model& model, const Encoded& sample, ExplainCo
     for (int l = 0; l < L; ++l) layers.push_back(l);
   }
   std::vector<at::Tensor> means =
-      attention_detail::head_mean_probs(model, s.ids, ctx.layer_major, layers);
+      attention_detail::head_mean_probs(model, s.ids, s.types, ctx.layer_major, layers);
   at::Tensor a = means[layers[0]];  // (T, T)
   for (size_t i = 1; i < layers.size(); ++i) a = a + means[layers[i]];
   a = a / static_cast<double>(layers.size());

@@ -47,7 +47,8 @@ Explanation AttnLrp::explain(Model& model, const Encoded& sample, ExplainContext
   at::Tensor e = model.embed(ids).detach().requires_grad_(true);  // (1, T, D)
   ForwardRequest req;
   req.inputs_embeds = e;
-  req.logit_positions = at::arange(P - 1, P - 1 + n, at::kLong);  // the LM head runs only there
+  set_token_types(req, sample_token_types(model, sample));
+  req.logit_positions = logit_positions(sample);  // the LM head runs only there
   req.rules = attnlrp_rules(options_.variant, model.spec());
   req.vocab_parallel = true;
   ForwardResult out = model.forward(req);

@@ -23,7 +23,7 @@ Graph forward_graph(Model& model, const attention_detail::SampleTensors& s, Targ
                     const AttentionControl& ctl, int first = 0) {
   Graph g;
   ForwardRequest req;
-  g.input = start_with_grad_at(model, s.ids, first, req);
+  g.input = start_with_grad_at(model, s.ids, s.types, first, req);
   req.logit_positions = s.positions;
   req.vocab_parallel = true;
   ForwardResult r = model.forward(req, ctl);
@@ -94,7 +94,7 @@ Explanation Chefer::explain(Model& model, const Encoded& sample, ExplainContext&
   // Abar_l = mean_h clamp(dA * A, min 0) is folded into v at once (v_l = v_{l+1} + v_{l+1} Abar_l
   // summed over the blocks), so only two (1, p + 1) rows are held. Rows past the predicting
   // position cannot reach its row of R: only the leading (p + 1) rows and columns count.
-  int64_t rows = 0;  // p + 1
+  int64_t rows = 0;  // p + 1 (every position in an encoder)
   int layer_now = -1;
   int layers_seen = 0;
   at::Tensor v_above, v;  // (1, rows): v before the current layer, and with its blocks added
@@ -117,8 +117,8 @@ Explanation Chefer::explain(Model& model, const Encoded& sample, ExplainContext&
 
   at::Tensor per_target = at::zeros({s.n, s.T}, at::kFloat);  // (n, T)
   for (int64_t t = 0; t < s.n; ++t) {
-    const int64_t p = s.P - 1 + t;
-    rows = p + 1;
+    const int64_t p = sample.logit_position(t);
+    rows = visible_positions(model, sample, t);
     v = at::zeros({1, rows}, input.options().dtype(at::kFloat));
     v[0][p] = 1.0f;
     layer_now = L;

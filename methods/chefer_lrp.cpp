@@ -43,10 +43,10 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
   // The input requires grad only so that the attention maps join the graph; no gradient is read.
   // Both backward passes end at layer `start`'s maps: the layers below it run without a graph.
   ForwardRequest req;
-  start_with_grad_at(model, ids, static_cast<int>(start), req);
+  start_with_grad_at(model, ids, sample_token_types(model, sample), static_cast<int>(start), req);
   AttentionControl keep;
   keep.keep_probs = true;
-  req.logit_positions = at::arange(P - 1, P - 1 + n, at::kLong);
+  req.logit_positions = logit_positions(sample);
   // One forward whose graph serves both backward passes: the switch picks, per backward, the
   // relevance rules (z+ / identity / halves / renormalised residuals) or the plain gradient.
   GradientSwitch rules_on;
@@ -68,7 +68,7 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
 
   at::Tensor scores = at::zeros({n, T}, at::kFloat);
   for (int64_t t = 0; t < n; ++t) {
-    const int64_t p = P - 1 + t;
+    const int64_t p = sample.logit_position(t);
     const bool retain = t + 1 < n;
     const double y = logit[t].item<double>();
     if (y == 0.0) {
@@ -95,7 +95,7 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
     if (options_.diagonal == CheferLrpOptions::Diagonal::kZero) {
       v[p] = 0.0f;
     } else if (options_.diagonal == CheferLrpOptions::Diagonal::kMin) {
-      v[p] = v.slice(0, 0, p + 1).min();
+      v[p] = v.slice(0, 0, visible_positions(model, sample, t)).min();
     }
     scores[t] = v.to(at::kCPU);
     if (ctx.progress) ctx.progress(t + 1, n);

@@ -1,10 +1,21 @@
 #include <cmath>
 
 #include "framework/common/error.h"
+#include "framework/model/family.h"
 #include "framework/model/tensor_parallel.h"
 #include "methods/explainer.h"
 
 namespace xai {
+
+at::Tensor logit_positions(const Encoded& sample) {
+  std::vector<int64_t> p(static_cast<size_t>(sample.num_targets()));
+  for (int64_t t = 0; t < sample.num_targets(); ++t) p[t] = sample.logit_position(t);
+  return at::tensor(p, at::kLong);
+}
+
+int64_t visible_positions(const Model& model, const Encoded& sample, int64_t t) {
+  return is_causal(model.spec()) ? sample.logit_position(t) + 1 : sample.size();
+}
 
 at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targets,
                                 const VocabSlice& vocab) {
@@ -164,15 +175,30 @@ int model_layer(const char* method, const char* key, int64_t layer, int64_t num_
   return static_cast<int>(l);
 }
 
-at::Tensor start_with_grad_at(Model& model, const at::Tensor& ids, int layer, ForwardRequest& req) {
+at::Tensor sample_token_types(const Model& model, const Encoded& sample) {
+  if (sample.token_types.empty()) return at::Tensor();
+  XAI_CHECK(static_cast<int64_t>(sample.token_types.size()) == sample.size(),
+            "internal: token types for ", sample.token_types.size(), " of ", sample.size(),
+            " tokens");
+  return at::tensor(sample.token_types, at::kLong).view({1, sample.size()}).to(model.device());
+}
+
+void set_token_types(ForwardRequest& req, const at::Tensor& types, int64_t batch) {
+  if (types.defined()) req.token_type_ids = types.expand({batch, types.size(1)});
+}
+
+at::Tensor start_with_grad_at(Model& model, const at::Tensor& ids, const at::Tensor& types,
+                              int layer, ForwardRequest& req) {
   at::Tensor input;
   if (layer == 0) {
     input = model.embed(ids).detach().requires_grad_(true);
     req.inputs_embeds = input;
+    set_token_types(req, types);
     return input;
   }
   ForwardRequest below;
   below.input_ids = ids;
+  set_token_types(below, types);
   below.end_layer = layer;
   {
     at::NoGradGuard no_grad;

@@ -172,6 +172,13 @@ std::string keep_explained(Explanation& ex, const Encoded& sample);
 // ---- helpers shared by the methods
 // ----------------------------------------------------------------
 
+// (n) int64 on the CPU: the positions whose logits give each target (Encoded::logit_position):
+// the predicting positions of next-token targets, a classification sample's readout ([CLS]).
+at::Tensor logit_positions(const Encoded& sample);
+// How many leading positions can reach target t's logits: up to its predicting position in a
+// causal model (later ones are unseen), every position in an encoder.
+int64_t visible_positions(const Model& model, const Encoded& sample, int64_t t);
+
 // (P, V) logits at the positions predicting target tokens (P rows), target ids (P) ->
 // cross-entropy per row, float64 accumulation for the log-sum-exp. `vocab` as for target_function.
 at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targets,
@@ -186,9 +193,18 @@ at::Tensor aggregate_targets(const at::Tensor& per_target, const std::string& ho
 int model_layer(const char* method, const char* key, int64_t layer, int64_t num_layers,
                 bool from_end);
 
-// Sets `req` to start at layer `layer` for ids (1, T) and returns what enters that layer as a leaf
-// that requires grad (1, T, D): the embeddings for layer 0, else the residual stream from a run of
-// the layers below without a graph. A backward from the outputs then stops at that layer.
-at::Tensor start_with_grad_at(Model& model, const at::Tensor& ids, int layer, ForwardRequest& req);
+// The sample's token types (1, T) int64 on the model's device: a text pair's segments
+// (Encoded::token_types); undefined for a sample without them (every token type 0).
+at::Tensor sample_token_types(const Model& model, const Encoded& sample);
+// Sets req.token_type_ids to `types` (1, T) repeated over `batch` rows; nothing when undefined.
+// Every request that starts from the sample's tokens or embeddings sets them.
+void set_token_types(ForwardRequest& req, const at::Tensor& types, int64_t batch = 1);
+
+// Sets `req` to start at layer `layer` for ids (1, T) (and token types (1, T) or undefined) and
+// returns what enters that layer as a leaf that requires grad (1, T, D): the embeddings for layer
+// 0, else the residual stream from a run of the layers below without a graph. A backward from the
+// outputs then stops at that layer.
+at::Tensor start_with_grad_at(Model& model, const at::Tensor& ids, const at::Tensor& types,
+                              int layer, ForwardRequest& req);
 
 }  // namespace xai

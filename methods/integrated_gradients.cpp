@@ -176,7 +176,8 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
   const auto f32 = at::TensorOptions().dtype(at::kFloat).device(dev);
   at::Tensor ids = at::tensor(sample.ids, at::kLong).view({1, T}).to(dev);
   at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(dev);   // (n)
-  at::Tensor positions = at::arange(P - 1, P - 1 + n, at::kLong).to(dev);  // (n)
+  at::Tensor positions = logit_positions(sample).to(dev);  // (n)
+  const at::Tensor types = sample_token_types(model, sample);  // a text pair's, or undefined
   const at::Tensor e = model.embed(ids).detach()[0].to(at::kFloat);        // (T, D)
   const int64_t D = e.size(1);
 
@@ -223,6 +224,7 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     at::Tensor x = (e0.unsqueeze(0) + a * diff.unsqueeze(0)).detach().requires_grad_(true);
     ForwardRequest req;
     req.inputs_embeds = x;  // (b, T, D)
+    set_token_types(req, types, x.size(0));
     req.logit_positions = positions;
     req.vocab_parallel = true;
     ForwardResult res = model.forward(req);  // logits (b, n, V)
@@ -248,6 +250,7 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     at::NoGradGuard no_grad;
     ForwardRequest req;
     req.inputs_embeds = at::stack({e, e0});
+    set_token_types(req, types, 2);
     req.logit_positions = positions;
     req.vocab_parallel = true;
     ForwardResult res = model.forward(req);

@@ -126,7 +126,9 @@ at::Tensor finish_scores(const at::Tensor& per_target, const Encoded& sample,
   const int64_t n = s.size(0), T = s.size(1), P = sample.prompt_len;
   XAI_CHECK(T == sample.size(), "finish_scores: ", T, " scores for ", sample.size(), " tokens");
   at::Tensor allowed = at::ones({n, T}, at::kBool);  // positions that may carry a score
-  for (int64_t t = 0; t < n; ++t) {
+  // Next-token targets: positions after the predicting one cannot be relevant to it (a
+  // classification sample's readout sees every token, and it is a special token anyway).
+  for (int64_t t = 0; t < n && !sample.classification(); ++t) {
     const int64_t p = P - 1 + t;  // predicting position
     if (p + 1 < T) allowed[t].slice(0, p + 1).fill_(false);
     if (o.exclude_predicting) allowed[t][p] = false;

@@ -56,7 +56,8 @@ void embedding_gradients(
   at::Tensor e = model.embed(ids).detach().requires_grad_(true);          // (1, T, D)
   ForwardRequest req;
   req.inputs_embeds = e;
-  req.logit_positions = at::arange(P - 1, P - 1 + n, at::kLong).to(dev);  // the LM head only there
+  set_token_types(req, sample_token_types(model, sample));
+  req.logit_positions = logit_positions(sample).to(dev);  // the LM head only there
   req.vocab_parallel = true;
   ForwardResult out = model.forward(req);
   at::Tensor values = target_function(out.logits[0], targets, f, model.vocab_slice());  // (n)

@@ -45,6 +45,13 @@ std::string shape_text(const at::Tensor& t) {
   return out + (t.dim() == 1 ? ",)" : ")");
 }
 
+// A target's name: a classifier's class name, else the token's text.
+std::string target_name(const Model& model, const Tokenizer& tokenizer, int64_t id) {
+  const auto& labels = model.spec().labels;
+  if (!labels.empty()) return labels[static_cast<size_t>(id)];
+  return tokenizer.decode({id}, false);
+}
+
 // Extras this small are printed in full on one line; larger ones only by shape (see --json).
 constexpr int64_t kExtraValuesShown = 16;
 
@@ -52,7 +59,7 @@ constexpr int64_t kExtraValuesShown = 16;
 
 int explain(const std::vector<std::string>& argv) {
   Args args("explain", argv,
-            {"model", "prompt", "target", "method", "set", "device", "threads", "dtype"},
+            {"model", "prompt", "text-b", "target", "method", "set", "device", "threads", "dtype"},
             {"json", "no-color", "explain-special-tokens"});
   XAI_CHECK(args.positional().empty(), "explain: unexpected argument '", args.positional()[0],
             "' (HINT: --model DIR --prompt TEXT --target TEXT)");
@@ -60,7 +67,11 @@ int explain(const std::vector<std::string>& argv) {
   Sample sample;
   sample.id = "cli";
   sample.prompt = args.require("prompt");
-  sample.target = args.require("target");
+  if (args.get("text-b").has_value()) {  // a text pair for a classifier: prompt, '\n', text b
+    sample.pair_split = static_cast<int64_t>(sample.prompt.size()) + 1;
+    sample.prompt += "\n" + args.get_or("text-b", "");
+  }
+  const std::string target = args.require("target");
   sample.explain_special_tokens = args.flag("explain-special-tokens");
   const std::string method = args.get_or("method", "atman");
   apply_threads_option(args, "explain");
@@ -76,7 +87,10 @@ int explain(const std::vector<std::string>& argv) {
   std::unique_ptr<Model> model = load_model(dir, load);
   const std::string tok_path = (std::filesystem::path(dir) / "tokenizer.json").string();
   const Tokenizer tokenizer = Tokenizer::from_file(tok_path);
-  const Encoded enc = encode_sample(sample, tokenizer, model->spec().max_positions);
+  // A classifier's target is a class (its label name or id); a language model's, text.
+  (model->spec().classifier() ? sample.label : sample.target) = target;
+  const Encoded enc =
+      encode_sample(sample, tokenizer, model->spec().max_positions, model->spec().labels);
   ExplainContext ctx;
   Explanation ex = explainer->explain(*model, enc, ctx);
   if (const std::string why = keep_explained(ex, enc); !why.empty()) {
@@ -131,8 +145,9 @@ int explain(const std::vector<std::string>& argv) {
       j["tokens"].push_back(t);
     }
     for (int64_t k = 0; k < enc.num_targets(); ++k) {
-      j["targets"].push_back(tokenizer.decode({enc.target_ids[k]}, false));
+      j["targets"].push_back(target_name(*model, tokenizer, enc.target_ids[k]));
     }
+    if (enc.classification()) j["class_id"] = enc.target_ids[0];
     j["cost"] = {{"seconds", ex.cost.seconds},
                  {"forward_passes", ex.cost.forward_passes},
                  {"backward_passes", ex.cost.backward_passes},
@@ -147,8 +162,15 @@ int explain(const std::vector<std::string>& argv) {
   }
 
   const bool color = !args.flag("no-color") && ::isatty(1);
-  std::printf("%s on %s: %lld prompt tokens, %lld target token(s)\n", method.c_str(), dir.c_str(),
-              static_cast<long long>(P), static_cast<long long>(enc.num_targets()));
+  if (enc.classification()) {
+    std::printf("%s on %s: %lld tokens, class '%s' (id %lld)\n", method.c_str(), dir.c_str(),
+                static_cast<long long>(P),
+                target_name(*model, tokenizer, enc.target_ids[0]).c_str(),
+                static_cast<long long>(enc.target_ids[0]));
+  } else {
+    std::printf("%s on %s: %lld prompt tokens, %lld target token(s)\n", method.c_str(),
+                dir.c_str(), static_cast<long long>(P), static_cast<long long>(enc.num_targets()));
+  }
   if (!settings.empty()) std::printf("settings: %s\n", settings.c_str());
   // The prompt as running text, each token on a background as hot as its relevance.
   if (color) {
@@ -163,7 +185,9 @@ int explain(const std::vector<std::string>& argv) {
       const int ramp[6] = {255, 224, 217, 210, 203, 196};
       std::printf("\033[48;5;%dm\033[38;5;16m%s\033[0m", ramp[level], text.c_str());
     }
-    std::printf("  ->  %s\n\n", sample.target.c_str());
+    std::printf("  ->  %s\n\n",
+                enc.classification() ? target_name(*model, tokenizer, enc.target_ids[0]).c_str()
+                                     : sample.target.c_str());
   }
   std::printf("  pos  %-20s %12s %12s  %s\n", "token", "relevance", "signed", "");
   int64_t special = 0;
@@ -181,7 +205,8 @@ int explain(const std::vector<std::string>& argv) {
     std::printf("  %3lld  %-20s %12.5g %+12.5g  %s\n", static_cast<long long>(i), text.c_str(), v,
                 signed_score(i), std::string(bar, '#').c_str());
   }
-  std::printf("signed: the per-target scores summed over the target tokens%s%s\n",
+  std::printf("signed: the per-target scores summed over the %s%s%s\n",
+              enc.classification() ? "class (one target)" : "target tokens",
               sign.empty() ? "" : "; each is ", sign.c_str());
   if (special > 0 && !sample.explain_special_tokens) {
     std::printf(

@@ -107,8 +107,14 @@ int inspect_model(const std::vector<std::string>& argv) {
             << ", activation " << spec.activation << "\n"
             << "heads          " << spec.num_heads << " query, " << spec.num_kv_heads
             << " key/value, head dim " << spec.head_dim << "\n"
-            << "vocabulary     " << spec.vocab_size << "\n"
+            << (family_row(spec.family).images
+                    ? str_cat("images         ", spec.image_size, " x ", spec.image_size, " x ",
+                              spec.num_channels, " channels in ", spec.patch_size, " x ",
+                              spec.patch_size, " patches: ", spec.num_patches(),
+                              " tokens after [CLS]\n")
+                    : str_cat("vocabulary     ", spec.vocab_size, "\n"))
             << "positions      " << spec.max_positions;
+  if (!is_causal(spec)) std::cout << " (bidirectional attention)";
   if (!family_row(spec.family).learned_positions) {
     std::cout << " (rope theta " << spec.rope_theta;
     if (spec.rotary_dims > 0) {
@@ -121,10 +127,17 @@ int inspect_model(const std::vector<std::string>& argv) {
     std::cout << ")";
   }
   if (spec.sliding_window) std::cout << ", sliding window " << *spec.sliding_window;
+  std::string head = spec.tie_word_embeddings ? "tied to the embeddings" : "separate";
+  if (spec.lm_head_bias) head += ", with a bias";
+  if (spec.classifier()) {
+    head = str_cat("classifier at [CLS], ", spec.labels.size(), " classes:");
+    for (size_t i = 0; i < spec.labels.size() && i < 8; ++i) head += " " + spec.labels[i];
+    if (spec.labels.size() > 8) head += " ...";
+  } else if (!is_causal(spec)) {
+    head = "none (a bare encoder: hidden states only)";
+  }
   std::cout << "\n"
-            << "head           "
-            << (spec.tie_word_embeddings ? "tied to the embeddings" : "separate")
-            << (spec.lm_head_bias ? ", with a bias" : "") << "\n"
+            << "head           " << head << "\n"
             << "stored dtype   " << stored << " in " << ck.files().size() << " file(s), "
             << human_bytes(static_cast<double>(ck.total_file_bytes())) << "\n";
   const fs::path tok = fs::path(dir) / "tokenizer.json";

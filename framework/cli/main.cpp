@@ -49,15 +49,18 @@ const Command kCommands[] = {
      "collect OUT_DIR\n"
      "      every point's results.json -> OUT_DIR/results.csv, results.txt and index.json"},
     {"explain", xai::cli::explain,
-     "explain --model DIR --prompt TEXT --target TEXT [--method atman] [--set param=value]...\n"
-     "        [--json] [--no-color]\n"
-     "      relevance of every prompt token for the target, one method"},
+     "explain --model DIR --prompt TEXT [--text-b TEXT] --target TEXT [--method atman]\n"
+     "        [--set param=value]... [--json] [--no-color]\n"
+     "      relevance of every prompt token for the target, one method (a classifier's\n"
+     "      target: a class, by label or id)"},
     {"inspect-model", xai::cli::inspect_model,
      "inspect-model DIR [--seq-len T] [--batch B] [--dtype float32|bfloat16|float16]\n"
      "      family, sizes, parameters, and memory estimates for a checkpoint folder"},
     {"predict", xai::cli::predict,
-     "predict --model DIR --prompt TEXT [--top K] [--device cpu|cuda] [--threads N] [--json]\n"
-     "      the prompt's tokens and the top-K next tokens with probabilities"},
+     "predict --model DIR --prompt TEXT [--text-b TEXT] [--top K] [--device cpu|cuda]\n"
+     "        [--threads N] [--json]\n"
+     "      the prompt's tokens and the top-K next tokens with probabilities (a classifier:\n"
+     "      every class with its probability)"},
     {"train", xai::cli::train,
      "train CONFIG [--set key=value]... [--out DIR]\n"
      "      train a toy model and its tokenizer (configs/train/*.yaml)"},

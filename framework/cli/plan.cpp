@@ -57,7 +57,8 @@ std::vector<std::string> measure(Plan& plan, const MemoryPlan& memory, const at:
         load_entry_model(m, device, "models[" + std::to_string(mi) + "]", !streamed, group);
     const Tokenizer tok = entry_tokenizer(m);
     const Encoded enc =
-        encode_sample(plan.dataset->get(first->longest_index), tok, model->spec().max_positions);
+        encode_sample(plan.dataset->get(first->longest_index), tok, model->spec().max_positions,
+                      model->spec().labels);
     MemoryMeter meter;
     for (ExplainerEntry& x : plan.explainers) {
       size_t ri = memory.rows.size();

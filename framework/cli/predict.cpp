@@ -29,7 +29,8 @@ std::string quoted_column(const std::string& text, size_t width) {
 }  // namespace
 
 int predict(const std::vector<std::string>& argv) {
-  Args args("predict", argv, {"model", "prompt", "top", "device", "threads", "dtype"}, {"json"});
+  Args args("predict", argv, {"model", "prompt", "text-b", "top", "device", "threads", "dtype"},
+            {"json"});
   XAI_CHECK(args.positional().empty(), "predict: unexpected argument '", args.positional()[0],
             "' (HINT: --model DIR --prompt TEXT)");
   const std::string dir = args.require("model");
@@ -55,7 +56,10 @@ int predict(const std::vector<std::string>& argv) {
   std::unique_ptr<Model> model = load_model(dir, load);
   const auto t1 = std::chrono::steady_clock::now();
 
-  const Encoding enc = tokenizer.encode(prompt, /*add_special_tokens=*/true);
+  // --text-b: a text pair (a classifier's premise and hypothesis), with its token types.
+  const bool pair = args.get("text-b").has_value();
+  const Encoding enc = pair ? tokenizer.encode_pair(prompt, args.get_or("text-b", ""), true)
+                            : tokenizer.encode(prompt, /*add_special_tokens=*/true);
   XAI_CHECK(enc.size() > 0, "predict: the prompt encodes to no tokens");
   const int64_t T = static_cast<int64_t>(enc.size());
   XAI_CHECK(T <= model->spec().max_positions, "predict: the prompt has ", T,
@@ -63,14 +67,22 @@ int predict(const std::vector<std::string>& argv) {
 
   ForwardRequest req;
   req.input_ids = at::tensor(enc.ids, at::kLong).view({1, T});
-  req.logit_positions = at::tensor(std::vector<int64_t>{T - 1}, at::kLong);
-  at::Tensor probs, top_p, top_i;
+  if (pair && model->spec().type_vocab_size > 1) {
+    req.token_type_ids =
+        at::tensor(std::vector<int64_t>(enc.type_ids.begin(), enc.type_ids.end()), at::kLong)
+            .view({1, T});
+  }
+  // A classifier reads its class at [CLS] (position 0) and shows every class; a language model
+  // the next token after the prompt, top K.
+  const bool classes = model->spec().classifier();
+  req.logit_positions = at::tensor(std::vector<int64_t>{classes ? 0 : T - 1}, at::kLong);
+  at::Tensor probs, top_p, top_i, logits;
   {
     at::NoGradGuard no_grad;
     ForwardResult out = model->forward(req);
-    at::Tensor logits = out.logits.index({0, 0}).to(at::kCPU);  // (V)
+    logits = out.logits.index({0, 0}).to(at::kCPU);  // (V) or (classes)
     probs = at::softmax(logits, -1);
-    const int64_t k = std::min<int64_t>(top, probs.size(0));
+    const int64_t k = classes ? probs.size(0) : std::min<int64_t>(top, probs.size(0));
     auto tk = probs.topk(k);
     top_p = std::get<0>(tk);
     top_i = std::get<1>(tk);
@@ -89,7 +101,16 @@ int predict(const std::vector<std::string>& argv) {
                              {"begin", enc.offsets[i].begin},
                              {"end", enc.offsets[i].end}});
     }
-    for (int64_t r = 0; r < top_p.size(0); ++r) {
+    if (classes) {
+      for (int64_t c = 0; c < probs.size(0); ++c) {
+        j["classes"].push_back({{"id", c},
+                                {"label", model->spec().labels[c]},
+                                {"prob", probs[c].item<double>()},
+                                {"logit", logits[c].item<double>()}});
+      }
+      j["predicted"] = model->spec().labels[top_i[0].item<int64_t>()];
+    }
+    for (int64_t r = 0; r < top_p.size(0) && !classes; ++r) {
       const int64_t id = top_i[r].item<int64_t>();
       j["top"].push_back(
           {{"id", id}, {"text", tokenizer.decode({id}, false)}, {"prob", top_p[r].item<double>()}});
@@ -100,14 +121,27 @@ int predict(const std::vector<std::string>& argv) {
   }
 
   const ModelSpec& s = model->spec();
-  std::printf("model   %s (%s, %lld layers, vocabulary %lld)\n", dir.c_str(), s.model_type.c_str(),
-              static_cast<long long>(s.num_layers), static_cast<long long>(s.vocab_size));
+  std::printf("model   %s (%s, %lld layers, vocabulary %lld%s)\n", dir.c_str(),
+              s.model_type.c_str(), static_cast<long long>(s.num_layers),
+              static_cast<long long>(s.vocab_size),
+              classes ? str_cat(", ", s.labels.size(), " classes").c_str() : "");
   std::printf("prompt  %lld tokens\n", static_cast<long long>(T));
   for (size_t i = 0; i < enc.size(); ++i) {
     std::printf(
         "  %4zu  %s bytes [%lld, %lld)  id %lld%s\n", i, quoted_column(enc.tokens[i], 24).c_str(),
         static_cast<long long>(enc.offsets[i].begin), static_cast<long long>(enc.offsets[i].end),
         static_cast<long long>(enc.ids[i]), enc.special[i] ? "  (special)" : "");
+  }
+  if (classes) {
+    std::printf("classes (read at position 0, %s), most likely first:\n", enc.tokens[0].c_str());
+    for (int64_t r = 0; r < top_p.size(0); ++r) {
+      const int64_t id = top_i[r].item<int64_t>();
+      std::printf("  %2lld. %s p = %.4f  logit %+.4f  id %lld\n", static_cast<long long>(r + 1),
+                  quoted_column(s.labels[id], 24).c_str(), top_p[r].item<double>(),
+                  logits[id].item<double>(), static_cast<long long>(id));
+    }
+    std::printf("load %.3f s, forward %.3f s\n", load_s, fwd_s);
+    return 0;
   }
   std::printf("next token after position %lld:\n", static_cast<long long>(T - 1));
   for (int64_t r = 0; r < top_p.size(0); ++r) {

@@ -77,7 +77,7 @@ struct SampleRecord {
   std::vector<uint8_t> explain_mask;  // (T) 1 = gets a relevance score
   std::vector<float> evidence;        // (T), or empty when the dataset has no ground truth
   std::string prompt;
-  std::string target;
+  std::string target;  // the target text, or a classification sample's class name
   std::map<std::string, ExplanationRecord> explanations;  // explainer name -> result
 
   int64_t size() const { return static_cast<int64_t>(tokens.size()); }  // T

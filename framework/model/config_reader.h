@@ -78,11 +78,13 @@ void read_llama_config(const ConfigReader& c, ModelSpec& s);
 void read_gpt_neox_config(const ConfigReader& c, ModelSpec& s);
 void read_gptj_config(const ConfigReader& c, ModelSpec& s);
 void read_bert_config(const ConfigReader& c, ModelSpec& s);  // bert and roberta (encoder_config.cpp)
+void read_vit_config(const ConfigReader& c, ModelSpec& s);   // encoder_config.cpp
 void write_gpt2_config(const ModelSpec& s, nlohmann::ordered_json& j);
 void write_llama_config(const ModelSpec& s, nlohmann::ordered_json& j);
 void write_gpt_neox_config(const ModelSpec& s, nlohmann::ordered_json& j);
 void write_gptj_config(const ModelSpec& s, nlohmann::ordered_json& j);
 void write_bert_config(const ModelSpec& s, nlohmann::ordered_json& j);
+void write_vit_config(const ModelSpec& s, nlohmann::ordered_json& j);
 // The family's own fields of a synthetic shape (FamilyRow::synthetic_defaults).
 bool synthetic_gpt2_defaults(ModelSpec& s, bool intermediate_given);
 bool synthetic_llama_defaults(ModelSpec& s, bool intermediate_given);
@@ -90,5 +92,6 @@ bool synthetic_gpt_neox_defaults(ModelSpec& s, bool intermediate_given);
 bool synthetic_gptj_defaults(ModelSpec& s, bool intermediate_given);
 bool synthetic_bert_defaults(ModelSpec& s, bool intermediate_given);
 bool synthetic_roberta_defaults(ModelSpec& s, bool intermediate_given);
+bool synthetic_vit_defaults(ModelSpec& s, bool intermediate_given);
 
 }  // namespace xai

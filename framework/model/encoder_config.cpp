@@ -1,5 +1,6 @@
-// The encoders' config.json (BERT and RoBERTa share its vocabulary): sizes, token types, the
-// position offset, and a sequence classifier's labels. LibTorch-free, like model_spec.cpp.
+// The encoders' config.json (BERT and RoBERTa share its vocabulary; ViT adds the image geometry):
+// sizes, token types, the position offset, and a classifier's labels. LibTorch-free, like
+// model_spec.cpp.
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -54,6 +55,18 @@ std::vector<std::string> read_labels(const ConfigReader& c) {
     seen[static_cast<size_t>(id)] = true;
   }
   return names;
+}
+
+void write_labels(const ModelSpec& s, nlohmann::ordered_json& j) {
+  if (!s.classifier()) return;
+  nlohmann::ordered_json id2label = nlohmann::ordered_json::object(),
+                         label2id = nlohmann::ordered_json::object();
+  for (size_t i = 0; i < s.labels.size(); ++i) {
+    id2label[std::to_string(i)] = s.labels[i];
+    label2id[s.labels[i]] = i;
+  }
+  j["id2label"] = id2label;
+  j["label2id"] = label2id;
 }
 
 }  // namespace
@@ -111,16 +124,48 @@ void write_bert_config(const ModelSpec& s, nlohmann::ordered_json& j) {
   j["position_embedding_type"] = "absolute";
   j["hidden_dropout_prob"] = 0.0;
   j["attention_probs_dropout_prob"] = 0.0;
-  if (s.classifier()) {
-    nlohmann::ordered_json id2label = nlohmann::ordered_json::object(),
-                           label2id = nlohmann::ordered_json::object();
-    for (size_t i = 0; i < s.labels.size(); ++i) {
-      id2label[std::to_string(i)] = s.labels[i];
-      label2id[s.labels[i]] = i;
-    }
-    j["id2label"] = id2label;
-    j["label2id"] = label2id;
+  write_labels(s, j);
+}
+
+void read_vit_config(const ConfigReader& c, ModelSpec& s) {
+  s.vocab_size = 0;  // pixels, no token vocabulary
+  s.hidden_size = c.integer("hidden_size");
+  s.num_layers = c.integer("num_hidden_layers");
+  s.num_heads = c.integer("num_attention_heads");
+  s.num_kv_heads = s.num_heads;
+  s.intermediate_size = c.integer("intermediate_size");
+  s.norm_eps = c.number_or("layer_norm_eps", 1e-12);
+  s.activation = c.string_or("hidden_act", "gelu");
+  s.image_size = c.integer_or("image_size", 224);
+  s.patch_size = c.integer_or("patch_size", 16);
+  s.num_channels = c.integer_or("num_channels", 3);
+  if (s.image_size <= 0 || s.image_size > 65536) c.bad("image_size", "a positive size in pixels");
+  if (s.patch_size <= 0 || s.image_size % s.patch_size != 0) {
+    throw Error(str_cat(c.source(), ": patch_size ", s.patch_size,
+                        " must be positive and divide image_size ", s.image_size));
   }
+  if (s.num_channels <= 0 || s.num_channels > 64) c.bad("num_channels", "1 to 64 channels");
+  s.qkv_bias = c.boolean_or("qkv_bias", true);
+  s.max_positions = s.num_patches() + 1;  // [CLS] and one position per patch
+  if (ends_with(s.architecture, "ForImageClassification")) s.labels = read_labels(c);
+}
+
+void write_vit_config(const ModelSpec& s, nlohmann::ordered_json& j) {
+  j["architectures"] = {s.classifier() ? "ViTForImageClassification" : "ViTModel"};
+  j["model_type"] = "vit";
+  j["hidden_size"] = s.hidden_size;
+  j["num_hidden_layers"] = s.num_layers;
+  j["num_attention_heads"] = s.num_heads;
+  j["intermediate_size"] = s.intermediate_size;
+  j["hidden_act"] = s.activation;
+  j["layer_norm_eps"] = s.norm_eps;
+  j["image_size"] = s.image_size;
+  j["patch_size"] = s.patch_size;
+  j["num_channels"] = s.num_channels;
+  j["qkv_bias"] = s.qkv_bias;
+  j["hidden_dropout_prob"] = 0.0;
+  j["attention_probs_dropout_prob"] = 0.0;
+  write_labels(s, j);
 }
 
 namespace {
@@ -140,6 +185,15 @@ bool synthetic_bert_defaults(ModelSpec& s, bool) {
 bool synthetic_roberta_defaults(ModelSpec& s, bool) {
   s.model_type = "roberta";
   s.type_vocab_size = 1;
+  return synthetic_encoder(s);
+}
+
+bool synthetic_vit_defaults(ModelSpec& s, bool) {
+  s.model_type = "vit";
+  s.qkv_bias = true;
+  s.num_channels = 3;
+  s.patch_size = 16;
+  s.image_size = 224;
   return synthetic_encoder(s);
 }
 

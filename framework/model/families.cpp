@@ -21,33 +21,38 @@ XAI_FAMILY(llama)
 XAI_FAMILY(gpt_neox)
 XAI_FAMILY(gptj)
 XAI_FAMILY(bert)
+XAI_FAMILY(vit)
 #undef XAI_FAMILY
 #endif
 
 const std::vector<FamilyRow>& family_rows() {
   // family, name, model_types, checkpoint prefix, config reader, writer, synthetic defaults,
   // tensors, constructor; grouped-query attention, gated MLP, learned positions, CP-LRP default,
-  // causal attention.
+  // causal attention, image input.
   static const std::vector<FamilyRow> rows = {
       {Family::kGpt2, "gpt2", {"gpt2"}, "transformer.", read_gpt2_config, write_gpt2_config,
        synthetic_gpt2_defaults, XAI_MODEL_SIDE(gpt2_tensors, make_gpt2), false, false, true, true,
-       true},
+       true, false},
       {Family::kLlama, "llama", {"llama", "mistral", "qwen2"}, "model.", read_llama_config,
        write_llama_config, synthetic_llama_defaults, XAI_MODEL_SIDE(llama_tensors, make_llama),
-       true, true, false, false, true},
+       true, true, false, false, true, false},
       {Family::kGptNeox, "gpt_neox", {"gpt_neox"}, "gpt_neox.", read_gpt_neox_config,
        write_gpt_neox_config, synthetic_gpt_neox_defaults,
-       XAI_MODEL_SIDE(gpt_neox_tensors, make_gpt_neox), false, false, false, false, true},
+       XAI_MODEL_SIDE(gpt_neox_tensors, make_gpt_neox), false, false, false, false, true, false},
       {Family::kGptj, "gptj", {"gptj"}, "transformer.", read_gptj_config, write_gptj_config,
        synthetic_gptj_defaults, XAI_MODEL_SIDE(gptj_tensors, make_gptj), false, false, false,
-       false, true},
+       false, true, false},
       // Encoders: one implementation (bert.cpp), two checkpoint layouts.
       {Family::kBert, "bert", {"bert"}, "bert.", read_bert_config, write_bert_config,
        synthetic_bert_defaults, XAI_MODEL_SIDE(bert_tensors, make_bert), false, false, true,
-       false, false},
+       false, false, false},
       {Family::kRoberta, "roberta", {"roberta"}, "roberta.", read_bert_config, write_bert_config,
        synthetic_roberta_defaults, XAI_MODEL_SIDE(bert_tensors, make_bert), false, false, true,
-       false, false},
+       false, false, false},
+      // Images: patches of a ViT are its tokens.
+      {Family::kVit, "vit", {"vit"}, "vit.", read_vit_config, write_vit_config,
+       synthetic_vit_defaults, XAI_MODEL_SIDE(vit_tensors, make_vit), false, false, true, false,
+       false, true},
   };
   return rows;
 }

@@ -62,6 +62,8 @@ struct FamilyRow {
   // attention is bidirectional (every position sees every real one), so a change anywhere
   // reaches every position: no cached prefix, and nothing may assume a later token is unseen.
   bool causal;
+  // The model reads images (ForwardRequest::pixel_values), not token ids: no vocabulary.
+  bool images;
 };
 
 const std::vector<FamilyRow>& family_rows();

@@ -16,7 +16,7 @@ MemoryEstimate estimate_memory(const ModelSpec& s, int64_t bytes, int64_t B, int
   // Residual, normalised input, Q/K/V projections and the attention projection.
   m.hidden = 6 * B * T * s.hidden_size * bytes;
   m.kv_cache = 2 * s.num_layers * B * T * s.num_kv_heads * s.head_dim * bytes;
-  m.logits = B * s.vocab_size * 4;
+  m.logits = B * s.output_size() * 4;  // a classifier: its classes
   return m;
 }
 
@@ -46,7 +46,7 @@ ActivationBasis activation_basis(const ModelSpec& s, int64_t e, int64_t T) {
   b.fused_attention = e == 4;  // the planner clears it off the CPU
   b.heads = s.num_heads;
   b.kv = 2.0 * t * static_cast<double>(s.num_kv_heads * s.head_dim) * bytes;
-  b.logit_row = static_cast<double>(s.vocab_size) * 4.0;
+  b.logit_row = static_cast<double>(s.output_size()) * 4.0;
   const double D = static_cast<double>(s.hidden_size), F = static_cast<double>(s.intermediate_size);
   const double q = static_cast<double>(s.num_heads * s.head_dim);
   const double k = static_cast<double>(s.num_kv_heads * s.head_dim);

@@ -111,7 +111,10 @@ struct VocabSlice {
 
 struct ForwardRequest {
   at::Tensor input_ids;      // (B, T) int64, or
-  at::Tensor inputs_embeds;  // (B, T, D) token embeddings as embed() returns them
+  at::Tensor inputs_embeds;  // (B, T, D) token embeddings as embed() (embed_pixels()) returns them
+  // or (B, C, H, W) float pixels, preprocessed, for an image family (ViT): [CLS] and one token per
+  // patch, T = 1 + patches.
+  at::Tensor pixel_values;
   // (B, S) 1 for real tokens, 0 for padding, S = past + T; undefined = all real. Positions are
   // counted over real tokens, so a left-padded row gives the same numbers as the unpadded one.
   at::Tensor attention_mask;
@@ -169,6 +172,9 @@ class Model {
                                 const AttentionControl& control = AttentionControl()) = 0;
   // Layer-0 token embeddings (B, T, D) of ids (B, T), without positions.
   virtual at::Tensor embed(const at::Tensor& ids) = 0;
+  // An image family's layer-0 inputs (B, 1 + patches, D) of pixels (B, C, H, W): [CLS] and the
+  // patch embeddings, without positions (what inputs_embeds takes). Other families throw.
+  virtual at::Tensor embed_pixels(const at::Tensor& pixels);
   virtual const ModelSpec& spec() const = 0;
   virtual at::Device device() const = 0;
   virtual at::ScalarType dtype() const = 0;

@@ -228,7 +228,7 @@ ModelSpec parse_model_config(const std::string& json_text, const std::string& so
   }
   s.family = row->family;
   row->read_config(c, s);
-  require_size(source, "vocab_size", s.vocab_size, kMaxCount);
+  if (!row->images) require_size(source, "vocab_size", s.vocab_size, kMaxCount);
   require_size(source, "hidden size", s.hidden_size, kMaxWidth);
   require_size(source, "number of layers", s.num_layers, kMaxLayers);
   require_size(source, "number of attention heads", s.num_heads, kMaxWidth);

@@ -9,7 +9,8 @@
 namespace xai {
 
 // kLlama also covers Mistral and Qwen2; kBert and kRoberta are encoders (bidirectional attention).
-enum class Family { kGpt2, kLlama, kGptNeox, kGptj, kBert, kRoberta };
+// kVit reads images.
+enum class Family { kGpt2, kLlama, kGptNeox, kGptj, kBert, kRoberta, kVit };
 const char* family_name(Family f);
 
 struct RopeScaling {
@@ -64,6 +65,12 @@ struct ModelSpec {
   // Encoders (BERT, RoBERTa).
   int64_t type_vocab_size = 0;  // token types (BERT's segments A and B); 0 = none
   int64_t position_offset = 0;  // RoBERTa: position ids start at pad_token_id + 1
+  // Images (ViT): square images of image_size pixels cut into patch_size patches, one token each
+  // after [CLS]; vocab_size is 0 (no token vocabulary).
+  int64_t image_size = 0, patch_size = 0, num_channels = 0;
+  int64_t num_patches() const {
+    return patch_size > 0 ? (image_size / patch_size) * (image_size / patch_size) : 0;
+  }
   // A sequence classifier's class names (config.json id2label, in id order): its logits are one
   // per class, read at the [CLS] token. Empty: a language model, or a bare encoder (no head).
   std::vector<std::string> labels;

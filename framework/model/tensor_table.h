@@ -19,6 +19,8 @@ struct GlobalWeights {
   at::Tensor embed;           // (V, D)
   at::Tensor positions;       // (P, D) learned positions, or undefined
   at::Tensor types;           // (types, D) token types (BERT), or undefined
+  at::Tensor cls;             // (1, 1, D) ViT's [CLS] embedding, or undefined
+  at::Tensor patch_w, patch_b;  // ViT's (D, C, P, P) patch projection and its bias
   at::Tensor norm_w, norm_b;  // the final norm (D), or the embeddings' (BERT); norm_b undefined
                               // for RMSNorm
   at::Tensor pool_w, pool_b;  // a classifier's (D, D) dense layer before the tanh, at [CLS]
@@ -37,6 +39,9 @@ struct TensorSlot {
   // With tie_word_embeddings the tensor may be left out of the checkpoint; it then shares this
   // field's tensor (the LM head and the embeddings).
   at::Tensor Owner::*tied = nullptr;
+  // A tensor of more than two dimensions (ViT's (D, C, P, P) patch projection, its (1, N + 1, D)
+  // positions): its shape, in place of rows x cols. Tensor parallelism does not split it.
+  std::vector<int64_t> (*shape)(const ModelSpec&) = nullptr;
 };
 
 template <class Layer>
@@ -92,6 +97,7 @@ struct FamilyTensors {
  private:
   template <class Slot>
   static std::vector<int64_t> shape(const Slot& e, const ModelSpec& s) {
+    if (e.shape != nullptr) return e.shape(s);
     if (e.cols == Dim::kNone) return {dim_size(e.rows, s)};
     return {dim_size(e.rows, s), dim_size(e.cols, s)};
   }

@@ -458,7 +458,7 @@ ProbsGradSink TransformerModel::probs_grad_sink(const AttentionControl& ctl, int
 }
 
 VocabSlice TransformerModel::vocab_slice() const {
-  if (!group_) return {nullptr, 0, spec_.vocab_size};
+  if (!group_) return {nullptr, 0, spec_.output_size()};
   const SplitRange r = split_.vocab_rows();
   return {group_, r.begin, r.size()};
 }
@@ -479,6 +479,10 @@ size_t TransformerModel::release_layer(int layer) {
     released += MappedFile::release(t.data_ptr(), t.numel() * t.element_size());
   }
   return released;
+}
+
+at::Tensor Model::embed_pixels(const at::Tensor&) {
+  throw Error(str_cat(spec().model_type, " reads token ids, not pixels"));
 }
 
 at::Tensor TransformerModel::embed(const at::Tensor& ids) {
@@ -512,6 +516,10 @@ ForwardResult TransformerModel::forward(const ForwardRequest& req, const Attenti
     XAI_CHECK(req.hidden_states.dim() == 3 && req.hidden_states.size(2) == spec_.hidden_size,
               "forward: hidden_states must be (B, T, ", spec_.hidden_size, ")");
     x = req.hidden_states.to(device_, dtype_);
+  } else if (req.pixel_values.defined()) {
+    XAI_CHECK(!req.input_ids.defined() && !req.inputs_embeds.defined(),
+              "forward: give pixel_values or input_ids or inputs_embeds, not several");
+    x = embed_pixels(req.pixel_values);
   } else if (req.inputs_embeds.defined()) {
     XAI_CHECK(!req.input_ids.defined(), "forward: give input_ids or inputs_embeds, not both");
     XAI_CHECK(req.inputs_embeds.dim() == 3 && req.inputs_embeds.size(2) == spec_.hidden_size,

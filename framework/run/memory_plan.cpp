@@ -88,12 +88,12 @@ struct Longest {
   std::string id;
 };
 
-Longest longest_sample(const Plan& plan, const ModelEntry& m, int64_t max_positions) {
+Longest longest_sample(const Plan& plan, const ModelEntry& m, const ModelSpec& spec) {
   const Tokenizer tok = entry_tokenizer(m);
   Longest l;
   for (int64_t i = 0; i < plan.dataset->size(); ++i) {
     try {
-      const Encoded e = encode_sample(plan.dataset->get(i), tok, max_positions);
+      const Encoded e = encode_sample(plan.dataset->get(i), tok, spec.max_positions, spec.labels);
       if (e.size() > l.tokens) {
         l.tokens = e.size();
         l.targets = std::max<int64_t>(1, e.num_targets());
@@ -236,7 +236,7 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
     const double elem = static_cast<double>(dtype_bytes(dtype));
     const int k = static_cast<int>(plan.tensor);
     const double weights = rank_weight_bytes(spec, k, elem);
-    const Longest longest = longest_sample(plan, m, spec.max_positions);
+    const Longest longest = longest_sample(plan, m, spec);
     if (longest.index < 0) {
       mp.notes.push_back(str_cat("no sample of ", plan.dataset->source(), " can be read for ",
                                  m.name,

@@ -241,10 +241,12 @@ SampleWork assign_samples(Communicator& comm, const Plan& plan, const RunLayout&
       continue;
     }
     std::vector<int64_t> cost(todo.size(), 0);
+    const std::vector<std::string> labels = entry_spec(m).labels;
     for (size_t k = static_cast<size_t>(layout.world.rank); k < todo.size();
          k += layout.world.size) {
       try {
-        cost[k] = encode_sample(plan.dataset->get(todo[k]), w.tokenizers.back(), 0).size();
+        cost[k] =
+            encode_sample(plan.dataset->get(todo[k]), w.tokenizers.back(), 0, labels).size();
       } catch (const std::exception&) {
         cost[k] = 1;  // its owner records the failure
       }
@@ -395,7 +397,7 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
       Encoded enc;
       try {
         sample = plan.dataset->get(i);
-        enc = encode_sample(sample, tokenizer, model->spec().max_positions);
+        enc = encode_sample(sample, tokenizer, model->spec().max_positions, model->spec().labels);
       } catch (const std::exception& e) {
         if (!group_root) continue;  // every member fails alike; the root records it
         writer.add_failure({m.name, id, "", e.what()});
@@ -418,7 +420,10 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
       rec.explain_mask = enc.explain_mask;
       rec.evidence = enc.evidence_mask;
       rec.prompt = sample.prompt;
-      rec.target = sample.target;
+      // A classification sample's target is its class (the model's name for it).
+      rec.target = enc.classification()
+                       ? model->spec().labels[static_cast<size_t>(enc.target_ids[0])]
+                       : sample.target;
       for (size_t k = 0; k < plan.explainers.size(); ++k) {
         auto& x = plan.explainers[k];
         if (!layout.runs_every_method && !x.impl->splits_perturbations()) continue;

@@ -53,7 +53,17 @@ class PostProcessor {
   virtual void process(Encoding& enc, bool add_special_tokens, std::string_view original) const = 0;
   // The ids inserted before and after a single sequence.
   virtual void special_ids(std::vector<int64_t>& before, std::vector<int64_t>& after) const = 0;
+  // A pair: adjusts each text's offsets as process() does, then joins them (with the special
+  // tokens when add_special_tokens) into `out`, filling its type_ids and sequence_ids. The
+  // default refuses (no pair layout).
+  virtual void process_pair(Encoding& a, Encoding& b, bool add_special_tokens,
+                            std::string_view original_a, std::string_view original_b,
+                            Encoding& out) const;
 };
+
+// Joins a and b with no special tokens, types 0 and 1 (the tokenizers library's pair without a
+// post-processor).
+void join_pair(const Encoding& a, const Encoding& b, Encoding& out);
 
 class Decoder {
  public:

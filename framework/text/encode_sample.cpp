@@ -6,6 +6,7 @@
 // (Sample::explain_special_tokens), also when `explain` names spans; target positions are never
 // explained.
 #include <algorithm>
+#include <cctype>
 
 #include "framework/common/error.h"
 #include "framework/text/encoded.h"
@@ -39,9 +40,116 @@ void mark(const Sample& s, const Encoding& prompt, const std::vector<ByteSpan>& 
   }
 }
 
+// The explain and evidence masks over e.ids (the prompt's tokens first).
+void fill_masks(const Sample& sample, const Encoding& prompt, Encoded& e) {
+  const size_t T = e.ids.size(), P = prompt.size();
+  e.explain_mask.assign(T, 0);
+  if (sample.explain.empty()) {
+    for (size_t t = 0; t < P; ++t) e.explain_mask[t] = prompt.special[t] ? 0 : 1;
+  } else {
+    mark(sample, prompt, sample.explain, "explain", e.explain_mask);
+  }
+  if (sample.explain_special_tokens) {
+    for (size_t t = 0; t < P; ++t) e.explain_mask[t] |= prompt.special[t];
+  }
+  if (!sample.evidence.empty()) {
+    e.evidence_mask.assign(T, 0.0f);
+    mark(sample, prompt, sample.evidence, "evidence", e.evidence_mask);
+  }
+}
+
 }  // namespace
 
-Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t max_tokens) {
+int64_t class_id(const std::string& label, const std::vector<std::string>& labels,
+                 const std::string& what) {
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] == label) return static_cast<int64_t>(i);
+  }
+  // Case aside, when one class matches ("entailment" for a model's "ENTAILMENT").
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  int64_t found = -1, matches = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (lower(labels[i]) == lower(label)) {
+      found = static_cast<int64_t>(i);
+      ++matches;
+    }
+  }
+  if (matches == 1) return found;
+  if (!label.empty() && label.find_first_not_of("0123456789") == std::string::npos &&
+      label.size() < 10) {
+    const int64_t id = std::stoll(label);
+    if (id < static_cast<int64_t>(labels.size())) return id;
+  }
+  std::string names;
+  for (size_t i = 0; i < labels.size() && i < 20; ++i) names += (i ? ", " : "") + labels[i];
+  if (labels.size() > 20) names += str_cat(", ... (", labels.size(), " in all)");
+  throw Error(str_cat(what, ": label '", label, "' is not a class of the model (classes: ", names,
+                      "; or an id from 0 to ", labels.size() - 1, ")"));
+}
+
+namespace {
+
+// A classification sample: the prompt's tokens, one target (the class) read at [CLS].
+Encoded encode_classification(const Sample& sample, const Tokenizer& tokenizer,
+                              int64_t max_tokens, const std::vector<std::string>& labels) {
+  const std::string what = str_cat("sample '", sample.id, "'");
+  XAI_CHECK(!sample.label.empty(), what,
+            " has no label, and the model is a classifier: say which class to explain (a "
+            "dataset's label field, or --target on the command line)");
+  Encoding prompt;
+  if (sample.pair_split >= 0) {
+    const int64_t split = sample.pair_split;
+    XAI_CHECK(split >= 1 && split <= static_cast<int64_t>(sample.prompt.size()) &&
+                  sample.prompt[static_cast<size_t>(split - 1)] == '\n',
+              what, ": internal: pair_split ", split, " does not follow a '\\n' in the text");
+    prompt = tokenizer.encode_pair(sample.prompt.substr(0, static_cast<size_t>(split - 1)),
+                                   sample.prompt.substr(static_cast<size_t>(split)), true);
+    // Offsets into the joined text: b's tokens move past a and the '\n'.
+    for (size_t t = 0; t < prompt.size(); ++t) {
+      if (prompt.sequence_ids[t] == 1) {
+        prompt.offsets[t].begin += split;
+        prompt.offsets[t].end += split;
+      }
+    }
+  } else {
+    prompt = tokenizer.encode(sample.prompt, /*add_special_tokens=*/true);
+  }
+  XAI_CHECK(prompt.size() > 0, what, ": the text encodes to no token");
+  const int64_t T = static_cast<int64_t>(prompt.size());
+  XAI_CHECK(max_tokens <= 0 || T <= max_tokens, what, " has ", T, " tokens, the model takes ",
+            max_tokens);
+  Encoded e;
+  e.ids = prompt.ids;
+  e.prompt_len = T;
+  e.readout = 0;
+  e.target_ids = {class_id(sample.label, labels, what)};
+  e.unk_id = tokenizer.unk_id() ? tokenizer.unk_id() : tokenizer.pad_id();
+  e.offsets = prompt.offsets;
+  e.tokens = prompt.tokens;
+  for (uint8_t t : prompt.type_ids) {
+    if (t != 0) {
+      e.token_types.assign(prompt.type_ids.begin(), prompt.type_ids.end());
+      break;
+    }
+  }
+  fill_masks(sample, prompt, e);
+  return e;
+}
+
+}  // namespace
+
+Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t max_tokens,
+                      const std::vector<std::string>& labels) {
+  if (!labels.empty()) return encode_classification(sample, tokenizer, max_tokens, labels);
+  XAI_CHECK(sample.pair_split < 0, "sample '", sample.id,
+            "' is a text pair, which only a classifier reads (HINT: a *ForSequenceClassification "
+            "checkpoint)");
+  XAI_CHECK(sample.label.empty(), "sample '", sample.id, "' has a label ('", sample.label,
+            "'), but the model is not a classifier (HINT: a *ForSequenceClassification "
+            "checkpoint, or a dataset with next-token targets)");
   const Encoding prompt = tokenizer.encode(sample.prompt, /*add_special_tokens=*/true);
   const Encoding target = tokenizer.encode(sample.target, /*add_special_tokens=*/false);
   XAI_CHECK(prompt.size() > 0, "sample '", sample.id, "': the prompt encodes to no token");
@@ -65,19 +173,7 @@ Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t 
   e.tokens.insert(e.tokens.end(), prompt.tokens.begin(), prompt.tokens.end());
   e.tokens.insert(e.tokens.end(), target.tokens.begin(), target.tokens.end() - 1);
 
-  e.explain_mask.assign(T, 0);
-  if (sample.explain.empty()) {
-    for (size_t t = 0; t < P; ++t) e.explain_mask[t] = prompt.special[t] ? 0 : 1;
-  } else {
-    mark(sample, prompt, sample.explain, "explain", e.explain_mask);
-  }
-  if (sample.explain_special_tokens) {
-    for (size_t t = 0; t < P; ++t) e.explain_mask[t] |= prompt.special[t];
-  }
-  if (!sample.evidence.empty()) {
-    e.evidence_mask.assign(T, 0.0f);
-    mark(sample, prompt, sample.evidence, "evidence", e.evidence_mask);
-  }
+  fill_masks(sample, prompt, e);
   return e;
 }
 

@@ -16,6 +16,13 @@ struct Sample {
   std::string id;      // stable across runs: sharding and resume key
   std::string prompt;  // what the model reads (template applied)
   std::string target;  // what it should produce next (teacher-forced)
+  // A classification sample (a classifier model): the class to explain, by its name in the
+  // model's id2label or by its id ("2"); `target` is then unused. Empty: next-token targets.
+  std::string label;
+  // A text pair (premise and hypothesis): `prompt` holds text a, one '\n', then text b, which
+  // starts at byte pair_split; the tokenizer encodes them as a pair (with the model's token
+  // types). Classification samples only. -1: one text.
+  int64_t pair_split = -1;
   // Byte spans of `prompt` whose tokens get relevance scores; empty = every prompt token.
   std::vector<ByteSpan> explain;
   // Whether the tokenizer's special tokens in the prompt (a BOS, a chat marker) are explained
@@ -31,7 +38,12 @@ struct Sample {
 struct Encoded {
   std::vector<int64_t> ids;         // (T) prompt tokens, then the target tokens except the last
   int64_t prompt_len = 0;           // target token t is predicted at position prompt_len - 1 + t
-  std::vector<int64_t> target_ids;  // (n_targets)
+  std::vector<int64_t> target_ids;  // (n_targets); a classification sample's one class id
+  // A classification sample: the position whose logits give the class (0, [CLS]); its ids are the
+  // prompt's alone (prompt_len = T) and it has one target, the class. -1: next-token targets.
+  int64_t readout = -1;
+  // (T) token types of a text pair (BERT's segment ids); empty = type 0 everywhere.
+  std::vector<int64_t> token_types;
   // (T) 1 where a position gets a relevance score. Every explainer follows it: elsewhere (special
   // tokens unless asked for, prompt tokens outside the explain spans, target positions) the
   // stored relevance and per-target scores are NaN, "no score" (see keep_explained).
@@ -43,6 +55,10 @@ struct Encoded {
   // The tokenizer's UNK id, its PAD id when it has no UNK (inseq's IG baseline); nullopt: neither.
   std::optional<int64_t> unk_id;
   int64_t size() const { return static_cast<int64_t>(ids.size()); }
+  bool classification() const { return readout >= 0; }
+  // The position whose logits target t is read from: the readout of a classification sample,
+  // else the position predicting target token t.
+  int64_t logit_position(int64_t t) const { return readout >= 0 ? readout : prompt_len - 1 + t; }
   int64_t num_targets() const { return static_cast<int64_t>(target_ids.size()); }
 };
 
@@ -50,6 +66,15 @@ struct Encoded {
 // and builds the masks. Throws xai::Error naming the sample id when the target encodes to no
 // token, when prompt + target exceed max_tokens ("sample 'q17' has 2100 tokens, the model takes
 // 2048"), or when an explain/evidence span lies outside the prompt or covers no token.
-Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t max_tokens);
+// `labels`: a classifier's classes (ModelSpec::labels): the sample must then have a label, one of
+// them (by name or id), and is encoded as a classification sample; empty: a language model, and a
+// labelled sample is refused.
+Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t max_tokens,
+                      const std::vector<std::string>& labels = {});
+
+// The class id `label` names among `labels`: its name, else its id as a number. Throws
+// xai::Error naming `what` (e.g. "sample 'q3'") and the classes.
+int64_t class_id(const std::string& label, const std::vector<std::string>& labels,
+                 const std::string& what);
 
 }  // namespace xai

@@ -40,6 +40,29 @@ void wrap(Encoding& enc, const std::vector<SpecialToken>& before,
   enc = std::move(out);
 }
 
+// Builds a pair encoding item by item.
+struct PairBuilder {
+  Encoding& out;
+  void special(const SpecialToken& t, int type) {
+    for (size_t k = 0; k < t.ids.size(); ++k) {
+      out.ids.push_back(t.ids[k]);
+      out.tokens.push_back(t.tokens[k]);
+      out.offsets.push_back({0, 0});
+      out.special.push_back(1);
+      out.type_ids.push_back(static_cast<uint8_t>(type));
+      out.sequence_ids.push_back(-1);
+    }
+  }
+  void sequence(const Encoding& e, int which, int type) {
+    out.ids.insert(out.ids.end(), e.ids.begin(), e.ids.end());
+    out.tokens.insert(out.tokens.end(), e.tokens.begin(), e.tokens.end());
+    out.offsets.insert(out.offsets.end(), e.offsets.begin(), e.offsets.end());
+    out.special.insert(out.special.end(), e.special.begin(), e.special.end());
+    out.type_ids.insert(out.type_ids.end(), e.size(), static_cast<uint8_t>(type));
+    out.sequence_ids.insert(out.sequence_ids.end(), e.size(), static_cast<int8_t>(which));
+  }
+};
+
 void append_ids(const std::vector<SpecialToken>& list, std::vector<int64_t>& ids) {
   for (const SpecialToken& t : list) ids.insert(ids.end(), t.ids.begin(), t.ids.end());
 }
@@ -61,7 +84,22 @@ class TemplateProcessor : public PostProcessor {
       table[it.key()] = std::move(t);
     }
     parse_template(node.at("single"), table, /*keep=*/true);
-    if (node.has("pair")) parse_template(node.at("pair"), table, /*keep=*/false);
+    if (node.has("pair")) parse_pair_template(node.at("pair"), table);
+  }
+
+  void process_pair(Encoding& a, Encoding& b, bool add_special_tokens, std::string_view,
+                    std::string_view, Encoding& out) const override {
+    if (pair_.empty()) {
+      throw Error("tokenizer.json: post_processor TemplateProcessing has no pair template");
+    }
+    PairBuilder build{out};
+    for (const PairItem& item : pair_) {
+      if (item.sequence < 0) {
+        if (add_special_tokens) build.special(item.special, item.type_id);
+      } else {
+        build.sequence(item.sequence == 0 ? a : b, item.sequence, item.type_id);
+      }
+    }
   }
 
   void process(Encoding& enc, bool add_special_tokens, std::string_view) const override {
@@ -73,8 +111,44 @@ class TemplateProcessor : public PostProcessor {
   }
 
  private:
-  // A template is a list of {"SpecialToken": {"id": ...}} and {"Sequence": {"id": "A"}} items.
-  // Pair templates are checked but not used: only single sequences are encoded.
+  // A template is a list of {"SpecialToken": {"id": ..., "type_id": t}} and
+  // {"Sequence": {"id": "A" | "B", "type_id": t}} items.
+  struct PairItem {
+    int sequence = -1;  // 0 (A), 1 (B), -1 (a special token)
+    SpecialToken special;
+    int type_id = 0;
+  };
+  void parse_pair_template(const JsonNode& list,
+                           const std::map<std::string, SpecialToken>& table) {
+    bool seen[2] = {false, false};
+    for (size_t i = 0; i < list.size(); ++i) {
+      const JsonNode item = list.at(i);
+      PairItem p;
+      if (item.has("SpecialToken")) {
+        const JsonNode s = item.at("SpecialToken");
+        auto it = table.find(s.at("id").as_string());
+        if (it == table.end()) {
+          s.at("id").fail(str_cat("special token '", s.at("id").as_string(),
+                                  "' is not in special_tokens"));
+        }
+        p.special = it->second;
+        p.type_id = static_cast<int>(s.get_int_or("type_id", 0));
+      } else if (item.has("Sequence")) {
+        const JsonNode s = item.at("Sequence");
+        const std::string id = s.at("id").as_string();
+        if (id != "A" && id != "B") s.at("id").fail("expected \"A\" or \"B\"");
+        p.sequence = id == "A" ? 0 : 1;
+        if (seen[p.sequence]) item.fail("a pair template holds each sequence once");
+        seen[p.sequence] = true;
+        p.type_id = static_cast<int>(s.get_int_or("type_id", 0));
+      } else {
+        item.fail("expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
+      }
+      if (p.type_id < 0 || p.type_id > 255) item.fail("type_id must be in [0, 255]");
+      pair_.push_back(std::move(p));
+    }
+    if (!seen[0] || !seen[1]) list.fail("a pair template needs sequences A and B");
+  }
   void parse_template(const JsonNode& list, const std::map<std::string, SpecialToken>& table,
                       bool keep) {
     bool seen_sequence = false;
@@ -98,6 +172,7 @@ class TemplateProcessor : public PostProcessor {
 
   std::vector<SpecialToken> before_;
   std::vector<SpecialToken> after_;
+  std::vector<PairItem> pair_;
 };
 
 SpecialToken parse_pair(const JsonNode& node) {
@@ -109,14 +184,38 @@ SpecialToken parse_pair(const JsonNode& node) {
   return t;
 }
 
-// BertProcessing and RobertaProcessing: [CLS] A [SEP] (Roberta may first trim offsets).
+// BertProcessing and RobertaProcessing: [CLS] A [SEP] (Roberta may first trim offsets); pairs
+// [CLS] A [SEP] B [SEP] with types 0 then 1 (BERT), <s> A </s> </s> B </s> all type 0 (RoBERTa).
 class ClsSepProcessor : public PostProcessor {
  public:
-  ClsSepProcessor(SpecialToken cls, SpecialToken sep, bool trim_offsets, bool add_prefix_space)
+  ClsSepProcessor(SpecialToken cls, SpecialToken sep, bool trim_offsets, bool add_prefix_space,
+                  bool roberta)
       : cls_(std::move(cls)),
         sep_(std::move(sep)),
         trim_offsets_(trim_offsets),
-        add_prefix_space_(add_prefix_space) {}
+        add_prefix_space_(add_prefix_space),
+        roberta_(roberta) {}
+
+  void process_pair(Encoding& a, Encoding& b, bool add_special_tokens, std::string_view original_a,
+                    std::string_view original_b, Encoding& out) const override {
+    if (trim_offsets_) {
+      trim_byte_level_offsets(a, add_prefix_space_, original_a);
+      trim_byte_level_offsets(b, add_prefix_space_, original_b);
+    }
+    PairBuilder build{out};
+    const int second = roberta_ ? 0 : 1;  // RoBERTa has one token type
+    if (!add_special_tokens) {
+      build.sequence(a, 0, 0);
+      build.sequence(b, 1, second);
+      return;
+    }
+    build.special(cls_, 0);
+    build.sequence(a, 0, 0);
+    build.special(sep_, 0);
+    if (roberta_) build.special(sep_, 0);
+    build.sequence(b, 1, second);
+    build.special(sep_, second);
+  }
 
   void process(Encoding& enc, bool add_special_tokens, std::string_view original) const override {
     if (trim_offsets_) trim_byte_level_offsets(enc, add_prefix_space_, original);
@@ -132,6 +231,7 @@ class ClsSepProcessor : public PostProcessor {
   SpecialToken sep_;
   bool trim_offsets_;
   bool add_prefix_space_;
+  bool roberta_;
 };
 
 class ByteLevelProcessor : public PostProcessor {
@@ -140,6 +240,12 @@ class ByteLevelProcessor : public PostProcessor {
       : trim_offsets_(trim_offsets), add_prefix_space_(add_prefix_space) {}
   void process(Encoding& enc, bool, std::string_view original) const override {
     if (trim_offsets_) trim_byte_level_offsets(enc, add_prefix_space_, original);
+  }
+  void process_pair(Encoding& a, Encoding& b, bool, std::string_view original_a,
+                    std::string_view original_b, Encoding& out) const override {
+    process(a, false, original_a);
+    process(b, false, original_b);
+    join_pair(a, b, out);
   }
   void special_ids(std::vector<int64_t>&, std::vector<int64_t>&) const override {}
 
@@ -182,6 +288,18 @@ bool is_space_like(char32_t c) { return c == 0x120 || is_whitespace(c); }  // 'Ä
 
 }  // namespace
 
+void PostProcessor::process_pair(Encoding&, Encoding&, bool, std::string_view, std::string_view,
+                                 Encoding&) const {
+  throw Error("tokenizer.json: this post_processor (a Sequence) has no pair layout: text pairs "
+              "cannot be encoded");
+}
+
+void join_pair(const Encoding& a, const Encoding& b, Encoding& out) {
+  PairBuilder build{out};
+  build.sequence(a, 0, 0);
+  build.sequence(b, 1, 1);
+}
+
 void trim_byte_level_offsets(Encoding& enc, bool add_prefix_space, std::string_view original) {
   for (size_t t = 0; t < enc.size(); ++t) {
     const std::string& token = enc.tokens[t];
@@ -223,12 +341,13 @@ std::unique_ptr<PostProcessor> make_post_processor(const JsonNode& node) {
   if (type == "TemplateProcessing") return std::make_unique<TemplateProcessor>(node);
   if (type == "BertProcessing") {
     return std::make_unique<ClsSepProcessor>(parse_pair(node.at("cls")), parse_pair(node.at("sep")),
-                                             false, false);
+                                             false, false, /*roberta=*/false);
   }
   if (type == "RobertaProcessing") {
     return std::make_unique<ClsSepProcessor>(parse_pair(node.at("cls")), parse_pair(node.at("sep")),
                                              node.get_bool_or("trim_offsets", true),
-                                             node.get_bool_or("add_prefix_space", true));
+                                             node.get_bool_or("add_prefix_space", true),
+                                             /*roberta=*/true);
   }
   if (type == "ByteLevel") {
     return std::make_unique<ByteLevelProcessor>(node.get_bool_or("trim_offsets", true),

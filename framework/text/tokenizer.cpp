@@ -311,9 +311,12 @@ Tokenizer Tokenizer::from_json_text(const std::string& json_text, const std::str
   return Tokenizer(std::move(impl));
 }
 
-Encoding Tokenizer::encode(const std::string& input, bool add_special_tokens) const {
+namespace {
+
+// Steps 1-4 of encoding one text: added tokens, normalizer, pre-tokenizer, model (no
+// post-processing).
+Encoding tokenize(const Tokenizer::Impl& m, const std::string& input) {
   using text::Piece;
-  const Impl& m = *impl_;
   std::vector<Piece> pieces;
   // 1. Added tokens that match the raw text; 2. normalize the rest, then match normalized ones.
   m.added.split(text::make_root_piece(input), /*normalized_set=*/false, pieces);
@@ -360,9 +363,27 @@ Encoding Tokenizer::encode(const std::string& input, bool add_special_tokens) co
       enc.special.push_back(0);
     }
   }
-  // 5. Post-process: offset trimming and special tokens around the sequence.
-  if (m.post_processor) m.post_processor->process(enc, add_special_tokens, input);
   return enc;
+}
+
+}  // namespace
+
+Encoding Tokenizer::encode(const std::string& input, bool add_special_tokens) const {
+  Encoding enc = tokenize(*impl_, input);
+  // 5. Post-process: offset trimming and special tokens around the sequence.
+  if (impl_->post_processor) impl_->post_processor->process(enc, add_special_tokens, input);
+  return enc;
+}
+
+Encoding Tokenizer::encode_pair(const std::string& a, const std::string& b,
+                                bool add_special_tokens) const {
+  Encoding ea = tokenize(*impl_, a), eb = tokenize(*impl_, b), out;
+  if (impl_->post_processor) {
+    impl_->post_processor->process_pair(ea, eb, add_special_tokens, a, b, out);
+  } else {
+    text::join_pair(ea, eb, out);
+  }
+  return out;
 }
 
 std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special_tokens) const {

@@ -36,6 +36,11 @@ struct Encoding {
   std::vector<std::string> tokens;  // (T) vocabulary strings
   std::vector<ByteSpan> offsets;    // (T)
   std::vector<uint8_t> special;     // (T) 1 for special tokens (added-special or post-processor)
+  // encode_pair only (empty for one text): each token's type (BERT's segment id, as the
+  // post-processor's pair template gives it) and its text: 0 (a), 1 (b), -1 (a special token the
+  // post-processor inserted). A token's offsets are bytes of its own text.
+  std::vector<uint8_t> type_ids;
+  std::vector<int8_t> sequence_ids;
   size_t size() const { return ids.size(); }
 };
 
@@ -48,6 +53,11 @@ class Tokenizer {
   static Tokenizer from_json_text(const std::string& json_text, const std::string& source_name);
 
   Encoding encode(const std::string& text, bool add_special_tokens = true) const;
+  // A text pair (premise and hypothesis, two sentences) as the post-processor's pair template
+  // joins them ([CLS] a [SEP] b [SEP] for BERT). Throws xai::Error when the post-processor has no
+  // pair layout (a Sequence of processors).
+  Encoding encode_pair(const std::string& a, const std::string& b,
+                       bool add_special_tokens = true) const;
   std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = true) const;
 
   int64_t vocab_size() const;  // model vocabulary plus added tokens (max id + 1)

@@ -7,6 +7,7 @@ namespace xai {
 
 TrainOptions read_train_options(const ConfigNode& root) {
   TrainOptions o;
+  o.task = root.get_choice("task", o.task, {"next_token", "classify"});
   o.output = root.get_string("output", o.output);
   const int64_t seed = root.get_int("seed", 0);
   XAI_CHECK(seed >= 0, root.source(), ": seed must not be negative");
@@ -36,7 +37,9 @@ TrainOptions read_train_options(const ConfigNode& root) {
   o.tokenizer.add_prefix_space = tok.get_bool("add_prefix_space", o.tokenizer.add_prefix_space);
 
   const ConfigNode m = root.child("model");
-  o.model.family = m.get_choice("family", o.model.family, {"gpt2", "llama"});
+  const bool classify = o.task == "classify";
+  o.model.family = classify ? m.get_choice("family", "bert", {"bert", "roberta"})
+                            : m.get_choice("family", o.model.family, {"gpt2", "llama"});
   o.model.layers = m.get_int("layers", o.model.layers);
   o.model.hidden = m.get_int("hidden", o.model.hidden);
   o.model.heads = m.get_int("heads", o.model.heads);

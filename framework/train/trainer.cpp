@@ -3,8 +3,7 @@
 #include "framework/train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/optim.h>
-#include <torch/torch.h>
+#include <ATen/Parallel.h>
 
 #include <chrono>
 #include <cmath>
@@ -23,26 +22,12 @@
 #include "framework/model/rope.h"
 #include "framework/model/synthetic.h"
 #include "framework/text/bpe_trainer.h"
+#include "framework/train/train_common.h"
 
 namespace xai {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::string duration_text(double s) {
-  char buf[32];
-  const auto total = static_cast<long long>(s + 0.5);
-  if (total >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", total / 3600, (total / 60) % 60);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%lldm%02llds", total / 60, total % 60);
-  }
-  return buf;
-}
+using namespace train_detail;
 
 ModelSpec make_spec(const TrainModelOptions& m, int64_t vocab_size) {
   XAI_CHECK(m.family == "gpt2" || m.family == "llama",
@@ -403,38 +388,16 @@ Pins offset_heads_init(const ModelSpec& s, const TrainModelOptions& m, TensorMap
   return pins;
 }
 
-double lr_at(const TrainOptimOptions& o, int64_t step) {
-  if (step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / o.warmup_steps;
-  const double span = std::max<int64_t>(1, o.steps - o.warmup_steps - 1);
-  const double progress = std::min(1.0, static_cast<double>(step - o.warmup_steps) / span);
-  return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(M_PI * progress));
-}
-
 void check_options(const TrainOptions& o) {
-  XAI_CHECK(o.threads > 0, "train: threads must be positive (got ", o.threads, ")");
-  XAI_CHECK(o.optim.steps > 0, "train: train.steps must be positive");
-  XAI_CHECK(o.optim.batch_size > 0, "train: train.batch_size must be positive");
-  XAI_CHECK(o.optim.warmup_steps >= 0 && o.optim.warmup_steps < o.optim.steps,
-            "train: train.warmup_steps must be in [0, steps)");
-  XAI_CHECK(o.optim.lr > 0 && o.optim.min_lr >= 0 && o.optim.min_lr <= o.optim.lr,
-            "train: need 0 <= train.min_lr <= train.lr and lr > 0");
+  check_common_options(o);
   XAI_CHECK(o.optim.context_loss_weight >= 0, "train: train.context_loss_weight must be >= 0");
-  XAI_CHECK(o.data.eval_samples > 0, "train: data.eval_samples must be positive");
-  XAI_CHECK(o.log_every > 0, "train: log_every must be positive");
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  XAI_CHECK(out.good(), path, ": write failed");
-  std::filesystem::rename(path + ".tmp", path);
 }
 
 }  // namespace
 
 std::string train_options_json(const TrainOptions& o) {
   nlohmann::ordered_json j;
+  j["task"] = o.task;
   j["output"] = o.output;
   j["seed"] = o.seed;
   j["threads"] = o.threads;
@@ -522,6 +485,7 @@ double greedy_exact_match(Model& model, const std::vector<Encoded>& samples, int
 }
 
 TrainResult train_toy_model(const TrainOptions& o, std::ostream* log) {
+  if (o.task == "classify") return train_toy_classifier(o, log);
   check_options(o);
   const auto t0 = Clock::now();
   at::set_num_threads(o.threads);
@@ -581,26 +545,10 @@ TrainResult train_toy_model(const TrainOptions& o, std::ostream* log) {
   Pins pins;
   if (!o.model.offset_heads.empty()) pins = offset_heads_init(result.spec, o.model, result.weights);
   if (!o.model.offset_pinned) pins.clear();
-  std::vector<at::Tensor> decay, no_decay;
-  for (auto& [name, t] : result.weights) {
-    t.requires_grad_(true);
-    (t.dim() >= 2 ? decay : no_decay).push_back(t);
-  }
+  for (auto& [name, t] : result.weights) t.requires_grad_(true);
   std::unique_ptr<Model> model = build_model(result.spec, result.weights);
-  std::vector<at::Tensor> params = decay;
-  params.insert(params.end(), no_decay.begin(), no_decay.end());
-
   const TrainOptimOptions& opt = o.optim;
-  auto adamw = [&](double wd) {
-    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(opt.lr)
-                                                            .betas({opt.beta1, opt.beta2})
-                                                            .eps(opt.eps)
-                                                            .weight_decay(wd));
-  };
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, adamw(opt.weight_decay));
-  groups.emplace_back(no_decay, adamw(0.0));
-  torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(opt.lr));
+  AdamW optimizer(opt, result.weights);
 
   std::vector<Encoded> test_enc;
   for (const Sample& s : test) test_enc.push_back(encode_sample(s, tok, result.spec.max_positions));
@@ -642,8 +590,7 @@ TrainResult train_toy_model(const TrainOptions& o, std::ostream* log) {
     }
     const Batch b = make_batch(enc, opt.context_loss_weight);
     const double lr = lr_at(opt, step);
-    for (auto& g : optimizer.param_groups())
-      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    optimizer.set_lr(lr);
 
     optimizer.zero_grad();
     ForwardRequest req;
@@ -652,11 +599,7 @@ TrainResult train_toy_model(const TrainOptions& o, std::ostream* log) {
     at::Tensor nll = -at::log_softmax(logits, -1).gather(2, b.labels.unsqueeze(-1)).squeeze(-1);
     at::Tensor loss = (nll * b.weights).sum();  // (B, T) -> ()
     loss.backward();
-    // The global gradient norm (before clipping), reported in the progress lines.
-    const double gnorm = torch::nn::utils::clip_grad_norm_(
-        params, opt.grad_clip > 0 ? opt.grad_clip : std::numeric_limits<double>::infinity());
-    gnorm_sum += gnorm;
-    optimizer.step();
+    gnorm_sum += optimizer.step();  // the global gradient norm before clipping, reported
     if (!pins.empty()) {
       at::NoGradGuard no_grad;
       for (auto& [name, p] : pins) {
@@ -700,29 +643,7 @@ TrainResult train_toy_model(const TrainOptions& o, std::ostream* log) {
   say(str_cat("train: done in ", duration_text(result.seconds), ", test exact match ",
               100.0 * result.test_accuracy, "%"));
 
-  if (!o.output.empty()) {
-    namespace fs = std::filesystem;
-    save_model(o.output, result.spec, result.weights);
-    write_text((fs::path(o.output) / "tokenizer.json").string(), result.tokenizer_json);
-    nlohmann::ordered_json j;
-    j["options"] = nlohmann::ordered_json::parse(train_options_json(o));
-    j["seed"] = o.seed;
-    j["threads"] = o.threads;
-    j["steps"] = result.steps;
-    j["final_loss"] = result.final_loss;
-    j["test_accuracy"] = result.test_accuracy;
-    j["test_correct"] = result.test_correct;
-    j["test_total"] = result.test_total;
-    j["parameters"] = result.spec.num_parameters();
-    j["vocab_size"] = result.spec.vocab_size;
-    j["seconds"] = result.seconds;
-    nlohmann::ordered_json h = nlohmann::ordered_json::array();
-    for (const TrainEval& e : result.history)
-      h.push_back({{"step", e.step}, {"loss", e.loss}, {"test_accuracy", e.accuracy}});
-    j["history"] = h;
-    write_text((fs::path(o.output) / "train_log.json").string(), j.dump(2) + "\n");
-    say("train: wrote " + o.output);
-  }
+  if (!o.output.empty()) write_checkpoint(o, result, say);
   return result;
 }
 

@@ -1,6 +1,8 @@
 // Trains the toy models: a byte-level BPE tokenizer on the toy task's text, then a small GPT-2 or
 // Llama on the toy train split (AdamW, warmup + cosine, clipping), evaluated by greedy exact
-// match on the test split, and written as a checkpoint folder load_model reads.
+// match on the test split, and written as a checkpoint folder load_model reads. With task:
+// classify, a word-level tokenizer and a small BERT or RoBERTa classifier on the toy
+// classification task (classifier_trainer.cpp), evaluated by accuracy.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +26,7 @@ struct TrainTokenizerOptions {
 };
 
 struct TrainModelOptions {
-  std::string family = "gpt2";  // gpt2 | llama
+  std::string family = "gpt2";  // gpt2 | llama; task classify: bert | roberta
   int64_t layers = 4;
   int64_t hidden = 128;
   int64_t heads = 4;
@@ -92,6 +94,9 @@ struct TrainDataOptions {
 };
 
 struct TrainOptions {
+  // next_token: a decoder on the toy QA task; classify: an encoder classifier on the toy
+  // classification task (datasets/toy/toy_classify.h).
+  std::string task = "next_token";
   std::string output;  // checkpoint folder; "" = do not write
   uint64_t seed = 0;   // weights initialisation
   int threads = 1;     // intra-op threads; results are deterministic for a given count
@@ -105,7 +110,7 @@ struct TrainOptions {
 struct TrainEval {
   int64_t step = 0;
   double loss = 0;      // mean training loss since the previous evaluation
-  double accuracy = 0;  // greedy exact match on the test questions
+  double accuracy = 0;  // greedy exact match on the test questions (classify: accuracy)
 };
 
 struct TrainResult {
@@ -125,6 +130,13 @@ struct TrainResult {
 // Progress lines go to `log` (nullptr = silent). Writes config.json, model.safetensors,
 // tokenizer.json and train_log.json to options.output when it is set.
 TrainResult train_toy_model(const TrainOptions& options, std::ostream* log);
+// task: classify (train_toy_model calls it).
+TrainResult train_toy_classifier(const TrainOptions& options, std::ostream* log);
+
+// The fraction of samples (classification, Encoded::readout) whose class the model's argmax at
+// the readout gives; batches right-padded.
+double classification_accuracy(Model& model, const std::vector<Encoded>& samples,
+                               int64_t batch_size = 64, int64_t* correct = nullptr);
 
 // Greedy exact match: a sample counts when, fed its prompt, the model's argmax reproduces every
 // target token in turn (teacher forcing gives the same inputs as greedy decoding until the first

@@ -27,7 +27,8 @@ import torch
 from safetensors.torch import save_file
 from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification,
                           BertConfig, GPT2Config, GPTJConfig, GPTNeoXConfig, LlamaConfig,
-                          MistralConfig, Qwen2Config, RobertaConfig)
+                          MistralConfig, Qwen2Config, RobertaConfig, ViTConfig,
+                          ViTForImageClassification, ViTModel)
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -191,6 +192,41 @@ def build_encoder(name, config, seed, tokenizer, cls_id, sep_id, pad_id, bare=Fa
     print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {size / 1024:.0f} KiB")
 
 
+def build_vit(name, config, seed, bare=False):
+    """A tiny ViT image classifier (or, with bare, ViTModel) and its reference outputs:
+
+    pixel_values (2, C, S, S) float32    logits (2, classes) float32 (bare: hidden (2, 1 + N, D))
+    attn.<l> (2, H, 1 + N, 1 + N) float32
+    """
+    if ONLY is not None and name not in ONLY:
+        return
+    config = config()
+    out = os.path.join(MODELS, name)
+    shutil.rmtree(out, ignore_errors=True)
+    torch.manual_seed(seed)
+    config._attn_implementation = "eager"
+    model = (ViTModel(config, add_pooling_layer=True) if bare
+             else ViTForImageClassification(config)).float()
+    randomise(model, seed)
+    model.eval()
+    model.save_pretrained(out, safe_serialization=True)
+    g = torch.Generator().manual_seed(seed + 1)
+    S, C = config.image_size, config.num_channels
+    pixels = torch.randn(2, C, S, S, generator=g)
+    with torch.no_grad():
+        o = model(pixel_values=pixels, output_attentions=True)
+    ref = {"pixel_values": pixels}
+    if bare:
+        ref["hidden"] = o.last_hidden_state.float().contiguous()
+    else:
+        ref["logits"] = o.logits.float().contiguous()
+    for l, a in enumerate(o.attentions):
+        ref[f"attn.{l}"] = a.float().contiguous()
+    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(out, "reference.safetensors"))
+    size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
+    print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {size / 1024:.0f} KiB")
+
+
 def main():
     global ONLY
     if "--only" in sys.argv:
@@ -283,6 +319,16 @@ def main():
                       id2label={0: "negative", 1: "positive"},
                       label2id={"negative": 0, "positive": 1}),
                   seed=23, tokenizer="roberta_style", cls_id=0, sep_id=2, pad_id=1)
+    # ViT: 32 x 32 images in 8 x 8 patches (16 tokens after [CLS]), pre-norm blocks, a classifier
+    # at [CLS] with named classes.
+    vit = lambda: ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=64,
+                            num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
+                            hidden_act="gelu", hidden_dropout_prob=0,
+                            attention_probs_dropout_prob=0, qkv_bias=True, num_labels=3,
+                            id2label={0: "circle", 1: "square", 2: "triangle"},
+                            label2id={"circle": 0, "square": 1, "triangle": 2})
+    build_vit("vit", vit, seed=24)
+    build_vit("vit_bare", vit, seed=25, bare=True)
 
 
 if __name__ == "__main__":

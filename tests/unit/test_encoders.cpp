@@ -1,4 +1,4 @@
-// The encoder families (BERT, RoBERTa) against the Hugging Face reference
+// The encoder families (BERT, RoBERTa, ViT) against the Hugging Face reference
 // (tests/reference/make_fixtures.py): class logits at [CLS], attention probabilities, token types,
 // right-padded batches, the bare encoder's hidden states, and what makes an encoder differ from a
 // decoder (bidirectional attention, no cached prefix).
@@ -212,6 +212,64 @@ TEST(Encoder, ConfigErrorsNameTheKey) {
       [&] { parse_model_config(base + R"("problem_type": "regression"})", "c"); },
       {"problem_type", "regression"});
   EXPECT_EQ(parse_model_config(base + R"("num_labels": 3})", "c").labels.size(), 3u);
+}
+
+// ViT: pixels in, class logits at [CLS]; attention over [CLS] and the 16 patches.
+TEST(Vit, ClassLogitsAndAttentionMatchHuggingFace) {
+  Fixture f = load("vit");
+  const ModelSpec& s = f.model->spec();
+  EXPECT_FALSE(is_causal(s));
+  EXPECT_EQ(s.num_patches(), 16);
+  EXPECT_EQ(s.labels, (std::vector<std::string>{"circle", "square", "triangle"}));
+  ForwardRequest req;
+  req.pixel_values = f.get("pixel_values");
+  req.logit_positions = at::zeros({1}, at::kLong);
+  AttentionControl ctl;
+  ctl.keep_probs = true;
+  at::NoGradGuard g;
+  ForwardResult out = f.model->forward(req, ctl);
+  const at::Tensor want = f.get("logits");
+  EXPECT_LT(max_abs_diff(out.logits.select(1, 0), want), kLogitTol);
+  EXPECT_GT(want.std().item<double>(), 0.1);
+  for (int64_t l = 0; l < s.num_layers; ++l) {
+    EXPECT_LT(max_abs_diff(out.attn_probs[l], f.get("attn." + std::to_string(l))), kProbTol)
+        << "layer " << l;
+  }
+  // inputs_embeds as embed_pixels gives them: the same logits (what gradient methods use).
+  ForwardRequest embeds;
+  embeds.inputs_embeds = f.model->embed_pixels(f.get("pixel_values"));
+  embeds.logit_positions = req.logit_positions;
+  EXPECT_EQ(embeds.inputs_embeds.sizes(), (std::vector<int64_t>{2, 17, 64}));
+  // (The first pass kept the probabilities, written out; this one runs the fused kernel: rounding.)
+  EXPECT_LT(max_abs_diff(f.model->forward(embeds).logits, out.logits), 1e-5);
+}
+
+TEST(Vit, BareEncoderHiddenStatesAndClearErrors) {
+  Fixture f = load("vit_bare");
+  ForwardRequest req;
+  req.pixel_values = f.get("pixel_values");
+  req.end_layer = static_cast<int>(f.model->spec().num_layers);
+  at::NoGradGuard g;
+  // last_hidden_state is after the final LayerNorm; end_layer gives what enters it.
+  const at::Tensor before = f.model->forward(req).hidden_states;
+  auto weights = SafetensorsFile::open(fixture("models/vit_bare/model.safetensors"));
+  const at::Tensor hidden =
+      at::layer_norm(before, {before.size(-1)}, weights->get("layernorm.weight"),
+                     weights->get("layernorm.bias"), f.model->spec().norm_eps);
+  EXPECT_LT(max_abs_diff(hidden, f.get("hidden")), kLogitTol);
+  req.end_layer = -1;
+  test::expect_error([&] { f.model->forward(req); },
+                     {"ViTModel", "without an image-classification head"});
+  Fixture c = load("vit");
+  ForwardRequest ids;
+  ids.input_ids = at::zeros({1, 5}, at::kLong);
+  test::expect_error([&] { c.model->forward(ids); }, {"vit reads images"});
+  ForwardRequest wrong;
+  wrong.pixel_values = at::zeros({1, 3, 24, 24});
+  test::expect_error([&] { c.model->forward(wrong); }, {"pixel_values must be (B, 3, 32, 32)"});
+  Fixture text = load("bert");
+  test::expect_error([&] { text.model->embed_pixels(at::zeros({1, 3, 32, 32})); },
+                     {"bert reads token ids, not pixels"});
 }
 
 }  // namespace

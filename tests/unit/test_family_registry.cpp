@@ -96,7 +96,11 @@ TEST(FamilyRegistryTest, TheTableIsWhatTheModelBinds) {
     // built from exactly the table's tensors runs ...
     auto model = build_model(s, weights, LoadOptions{});
     ForwardRequest req;
-    req.input_ids = at::arange(5, at::kLong).unsqueeze(0);
+    if (row.images) {
+      req.pixel_values = at::randn({1, s.num_channels, s.image_size, s.image_size});
+    } else {
+      req.input_ids = at::arange(5, at::kLong).unsqueeze(0);
+    }
     const at::Tensor logits = model->forward(req, AttentionControl{}).logits;
     EXPECT_EQ(logits.size(-1), s.output_size()) << row.name;
     EXPECT_TRUE(at::isfinite(logits).all().item<bool>()) << row.name;

@@ -1,0 +1,227 @@
+// train_toy_classifier (trainer.h): a word-level tokenizer over the toy classification task's
+// words, a small BERT or RoBERTa sequence classifier trained on the task's train split with the
+// class cross-entropy at [CLS], evaluated by accuracy on the test split.
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <ostream>
+
+#include "datasets/toy/toy_classify.h"
+#include "framework/common/error.h"
+#include "framework/train/train_common.h"
+
+namespace xai {
+namespace {
+
+using namespace train_detail;
+
+// tokenizer.json: [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, then the task's words; split on whitespace,
+// [CLS] text [SEP]. Hugging Face's tokenizers read it as well.
+std::string word_level_tokenizer(const std::vector<std::string>& words) {
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  nlohmann::ordered_json added = nlohmann::ordered_json::array();
+  const std::vector<std::string> specials = {"[PAD]", "[UNK]", "[CLS]", "[SEP]"};
+  for (size_t i = 0; i < specials.size(); ++i) {
+    vocab[specials[i]] = i;
+    added.push_back({{"id", i},
+                     {"content", specials[i]},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
+  }
+  for (const std::string& w : words) {
+    if (!vocab.contains(w)) vocab[w] = vocab.size();
+  }
+  nlohmann::ordered_json j;
+  j["version"] = "1.0";
+  j["truncation"] = nullptr;
+  j["padding"] = nullptr;
+  j["added_tokens"] = added;
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = {{"type", "WhitespaceSplit"}};
+  j["post_processor"] = {{"type", "BertProcessing"},
+                         {"sep", {"[SEP]", 3}},
+                         {"cls", {"[CLS]", 2}}};
+  j["decoder"] = nullptr;
+  j["model"] = {{"type", "WordLevel"}, {"vocab", vocab}, {"unk_token", "[UNK]"}};
+  return j.dump(2) + "\n";
+}
+
+ModelSpec classifier_spec(const TrainModelOptions& m, int64_t vocab_size) {
+  ModelSpec s;
+  s.family = m.family == "roberta" ? Family::kRoberta : Family::kBert;
+  s.model_type = m.family;
+  s.vocab_size = vocab_size;
+  s.hidden_size = m.hidden;
+  s.num_layers = m.layers;
+  s.num_heads = m.heads;
+  s.num_kv_heads = m.heads;
+  s.intermediate_size = m.intermediate;
+  s.max_positions = m.max_positions;
+  s.activation = "gelu";
+  s.norm_eps = 1e-12;
+  s.type_vocab_size = s.family == Family::kRoberta ? 1 : 2;
+  s.pad_token_id = 0;
+  s.labels = toy::toy_class_labels();
+  // Through config.json, so the same checks and defaults apply as to a downloaded checkpoint.
+  return parse_model_config(model_config_json(s), "train: model");
+}
+
+struct Batch {
+  at::Tensor ids, mask, labels;  // (B, T) int64, (B, T) int64, (B) int64
+};
+
+// Right-padded with [PAD] (id 0); the class is read at [CLS], position 0.
+Batch make_batch(const std::vector<Encoded>& samples, size_t begin, size_t end) {
+  int64_t T = 0;
+  for (size_t i = begin; i < end; ++i) T = std::max(T, samples[i].size());
+  const int64_t B = static_cast<int64_t>(end - begin);
+  Batch b;
+  b.ids = at::zeros({B, T}, at::kLong);
+  b.mask = at::zeros({B, T}, at::kLong);
+  b.labels = at::empty({B}, at::kLong);
+  for (int64_t r = 0; r < B; ++r) {
+    const Encoded& e = samples[begin + static_cast<size_t>(r)];
+    b.ids[r].narrow(0, 0, e.size()).copy_(at::tensor(e.ids, at::kLong));
+    b.mask[r].narrow(0, 0, e.size()).fill_(1);
+    b.labels[r] = e.target_ids[0];
+  }
+  return b;
+}
+
+// (B, classes) logits at [CLS].
+at::Tensor class_logits(Model& model, const Batch& b) {
+  ForwardRequest req;
+  req.input_ids = b.ids;
+  req.attention_mask = b.mask;
+  req.logit_positions = at::zeros({1}, at::kLong);
+  return model.forward(req).logits.select(1, 0);
+}
+
+std::vector<Encoded> encode_all(const std::vector<Sample>& samples, const Tokenizer& tok,
+                                const ModelSpec& spec) {
+  std::vector<Encoded> out;
+  out.reserve(samples.size());
+  for (const Sample& s : samples) {
+    out.push_back(encode_sample(s, tok, spec.max_positions - spec.position_offset, spec.labels));
+  }
+  return out;
+}
+
+}  // namespace
+
+double classification_accuracy(Model& model, const std::vector<Encoded>& samples,
+                               int64_t batch_size, int64_t* correct) {
+  at::NoGradGuard no_grad;
+  int64_t right = 0;
+  for (size_t i = 0; i < samples.size(); i += static_cast<size_t>(batch_size)) {
+    const size_t end = std::min(samples.size(), i + static_cast<size_t>(batch_size));
+    const Batch b = make_batch(samples, i, end);
+    right += class_logits(model, b).argmax(-1).eq(b.labels).sum().item<int64_t>();
+  }
+  if (correct != nullptr) *correct = right;
+  return samples.empty() ? 0.0 : static_cast<double>(right) / static_cast<double>(samples.size());
+}
+
+TrainResult train_toy_classifier(const TrainOptions& o, std::ostream* log) {
+  check_common_options(o);
+  const auto t0 = Clock::now();
+  at::set_num_threads(o.threads);
+  auto say = [&](const std::string& line) {
+    if (log != nullptr) *log << line << std::endl;
+  };
+  const TrainOptimOptions& opt = o.optim;
+
+  toy::ToyClassOptions gen;
+  gen.seed = o.data.seed;
+  gen.split = "train";
+  gen.n = opt.steps * opt.batch_size;
+  const std::vector<Sample> train = toy::generate_toy_classification(gen);
+  gen.split = "test";
+  gen.n = o.data.eval_samples;
+  const std::vector<Sample> test = toy::generate_toy_classification(gen);
+
+  TrainResult result;
+  result.tokenizer_json = word_level_tokenizer(toy::toy_classification_words());
+  const Tokenizer tok = Tokenizer::from_json_text(result.tokenizer_json, "train: tokenizer");
+  result.spec = classifier_spec(o.model, tok.vocab_size());
+  const std::vector<Encoded> train_enc = encode_all(train, tok, result.spec);
+  const std::vector<Encoded> test_enc = encode_all(test, tok, result.spec);
+
+  result.weights = init_weights(result.spec, o.model.init_std, o.seed);
+  for (auto& [name, t] : result.weights) t.requires_grad_(true);
+  std::unique_ptr<Model> model = build_model(result.spec, result.weights);
+  AdamW optimizer(opt, result.weights);
+  say(str_cat("train: ", result.spec.model_type, " classifier, ", result.spec.num_layers,
+              " layers x ", result.spec.hidden_size, ", ", result.spec.num_parameters(),
+              " parameters, vocabulary ", result.spec.vocab_size, ", ",
+              result.spec.labels.size(), " classes; ", opt.steps, " steps x batch ",
+              opt.batch_size, ", ", o.threads, " thread(s)"));
+
+  auto run_eval = [&](int64_t step, double loss) {
+    int64_t correct = 0;
+    const double acc = classification_accuracy(*model, test_enc, 64, &correct);
+    result.history.push_back(TrainEval{step, loss, acc});
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "eval  step %lld  accuracy %.1f%% (%lld/%zu)",
+                  static_cast<long long>(step), 100.0 * acc, static_cast<long long>(correct),
+                  test_enc.size());
+    say(buf);
+    result.test_accuracy = acc;
+    result.test_correct = correct;
+    result.test_total = static_cast<int64_t>(test_enc.size());
+  };
+
+  const auto t_train = Clock::now();
+  double loss_sum = 0, eval_loss_sum = 0, gnorm_sum = 0, last_loss = 0;
+  int64_t loss_n = 0, eval_loss_n = 0;
+  for (int64_t step = 0; step < opt.steps; ++step) {
+    const size_t begin = static_cast<size_t>(step * opt.batch_size);
+    const Batch b = make_batch(train_enc, begin, begin + static_cast<size_t>(opt.batch_size));
+    const double lr = lr_at(opt, step);
+    optimizer.set_lr(lr);
+    optimizer.zero_grad();
+    at::Tensor loss = at::cross_entropy_loss(class_logits(*model, b), b.labels);
+    loss.backward();
+    gnorm_sum += optimizer.step();
+    const double l = loss.item<double>();
+    loss_sum += l;
+    eval_loss_sum += l;
+    ++loss_n;
+    ++eval_loss_n;
+    if ((step + 1) % o.log_every == 0 || step + 1 == opt.steps) {
+      last_loss = loss_sum / static_cast<double>(loss_n);
+      result.loss_curve.push_back(last_loss);
+      const double el = seconds_since(t_train);
+      const double eta =
+          el / static_cast<double>(step + 1) * static_cast<double>(opt.steps - step - 1);
+      char buf[200];
+      std::snprintf(buf, sizeof(buf), "step %5lld/%lld  loss %.4f  lr %.2e  gnorm %.2f  eta %s",
+                    static_cast<long long>(step + 1), static_cast<long long>(opt.steps), last_loss,
+                    lr, gnorm_sum / static_cast<double>(loss_n), duration_text(eta).c_str());
+      say(buf);
+      loss_sum = 0;
+      gnorm_sum = 0;
+      loss_n = 0;
+    }
+    if (o.data.eval_every > 0 && (step + 1) % o.data.eval_every == 0 && step + 1 < opt.steps) {
+      run_eval(step + 1, eval_loss_sum / static_cast<double>(eval_loss_n));
+      eval_loss_sum = 0;
+      eval_loss_n = 0;
+    }
+  }
+  run_eval(opt.steps, eval_loss_n ? eval_loss_sum / static_cast<double>(eval_loss_n) : 0.0);
+  result.steps = opt.steps;
+  result.final_loss = last_loss;
+  result.seconds = seconds_since(t0);
+  say(str_cat("train: done in ", duration_text(result.seconds), ", test accuracy ",
+              100.0 * result.test_accuracy, "%"));
+  if (!o.output.empty()) write_checkpoint(o, result, say);
+  return result;
+}
+
+}  // namespace xai

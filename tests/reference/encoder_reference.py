@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Reference explanations of the encoder fixtures (bert, roberta), for the C++ explainers' golden
+test on classifiers (tests/unit/test_encoder_methods.cpp).
+
+Written from shared/reference/atman.md and baselines.md in plain PyTorch on the Hugging Face
+*ForSequenceClassification fixture models (float64, eager attention), independent of the C++ code.
+A classification sample is [CLS] tokens [SEP] with one target, the class c, read from the logits
+at [CLS] (HF's pooler input); every position is explained. The self-attention is replaced by a
+written-out one that applies AtMan's suppression and keeps the probabilities:
+
+    atman:          per_target[i] = CE_c(i suppressed) - CE_c(clean), CE_c = -log_softmax(logits)[c];
+                    shifted scores (A = QK^T; A -= rowmin; A *= F[key]; A /= sqrt(d); softmax) in
+                    every layer; bidirectional, so no key is masked. Correlated suppression as
+                    atman_reference.py (cos >= kappa on word embeddings, cos-scaled factors).
+    saliency:       |d logit_c / dE|, L2 over d                 (E: word embeddings)
+    ixg:            E * d logprob_c / dE, summed over d
+    ig:             (E - 0) * mean_k d prob_c / dE(a_k E), a_k = k / m (riemann_right), summed
+    attention:      row 0 of the last layer's head-mean probabilities (layers: last), or of every
+                    layer's, averaged (layers: mean)
+    rollout:        row 0 of prod_l (0.5 Abar_l + 0.5 I), top layer first
+    chefer:         row 0 of prod_l (I + mean_h clamp(dA_l * A_l, 0)), dA = d logit_c / dA
+
+    /usr/bin/python3 tests/reference/encoder_reference.py   # writes tests/fixtures/encoders/
+"""
+import json
+import math
+import os
+
+import torch
+from safetensors.torch import save_file
+from transformers import AutoModelForSequenceClassification
+from transformers.models.bert import modeling_bert
+from transformers.models.roberta import modeling_roberta
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+MODELS = os.path.join(ROOT, "tests", "fixtures", "models")
+OUT = os.path.join(ROOT, "tests", "fixtures", "encoders")
+
+# name -> the explainer's YAML parameters plus "method".
+CONFIGS = {
+    "atman_single": {"method": "atman", "factor": 0.1, "kappa": None},
+    "atman_correlated": {"method": "atman", "factor": 0.1, "kappa": 0.15},
+    # A signed sum over d of a gradient vanishes here: the embeddings enter a LayerNorm, blind to
+    # adding c * 1. The gradient's norm does not.
+    "saliency_logit_l2": {"method": "saliency", "target": "logit", "embedding_aggregation": "l2"},
+    "ixg_logprob_sum": {"method": "input_x_gradient", "target": "logprob",
+                        "embedding_aggregation": "sum"},
+    "ig_prob_right": {"method": "integrated_gradients", "target": "prob", "steps": 8,
+                      "quadrature": "riemann_right", "baseline": "zero",
+                      "embedding_aggregation": "sum"},
+    "attention_last": {"method": "attention", "layers": "last"},
+    "attention_mean": {"method": "attention", "layers": "mean"},
+    "rollout": {"method": "rollout"},
+    "chefer": {"method": "chefer"},
+}
+
+STATE = {"F": None, "probs": None, "types": None}
+
+
+def self_attention(self, hidden_states, attention_mask=None, head_mask=None,
+                   encoder_hidden_states=None, encoder_attention_mask=None,
+                   past_key_value=None, output_attentions=False):
+    q = self.transpose_for_scores(self.query(hidden_states))
+    k = self.transpose_for_scores(self.key(hidden_states))
+    v = self.transpose_for_scores(self.value(hidden_states))
+    raw = q @ k.transpose(-1, -2)
+    scale = math.sqrt(self.attention_head_size)
+    F = STATE["F"]
+    if F is None:
+        probs = torch.softmax(raw / scale, -1)
+    else:
+        probs = torch.softmax((raw - raw.amin(-1, keepdim=True)) * F / scale, -1)
+    if STATE["probs"] is not None:
+        probs.retain_grad()
+        STATE["probs"].append(probs)
+    ctx = (probs @ v).permute(0, 2, 1, 3).reshape(hidden_states.shape)
+    return (ctx, probs) if output_attentions else (ctx,)
+
+
+modeling_bert.BertSelfAttention.forward = self_attention
+modeling_roberta.RobertaSelfAttention.forward = self_attention
+
+
+def load(name):
+    model = AutoModelForSequenceClassification.from_pretrained(os.path.join(MODELS, name),
+                                                               attn_implementation="eager")
+    model = model.double().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def logits_of(model, ids, embeds=None):
+    kw = {}
+    if STATE["types"] is not None:  # a text pair's segments
+        kw["token_type_ids"] = STATE["types"].unsqueeze(0)
+    if embeds is None:
+        return model(input_ids=ids.unsqueeze(0), **kw).logits[0]
+    return model(inputs_embeds=embeds.unsqueeze(0), **kw).logits[0]
+
+
+def target(logits, c, how):
+    if how == "logit":
+        return logits[c]
+    if how == "logprob":
+        return torch.log_softmax(logits, -1)[c]
+    return torch.softmax(logits, -1)[c]
+
+
+def atman(model, ids, c, cfg):
+    T = ids.numel()
+
+    def ce(F):
+        STATE["F"] = F
+        with torch.no_grad():
+            out = -torch.log_softmax(logits_of(model, ids), -1)[c]
+        STATE["F"] = None
+        return out
+
+    clean = ce(torch.ones(T, dtype=torch.float64))
+    e = model.get_input_embeddings()(ids).float()
+    n = e / e.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    cos = (n @ n.T).clamp(-1, 1)
+    s = cfg["factor"]
+    row = torch.zeros(T, dtype=torch.float64)
+    for i in range(T):
+        F = torch.ones(T, dtype=torch.float64)
+        F[i] = s
+        if cfg["kappa"] is not None:
+            for j in range(T):
+                cj = cos[i, j].item()
+                if j != i and cj >= cfg["kappa"]:
+                    F[j] = 1.0 if (cj < 0 or cj > 1) else (1 - s) * (1 - cj) + s
+        row[i] = ce(F) - clean
+    return row
+
+
+def gradient(model, ids, c, cfg):
+    E = model.get_input_embeddings()(ids).detach()
+    how = cfg["target"]
+
+    def grad_at(x):
+        x = x.clone().requires_grad_(True)
+        f = target(logits_of(model, ids, x), c, how)
+        (g,) = torch.autograd.grad(f, x)
+        return g
+
+    if cfg["method"] == "saliency":
+        return grad_at(E).norm(dim=-1)
+    if cfg["method"] == "input_x_gradient":
+        return (E * grad_at(E)).sum(-1)
+    m = cfg["steps"]
+    total = sum(grad_at(E * (k / m)) for k in range(1, m + 1)) / m
+    return (E * total).sum(-1)
+
+
+def attention_rows(model, ids, c, cfg):
+    STATE["probs"] = []
+    with torch.enable_grad():
+        for p in model.parameters():
+            p.requires_grad_(False)
+        E = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+        f = logits_of(model, ids, E)[c]
+        probs = STATE["probs"]
+        if cfg["method"] == "chefer":
+            f.backward()
+    STATE["probs"] = None
+    T = ids.numel()
+    means = [a[0].detach().mean(0) for a in probs]  # (T, T) per layer
+    eye = torch.eye(T, dtype=torch.float64)
+    method = cfg["method"]
+    if method == "attention":
+        if cfg["layers"] == "last":
+            return means[-1][0]
+        return torch.stack(means).mean(0)[0]
+    v = eye[0].clone()
+    for l in reversed(range(len(probs))):
+        if method == "rollout":
+            v = 0.5 * (v @ means[l]) + 0.5 * v
+        else:  # chefer
+            a = (probs[l].grad[0] * probs[l][0].detach()).clamp(min=0).mean(0)
+            v = v + v @ a
+    return v
+
+
+def explain(model, ids, c, cfg):
+    if cfg["method"] == "atman":
+        return atman(model, ids, c, cfg)
+    if cfg["method"] in ("saliency", "input_x_gradient", "integrated_gradients"):
+        return gradient(model, ids, c, cfg)
+    return attention_rows(model, ids, c, cfg)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "configs.json"), "w") as f:
+        json.dump(CONFIGS, f, indent=2, sort_keys=True)
+    specials = {"bert": (2, 3), "roberta": (0, 2)}
+    for name, (cls_id, sep_id) in specials.items():
+        model = load(name)
+        V, C = model.config.vocab_size, model.config.num_labels
+        g = torch.Generator().manual_seed(5)
+        tensors = {}
+        # Repeated tokens, so correlated suppression finds neighbours. BERT's third sample is a
+        # text pair: [CLS] a [SEP] b [SEP] with token types 0 then 1.
+        lengths = [12, 9, 11] if model.config.type_vocab_size > 1 else [12, 9]
+        for p, T in enumerate(lengths):
+            ids = torch.randint(5, V - 1, (T,), generator=g)
+            ids[0], ids[-1] = cls_id, sep_id
+            ids[T // 2] = ids[2]
+            STATE["types"] = None
+            if p == 2:
+                ids[5] = sep_id
+                STATE["types"] = torch.cat([torch.zeros(6, dtype=torch.long),
+                                            torch.ones(T - 6, dtype=torch.long)])
+                tensors[f"p{p}.types"] = STATE["types"]
+            c = (p + 1) % C
+            tensors[f"p{p}.ids"] = ids
+            tensors[f"p{p}.label"] = torch.tensor([c])
+            for cname, cfg in CONFIGS.items():
+                tensors[f"p{p}.{cname}.per_target"] = explain(model, ids, c, cfg).detach().view(1, T)
+            STATE["types"] = None
+        save_file({k: v.contiguous() for k, v in tensors.items()},
+                  os.path.join(OUT, f"{name}.safetensors"))
+        print(name, "written")
+
+
+if __name__ == "__main__":
+    main()
