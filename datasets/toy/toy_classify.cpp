@@ -3,37 +3,11 @@
 #include <cstdio>
 #include <set>
 
+#include "datasets/toy/toy_rng.h"
 #include "framework/common/error.h"
 
 namespace xai::toy {
 namespace {
-
-// SplitMix64, as the toy QA task draws (its own RNG: the same texts on every platform).
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  int below(int n) {
-    return static_cast<int>((static_cast<unsigned __int128>(next()) * static_cast<uint64_t>(n)) >>
-                            64);
-  }
-
- private:
-  uint64_t state_;
-};
-
-uint64_t fnv1a(const std::string& s, uint64_t h = 0xcbf29ce484222325ull) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
 
 const std::vector<std::string> kFiller = {
     "the",    "film",  "story",  "plot",   "actor",  "scene", "music",  "camera", "script",

@@ -162,23 +162,12 @@ TrainResult train_toy_classifier(const TrainOptions& o, std::ostream* log) {
               result.spec.labels.size(), " classes; ", opt.steps, " steps x batch ",
               opt.batch_size, ", ", o.threads, " thread(s)"));
 
-  auto run_eval = [&](int64_t step, double loss) {
+  TrainProgress progress(o, result, say, "accuracy");
+  auto run_eval = [&](int64_t steps) {
     int64_t correct = 0;
-    const double acc = classification_accuracy(*model, test_enc, 64, &correct);
-    result.history.push_back(TrainEval{step, loss, acc});
-    char buf[160];
-    std::snprintf(buf, sizeof(buf), "eval  step %lld  accuracy %.1f%% (%lld/%zu)",
-                  static_cast<long long>(step), 100.0 * acc, static_cast<long long>(correct),
-                  test_enc.size());
-    say(buf);
-    result.test_accuracy = acc;
-    result.test_correct = correct;
-    result.test_total = static_cast<int64_t>(test_enc.size());
+    classification_accuracy(*model, test_enc, 64, &correct);
+    progress.evaluated(steps, correct, static_cast<int64_t>(test_enc.size()));
   };
-
-  const auto t_train = Clock::now();
-  double loss_sum = 0, eval_loss_sum = 0, gnorm_sum = 0, last_loss = 0;
-  int64_t loss_n = 0, eval_loss_n = 0;
   for (int64_t step = 0; step < opt.steps; ++step) {
     const size_t begin = static_cast<size_t>(step * opt.batch_size);
     const Batch b = make_batch(train_enc, begin, begin + static_cast<size_t>(opt.batch_size));
@@ -187,39 +176,12 @@ TrainResult train_toy_classifier(const TrainOptions& o, std::ostream* log) {
     optimizer.zero_grad();
     at::Tensor loss = at::cross_entropy_loss(class_logits(*model, b), b.labels);
     loss.backward();
-    gnorm_sum += optimizer.step();
-    const double l = loss.item<double>();
-    loss_sum += l;
-    eval_loss_sum += l;
-    ++loss_n;
-    ++eval_loss_n;
-    if ((step + 1) % o.log_every == 0 || step + 1 == opt.steps) {
-      last_loss = loss_sum / static_cast<double>(loss_n);
-      result.loss_curve.push_back(last_loss);
-      const double el = seconds_since(t_train);
-      const double eta =
-          el / static_cast<double>(step + 1) * static_cast<double>(opt.steps - step - 1);
-      char buf[200];
-      std::snprintf(buf, sizeof(buf), "step %5lld/%lld  loss %.4f  lr %.2e  gnorm %.2f  eta %s",
-                    static_cast<long long>(step + 1), static_cast<long long>(opt.steps), last_loss,
-                    lr, gnorm_sum / static_cast<double>(loss_n), duration_text(eta).c_str());
-      say(buf);
-      loss_sum = 0;
-      gnorm_sum = 0;
-      loss_n = 0;
-    }
-    if (o.data.eval_every > 0 && (step + 1) % o.data.eval_every == 0 && step + 1 < opt.steps) {
-      run_eval(step + 1, eval_loss_sum / static_cast<double>(eval_loss_n));
-      eval_loss_sum = 0;
-      eval_loss_n = 0;
-    }
+    const double gnorm = optimizer.step();
+    progress.step(step, loss.item<double>(), gnorm, lr);
+    if (progress.eval_due(step)) run_eval(step + 1);
   }
-  run_eval(opt.steps, eval_loss_n ? eval_loss_sum / static_cast<double>(eval_loss_n) : 0.0);
-  result.steps = opt.steps;
-  result.final_loss = last_loss;
-  result.seconds = seconds_since(t0);
-  say(str_cat("train: done in ", duration_text(result.seconds), ", test accuracy ",
-              100.0 * result.test_accuracy, "%"));
+  run_eval(opt.steps);
+  progress.finish(t0);
   if (!o.output.empty()) write_checkpoint(o, result, say);
   return result;
 }

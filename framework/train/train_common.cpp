@@ -92,6 +92,67 @@ double AdamW::step() {
   return norm;
 }
 
+TrainProgress::TrainProgress(const TrainOptions& o, TrainResult& result,
+                             std::function<void(const std::string&)> say, std::string metric)
+    : o_(o), result_(result), say_(std::move(say)), metric_(std::move(metric)) {}
+
+void TrainProgress::step(int64_t step, double loss, double gnorm, double lr, int64_t tokens) {
+  loss_sum_ += loss;
+  eval_loss_sum_ += loss;
+  gnorm_sum_ += gnorm;
+  ++loss_n_;
+  ++eval_loss_n_;
+  tokens_ += tokens;
+  const int64_t steps = o_.optim.steps;
+  if ((step + 1) % o_.log_every != 0 && step + 1 != steps) return;
+  last_loss_ = loss_sum_ / static_cast<double>(loss_n_);
+  result_.loss_curve.push_back(last_loss_);
+  const double el = seconds_since(start_);
+  const double eta = el / static_cast<double>(step + 1) * static_cast<double>(steps - step - 1);
+  char speed[48] = "";
+  if (tokens_ > 0) std::snprintf(speed, sizeof(speed), "  %.0f tok/s", tokens_ / el);
+  char buf[200];
+  std::snprintf(buf, sizeof(buf), "step %5lld/%lld  loss %.4f  lr %.2e  gnorm %.2f%s  eta %s",
+                static_cast<long long>(step + 1), static_cast<long long>(steps), last_loss_, lr,
+                gnorm_sum_ / static_cast<double>(loss_n_), speed, duration_text(eta).c_str());
+  say_(buf);
+  loss_sum_ = 0;
+  gnorm_sum_ = 0;
+  loss_n_ = 0;
+}
+
+bool TrainProgress::eval_due(int64_t step) const {
+  const int64_t every = o_.data.eval_every;
+  return every > 0 && (step + 1) % every == 0 && step + 1 < o_.optim.steps;
+}
+
+void TrainProgress::evaluated(int64_t steps, int64_t correct, int64_t total) {
+  const double acc = total > 0 ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
+  TrainEval ev;
+  ev.step = steps;
+  ev.loss = eval_loss_n_ ? eval_loss_sum_ / static_cast<double>(eval_loss_n_) : 0.0;
+  ev.accuracy = acc;
+  result_.history.push_back(ev);
+  eval_loss_sum_ = 0;
+  eval_loss_n_ = 0;
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "eval  step %lld  %s %.1f%% (%lld/%lld)",
+                static_cast<long long>(steps), metric_.c_str(), 100.0 * acc,
+                static_cast<long long>(correct), static_cast<long long>(total));
+  say_(buf);
+  result_.test_accuracy = acc;
+  result_.test_correct = correct;
+  result_.test_total = total;
+}
+
+void TrainProgress::finish(Clock::time_point t0) {
+  result_.steps = o_.optim.steps;
+  result_.final_loss = last_loss_;
+  result_.seconds = seconds_since(t0);
+  say_(str_cat("train: done in ", duration_text(result_.seconds), ", test ", metric_, " ",
+               100.0 * result_.test_accuracy, "%"));
+}
+
 namespace {
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);

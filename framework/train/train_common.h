@@ -41,6 +41,36 @@ class AdamW {
   std::unique_ptr<Impl> impl_;
 };
 
+// The progress of a training run: one line every log_every steps (and at the last) with the
+// window's mean loss (appended to result.loss_curve), the learning rate, the mean gradient norm,
+// tokens per second when counted, and the time left; evaluations recorded in result.history and
+// result.test_*; the closing line and result.steps / final_loss / seconds.
+class TrainProgress {
+ public:
+  // `metric`: what the evaluation measures, for its lines ("exact match", "accuracy").
+  TrainProgress(const TrainOptions& o, TrainResult& result,
+                std::function<void(const std::string&)> say, std::string metric);
+  // After optimizer step `step` (0-based): its loss, gradient norm, learning rate, and tokens
+  // (0: no tokens per second shown).
+  void step(int64_t step, double loss, double gnorm, double lr, int64_t tokens = 0);
+  // Whether an evaluation is due after step `step` (every eval_every steps; the last step's is
+  // finish()'s).
+  bool eval_due(int64_t step) const;
+  // An evaluation after `steps` steps: `correct` of `total` test samples.
+  void evaluated(int64_t steps, int64_t correct, int64_t total);
+  // The end of the run that started at t0 (call after the last evaluation).
+  void finish(Clock::time_point t0);
+
+ private:
+  const TrainOptions& o_;
+  TrainResult& result_;
+  std::function<void(const std::string&)> say_;
+  std::string metric_;
+  Clock::time_point start_ = Clock::now();
+  double loss_sum_ = 0, gnorm_sum_ = 0, eval_loss_sum_ = 0, last_loss_ = 0;
+  int64_t loss_n_ = 0, eval_loss_n_ = 0, tokens_ = 0;
+};
+
 // Writes config.json, model.safetensors, tokenizer.json and train_log.json (the options, the
 // result and the evaluation history) to o.output, each file atomically; `say` logs a line.
 void write_checkpoint(const TrainOptions& o, const TrainResult& result,

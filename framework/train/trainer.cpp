@@ -558,27 +558,11 @@ TrainResult train_toy_model(const TrainOptions& o, std::ostream* log) {
               " parameters, vocabulary ", result.spec.vocab_size, "; ", opt.steps,
               " steps x batch ", opt.batch_size, ", ", o.threads, " thread(s)"));
 
-  const auto t_train = Clock::now();
-  double loss_sum = 0, last_loss = 0, eval_loss_sum = 0, gnorm_sum = 0;
-  int64_t loss_n = 0, eval_loss_n = 0, tokens = 0;
-  auto run_eval = [&](int64_t step) {
+  TrainProgress progress(o, result, say, "exact match");
+  auto run_eval = [&](int64_t steps) {
     int64_t correct = 0;
-    const double acc = greedy_exact_match(*model, test_enc, 64, &correct);
-    TrainEval ev;
-    ev.step = step;
-    ev.loss = eval_loss_n ? eval_loss_sum / static_cast<double>(eval_loss_n) : 0.0;
-    ev.accuracy = acc;
-    result.history.push_back(ev);
-    eval_loss_sum = 0;
-    eval_loss_n = 0;
-    char buf[160];
-    std::snprintf(buf, sizeof(buf), "eval  step %lld  exact match %.1f%% (%lld/%zu)",
-                  static_cast<long long>(step), 100.0 * acc, static_cast<long long>(correct),
-                  test_enc.size());
-    say(buf);
-    result.test_accuracy = acc;
-    result.test_correct = correct;
-    result.test_total = static_cast<int64_t>(test_enc.size());
+    greedy_exact_match(*model, test_enc, 64, &correct);
+    progress.evaluated(steps, correct, static_cast<int64_t>(test_enc.size()));
   };
 
   for (int64_t step = 0; step < opt.steps; ++step) {
@@ -599,7 +583,7 @@ TrainResult train_toy_model(const TrainOptions& o, std::ostream* log) {
     at::Tensor nll = -at::log_softmax(logits, -1).gather(2, b.labels.unsqueeze(-1)).squeeze(-1);
     at::Tensor loss = (nll * b.weights).sum();  // (B, T) -> ()
     loss.backward();
-    gnorm_sum += optimizer.step();  // the global gradient norm before clipping, reported
+    const double gnorm = optimizer.step();  // the global gradient norm before clipping
     if (!pins.empty()) {
       at::NoGradGuard no_grad;
       for (auto& [name, p] : pins) {
@@ -611,37 +595,11 @@ TrainResult train_toy_model(const TrainOptions& o, std::ostream* log) {
     // Reported: the target tokens' mean cross-entropy, the quantity the task is about.
     const double l =
         (nll.detach() * b.is_target).sum().item<double>() / static_cast<double>(b.n_target);
-    loss_sum += l;
-    eval_loss_sum += l;
-    ++loss_n;
-    ++eval_loss_n;
-    tokens += b.tokens;
-    if ((step + 1) % o.log_every == 0 || step + 1 == opt.steps) {
-      last_loss = loss_sum / static_cast<double>(loss_n);
-      result.loss_curve.push_back(last_loss);
-      const double el = seconds_since(t_train);
-      const double eta =
-          el / static_cast<double>(step + 1) * static_cast<double>(opt.steps - step - 1);
-      char buf[200];
-      std::snprintf(buf, sizeof(buf),
-                    "step %5lld/%lld  loss %.4f  lr %.2e  gnorm %.2f  %.0f tok/s  eta %s",
-                    static_cast<long long>(step + 1), static_cast<long long>(opt.steps), last_loss,
-                    lr, gnorm_sum / static_cast<double>(loss_n), static_cast<double>(tokens) / el,
-                    duration_text(eta).c_str());
-      say(buf);
-      loss_sum = 0;
-      gnorm_sum = 0;
-      loss_n = 0;
-    }
-    if (o.data.eval_every > 0 && (step + 1) % o.data.eval_every == 0 && step + 1 < opt.steps)
-      run_eval(step + 1);
+    progress.step(step, l, gnorm, lr, b.tokens);
+    if (progress.eval_due(step)) run_eval(step + 1);
   }
   run_eval(opt.steps);
-  result.steps = opt.steps;
-  result.final_loss = last_loss;
-  result.seconds = seconds_since(t0);
-  say(str_cat("train: done in ", duration_text(result.seconds), ", test exact match ",
-              100.0 * result.test_accuracy, "%"));
+  progress.finish(t0);
 
   if (!o.output.empty()) write_checkpoint(o, result, say);
   return result;

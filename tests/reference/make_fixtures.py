@@ -61,15 +61,33 @@ def randomise(model, seed):
 ONLY = None  # --only a,b: build just these models
 
 
-def build(name, config, seed, tokenizer=None, shard=None):
-    """config: a function returning the model config."""
+def start(name, config, seed):
+    """(the config, a fresh output folder) for a fixture that --only selects, else None. The config
+    is built only when wanted (older transformers reject some); attention written out (eager), so
+    probabilities come back."""
     if ONLY is not None and name not in ONLY:
-        return
-    config = config()  # built only when wanted: older transformers reject some configs
+        return None
+    config = config()
     out = os.path.join(MODELS, name)
     shutil.rmtree(out, ignore_errors=True)
     torch.manual_seed(seed)
-    config._attn_implementation = "eager"  # written-out attention, so probabilities come back
+    config._attn_implementation = "eager"
+    return config, out
+
+
+def save_reference(name, out, model, ref):
+    """reference.safetensors beside the checkpoint, and a line with the fixture's size."""
+    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(out, "reference.safetensors"))
+    size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
+    print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {size / 1024:.0f} KiB")
+
+
+def build(name, config, seed, tokenizer=None, shard=None):
+    """config: a function returning the model config."""
+    started = start(name, config, seed)
+    if started is None:
+        return
+    config, out = started
     model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
     randomise(model, seed)
     model.eval()
@@ -109,9 +127,7 @@ def build(name, config, seed, tokenizer=None, shard=None):
     rotary = next((m for n, m in model.named_modules() if n.endswith("rotary_emb")), None)
     if rotary is not None:
         ref["inv_freq"] = rotary.inv_freq.float().contiguous()
-    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(out, "reference.safetensors"))
-    size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
-    print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {size / 1024:.0f} KiB")
+    save_reference(name, out, model, ref)
 
 
 def build_encoder(name, config, seed, tokenizer, cls_id, sep_id, pad_id, bare=False):
@@ -124,13 +140,10 @@ def build_encoder(name, config, seed, tokenizer, cls_id, sep_id, pad_id, bare=Fa
     The batch has one full row and two right-padded ones (BERT pads on the right: its pooler
     reads position 0). Positions are counted over real tokens, as xai counts them.
     """
-    if ONLY is not None and name not in ONLY:
+    started = start(name, config, seed)
+    if started is None:
         return
-    config = config()
-    out = os.path.join(MODELS, name)
-    shutil.rmtree(out, ignore_errors=True)
-    torch.manual_seed(seed)
-    config._attn_implementation = "eager"
+    config, out = started
     auto = AutoModel if bare else AutoModelForSequenceClassification
     model = auto.from_config(config, torch_dtype=torch.float32)
     randomise(model, seed)
@@ -187,9 +200,7 @@ def build_encoder(name, config, seed, tokenizer, cls_id, sep_id, pad_id, bare=Fa
         ref["batch_mask"] = mask
         ref["batch_types"] = bt
         ref["batch_logits"] = ob.logits.float().contiguous()
-    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(out, "reference.safetensors"))
-    size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
-    print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {size / 1024:.0f} KiB")
+    save_reference(name, out, model, ref)
 
 
 def build_vit(name, config, seed, bare=False):
@@ -198,13 +209,10 @@ def build_vit(name, config, seed, bare=False):
     pixel_values (2, C, S, S) float32    logits (2, classes) float32 (bare: hidden (2, 1 + N, D))
     attn.<l> (2, H, 1 + N, 1 + N) float32
     """
-    if ONLY is not None and name not in ONLY:
+    started = start(name, config, seed)
+    if started is None:
         return
-    config = config()
-    out = os.path.join(MODELS, name)
-    shutil.rmtree(out, ignore_errors=True)
-    torch.manual_seed(seed)
-    config._attn_implementation = "eager"
+    config, out = started
     model = (ViTModel(config, add_pooling_layer=True) if bare
              else ViTForImageClassification(config)).float()
     randomise(model, seed)
@@ -222,9 +230,7 @@ def build_vit(name, config, seed, bare=False):
         ref["logits"] = o.logits.float().contiguous()
     for l, a in enumerate(o.attentions):
         ref[f"attn.{l}"] = a.float().contiguous()
-    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(out, "reference.safetensors"))
-    size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
-    print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {size / 1024:.0f} KiB")
+    save_reference(name, out, model, ref)
 
 
 def main():

@@ -9,6 +9,7 @@
 #include "framework/model/model.h"
 #include "framework/model/rope.h"
 #include "framework/tensor_io/safetensors.h"
+#include "tests/unit/model_fixtures.h"
 #include "tests/unit/test_util.h"
 
 namespace xai {
@@ -19,22 +20,10 @@ using test::fixture;
 constexpr double kLogitTol = 1e-4;  // max abs, fp32 (the bar)
 constexpr double kProbTol = 1e-5;
 
-struct Fixture {
-  std::unique_ptr<Model> model;
-  std::shared_ptr<const SafetensorsFile> ref;
-  at::Tensor get(const std::string& name) const { return ref->get(name); }
-};
+using Fixture = test::ModelFixture;
+using test::max_abs_diff;
 
-Fixture load(const std::string& name) {
-  Fixture f;
-  f.model = load_model(fixture("models/" + name));
-  f.ref = SafetensorsFile::open(fixture("models/" + name + "/reference.safetensors"));
-  return f;
-}
-
-double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
+Fixture load(const std::string& name) { return test::load_fixture(name); }
 
 class FamilyTest : public ::testing::TestWithParam<std::string> {};
 
