@@ -94,7 +94,6 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
             ", prompt_len = ", P, ", targets = ", n, ")");
   const at::Device dev = model.device();
   const auto long_cpu = at::TensorOptions().dtype(at::kLong);
-  at::Tensor ids = at::tensor(sample.ids, long_cpu).view({1, T}).to(dev);
   at::Tensor targets = at::tensor(sample.target_ids, long_cpu).to(dev);  // (n)
   at::Tensor target_pos = logit_positions(sample);  // (n) where each target's logits are read
   // A cached clean prefix serves only a causal model: in an encoder a suppressed key changes
@@ -107,14 +106,13 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
   };
 
   Explanation out;
-  std::vector<Suppression> sups = plan(model.embed(ids)[0], sample);
+  const SampleInput input = sample_input(model, sample);
+  std::vector<Suppression> sups = plan(input.embeddings(model)[0], sample);
 
   // Clean pass, keeping K/V of every layer for prefix reuse (layer-major: each layer's weights
   // dropped after it, as for the perturbations below).
   ForwardRequest clean;
-  clean.input_ids = ids;
-  const at::Tensor types = sample_token_types(model, sample);
-  set_token_types(clean, types);
+  input.set(clean);
   if (options_.head_at_targets) clean.logit_positions = target_pos.to(dev);
   clean.return_cache = prefix_reuse;
   clean.release_layers = ctx.layer_major;
@@ -182,8 +180,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
   }
   auto prepare = [&](Batch& b) {  // the batch's request (its prefix views the clean pass's K/V)
     b.req = ForwardRequest();
-    b.req.input_ids = ids.slice(1, b.start).expand({b.nb, T - b.start});
-    if (types.defined()) set_token_types(b.req, types.slice(1, b.start), b.nb);
+    input.set(b.req, b.nb, b.start);
     b.req.vocab_parallel = true;
     b.prefix = KVCache();
     if (b.start > 0) {
@@ -250,6 +247,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
           req.past = b.req.past;
           if (l == 0) {
             req.input_ids = b.req.input_ids;
+            req.pixel_values = b.req.pixel_values;
             req.token_type_ids = b.req.token_type_ids;
           } else {
             req.hidden_states = states[k - g0];

@@ -69,8 +69,7 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
   {
     at::NoGradGuard no_grad;
     ForwardRequest req;
-    req.input_ids = s.ids;
-    set_token_types(req, s.types);
+    s.input.set(req);
     req.logit_positions = s.positions;
     req.return_layer_inputs = true;
     req.vocab_parallel = true;

@@ -17,14 +17,13 @@ SampleTensors sample_tensors(const Model& model, const Encoded& sample, const ch
             "; expected T = prompt_len + targets - 1)");
   const at::Device dev = model.device();
   const auto long_cpu = at::TensorOptions().dtype(at::kLong);
-  s.ids = at::tensor(sample.ids, long_cpu).view({1, s.T}).to(dev);
+  s.input = sample_input(model, sample);
   s.targets = at::tensor(sample.target_ids, long_cpu).to(dev);
   s.positions = logit_positions(sample).to(dev);
-  s.types = sample_token_types(model, sample);
   return s;
 }
 
-std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids, const at::Tensor& types,
+std::vector<at::Tensor> head_mean_probs(Model& model, const SampleInput& input,
                                         bool release_layers,
                                         const std::vector<int>& layers) {
   at::NoGradGuard no_grad;
@@ -36,10 +35,9 @@ std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids, con
     return probs;
   };
   ForwardRequest req;
-  req.input_ids = ids;
-  set_token_types(req, types);
+  input.set(req);
   // The logits are not needed; the LM head runs at one position only.
-  req.logit_positions = at::full({1}, ids.size(1) - 1, ids.options());
+  req.logit_positions = at::full({1}, input.ids.size(1) - 1, input.ids.options());
   req.release_layers = release_layers;
   model.forward(req, ctl);
   return means;
@@ -81,7 +79,7 @@ Explanation RawAttention::explain(Model& model, const Encoded& sample, ExplainCo
     for (int l = 0; l < L; ++l) layers.push_back(l);
   }
   std::vector<at::Tensor> means =
-      attention_detail::head_mean_probs(model, s.ids, s.types, ctx.layer_major, layers);
+      attention_detail::head_mean_probs(model, s.input, ctx.layer_major, layers);
   at::Tensor a = means[layers[0]];  // (T, T)
   for (size_t i = 1; i < layers.size(); ++i) a = a + means[layers[i]];
   a = a / static_cast<double>(layers.size());

@@ -43,10 +43,9 @@ namespace attention_detail {
 // The sample as the attention explainers use it; checks its shape, naming `method` on error.
 struct SampleTensors {
   int64_t T = 0, P = 0, n = 0;
-  at::Tensor ids;        // (1, T) int64 on the model's device
+  SampleInput input;     // the ids (1, T) or an image's pixels, with token types
   at::Tensor targets;    // (n) int64 on the model's device
   at::Tensor positions;  // (n) int64 on the model's device: Encoded::logit_position(t)
-  at::Tensor types;      // (1, T) int64 token types of a text pair, or undefined
 };
 SampleTensors sample_tensors(const Model& model, const Encoded& sample, const char* method);
 
@@ -54,7 +53,7 @@ SampleTensors sample_tensors(const Model& model, const Encoded& sample, const ch
 // layer in `layers` (entries of other layers stay undefined). One forward without gradients; the
 // heads are reduced inside the forward (through AttentionControl::replace_probs, which returns
 // the probabilities unchanged), so at most one layer's (H, T, T) exists at a time.
-std::vector<at::Tensor> head_mean_probs(Model& model, const at::Tensor& ids, const at::Tensor& types,
+std::vector<at::Tensor> head_mean_probs(Model& model, const SampleInput& input,
                                         bool release_layers,
                                         const std::vector<int>& layers);
 

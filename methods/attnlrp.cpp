@@ -42,12 +42,12 @@ Explanation AttnLrp::explain(Model& model, const Encoded& sample, ExplainContext
   // The written-out attention and the rules need autograd, whatever the caller's mode.
   at::AutoGradMode grad_mode(true);
 
-  at::Tensor ids = at::tensor(sample.ids, at::kLong).view({1, T});
   at::Tensor targets = at::tensor(sample.target_ids, at::kLong);  // (n)
-  at::Tensor e = model.embed(ids).detach().requires_grad_(true);  // (1, T, D)
+  const SampleInput in = sample_input(model, sample);
+  at::Tensor e = in.embeddings(model).detach().requires_grad_(true);  // (1, T, D)
   ForwardRequest req;
   req.inputs_embeds = e;
-  set_token_types(req, sample_token_types(model, sample));
+  in.set_types(req);
   req.logit_positions = logit_positions(sample);  // the LM head runs only there
   req.rules = attnlrp_rules(options_.variant, model.spec());
   req.vocab_parallel = true;

@@ -23,7 +23,7 @@ Graph forward_graph(Model& model, const attention_detail::SampleTensors& s, Targ
                     const AttentionControl& ctl, int first = 0) {
   Graph g;
   ForwardRequest req;
-  g.input = start_with_grad_at(model, s.ids, s.types, first, req);
+  g.input = start_with_grad_at(model, s.input, first, req);
   req.logit_positions = s.positions;
   req.vocab_parallel = true;
   ForwardResult r = model.forward(req, ctl);

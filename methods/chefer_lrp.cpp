@@ -38,12 +38,11 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
   const int64_t start = model_layer("chefer_lrp", "start_layer", options_.start_layer, L, true);
   at::AutoGradMode grad_mode(true);  // kept attention maps need the written-out path
 
-  at::Tensor ids = at::tensor(sample.ids, at::kLong).view({1, T});
   at::Tensor targets = at::tensor(sample.target_ids, at::kLong);  // (n)
   // The input requires grad only so that the attention maps join the graph; no gradient is read.
   // Both backward passes end at layer `start`'s maps: the layers below it run without a graph.
   ForwardRequest req;
-  start_with_grad_at(model, ids, sample_token_types(model, sample), static_cast<int>(start), req);
+  start_with_grad_at(model, sample_input(model, sample), static_cast<int>(start), req);
   AttentionControl keep;
   keep.keep_probs = true;
   req.logit_positions = logit_positions(sample);

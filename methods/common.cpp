@@ -175,30 +175,54 @@ int model_layer(const char* method, const char* key, int64_t layer, int64_t num_
   return static_cast<int>(l);
 }
 
-at::Tensor sample_token_types(const Model& model, const Encoded& sample) {
-  if (sample.token_types.empty()) return at::Tensor();
-  XAI_CHECK(static_cast<int64_t>(sample.token_types.size()) == sample.size(),
-            "internal: token types for ", sample.token_types.size(), " of ", sample.size(),
-            " tokens");
-  return at::tensor(sample.token_types, at::kLong).view({1, sample.size()}).to(model.device());
+SampleInput sample_input(const Model& model, const Encoded& sample) {
+  SampleInput in;
+  const at::Device dev = model.device();
+  const int64_t T = sample.size();
+  in.ids = at::tensor(sample.ids, at::kLong).view({1, T}).to(dev);
+  if (!sample.token_types.empty()) {
+    XAI_CHECK(static_cast<int64_t>(sample.token_types.size()) == T, "internal: token types for ",
+              sample.token_types.size(), " of ", T, " tokens");
+    in.types = at::tensor(sample.token_types, at::kLong).view({1, T}).to(dev);
+  }
+  if (sample.image()) {
+    XAI_CHECK(sample.pixel_shape.size() == 3, "internal: an image's pixel shape is (C, H, W)");
+    std::vector<int64_t> shape = {1};
+    shape.insert(shape.end(), sample.pixel_shape.begin(), sample.pixel_shape.end());
+    in.pixels = at::tensor(*sample.pixels, at::kFloat).view(shape).to(dev);
+  }
+  return in;
 }
 
-void set_token_types(ForwardRequest& req, const at::Tensor& types, int64_t batch) {
+void SampleInput::set(ForwardRequest& req, int64_t batch, int64_t from) const {
+  if (pixels.defined()) {
+    XAI_CHECK(from == 0, "internal: an image has no token prefix");
+    req.pixel_values = pixels.expand({batch, -1, -1, -1});
+  } else {
+    req.input_ids = ids.slice(1, from).expand({batch, ids.size(1) - from});
+  }
+  if (types.defined()) req.token_type_ids = types.slice(1, from).expand({batch, -1});
+}
+
+void SampleInput::set_types(ForwardRequest& req, int64_t batch) const {
   if (types.defined()) req.token_type_ids = types.expand({batch, types.size(1)});
 }
 
-at::Tensor start_with_grad_at(Model& model, const at::Tensor& ids, const at::Tensor& types,
-                              int layer, ForwardRequest& req) {
+at::Tensor SampleInput::embeddings(Model& model) const {
+  return pixels.defined() ? model.embed_pixels(pixels) : model.embed(ids);
+}
+
+at::Tensor start_with_grad_at(Model& model, const SampleInput& in, int layer,
+                              ForwardRequest& req) {
   at::Tensor input;
   if (layer == 0) {
-    input = model.embed(ids).detach().requires_grad_(true);
+    input = in.embeddings(model).detach().requires_grad_(true);
     req.inputs_embeds = input;
-    set_token_types(req, types);
+    in.set_types(req);
     return input;
   }
   ForwardRequest below;
-  below.input_ids = ids;
-  set_token_types(below, types);
+  in.set(below);
   below.end_layer = layer;
   {
     at::NoGradGuard no_grad;

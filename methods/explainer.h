@@ -193,18 +193,26 @@ at::Tensor aggregate_targets(const at::Tensor& per_target, const std::string& ho
 int model_layer(const char* method, const char* key, int64_t layer, int64_t num_layers,
                 bool from_end);
 
-// The sample's token types (1, T) int64 on the model's device: a text pair's segments
-// (Encoded::token_types); undefined for a sample without them (every token type 0).
-at::Tensor sample_token_types(const Model& model, const Encoded& sample);
-// Sets req.token_type_ids to `types` (1, T) repeated over `batch` rows; nothing when undefined.
-// Every request that starts from the sample's tokens or embeddings sets them.
-void set_token_types(ForwardRequest& req, const at::Tensor& types, int64_t batch = 1);
+// What the model reads for a sample, on its device: the ids (1, T), or an image's pixels
+// (1, C, H, W), and a text pair's token types (1, T) (undefined otherwise). Every request that
+// starts from the sample goes through it, so a method never builds its input by hand.
+struct SampleInput {
+  at::Tensor ids, types, pixels;
+  // Puts the input in `req`, repeated over `batch` rows, with its token types. `from` > 0: only
+  // the tokens from there on (after a cached prefix of that length; text only).
+  void set(ForwardRequest& req, int64_t batch = 1, int64_t from = 0) const;
+  // The token types alone, for a request given inputs_embeds (`batch` rows).
+  void set_types(ForwardRequest& req, int64_t batch = 1) const;
+  // The layer-0 inputs (1, T, D), without positions: Model::embed of the ids, or embed_pixels of
+  // an image (what inputs_embeds takes).
+  at::Tensor embeddings(Model& model) const;
+};
+SampleInput sample_input(const Model& model, const Encoded& sample);
 
-// Sets `req` to start at layer `layer` for ids (1, T) (and token types (1, T) or undefined) and
-// returns what enters that layer as a leaf that requires grad (1, T, D): the embeddings for layer
-// 0, else the residual stream from a run of the layers below without a graph. A backward from the
-// outputs then stops at that layer.
-at::Tensor start_with_grad_at(Model& model, const at::Tensor& ids, const at::Tensor& types,
-                              int layer, ForwardRequest& req);
+// Sets `req` to start at layer `layer` for the sample and returns what enters that layer as a leaf
+// that requires grad (1, T, D): the embeddings for layer 0, else the residual stream from a run of
+// the layers below without a graph. A backward from the outputs then stops at that layer.
+at::Tensor start_with_grad_at(Model& model, const SampleInput& input, int layer,
+                              ForwardRequest& req);
 
 }  // namespace xai

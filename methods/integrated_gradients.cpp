@@ -174,11 +174,10 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
   at::AutoGradMode grad_mode(true);
   const at::Device dev = model.device();
   const auto f32 = at::TensorOptions().dtype(at::kFloat).device(dev);
-  at::Tensor ids = at::tensor(sample.ids, at::kLong).view({1, T}).to(dev);
   at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(dev);   // (n)
   at::Tensor positions = logit_positions(sample).to(dev);  // (n)
-  const at::Tensor types = sample_token_types(model, sample);  // a text pair's, or undefined
-  const at::Tensor e = model.embed(ids).detach()[0].to(at::kFloat);        // (T, D)
+  const SampleInput input = sample_input(model, sample);
+  const at::Tensor e = input.embeddings(model).detach()[0].to(at::kFloat);  // (T, D)
   const int64_t D = e.size(1);
 
   // auto: this model's choice (zero with LayerNorm, the token baseline with RMSNorm).
@@ -192,6 +191,9 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     e0 = at::zeros_like(e);
   } else {
     check_model(model);
+    XAI_CHECK(!sample.image(), "integrated_gradients: baseline '",
+              baseline == Options::Baseline::kUnk ? "unk" : "token",
+              "' is a token, and this sample is an image (HINT: baseline: zero)");
     // unk without an id: the sample's tokenizer's UNK id (its PAD id when it has no UNK).
     XAI_CHECK(options_.baseline_token_id || baseline != Options::Baseline::kUnk || sample.unk_id,
               "integrated_gradients: baseline 'unk': the tokenizer has neither an UNK nor a PAD "
@@ -224,7 +226,7 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     at::Tensor x = (e0.unsqueeze(0) + a * diff.unsqueeze(0)).detach().requires_grad_(true);
     ForwardRequest req;
     req.inputs_embeds = x;  // (b, T, D)
-    set_token_types(req, types, x.size(0));
+    input.set_types(req, x.size(0));
     req.logit_positions = positions;
     req.vocab_parallel = true;
     ForwardResult res = model.forward(req);  // logits (b, n, V)
@@ -250,7 +252,7 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     at::NoGradGuard no_grad;
     ForwardRequest req;
     req.inputs_embeds = at::stack({e, e0});
-    set_token_types(req, types, 2);
+    input.set_types(req, 2);
     req.logit_positions = positions;
     req.vocab_parallel = true;
     ForwardResult res = model.forward(req);

@@ -47,7 +47,7 @@ Explanation Rollout::explain(Model& model, const Encoded& sample, ExplainContext
   std::vector<int> layers;
   for (int l = first; l < L; ++l) layers.push_back(l);
   std::vector<at::Tensor> means =
-      attention_detail::head_mean_probs(model, s.ids, s.types, ctx.layer_major, layers);
+      attention_detail::head_mean_probs(model, s.input, ctx.layer_major, layers);
 
   Explanation out;
   at::Tensor rows = rollout_rows(means, first, s.positions);  // (n, T)

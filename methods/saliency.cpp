@@ -51,12 +51,12 @@ void embedding_gradients(
   // The written-out attention runs only with grad mode on, whatever the caller's mode.
   at::AutoGradMode grad_mode(true);
   const at::Device dev = model.device();
-  at::Tensor ids = at::tensor(sample.ids, at::kLong).view({1, T}).to(dev);
   at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(dev);  // (n)
-  at::Tensor e = model.embed(ids).detach().requires_grad_(true);          // (1, T, D)
+  const SampleInput input = sample_input(model, sample);
+  at::Tensor e = input.embeddings(model).detach().requires_grad_(true);  // (1, T, D)
   ForwardRequest req;
   req.inputs_embeds = e;
-  set_token_types(req, sample_token_types(model, sample));
+  input.set_types(req);
   req.logit_positions = logit_positions(sample).to(dev);  // the LM head only there
   req.vocab_parallel = true;
   ForwardResult out = model.forward(req);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,12 @@ struct Encoded {
   int64_t readout = -1;
   // (T) token types of a text pair (BERT's segment ids); empty = type 0 everywhere.
   std::vector<int64_t> token_types;
+  // An image sample (an image family, ViT): its preprocessed pixels, C x H x W floats row-major,
+  // and that shape; its T = 1 + patches positions are [CLS] and the patches, and ids holds
+  // 0 .. T - 1 as placeholders. Null for text.
+  std::shared_ptr<const std::vector<float>> pixels;
+  std::vector<int64_t> pixel_shape;
+  bool image() const { return pixels != nullptr; }
   // (T) 1 where a position gets a relevance score. Every explainer follows it: elsewhere (special
   // tokens unless asked for, prompt tokens outside the explain spans, target positions) the
   // stored relevance and per-target scores are NaN, "no score" (see keep_explained).

@@ -12,10 +12,17 @@
 namespace {
 
 void check_spec(const xai::ModelSpec& s) {
-  XAI_FUZZ_CHECK(s.vocab_size > 0 && s.hidden_size > 0 && s.num_layers > 0 && s.num_heads > 0 &&
-                     s.num_kv_heads > 0 && s.intermediate_size > 0 && s.max_positions > 0 &&
-                     s.head_dim > 0,
+  // An image family has no vocabulary: its tokens are [CLS] and the patches.
+  const bool images = s.family == xai::Family::kVit;
+  XAI_FUZZ_CHECK((images ? s.vocab_size == 0 : s.vocab_size > 0) && s.hidden_size > 0 &&
+                     s.num_layers > 0 && s.num_heads > 0 && s.num_kv_heads > 0 &&
+                     s.intermediate_size > 0 && s.max_positions > 0 && s.head_dim > 0,
                  "a size is not positive");
+  if (images) {
+    XAI_FUZZ_CHECK(s.image_size > 0 && s.patch_size > 0 && s.image_size % s.patch_size == 0 &&
+                       s.num_channels > 0 && s.max_positions == s.num_patches() + 1,
+                   "image geometry");
+  }
   XAI_FUZZ_CHECK(s.num_heads % s.num_kv_heads == 0, "heads ", s.num_heads, " kv ", s.num_kv_heads);
   if (s.family == xai::Family::kLlama) XAI_FUZZ_CHECK(s.head_dim % 2 == 0, "odd head_dim");
   if (s.sliding_window) XAI_FUZZ_CHECK(*s.sliding_window > 0, "sliding_window");
@@ -35,6 +42,10 @@ void check_same(const xai::ModelSpec& a, const xai::ModelSpec& b) {
                  "sizes differ after model_config_json");
   XAI_FUZZ_CHECK(same_double(a.norm_eps, b.norm_eps) && a.activation == b.activation,
                  "norm_eps/activation");
+  XAI_FUZZ_CHECK(a.labels == b.labels && a.type_vocab_size == b.type_vocab_size &&
+                     a.position_offset == b.position_offset && a.image_size == b.image_size &&
+                     a.patch_size == b.patch_size && a.num_channels == b.num_channels,
+                 "classifier, token types or image geometry differ after model_config_json");
   XAI_FUZZ_CHECK(
       same_double(a.rope_theta, b.rope_theta) && a.rope_scaling.type == b.rope_scaling.type &&
           same_double(a.rope_scaling.factor, b.rope_scaling.factor) &&

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Reference explanations of the encoder fixtures (bert, roberta), for the C++ explainers' golden
-test on classifiers (tests/unit/test_encoder_methods.cpp).
+"""Reference explanations of the encoder fixtures (bert, roberta, vit), for the C++ explainers'
+golden test on classifiers (tests/unit/test_encoder_methods.cpp).
 
 Written from shared/reference/atman.md and baselines.md in plain PyTorch on the Hugging Face
 *ForSequenceClassification fixture models (float64, eager attention), independent of the C++ code.
 A classification sample is [CLS] tokens [SEP] with one target, the class c, read from the logits
-at [CLS] (HF's pooler input); every position is explained. The self-attention is replaced by a
-written-out one that applies AtMan's suppression and keeps the probabilities:
+at [CLS] (HF's pooler input); every position is explained. An image sample (vit) is [CLS] and the
+16 patches of a 32 x 32 image, its embeddings E the [CLS] embedding and the patch projections
+before the positions (what xai's embed_pixels gives), the forward from E written out here since
+transformers' ViT takes pixels only. The self-attention is replaced by a written-out one that
+applies AtMan's suppression and keeps the probabilities:
 
     atman:          per_target[i] = CE_c(i suppressed) - CE_c(clean), CE_c = -log_softmax(logits)[c];
                     shifted scores (A = QK^T; A -= rowmin; A *= F[key]; A /= sqrt(d); softmax) in
@@ -28,9 +31,10 @@ import os
 
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModelForSequenceClassification
+from transformers import AutoModelForSequenceClassification, ViTForImageClassification
 from transformers.models.bert import modeling_bert
 from transformers.models.roberta import modeling_roberta
+from transformers.models.vit import modeling_vit
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 MODELS = os.path.join(ROOT, "tests", "fixtures", "models")
@@ -77,20 +81,48 @@ def self_attention(self, hidden_states, attention_mask=None, head_mask=None,
     return (ctx, probs) if output_attentions else (ctx,)
 
 
+def vit_self_attention(self, hidden_states, head_mask=None, output_attentions=False):
+    return self_attention(self, hidden_states, output_attentions=output_attentions)
+
+
 modeling_bert.BertSelfAttention.forward = self_attention
 modeling_roberta.RobertaSelfAttention.forward = self_attention
+modeling_vit.ViTSelfAttention.forward = vit_self_attention
 
 
 def load(name):
-    model = AutoModelForSequenceClassification.from_pretrained(os.path.join(MODELS, name),
-                                                               attn_implementation="eager")
+    auto = ViTForImageClassification if name == "vit" else AutoModelForSequenceClassification
+    model = auto.from_pretrained(os.path.join(MODELS, name), attn_implementation="eager")
     model = model.double().eval()
     for p in model.parameters():
         p.requires_grad_(False)
     return model
 
 
+def is_vit(model):
+    return model.config.model_type == "vit"
+
+
+def embeddings_of(model, x):
+    """(T, D) layer-0 inputs without positions: word embeddings of ids, or [CLS] and patches."""
+    if not is_vit(model):
+        return model.get_input_embeddings()(x)
+    e = model.vit.embeddings
+    patches = e.patch_embeddings(x.unsqueeze(0))[0]  # (N, D)
+    return torch.cat([e.cls_token[0], patches], 0)
+
+
+def tokens_of(model, x):
+    return embeddings_of(model, x).shape[0]
+
+
 def logits_of(model, ids, embeds=None):
+    if is_vit(model):
+        if embeds is None:
+            return model(pixel_values=ids.unsqueeze(0)).logits[0]
+        h = model.vit.encoder(embeds.unsqueeze(0) + model.vit.embeddings.position_embeddings)
+        h = model.vit.layernorm(h.last_hidden_state)
+        return model.classifier(h[:, 0, :])[0]
     kw = {}
     if STATE["types"] is not None:  # a text pair's segments
         kw["token_type_ids"] = STATE["types"].unsqueeze(0)
@@ -108,7 +140,7 @@ def target(logits, c, how):
 
 
 def atman(model, ids, c, cfg):
-    T = ids.numel()
+    T = tokens_of(model, ids)
 
     def ce(F):
         STATE["F"] = F
@@ -118,7 +150,7 @@ def atman(model, ids, c, cfg):
         return out
 
     clean = ce(torch.ones(T, dtype=torch.float64))
-    e = model.get_input_embeddings()(ids).float()
+    e = embeddings_of(model, ids).float()
     n = e / e.norm(dim=-1, keepdim=True).clamp(min=1e-8)
     cos = (n @ n.T).clamp(-1, 1)
     s = cfg["factor"]
@@ -136,7 +168,7 @@ def atman(model, ids, c, cfg):
 
 
 def gradient(model, ids, c, cfg):
-    E = model.get_input_embeddings()(ids).detach()
+    E = embeddings_of(model, ids).detach()
     how = cfg["target"]
 
     def grad_at(x):
@@ -159,13 +191,13 @@ def attention_rows(model, ids, c, cfg):
     with torch.enable_grad():
         for p in model.parameters():
             p.requires_grad_(False)
-        E = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+        E = embeddings_of(model, ids).detach().requires_grad_(True)
         f = logits_of(model, ids, E)[c]
         probs = STATE["probs"]
         if cfg["method"] == "chefer":
             f.backward()
     STATE["probs"] = None
-    T = ids.numel()
+    T = tokens_of(model, ids)
     means = [a[0].detach().mean(0) for a in probs]  # (T, T) per layer
     eye = torch.eye(T, dtype=torch.float64)
     method = cfg["method"]
@@ -223,6 +255,23 @@ def main():
         save_file({k: v.contiguous() for k, v in tensors.items()},
                   os.path.join(OUT, f"{name}.safetensors"))
         print(name, "written")
+
+    # ViT: two 32 x 32 images (17 tokens), each with one 8 x 8 patch copied to another place, so
+    # correlated suppression finds a neighbour.
+    model = load("vit")
+    g = torch.Generator().manual_seed(6)
+    tensors = {}
+    for p in range(2):
+        pixels = torch.randn(3, 32, 32, generator=g)
+        pixels[:, 16:24, 8:16] = pixels[:, 0:8, 0:8]
+        c = (p + 1) % model.config.num_labels
+        x = pixels.double()
+        tensors[f"p{p}.pixels"] = pixels
+        tensors[f"p{p}.label"] = torch.tensor([c])
+        for cname, cfg in CONFIGS.items():
+            tensors[f"p{p}.{cname}.per_target"] = explain(model, x, c, cfg).detach().view(1, -1)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(OUT, "vit.safetensors"))
+    print("vit written")
 
 
 if __name__ == "__main__":

@@ -162,8 +162,7 @@ TEST(Rollout, RollOutMatrixRowsSumToOne) {
   // And on a model's own attention.
   auto model = load_model(fixture("models/llama_gqa"));
   Encoded s = random_sample(*model, 12, 3, 4);
-  const at::Tensor ids = at::tensor(s.ids, at::kLong).view({1, -1});
-  auto means = attention_detail::head_mean_probs(*model, ids, at::Tensor(), false, {0, 1});
+  auto means = attention_detail::head_mean_probs(*model, sample_input(*model, s), false, {0, 1});
   EXPECT_LT((rollout_matrix(means, 0).sum(-1) - 1.0).abs().max().item<double>(), 1e-5);
 }
 
@@ -180,8 +179,8 @@ TEST(Rollout, RowPropagationEqualsTheFullProduct) {
 TEST(Rollout, ExplainerReadsTheRowOfEachPredictingPosition) {
   auto model = deep_model("gpt2", 5);
   Encoded s = random_sample(*model, 10, 3, 5);
-  const at::Tensor ids = at::tensor(s.ids, at::kLong).view({1, -1});
-  auto means = attention_detail::head_mean_probs(*model, ids, at::Tensor(), false, {0, 1, 2, 3, 4});
+  auto means =
+      attention_detail::head_mean_probs(*model, sample_input(*model, s), false, {0, 1, 2, 3, 4});
   for (int64_t start : {0, 2, -1}) {
     RolloutOptions o;
     o.start_layer = start;

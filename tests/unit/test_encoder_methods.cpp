@@ -1,6 +1,7 @@
-// Every explainer that applies to an encoder classifier (BERT, RoBERTa) against the written-out
-// reference (tests/reference/encoder_reference.py): AtMan, saliency, input x gradient, integrated
-// gradients, raw attention, rollout and Chefer, the target a class read at [CLS]. Plus what makes a
+// Every explainer that applies to an encoder classifier (BERT, RoBERTa, and ViT on image samples)
+// against the written-out reference (tests/reference/encoder_reference.py): AtMan, saliency, input
+// x gradient, integrated gradients, raw attention, rollout and Chefer, the target a class read at
+// [CLS]. Plus what makes a
 // classification sample differ from a next-token one: the class is the one target, every token
 // (later ones too) may be relevant, and AtMan reuses no prefix.
 #include <ATen/ATen.h>
@@ -31,6 +32,16 @@ Encoded class_sample(const at::Tensor& ids, int64_t label) {
   return e;
 }
 
+// An image sample: pixels (C, H, W), [CLS] and `patches` tokens, the class `label`.
+Encoded image_sample(const at::Tensor& pixels, int64_t patches, int64_t label) {
+  Encoded e = class_sample(at::arange(patches + 1, at::kLong), label);
+  const at::Tensor p = pixels.to(at::kFloat).contiguous();
+  e.pixels = std::make_shared<const std::vector<float>>(p.data_ptr<float>(),
+                                                        p.data_ptr<float>() + p.numel());
+  e.pixel_shape = p.sizes().vec();
+  return e;
+}
+
 std::unique_ptr<Explainer> build(const std::string& method, const std::string& params) {
   Config c = Config::parse(params, "test");
   auto e = make_explainer(method, c.root());
@@ -50,7 +61,10 @@ TEST_P(EncoderMethods, EveryApplicableExplainerMatchesTheReference) {
   const int samples = ref->find("p2.ids") != nullptr ? 3 : 2;
   for (int p = 0; p < samples; ++p) {
     const std::string k = "p" + std::to_string(p) + ".";
-    Encoded s = class_sample(ref->get(k + "ids"), ref->get(k + "label").item<int64_t>());
+    const int64_t label = ref->get(k + "label").item<int64_t>();
+    Encoded s = ref->find(k + "pixels") != nullptr
+                    ? image_sample(ref->get(k + "pixels"), model->spec().num_patches(), label)
+                    : class_sample(ref->get(k + "ids"), label);
     if (ref->find(k + "types") != nullptr) {
       const at::Tensor types = ref->get(k + "types").to(at::kLong).contiguous();
       s.token_types.assign(types.data_ptr<int64_t>(), types.data_ptr<int64_t>() + types.numel());
@@ -79,7 +93,7 @@ TEST_P(EncoderMethods, EveryApplicableExplainerMatchesTheReference) {
   for (const auto& [c, e] : worst) std::printf("  %s: max relative error %.2e\n", c.c_str(), e);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, EncoderMethods, ::testing::Values("bert", "roberta"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, EncoderMethods, ::testing::Values("bert", "roberta", "vit"));
 
 TEST(EncoderSamples, ATextClassificationSampleEncodesItsClass) {
   const Tokenizer tok = Tokenizer::from_file(fixture("models/bert/tokenizer.json"));
