@@ -127,7 +127,8 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
     const at::Tensor a = A[0].to(at::kFloat);  // (H, T, T)
     for (int64_t t = 0; t < s.n; ++t) {
       at::Tensor attr = a * G[t] / static_cast<double>(m);  // (H, T, T)
-      scores[t] += row ? attr.select(1, sample.logit_position(t)).sum(0) : attr.sum(at::IntArrayRef{0, 1});
+      scores[t] += row ? attr.select(1, sample.logit_position(t)).sum(0)
+                       : attr.sum(at::IntArrayRef{0, 1});
       importance[l] += std::get<0>(attr.flatten(1).max(1));
     }
   }

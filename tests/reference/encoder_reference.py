@@ -22,6 +22,8 @@ applies AtMan's suppression and keeps the probabilities:
                     layer's, averaged (layers: mean)
     rollout:        row 0 of prod_l (0.5 Abar_l + 0.5 I), top layer first
     chefer:         row 0 of prod_l (I + mean_h clamp(dA_l * A_l, 0)), dA = d logit_c / dA
+    attattr:        sum over layers l and heads of row 0 of A_l * (1/m) sum_k dF/dX at X = (k/m) A_l
+                    (layer l's probabilities replaced by X, the others clean; F = prob_c)
 
     /usr/bin/python3 tests/reference/encoder_reference.py   # writes tests/fixtures/encoders/
 """
@@ -56,9 +58,10 @@ CONFIGS = {
     "attention_mean": {"method": "attention", "layers": "mean"},
     "rollout": {"method": "rollout"},
     "chefer": {"method": "chefer"},
+    "attattr_prob": {"method": "attattr", "steps": 4, "target": "prob"},
 }
 
-STATE = {"F": None, "probs": None, "types": None}
+STATE = {"F": None, "probs": None, "types": None, "replace": None}
 
 
 def self_attention(self, hidden_states, attention_mask=None, head_mask=None,
@@ -74,6 +77,9 @@ def self_attention(self, hidden_states, attention_mask=None, head_mask=None,
         probs = torch.softmax(raw / scale, -1)
     else:
         probs = torch.softmax((raw - raw.amin(-1, keepdim=True)) * F / scale, -1)
+    if STATE["replace"] is not None and STATE["replace"][0] == self.layer_idx:
+        STATE["replace"][2].append(probs.detach())  # the clean A_l
+        probs = STATE["replace"][1](probs.detach())
     if STATE["probs"] is not None:
         probs.retain_grad()
         STATE["probs"].append(probs)
@@ -96,6 +102,9 @@ def load(name):
     model = model.double().eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    base = getattr(model, model.base_model_prefix)
+    for i, layer in enumerate(base.encoder.layer):  # the patched attention's layer index
+        (layer.attention.attention if is_vit(model) else layer.attention.self).layer_idx = i
     return model
 
 
@@ -215,7 +224,33 @@ def attention_rows(model, ids, c, cfg):
     return v
 
 
+def attattr(model, ids, c, cfg):
+    m, T = cfg["steps"], tokens_of(model, ids)
+    row = torch.zeros(T, dtype=torch.float64)
+    for l in range(model.config.num_hidden_layers):
+        clean = []
+        grad_sum = None
+        for k in range(m):
+            X = []
+
+            def scaled(A, alpha=k / m):
+                X.append((alpha * A).requires_grad_(True))
+                return X[0]
+
+            STATE["replace"] = (l, scaled, clean)
+            with torch.enable_grad():
+                f = target(logits_of(model, ids), c, cfg["target"])
+                (g,) = torch.autograd.grad(f, X[0])
+            STATE["replace"] = None
+            grad_sum = g if grad_sum is None else grad_sum + g
+        attr = clean[0][0] * grad_sum[0] / m  # (H, T, T)
+        row += attr[:, 0, :].sum(0)
+    return row
+
+
 def explain(model, ids, c, cfg):
+    if cfg["method"] == "attattr":
+        return attattr(model, ids, c, cfg)
     if cfg["method"] == "atman":
         return atman(model, ids, c, cfg)
     if cfg["method"] in ("saliency", "input_x_gradient", "integrated_gradients"):
