@@ -14,4 +14,8 @@ class Args;
 // cores this process may use with a warning on stderr.
 void apply_threads_option(const Args& args, const std::string& command);
 
+// Throws a one-line xai::Error when `dir`'s config.json is an image family's (ViT): `command`
+// reads text, and image files are not read yet.
+void refuse_image_model(const std::string& dir, const std::string& command);
+
 }  // namespace xai::cli
