@@ -246,9 +246,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
           ForwardRequest req;
           req.past = b.req.past;
           if (l == 0) {
-            req.input_ids = b.req.input_ids;
-            req.pixel_values = b.req.pixel_values;
-            req.token_type_ids = b.req.token_type_ids;
+            input.set(req, b.nb, b.start);  // as prepare() set b.req
           } else {
             req.hidden_states = states[k - g0];
             req.start_layer = l;

@@ -10,16 +10,18 @@ namespace xai::toy {
 namespace {
 
 const std::vector<std::string> kFiller = {
-    "the",    "film",  "story",  "plot",   "actor",  "scene", "music",  "camera", "script",
-    "city",   "night", "friend", "dog",    "house",  "road",  "river",  "window", "morning",
-    "winter", "car",   "letter", "song",   "crowd",  "table", "book",   "train",  "garden",
-    "doctor", "child", "market", "island", "door",   "voice", "light",  "and",    "with",
-    "about",  "of",    "in",     "on",     "was",    "is",    "had",    "a"};
+    "the",    "film",  "story",  "plot",   "actor", "scene", "music", "camera", "script",
+    "city",   "night", "friend", "dog",    "house", "road",  "river", "window", "morning",
+    "winter", "car",   "letter", "song",   "crowd", "table", "book",  "train",  "garden",
+    "doctor", "child", "market", "island", "door",  "voice", "light", "and",    "with",
+    "about",  "of",    "in",     "on",     "was",   "is",    "had",   "a"};
 // Per class (negative, neutral, positive): its adverbs and its adjectives.
-const std::vector<std::vector<std::string>> kAdverbs = {
-    {"utterly", "painfully", "badly"}, {"fairly", "mostly", "rather"}, {"truly", "simply", "deeply"}};
-const std::vector<std::vector<std::string>> kAdjectives = {
-    {"awful", "dull", "broken"}, {"average", "ordinary", "plain"}, {"wonderful", "brilliant", "moving"}};
+const std::vector<std::vector<std::string>> kAdverbs = {{"utterly", "painfully", "badly"},
+                                                        {"fairly", "mostly", "rather"},
+                                                        {"truly", "simply", "deeply"}};
+const std::vector<std::vector<std::string>> kAdjectives = {{"awful", "dull", "broken"},
+                                                           {"average", "ordinary", "plain"},
+                                                           {"wonderful", "brilliant", "moving"}};
 
 }  // namespace
 

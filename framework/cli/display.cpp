@@ -4,7 +4,6 @@
 #include <ATen/Parallel.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 
 #include "framework/common/args.h"
@@ -41,10 +40,8 @@ void apply_threads_option(const Args& args, const std::string& command) {
   at::set_num_threads(c.threads);
 }
 
-void refuse_image_model(const std::string& dir, const std::string& command) {
-  const std::string config = dir + "/config.json";
-  if (!std::filesystem::exists(config)) return;  // the loader says what is missing
-  const ModelSpec spec = read_model_config(config);
+void refuse_image_model(const ModelSpec& spec, const std::string& dir,
+                        const std::string& command) {
   XAI_CHECK(!family_row(spec.family).images, command, ": ", dir, " is an image model (",
             spec.model_type, "); xai does not read image files yet, so ", command,
             " takes text models only (HINT: the explainers run on image samples built in memory; "

@@ -3,6 +3,10 @@
 
 #include <string>
 
+namespace xai {
+struct ModelSpec;
+}
+
 namespace xai::cli {
 
 // Printable form of a token's text: \n, \r and \t as escapes, other control bytes as \xNN, the
@@ -14,8 +18,8 @@ class Args;
 // cores this process may use with a warning on stderr.
 void apply_threads_option(const Args& args, const std::string& command);
 
-// Throws a one-line xai::Error when `dir`'s config.json is an image family's (ViT): `command`
-// reads text, and image files are not read yet.
-void refuse_image_model(const std::string& dir, const std::string& command);
+// Throws a one-line xai::Error when `spec` (the model in `dir`) is an image family's (ViT):
+// `command` reads text, and image files are not read yet.
+void refuse_image_model(const ModelSpec& spec, const std::string& dir, const std::string& command);
 
 }  // namespace xai::cli

@@ -84,8 +84,8 @@ int explain(const std::vector<std::string>& argv) {
   LoadOptions load;
   load.device = at::Device(args.get_or("device", "cpu"));
   load.dtype = weights_dtype(args.get_or("dtype", "auto"), "explain: --dtype ");
-  refuse_image_model(dir, "explain");
   std::unique_ptr<Model> model = load_model(dir, load);
+  refuse_image_model(model->spec(), dir, "explain");
   const std::string tok_path = (std::filesystem::path(dir) / "tokenizer.json").string();
   const Tokenizer tokenizer = Tokenizer::from_file(tok_path);
   // A classifier's target is a class (its label name or id); a language model's, text.

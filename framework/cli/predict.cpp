@@ -49,13 +49,13 @@ int predict(const std::vector<std::string>& argv) {
   load.dtype = weights_dtype(args.get_or("dtype", "auto"), "predict: --dtype ");
   namespace fs = std::filesystem;
   XAI_CHECK(fs::is_directory(dir), dir, ": model folder does not exist");
-  refuse_image_model(dir, "predict");
-  const fs::path tok_path = fs::path(dir) / "tokenizer.json";
-  XAI_CHECK(fs::exists(tok_path), tok_path.string(), ": not found (predict needs the tokenizer)");
-  const Tokenizer tokenizer = Tokenizer::from_file(tok_path.string());
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Model> model = load_model(dir, load);
   const auto t1 = std::chrono::steady_clock::now();
+  refuse_image_model(model->spec(), dir, "predict");
+  const fs::path tok_path = fs::path(dir) / "tokenizer.json";
+  XAI_CHECK(fs::exists(tok_path), tok_path.string(), ": not found (predict needs the tokenizer)");
+  const Tokenizer tokenizer = Tokenizer::from_file(tok_path.string());
 
   // --text-b: a text pair (a classifier's premise and hypothesis), with its token types.
   const bool pair = args.get("text-b").has_value();

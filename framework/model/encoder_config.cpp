@@ -45,8 +45,8 @@ std::vector<std::string> read_labels(const ConfigReader& c) {
     }
     if (used != key.size() || id < 0 || id >= static_cast<long long>(names.size()) ||
         seen[static_cast<size_t>(id)]) {
-      throw Error(str_cat(c.source(), ": id2label key '", key, "' is not one of the class ids 0 to ",
-                          names.size() - 1, " (each once)"));
+      throw Error(str_cat(c.source(), ": id2label key '", key,
+                          "' is not one of the class ids 0 to ", names.size() - 1, " (each once)"));
     }
     if (!it.value().is_string()) {
       throw Error(str_cat(c.source(), ": id2label '", key, "' must name its class with a string"));

@@ -49,8 +49,9 @@ void check_finite_logits(const at::Tensor& logits, bool force = false) {  // (B,
   const int64_t nan = at::isnan(l).sum().item<int64_t>();
   const int64_t count = bad.sum().item<int64_t>();
   if (count == 0 && force) {
-    throw Error("the model's logits are not finite on another rank of its tensor-parallel group: "
-                "its weights are damaged or this input overflows them");
+    throw Error(
+        "the model's logits are not finite on another rank of its tensor-parallel group: "
+        "its weights are damaged or this input overflows them");
   }
   if (count == 0) return;  // a sum that overflowed on huge but finite logits
   const at::Tensor where = bad.any(-1).nonzero();  // (k, 2): (batch, position) pairs
@@ -327,8 +328,9 @@ at::Tensor scale_gradient(const ForwardState& st, const at::Tensor& x, double ke
 
 }  // namespace
 
-at::Tensor TransformerModel::linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
-                             const at::Tensor& b, bool in_out, const TensorGroup* summed) {
+at::Tensor TransformerModel::linear(const ForwardState& st, const at::Tensor& x,
+                                    const at::Tensor& w, const at::Tensor& b, bool in_out,
+                                    const TensorGroup* summed) {
   const int64_t B = x.size(0), T = x.size(1);
   at::Tensor x2 = x.reshape({B * T, x.size(2)});
   at::Tensor y;  // (B*T, out)
@@ -340,15 +342,15 @@ at::Tensor TransformerModel::linear(const ForwardState& st, const at::Tensor& x,
   }
   if (st.rules == GradientRules::kLrpAlphaBeta) {
     // z+ rule: Z = x+ W+ + x- W- (no bias) carries the gradient (ZPlusLinearFn).
-    y = forward_of(st, y,
-                   ZPlusLinearFn::apply(x2, w, y.detach(), in_out, switch_flag(st),
-                                        group_handle(summed)));
+    y = forward_of(
+        st, y,
+        ZPlusLinearFn::apply(x2, w, y.detach(), in_out, switch_flag(st), group_handle(summed)));
   }
   return y.view({B, T, y.size(1)});
 }
 
-at::Tensor TransformerModel::layer_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
-                                 const at::Tensor& b, double eps) {
+at::Tensor TransformerModel::layer_norm(const ForwardState& st, const at::Tensor& x,
+                                        const at::Tensor& w, const at::Tensor& b, double eps) {
   if (!lrp(st)) return at::layer_norm(x, {x.size(-1)}, w, b, eps);
   if (st.rules == GradientRules::kLrpAlphaBeta) {
     // Chefer's identity rule: relevance passes elementwise unchanged (x * grad_x = y * grad_y).
@@ -359,8 +361,8 @@ at::Tensor TransformerModel::layer_norm(const ForwardState& st, const at::Tensor
   return centered * rstd * w + b;
 }
 
-at::Tensor TransformerModel::rms_norm(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
-                               double eps) {
+at::Tensor TransformerModel::rms_norm(const ForwardState& st, const at::Tensor& x,
+                                      const at::Tensor& w, double eps) {
   // Hugging Face LlamaRMSNorm: normalise in float32, then scale in the input dtype.
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor rstd = at::rsqrt(xf.pow(2).mean(-1, true) + eps);
@@ -385,7 +387,8 @@ at::Tensor TransformerModel::head(const at::Tensor& h, ForwardState& st) {
   return linear(st, h, globals_.head, globals_.head_bias, /*in_out=*/false);
 }
 
-at::Tensor TransformerModel::gated(const ForwardState& st, const at::Tensor& g, const at::Tensor& u) {
+at::Tensor TransformerModel::gated(const ForwardState& st, const at::Tensor& g,
+                                   const at::Tensor& u) {
   if (!lrp(st)) return g * u;
   if (st.rules == GradientRules::kCpLrp) return g.detach() * u;  // no relevance into the gate
   at::Tensor halves = 0.5 * (g * u.detach() + g.detach() * u);   // uniform rule: half to each
@@ -394,13 +397,14 @@ at::Tensor TransformerModel::gated(const ForwardState& st, const at::Tensor& g, 
 }
 
 at::Tensor TransformerModel::residual(const ForwardState& st, const at::Tensor& x,
-                               const at::Tensor& branch) {
+                                      const at::Tensor& branch) {
   if (st.rules != GradientRules::kLrpAlphaBeta) return x + branch;
   return ResidualFn::apply(x, branch, switch_flag(st));
 }
 
-at::Tensor TransformerModel::add_mlp(const ForwardState& st, const at::Tensor& y, const at::Tensor& h,
-                              const std::function<at::Tensor(const at::Tensor&)>& mlp) {
+at::Tensor TransformerModel::add_mlp(const ForwardState& st, const at::Tensor& y,
+                                     const at::Tensor& h,
+                                     const std::function<at::Tensor(const at::Tensor&)>& mlp) {
   constexpr int64_t kChunk = 256;  // rows: a (256, 3072) fp32 intermediate is 3 MB
   const int64_t rows = h.size(0) * h.size(1), D = h.size(2);
   if (at::GradMode::is_enabled() || rows <= kChunk) return residual(st, y, mlp(h));
@@ -423,8 +427,8 @@ TransformerModel::TransformerModel(ModelSpec spec, const LoadOptions& options, a
             "this size fit one rank)");
 }
 
-at::Tensor TransformerModel::weight(const WeightFn& source, const std::string& name, int layer, Dim rows,
-                             Dim cols) {
+at::Tensor TransformerModel::weight(const WeightFn& source, const std::string& name, int layer,
+                                    Dim rows, Dim cols) {
   const at::Tensor whole = source(name);
   at::Tensor t = split_.slice(whole, rows, cols);
   const bool part = t.numel() < whole.numel();
@@ -449,7 +453,7 @@ at::Tensor TransformerModel::weight(const WeightFn& source, const std::string& n
 }
 
 ProbsGradSink TransformerModel::probs_grad_sink(const AttentionControl& ctl, int layer,
-                                         int64_t r0) const {
+                                                int64_t r0) const {
   return [f = ctl.probs_grad, layer, r0, g = group_](int64_t row0, const at::Tensor& p,
                                                      const at::Tensor& dp) {
     if (g == nullptr) return f(layer, r0 + row0, p, dp);
@@ -467,8 +471,9 @@ at::Tensor TransformerModel::enter(const at::Tensor& h) const {
   return group_ ? enter_group(*group_, h) : h;
 }
 
-at::Tensor TransformerModel::row_linear(const ForwardState& st, const at::Tensor& x, const at::Tensor& w,
-                                 const at::Tensor& b, bool in_out) const {
+at::Tensor TransformerModel::row_linear(const ForwardState& st, const at::Tensor& x,
+                                        const at::Tensor& w, const at::Tensor& b,
+                                        bool in_out) const {
   return linear(st, x, w, b, in_out, group_);
 }
 
@@ -601,7 +606,7 @@ ForwardResult TransformerModel::forward(const ForwardRequest& req, const Attenti
   at::Tensor q_abs = at::arange(st.past_len, st.S, long_opts).unsqueeze(1);  // (T, 1)
   at::Tensor k_abs = at::arange(0, st.S, long_opts).unsqueeze(0);            // (1, S)
   // An encoder's query sees every key (the mask below still hides padding).
-  at::Tensor allowed = is_causal(spec_) ? k_abs.le(q_abs)                    // (T, S)
+  at::Tensor allowed = is_causal(spec_) ? k_abs.le(q_abs)  // (T, S)
                                         : at::ones({st.T, st.S}, long_opts.dtype(at::kBool));
   if (spec_.sliding_window) allowed = allowed.logical_and(k_abs.gt(q_abs - *spec_.sliding_window));
   allowed = allowed.view({1, 1, st.T, st.S});
@@ -671,7 +676,7 @@ ForwardResult TransformerModel::forward(const ForwardRequest& req, const Attenti
 }
 
 at::Tensor TransformerModel::attend(int layer, const at::Tensor& q, const at::Tensor& k_new,
-                             const at::Tensor& v_new, double scale, ForwardState& st) {
+                                    const at::Tensor& v_new, double scale, ForwardState& st) {
   // q holds the last T of this call's st.T rows (all of them except in a last layer whose rows
   // from r0 on are needed); keys and values hold every row.
   const int64_t B = st.B, T = q.size(2), S = st.S, r0 = st.T - T;
@@ -722,9 +727,9 @@ at::Tensor TransformerModel::attend(int layer, const at::Tensor& q, const at::Te
   // Inference elsewhere (a GPU; bfloat16 on the CPU): blocks of query rows, so no layer writes
   // out (B, H, T, S) float32 scores (at 30B and T = 1024 that is gigabytes per AtMan batch).
   if (!at::GradMode::is_enabled() && !(controlled && (ctl.keep_probs || ctl.replace_probs))) {
-    at::Tensor out = blocked_inference_attention(
-        qg, k, v, G, mask, allowed, suppress ? ctl.key_factors : at::Tensor(), ctl.mode,
-        ctl.shift_minimum, scale);
+    at::Tensor out = blocked_inference_attention(qg, k, v, G, mask, allowed,
+                                                 suppress ? ctl.key_factors : at::Tensor(),
+                                                 ctl.mode, ctl.shift_minimum, scale);
     return out.transpose(1, 2).reshape({B, T, H * Dh});
   }
   // Relevance rules on the attention's inputs (the fused path never runs with gradients).
@@ -765,10 +770,9 @@ at::Tensor TransformerModel::attend(int layer, const at::Tensor& q, const at::Te
     logits = at::matmul(qs, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
     logits = logits + mask;
   } else {
-    const at::Tensor raw =
-        at::matmul(qg, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
-    logits = controlled_scores(raw, ctl.key_factors, ctl.mode, ctl.shift_minimum, mask, allowed,
-                               scale);
+    const at::Tensor raw = at::matmul(qg, kk.transpose(2, 3)).view({B, H, T, S}).to(at::kFloat);
+    logits =
+        controlled_scores(raw, ctl.key_factors, ctl.mode, ctl.shift_minimum, mask, allowed, scale);
   }
   at::Tensor probs = at::softmax(logits, -1);  // (B, H, T, S)
   if (st.rules == GradientRules::kLrpAlphaBeta) {
@@ -791,17 +795,16 @@ at::Tensor TransformerModel::attend(int layer, const at::Tensor& q, const at::Te
       whole = ctl.replace_probs(layer, whole);
       XAI_CHECK(whole.dim() == 4 && whole.size(0) == B && whole.size(1) == Hall &&
                     whole.size(2) == T && whole.size(3) == S,
-                "replace_probs must return (B, H, T, S) = (", B, ", ", Hall, ", ", T, ", ", S,
-                ")");
+                "replace_probs must return (B, H, T, S) = (", B, ", ", Hall, ", ", T, ", ", S, ")");
     }
     if (ctl.keep_probs) st.result->attn_probs[layer] = whole;
     probs = group_ ? local_part(*group_, whole, 1) : whole;
   }
   if (controlled && ctl.probs_grad && probs.requires_grad()) {
-    probs.register_hook([sink = probs_grad_sink(ctl, layer, r0),
-                         a = probs.detach()](const at::Tensor& grad) {
-      sink(0, a.to(at::kFloat), grad.to(at::kFloat));
-    });
+    probs.register_hook(
+        [sink = probs_grad_sink(ctl, layer, r0), a = probs.detach()](const at::Tensor& grad) {
+          sink(0, a.to(at::kFloat), grad.to(at::kFloat));
+        });
   }
   at::Tensor used =
       st.rules == GradientRules::kLrpAlphaBeta ? scale_gradient(st, probs, 0.5) : probs;

@@ -72,11 +72,8 @@ TEST_P(EncoderTest, AttentionProbabilitiesMatchHuggingFace) {
   ctl.keep_probs = true;
   at::NoGradGuard g;
   ForwardResult out = f.model->forward(req, ctl);
-  ASSERT_EQ(static_cast<int64_t>(out.attn_probs.size()), f.model->spec().num_layers);
+  test::expect_attention_matches(f, out, kProbTol);
   for (size_t l = 0; l < out.attn_probs.size(); ++l) {
-    at::Tensor want = f.get("attn." + std::to_string(l));
-    ASSERT_EQ(out.attn_probs[l].sizes(), want.sizes()) << "layer " << l;
-    EXPECT_LT(max_abs_diff(out.attn_probs[l], want), kProbTol) << "layer " << l;
     // Bidirectional: the first query row gives weight to the last key.
     EXPECT_GT(out.attn_probs[l][0][0][0][-1].item<double>(), 1e-4) << "layer " << l;
   }
@@ -100,7 +97,8 @@ TEST_P(EncoderTest, PaddedBatchMatchesReferenceAndUnpaddedRows) {
     if (pad == 0) continue;
     at::Tensor left = at::cat({at::zeros({1, pad}, at::kLong), row}, 1);
     at::Tensor left_types = at::cat({at::zeros({1, pad}, at::kLong), row_types}, 1);
-    at::Tensor left_mask = at::cat({at::zeros({1, pad}, at::kLong), at::ones({1, n}, at::kLong)}, 1);
+    at::Tensor left_mask =
+        at::cat({at::zeros({1, pad}, at::kLong), at::ones({1, n}, at::kLong)}, 1);
     ForwardRequest req;
     req.input_ids = left;
     if (f.model->spec().type_vocab_size > 1) req.token_type_ids = left_types;
@@ -124,8 +122,8 @@ TEST_P(EncoderTest, EveryTokenReachesTheClassLogits) {
 TEST_P(EncoderTest, RefusesACachedPrefix) {
   Fixture f = load(GetParam());
   KVCache past;
-  past.keys.assign(f.model->spec().num_layers, at::zeros({1, f.model->spec().num_heads, 2,
-                                                          f.model->spec().head_dim}));
+  past.keys.assign(f.model->spec().num_layers,
+                   at::zeros({1, f.model->spec().num_heads, 2, f.model->spec().head_dim}));
   past.values = past.keys;
   ForwardRequest req;
   req.input_ids = f.get("input_ids");
@@ -192,14 +190,14 @@ TEST(Encoder, ConfigErrorsNameTheKey) {
       R"({"model_type": "bert", "architectures": ["BertForSequenceClassification"],
           "vocab_size": 100, "hidden_size": 16, "num_hidden_layers": 1,
           "num_attention_heads": 2, "intermediate_size": 32, )";
-  test::expect_error([&] { parse_model_config(base + R"("id2label": {"0": "a", "2": "b"}})", "c"); },
-                     {"c:", "id2label key '2'"});
+  test::expect_error(
+      [&] { parse_model_config(base + R"("id2label": {"0": "a", "2": "b"}})", "c"); },
+      {"c:", "id2label key '2'"});
   test::expect_error(
       [&] { parse_model_config(base + R"("position_embedding_type": "relative_key"})", "c"); },
       {"position_embedding_type", "relative_key"});
-  test::expect_error(
-      [&] { parse_model_config(base + R"("problem_type": "regression"})", "c"); },
-      {"problem_type", "regression"});
+  test::expect_error([&] { parse_model_config(base + R"("problem_type": "regression"})", "c"); },
+                     {"problem_type", "regression"});
   EXPECT_EQ(parse_model_config(base + R"("num_labels": 3})", "c").labels.size(), 3u);
 }
 
@@ -220,10 +218,7 @@ TEST(Vit, ClassLogitsAndAttentionMatchHuggingFace) {
   const at::Tensor want = f.get("logits");
   EXPECT_LT(max_abs_diff(out.logits.select(1, 0), want), kLogitTol);
   EXPECT_GT(want.std().item<double>(), 0.1);
-  for (int64_t l = 0; l < s.num_layers; ++l) {
-    EXPECT_LT(max_abs_diff(out.attn_probs[l], f.get("attn." + std::to_string(l))), kProbTol)
-        << "layer " << l;
-  }
+  test::expect_attention_matches(f, out, kProbTol);
   // inputs_embeds as embed_pixels gives them: the same logits (what gradient methods use).
   ForwardRequest embeds;
   embeds.inputs_embeds = f.model->embed_pixels(f.get("pixel_values"));
@@ -257,8 +252,11 @@ TEST(Vit, BareEncoderHiddenStatesAndClearErrors) {
   wrong.pixel_values = at::zeros({1, 3, 24, 24});
   test::expect_error([&] { c.model->forward(wrong); }, {"pixel_values must be (B, 3, 32, 32)"});
   Fixture text = load("bert");
-  test::expect_error([&] { text.model->embed_pixels(at::zeros({1, 3, 32, 32})); },
-                     {"bert reads token ids, not pixels"});
+  test::expect_error(
+      [&] {
+        text.model->embed_pixels(at::zeros({1, 3, 32, 32}));
+      },
+      {"bert reads token ids, not pixels"});
 }
 
 }  // namespace

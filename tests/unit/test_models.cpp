@@ -46,13 +46,7 @@ TEST_P(FamilyTest, AttentionProbabilitiesMatchHuggingFace) {
   AttentionControl ctl;
   ctl.keep_probs = true;
   at::NoGradGuard g;
-  ForwardResult out = f.model->forward(req, ctl);
-  ASSERT_EQ(static_cast<int64_t>(out.attn_probs.size()), f.model->spec().num_layers);
-  for (size_t l = 0; l < out.attn_probs.size(); ++l) {
-    at::Tensor want = f.get("attn." + std::to_string(l));
-    ASSERT_EQ(out.attn_probs[l].sizes(), want.sizes()) << "layer " << l;
-    EXPECT_LT(max_abs_diff(out.attn_probs[l], want), kProbTol) << "layer " << l;
-  }
+  test::expect_attention_matches(f, f.model->forward(req, ctl), kProbTol);
 }
 
 TEST_P(FamilyTest, PaddedBatchMatchesReferenceAndUnpaddedRows) {
