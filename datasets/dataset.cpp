@@ -1,13 +1,16 @@
 // The dataset registry: type name -> reader.
 #include "datasets/dataset.h"
 
+#include <cstdio>
 #include <map>
 #include <set>
 
 #include "datasets/glue.h"
+#include "datasets/image_folder.h"
 #include "datasets/jsonl.h"
 #include "datasets/squad.h"
 #include "datasets/toy/toy_classify.h"
+#include "datasets/toy/toy_shapes.h"
 #include "datasets/toy/toy_task.h"
 #include "framework/common/error.h"
 #include "framework/config/config.h"
@@ -52,6 +55,37 @@ std::unique_ptr<Dataset> open_toy_classify(const DatasetOptions& o) {
   std::vector<Sample> samples = toy::generate_toy_classification(t);
   return std::make_unique<InMemory>("toy_classify:" + o.split, std::move(samples));
 }
+
+// The toy image task, each image made when it is read (500 images need no memory up front).
+class ToyShapes final : public Dataset {
+ public:
+  explicit ToyShapes(const DatasetOptions& o) : source_("toy_shapes:" + o.split) {
+    opts_.split = o.split;
+    opts_.n = o.limit > 0 ? o.limit : 500;
+    opts_.seed = o.seed;
+    opts_.size = o.image_size;
+    XAI_CHECK(opts_.size >= 16 && opts_.size <= 1024,
+              "toy_shapes: image_size must be 16 to 1024 "
+              "pixels (got ",
+              opts_.size, ")");
+  }
+  const std::string& source() const override { return source_; }
+  int64_t size() const override { return opts_.n; }
+  std::string id(int64_t i) const override {
+    char id[64];
+    std::snprintf(id, sizeof(id), "toy-shape-%s-%05lld", opts_.split.c_str(),
+                  static_cast<long long>(i));
+    return id;
+  }
+  Sample get(int64_t i) const override {
+    XAI_CHECK(i >= 0 && i < size(), source_, ": sample index ", i, " outside [0, ", size(), ")");
+    return toy::toy_shape_sample(opts_, i);
+  }
+
+ private:
+  std::string source_;
+  toy::ToyShapeOptions opts_;
+};
 
 // Forwards everything to another dataset; the decorators below override what they change.
 class Decorated : public Dataset {
@@ -140,8 +174,10 @@ std::unique_ptr<Dataset> open_unchecked(const std::string& type, const DatasetOp
   if (type == "toy") return open_toy(options);
   if (type == "toy_classify") return open_toy_classify(options);
   if (type == "glue") return open_glue(options);
-  throw Error(str_cat("dataset type '", type,
-                      "' is not known (known: squad, jsonl, toy, toy_classify, glue)"));
+  if (type == "image_folder") return open_image_folder(options);
+  if (type == "toy_shapes") return std::make_unique<ToyShapes>(options);
+  throw Error(str_cat("dataset type '", type, "' is not known (known: squad, jsonl, toy, ",
+                      "toy_classify, glue, image_folder, toy_shapes)"));
 }
 
 }  // namespace
@@ -149,7 +185,7 @@ std::unique_ptr<Dataset> open_unchecked(const std::string& type, const DatasetOp
 std::string Dataset::locate(int64_t i) const { return str_cat("entry ", i + 1); }
 
 std::vector<std::string> dataset_types() {
-  return {"squad", "jsonl", "toy", "toy_classify", "glue"};
+  return {"squad", "jsonl", "toy", "toy_classify", "glue", "image_folder", "toy_shapes"};
 }
 
 std::unique_ptr<Dataset> open_dataset(const std::string& type, const DatasetOptions& options) {
@@ -165,7 +201,7 @@ std::unique_ptr<Dataset> open_dataset(const ConfigNode& node) {
   o.path = node.get_string("path", o.path);
   o.split = node.get_choice("split", o.split, {"train", "test"});
   // A limit of 0 or less is a mistake, never "all": leave the key out to read every sample.
-  if (node.has("limit") || type == "toy" || type == "toy_classify") {
+  if (node.has("limit") || type == "toy" || type == "toy_classify" || type == "toy_shapes") {
     o.limit = node.get_int("limit", 500);
     XAI_CHECK(o.limit >= 1, node.where("limit"), "must be at least 1 (got ", o.limit,
               "; HINT: leave limit out to read every sample)");
@@ -173,6 +209,9 @@ std::unique_ptr<Dataset> open_dataset(const ConfigNode& node) {
   const int64_t seed = node.get_int("seed", 0);
   XAI_CHECK(seed >= 0, node.where("seed"), "must not be negative (got ", seed, ")");
   o.seed = static_cast<uint64_t>(seed);
+  o.image_size = node.get_int("image_size", o.image_size);
+  XAI_CHECK(o.image_size >= 16 && o.image_size <= 1024, node.where("image_size"),
+            "must be 16 to 1024 pixels (got ", o.image_size, ")");
   o.prompt_template = node.get_string("prompt_template", o.prompt_template);
   o.target_template = node.get_string("target_template", o.target_template);
   o.explain = node.get_choice("explain", o.explain, {"context", "prompt"});

@@ -18,10 +18,11 @@ namespace xai {
 class ConfigNode;
 
 struct DatasetOptions {
-  std::string path;            // squad, jsonl: the file
+  std::string path;            // squad, jsonl: the file; image_folder: the folder
   std::string split = "test";  // toy: "train" or "test"
   int64_t limit = 0;           // keep the first `limit` samples; 0 = all (toy: 500)
   uint64_t seed = 0;           // toy: generator seed (datasets/toy/data/test.json is seed 0)
+  int64_t image_size = 32;     // toy_shapes: the generated images' size in pixels
   // squad, toy. Placeholders: {context}, {question}, {answer}, {title}.
   std::string prompt_template = "{context}\nQuestion: {question}\nAnswer:";
   std::string target_template = " {answer}";
@@ -55,15 +56,16 @@ class Dataset {
   virtual std::string skipped_reason() const { return ""; }
 };
 
-// type: "squad" | "jsonl" | "toy" | "toy_classify" | "glue". Throws xai::Error for an unknown type, a bad option (unknown
-// template placeholder, explain not context|prompt), a file that cannot be read as a whole, or two
-// samples with the same id (see DatasetOptions::rename_duplicate_ids).
+// type: "squad" | "jsonl" | "toy" | "toy_classify" | "glue" | "image_folder" | "toy_shapes". Throws
+// xai::Error for an unknown type, a bad option (unknown template placeholder, explain not
+// context|prompt), a file that cannot be read as a whole, or two samples with the same id (see
+// DatasetOptions::rename_duplicate_ids).
 std::unique_ptr<Dataset> open_dataset(const std::string& type, const DatasetOptions& options);
 std::vector<std::string> dataset_types();
 
-// The same from a YAML mapping {type, path, split, limit, seed, prompt_template, target_template,
-// explain, duplicate_ids: error|rename, explain_special_tokens}; reads only those keys (call
-// finish() on the node or finish_all() afterwards).
+// The same from a YAML mapping {type, path, split, limit, seed, image_size, prompt_template,
+// target_template, explain, duplicate_ids: error|rename, explain_special_tokens}; reads only those
+// keys (call finish() on the node or finish_all() afterwards).
 std::unique_ptr<Dataset> open_dataset(const ConfigNode& node);
 
 // Every sample of a dataset, stopping at the first bad one (for tools and tests).

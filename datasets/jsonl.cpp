@@ -6,10 +6,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "datasets/image_folder.h"
 #include "framework/common/error.h"
 
 namespace xai {
 namespace {
+
+std::string read_label(const nlohmann::json& line, const std::string& where);
 
 struct Line {
   int64_t number = 0;   // 1-based line in the file
@@ -55,6 +58,7 @@ class JsonlDataset final : public Dataset {
     };
     Sample s;
     s.id = id(i);
+    if (l.json.contains("image")) return image_sample(l, where, text);
     if (l.json.contains("label")) {
       // A classification line: the text (or a pair) and its class (a name, or an id).
       if (l.json.contains("text_a") || l.json.contains("text_b")) {
@@ -64,15 +68,7 @@ class JsonlDataset final : public Dataset {
       } else {
         s.prompt = text("text");
       }
-      const nlohmann::json& label = l.json["label"];
-      if (label.is_string() && !label.get_ref<const std::string&>().empty()) {
-        s.label = label.get<std::string>();
-      } else if (label.is_number_integer() && label.get<int64_t>() >= 0) {
-        s.label = std::to_string(label.get<int64_t>());
-      } else {
-        throw Error(where + "field 'label' must be a class name or a class id (a non-negative "
-                            "integer)");
-      }
+      s.label = read_label(l.json, where);
     } else {
       s.prompt = text("prompt");
       s.target = text("target");
@@ -106,6 +102,34 @@ class JsonlDataset final : public Dataset {
     return s;
   }
 
+  // An image line: {"image": path, "label": class, "mask"?: path}, paths relative to the file's
+  // folder (or absolute).
+  template <typename Text>
+  Sample image_sample(const Line& l, const std::string& where, const Text& text) const {
+    Sample s;
+    s.id = id(static_cast<int64_t>(&l - lines_.data()));
+    for (const char* key :
+         {"prompt", "target", "text", "text_a", "text_b", "evidence", "explain"}) {
+      if (l.json.contains(key)) {
+        throw Error(str_cat(where, "an image line has no '", key,
+                            "' (it holds image, label and optionally mask)"));
+      }
+    }
+    s.label = read_label(l.json, where);
+    auto resolve = [&](const std::string& p) {
+      const std::filesystem::path path(p);
+      return path.is_absolute() ? p
+                                : (std::filesystem::path(source_).parent_path() / path).string();
+    };
+    s.image_path = resolve(text("image"));
+    const std::string what = where.substr(0, where.size() - 2);  // without the trailing ": "
+    s.image = read_sample_image(s.image_path, what);
+    if (l.json.contains("mask") && !l.json["mask"].is_null()) {
+      s.mask = read_sample_image(resolve(text("mask")), what + " (its mask)");
+    }
+    return s;
+  }
+
  private:
   const Line& line(int64_t i) const {
     XAI_CHECK(i >= 0 && i < size(), source_, ": sample index ", i, " outside [0, ", size(), ")");
@@ -117,6 +141,18 @@ class JsonlDataset final : public Dataset {
   std::vector<Line> lines_;
   bool explain_all_;
 };
+
+// A classification line's class: a name, or an id (a non-negative integer).
+std::string read_label(const nlohmann::json& line, const std::string& where) {
+  auto it = line.find("label");
+  if (it != line.end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
+    return it->get<std::string>();
+  }
+  if (it != line.end() && it->is_number_integer() && it->get<int64_t>() >= 0) {
+    return std::to_string(it->get<int64_t>());
+  }
+  throw Error(where + "field 'label' must be a class name or a class id (a non-negative integer)");
+}
 
 bool blank(const std::string& s) {
   for (char c : s)

@@ -160,6 +160,14 @@ std::string IntegratedGradients::score_sign() const {
 
 void IntegratedGradients::check_model(const Model& model) const {
   const int64_t V = model.spec().vocab_size;
+  Options::Baseline baseline = options_.baseline;
+  if (baseline == Options::Baseline::kAuto) {
+    baseline = model.spec().norm_bias ? Options::Baseline::kZero : Options::Baseline::kToken;
+  }
+  if (baseline == Options::Baseline::kZero) return;  // no token to check
+  XAI_CHECK(V > 0, "integrated_gradients: baseline '",
+            baseline == Options::Baseline::kUnk ? "unk" : "token",
+            "' is a token, and this model reads images (HINT: baseline: zero, or auto)");
   XAI_CHECK(!options_.baseline_token_id || *options_.baseline_token_id < V,
             "integrated_gradients: baseline_token_id ", options_.baseline_token_id.value_or(0),
             " is outside the model's vocabulary of ", V,
@@ -169,13 +177,13 @@ void IntegratedGradients::check_model(const Model& model) const {
 Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, ExplainContext& ctx) {
   const auto t_start = std::chrono::steady_clock::now();
   check_gradient_sample(sample, "integrated_gradients");
-  const int64_t T = sample.size(), P = sample.prompt_len, n = sample.num_targets();
+  const int64_t T = sample.size(), n = sample.num_targets();
   // The written-out attention runs only with grad mode on, whatever the caller's mode.
   at::AutoGradMode grad_mode(true);
   const at::Device dev = model.device();
   const auto f32 = at::TensorOptions().dtype(at::kFloat).device(dev);
-  at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(dev);   // (n)
-  at::Tensor positions = logit_positions(sample).to(dev);  // (n)
+  at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(dev);  // (n)
+  at::Tensor positions = logit_positions(sample).to(dev);                 // (n)
   const SampleInput input = sample_input(model, sample);
   const at::Tensor e = input.embeddings(model).detach()[0].to(at::kFloat);  // (T, D)
   const int64_t D = e.size(1);

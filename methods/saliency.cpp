@@ -47,7 +47,7 @@ void embedding_gradients(
     Model& model, const Encoded& sample, TargetFunction f,
     const std::function<void(int64_t, const at::Tensor&, const at::Tensor&)>& visit, Cost& cost,
     ExplainContext& ctx) {
-  const int64_t T = sample.size(), P = sample.prompt_len, n = sample.num_targets();
+  const int64_t n = sample.num_targets();
   // The written-out attention runs only with grad mode on, whatever the caller's mode.
   at::AutoGradMode grad_mode(true);
   const at::Device dev = model.device();
@@ -61,7 +61,7 @@ void embedding_gradients(
   req.vocab_parallel = true;
   ForwardResult out = model.forward(req);
   at::Tensor values = target_function(out.logits[0], targets, f, model.vocab_slice());  // (n)
-  const at::Tensor embeddings = e.detach()[0].to(at::kFloat);      // (T, D)
+  const at::Tensor embeddings = e.detach()[0].to(at::kFloat);                           // (T, D)
   for (int64_t t = 0; t < n; ++t) {
     // autograd::grad reaches only e: weights never accumulate gradients.
     at::Tensor g = torch::autograd::grad({values[t]}, {e}, {}, /*retain_graph=*/t + 1 < n)[0];

@@ -10,7 +10,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp
   libopenmpi-dev openmpi-bin
   libhdf5-dev libyaml-cpp-dev nlohmann-json3-dev
-  libpcre2-dev libutf8proc-dev
+  libpcre2-dev libutf8proc-dev libpng-dev libjpeg-dev
   libgtest-dev
 )
 
@@ -19,7 +19,7 @@ PACKAGES=(
 # installed here); llvm has the llvm-symbolizer that turns sanitizer stacks into file:line.
 FUZZ_PACKAGES=(
   cmake ninja-build ccache pkg-config
-  libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
+  libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev libpng-dev libjpeg-dev
   clang libclang-rt-dev llvm
 )
 

@@ -20,7 +20,7 @@ seconds=${FUZZ_SECONDS:-20}
 timeout=${FUZZ_TIMEOUT:-10}
 rss_mb=${FUZZ_RSS_MB:-2048}
 jobs=${FUZZ_JOBS:-$(nproc)}
-all_targets=(safetensors_header model_config tokenizer config jsonl)
+all_targets=(safetensors_header model_config tokenizer config jsonl image)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 

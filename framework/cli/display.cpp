@@ -9,7 +9,6 @@
 #include "framework/common/args.h"
 #include "framework/common/error.h"
 #include "framework/common/threads.h"
-#include "framework/model/family.h"
 
 namespace xai::cli {
 
@@ -38,14 +37,6 @@ void apply_threads_option(const Args& args, const std::string& command) {
   const ThreadChoice c = choose_threads(args.get_int("threads", 0), command + ": --threads");
   if (!c.warning.empty()) std::cerr << "xai " << command << ": warning: " << c.warning << "\n";
   at::set_num_threads(c.threads);
-}
-
-void refuse_image_model(const ModelSpec& spec, const std::string& dir,
-                        const std::string& command) {
-  XAI_CHECK(!family_row(spec.family).images, command, ": ", dir, " is an image model (",
-            spec.model_type, "); xai does not read image files yet, so ", command,
-            " takes text models only (HINT: the explainers run on image samples built in memory; "
-            "see docs/encoders.md)");
 }
 
 }  // namespace xai::cli

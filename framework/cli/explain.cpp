@@ -1,4 +1,5 @@
-// xai explain: one prompt and target, one method, relevance per prompt token on the terminal.
+// xai explain: one prompt and target (or one image and class), one method, relevance per prompt
+// token (per image patch) on the terminal, as JSON, or as a heatmap overlay PNG.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <unistd.h>
@@ -15,9 +16,12 @@
 #include "framework/common/args.h"
 #include "framework/common/error.h"
 #include "framework/config/config.h"
+#include "framework/image/overlay.h"
+#include "framework/model/family.h"
 #include "framework/model/model.h"
 #include "framework/run/machine.h"
 #include "framework/text/encoded.h"
+#include "framework/text/sample_encoder.h"
 #include "methods/explainer.h"
 
 namespace xai::cli {
@@ -46,10 +50,59 @@ std::string shape_text(const at::Tensor& t) {
 }
 
 // A target's name: a classifier's class name, else the token's text.
-std::string target_name(const Model& model, const Tokenizer& tokenizer, int64_t id) {
+std::string target_name(const Model& model, const SampleEncoder& encoder, int64_t id) {
   const auto& labels = model.spec().labels;
   if (!labels.empty()) return labels[static_cast<size_t>(id)];
-  return tokenizer.decode({id}, false);
+  return encoder.tokenizer().decode({id}, false);
+}
+
+// The model's way of reading samples: its tokenizer, or its image processor and patch grid.
+SampleEncoder model_encoder(const Model& model, const std::string& dir) {
+  namespace fs = std::filesystem;
+  const ModelSpec& s = model.spec();
+  if (reads_images(s)) {
+    return SampleEncoder(
+        ImageProcessor::from_file((fs::path(dir) / "preprocessor_config.json").string()),
+        {s.image_size, s.patch_size});
+  }
+  return SampleEncoder(Tokenizer::from_file((fs::path(dir) / "tokenizer.json").string()));
+}
+
+// An image's explanation on the terminal: the patch grid of relevance (0-99, as a share of the
+// largest |score|) and the ten most relevant patches.
+void print_image_grid(const Encoded& enc, const std::vector<double>& rel, int64_t grid) {
+  double mx = 0;
+  for (size_t i = 1; i < rel.size(); ++i) {
+    if (!std::isnan(rel[i])) mx = std::max(mx, std::abs(rel[i]));
+  }
+  std::printf("relevance per patch (%lldx%lld grid, 99 = the largest |score|):\n",
+              static_cast<long long>(grid), static_cast<long long>(grid));
+  for (int64_t r = 0; r < grid; ++r) {
+    std::printf("  ");
+    for (int64_t c = 0; c < grid; ++c) {
+      const double v = rel[static_cast<size_t>(1 + r * grid + c)];
+      if (std::isnan(v)) {
+        std::printf("  -");
+      } else {
+        std::printf(" %2d", mx > 0 ? static_cast<int>(std::lround(99 * std::abs(v) / mx)) : 0);
+      }
+    }
+    std::printf("\n");
+  }
+  std::vector<int64_t> order;
+  for (int64_t i = 1; i < enc.size(); ++i) {
+    if (!std::isnan(rel[static_cast<size_t>(i)])) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return std::abs(rel[static_cast<size_t>(a)]) > std::abs(rel[static_cast<size_t>(b)]);
+  });
+  if (order.size() > 10) order.resize(10);
+  std::printf("most relevant patches (row, column from the top left):");
+  for (int64_t i : order) {
+    std::printf(" %s=%.4g", enc.tokens[static_cast<size_t>(i)].substr(6).c_str(),
+                rel[static_cast<size_t>(i)]);
+  }
+  std::printf("\n");
 }
 
 // Extras this small are printed in full on one line; larger ones only by shape (see --json).
@@ -59,14 +112,25 @@ constexpr int64_t kExtraValuesShown = 16;
 
 int explain(const std::vector<std::string>& argv) {
   Args args("explain", argv,
-            {"model", "prompt", "text-b", "target", "method", "set", "device", "threads", "dtype"},
+            {"model", "prompt", "text-b", "image", "overlay", "target", "method", "set", "device",
+             "threads", "dtype"},
             {"json", "no-color", "explain-special-tokens"});
   XAI_CHECK(args.positional().empty(), "explain: unexpected argument '", args.positional()[0],
             "' (HINT: --model DIR --prompt TEXT --target TEXT)");
   const std::string dir = args.require("model");
   Sample sample;
   sample.id = "cli";
-  sample.prompt = args.require("prompt");
+  if (args.get("image")) {  // an image for an image classifier
+    XAI_CHECK(!args.get("prompt") && !args.get("text-b"),
+              "explain: give --image or --prompt, not both");
+    sample.image_path = *args.get("image");
+    sample.image = std::make_shared<const Image>(read_image(sample.image_path));
+  } else {
+    XAI_CHECK(!args.get("overlay"),
+              "explain: --overlay draws an image's explanation (HINT: "
+              "--image PATH)");
+    sample.prompt = args.require("prompt");
+  }
   if (args.get("text-b").has_value()) {  // a text pair for a classifier: prompt, '\n', text b
     sample.pair_split = static_cast<int64_t>(sample.prompt.size()) + 1;
     sample.prompt += "\n" + args.get_or("text-b", "");
@@ -85,13 +149,14 @@ int explain(const std::vector<std::string>& argv) {
   load.device = at::Device(args.get_or("device", "cpu"));
   load.dtype = weights_dtype(args.get_or("dtype", "auto"), "explain: --dtype ");
   std::unique_ptr<Model> model = load_model(dir, load);
-  refuse_image_model(model->spec(), dir, "explain");
-  const std::string tok_path = (std::filesystem::path(dir) / "tokenizer.json").string();
-  const Tokenizer tokenizer = Tokenizer::from_file(tok_path);
+  XAI_CHECK(sample.is_image() == reads_images(model->spec()), "explain: ", dir,
+            sample.is_image()
+                ? " reads text, not images (HINT: --prompt TEXT)"
+                : " is an image model: give --image PATH (PNG or JPEG), not --prompt");
+  const SampleEncoder encoder = model_encoder(*model, dir);
   // A classifier's target is a class (its label name or id); a language model's, text.
   (model->spec().classifier() ? sample.label : sample.target) = target;
-  const Encoded enc =
-      encode_sample(sample, tokenizer, model->spec().max_positions, model->spec().labels);
+  const Encoded enc = encoder.encode(sample, model->spec().max_positions, model->spec().labels);
   ExplainContext ctx;
   Explanation ex = explainer->explain(*model, enc, ctx);
   if (const std::string why = keep_explained(ex, enc); !why.empty()) {
@@ -113,6 +178,12 @@ int explain(const std::vector<std::string>& argv) {
   }
   const std::string settings = explainer->settings();
   const std::string sign = explainer->score_sign();
+  const int64_t grid = enc.image() ? encoder.geometry().grid() : 0;
+  if (auto overlay = args.get("overlay")) {
+    const std::vector<double> cells(rel.begin() + 1, rel.end());
+    write_png(*overlay,
+              heatmap_overlay(*sample.image, cells, grid, grid, encoder.image_processor()));
+  }
 
   if (args.flag("json")) {
     const auto number = [](double v) {
@@ -146,7 +217,18 @@ int explain(const std::vector<std::string>& argv) {
       j["tokens"].push_back(t);
     }
     for (int64_t k = 0; k < enc.num_targets(); ++k) {
-      j["targets"].push_back(target_name(*model, tokenizer, enc.target_ids[k]));
+      j["targets"].push_back(target_name(*model, encoder, enc.target_ids[k]));
+    }
+    if (enc.image()) {
+      j["image"] = sample.image_path;
+      nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+      for (int64_t r = 0; r < grid; ++r) {
+        nlohmann::ordered_json row = nlohmann::ordered_json::array();
+        for (int64_t c = 0; c < grid; ++c) row.push_back(number(rel[1 + r * grid + c]));
+        rows.push_back(row);
+      }
+      j["grid"] = rows;
+      if (auto overlay = args.get("overlay")) j["overlay"] = *overlay;
     }
     if (enc.classification()) j["class_id"] = enc.target_ids[0];
     j["cost"] = {{"seconds", ex.cost.seconds},
@@ -163,14 +245,28 @@ int explain(const std::vector<std::string>& argv) {
   }
 
   const bool color = !args.flag("no-color") && ::isatty(1);
+  if (enc.image()) {
+    std::printf("%s on %s: image %s, %lldx%lld patches, class '%s' (id %lld)\n", method.c_str(),
+                dir.c_str(), sample.image_path.c_str(), static_cast<long long>(grid),
+                static_cast<long long>(grid),
+                target_name(*model, encoder, enc.target_ids[0]).c_str(),
+                static_cast<long long>(enc.target_ids[0]));
+    if (!settings.empty()) std::printf("settings: %s\n", settings.c_str());
+    print_image_grid(enc, rel, grid);
+    if (auto overlay = args.get("overlay"))
+      std::printf("overlay written to %s\n", overlay->c_str());
+    std::printf("%.3f s, %lld forward and %lld backward passes\n", ex.cost.seconds,
+                static_cast<long long>(ex.cost.forward_passes),
+                static_cast<long long>(ex.cost.backward_passes));
+    return 0;
+  }
   if (enc.classification()) {
     std::printf("%s on %s: %lld tokens, class '%s' (id %lld)\n", method.c_str(), dir.c_str(),
-                static_cast<long long>(P),
-                target_name(*model, tokenizer, enc.target_ids[0]).c_str(),
+                static_cast<long long>(P), target_name(*model, encoder, enc.target_ids[0]).c_str(),
                 static_cast<long long>(enc.target_ids[0]));
   } else {
-    std::printf("%s on %s: %lld prompt tokens, %lld target token(s)\n", method.c_str(),
-                dir.c_str(), static_cast<long long>(P), static_cast<long long>(enc.num_targets()));
+    std::printf("%s on %s: %lld prompt tokens, %lld target token(s)\n", method.c_str(), dir.c_str(),
+                static_cast<long long>(P), static_cast<long long>(enc.num_targets()));
   }
   if (!settings.empty()) std::printf("settings: %s\n", settings.c_str());
   // The prompt as running text, each token on a background as hot as its relevance.
@@ -186,9 +282,9 @@ int explain(const std::vector<std::string>& argv) {
       const int ramp[6] = {255, 224, 217, 210, 203, 196};
       std::printf("\033[48;5;%dm\033[38;5;16m%s\033[0m", ramp[level], text.c_str());
     }
-    std::printf("  ->  %s\n\n",
-                enc.classification() ? target_name(*model, tokenizer, enc.target_ids[0]).c_str()
-                                     : sample.target.c_str());
+    std::printf("  ->  %s\n\n", enc.classification()
+                                    ? target_name(*model, encoder, enc.target_ids[0]).c_str()
+                                    : sample.target.c_str());
   }
   std::printf("  pos  %-20s %12s %12s  %s\n", "token", "relevance", "signed", "");
   int64_t special = 0;

@@ -51,16 +51,17 @@ const Command kCommands[] = {
     {"explain", xai::cli::explain,
      "explain --model DIR --prompt TEXT [--text-b TEXT] --target TEXT [--method atman]\n"
      "        [--set param=value]... [--json] [--no-color]\n"
-     "      relevance of every prompt token for the target, one method (a classifier's\n"
-     "      target: a class, by label or id)"},
+     "explain --model DIR --image PATH --target LABEL [--overlay OUT.png] [...]\n"
+     "      relevance of every prompt token (an image: every patch) for the target, one\n"
+     "      method (a classifier's target: a class, by label or id)"},
     {"inspect-model", xai::cli::inspect_model,
      "inspect-model DIR [--seq-len T] [--batch B] [--dtype float32|bfloat16|float16]\n"
      "      family, sizes, parameters, and memory estimates for a checkpoint folder"},
     {"predict", xai::cli::predict,
-     "predict --model DIR --prompt TEXT [--text-b TEXT] [--top K] [--device cpu|cuda]\n"
-     "        [--threads N] [--json]\n"
+     "predict --model DIR (--prompt TEXT [--text-b TEXT] | --image PATH) [--top K]\n"
+     "        [--device cpu|cuda] [--threads N] [--json]\n"
      "      the prompt's tokens and the top-K next tokens with probabilities (a classifier:\n"
-     "      every class with its probability)"},
+     "      every class with its probability; an image classifier: --image, PNG or JPEG)"},
     {"train", xai::cli::train,
      "train CONFIG [--set key=value]... [--out DIR]\n"
      "      train a toy model and its tokenizer (configs/train/*.yaml)"},
@@ -70,8 +71,10 @@ const Command kCommands[] = {
      "        [--dtype float32|bfloat16|float16] [--seed S] [--shard-size 2GB]\n"
      "      a synthetic model (seeded random weights of that shape) as a Hugging Face folder"},
     {"make-toy-data", xai::cli::make_toy_data,
-     "make-toy-data OUT [--split train|test] [--n N] [--seed S]\n"
-     "      write toy task questions as SQuAD JSON (datasets/toy/data/test.json)"},
+     "make-toy-data OUT [--split train|test] [--n N] [--seed S] [--task qa|shapes]\n"
+     "        [--image-size PX]\n"
+     "      write toy task questions as SQuAD JSON (datasets/toy/data/test.json), or with\n"
+     "      --task shapes the toy images and masks into the folder OUT with OUT/index.jsonl"},
 };
 
 void usage(std::ostream& os) {

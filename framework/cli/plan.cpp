@@ -55,10 +55,8 @@ std::vector<std::string> measure(Plan& plan, const MemoryPlan& memory, const at:
     for (const auto& r : memory.rows) streamed = streamed || (r.model == m.name && r.streamed);
     std::unique_ptr<Model> model =
         load_entry_model(m, device, "models[" + std::to_string(mi) + "]", !streamed, group);
-    const Tokenizer tok = entry_tokenizer(m);
-    const Encoded enc =
-        encode_sample(plan.dataset->get(first->longest_index), tok, model->spec().max_positions,
-                      model->spec().labels);
+    const Encoded enc = entry_encoder(m).encode(plan.dataset->get(first->longest_index),
+                                                model->spec().max_positions, model->spec().labels);
     MemoryMeter meter;
     for (ExplainerEntry& x : plan.explainers) {
       size_t ri = memory.rows.size();

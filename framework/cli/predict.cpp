@@ -1,4 +1,5 @@
-// xai predict: tokenize a prompt, run one forward pass, print the most likely next tokens.
+// xai predict: tokenize a prompt (or preprocess an image), run one forward pass, print the most
+// likely next tokens (a classifier: every class).
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,9 @@
 #include "framework/cli/display.h"
 #include "framework/common/args.h"
 #include "framework/common/error.h"
+#include "framework/image/image.h"
+#include "framework/image/image_processor.h"
+#include "framework/model/family.h"
 #include "framework/model/model.h"
 #include "framework/text/tokenizer.h"
 
@@ -26,15 +30,79 @@ std::string quoted_column(const std::string& text, size_t width) {
   return q;
 }
 
+// Every class of an image classifier for one image file.
+int predict_image(const Args& args, const std::string& dir, Model& model, double load_s) {
+  namespace fs = std::filesystem;
+  const std::string path = args.require("image");
+  const auto t0 = std::chrono::steady_clock::now();
+  const ImageProcessor processor =
+      ImageProcessor::from_file((fs::path(dir) / "preprocessor_config.json").string());
+  const Image image = read_image(path);
+  const ModelSpec& s = model.spec();
+  const std::vector<float> px = processor.preprocess(image, path);
+  XAI_CHECK(static_cast<int64_t>(px.size()) == 3 * s.image_size * s.image_size, path,
+            ": the image processor (", processor.describe(), ") gives ", px.size() / 3,
+            " pixels per channel, the model takes ", s.image_size, "x", s.image_size);
+  XAI_CHECK(s.classifier(), "predict: ", dir,
+            " has no classification head (a bare ViT); predict shows a classifier's classes");
+  ForwardRequest req;
+  req.pixel_values =
+      at::tensor(px, at::kFloat).view({1, 3, s.image_size, s.image_size}).to(model.device());
+  req.logit_positions = at::zeros({1}, at::kLong);
+  at::Tensor logits;
+  {
+    at::NoGradGuard no_grad;
+    logits = model.forward(req).logits.index({0, 0}).to(at::kCPU, at::kDouble);
+  }
+  const at::Tensor probs = at::softmax(logits, -1);
+  const at::Tensor order = std::get<1>(probs.topk(probs.size(0)));
+  const double fwd_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (args.flag("json")) {
+    nlohmann::ordered_json j;
+    j["model"] = dir;
+    j["image"] = path;
+    j["image_size"] = {image.width, image.height};
+    j["preprocessing"] = processor.describe();
+    for (int64_t c = 0; c < probs.size(0); ++c) {
+      j["classes"].push_back({{"id", c},
+                              {"label", s.labels[static_cast<size_t>(c)]},
+                              {"prob", probs[c].item<double>()},
+                              {"logit", logits[c].item<double>()}});
+    }
+    j["predicted"] = s.labels[static_cast<size_t>(order[0].item<int64_t>())];
+    j["seconds"] = {{"load", load_s}, {"forward", fwd_s}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("model   %s (%s, %lld layers, %lld classes)\n", dir.c_str(), s.model_type.c_str(),
+              static_cast<long long>(s.num_layers), static_cast<long long>(s.labels.size()));
+  std::printf("image   %s (%lldx%lld, %lld channel(s)) -> %lldx%lld pixels, %lld patches of %lld\n",
+              path.c_str(), static_cast<long long>(image.width),
+              static_cast<long long>(image.height), static_cast<long long>(image.channels),
+              static_cast<long long>(s.image_size), static_cast<long long>(s.image_size),
+              static_cast<long long>(s.num_patches()), static_cast<long long>(s.patch_size));
+  std::printf("        %s\n", processor.describe().c_str());
+  std::printf("classes (read at [CLS]), most likely first:\n");
+  for (int64_t r = 0; r < order.size(0); ++r) {
+    const int64_t id = order[r].item<int64_t>();
+    std::printf("  %2lld. %s p = %.4f  logit %+.4f  id %lld\n", static_cast<long long>(r + 1),
+                quoted_column(s.labels[static_cast<size_t>(id)], 24).c_str(),
+                probs[id].item<double>(), logits[id].item<double>(), static_cast<long long>(id));
+  }
+  std::printf("load %.3f s, read and forward %.3f s\n", load_s, fwd_s);
+  return 0;
+}
+
 }  // namespace
 
 int predict(const std::vector<std::string>& argv) {
-  Args args("predict", argv, {"model", "prompt", "text-b", "top", "device", "threads", "dtype"},
-            {"json"});
+  Args args("predict", argv,
+            {"model", "prompt", "text-b", "image", "top", "device", "threads", "dtype"}, {"json"});
   XAI_CHECK(args.positional().empty(), "predict: unexpected argument '", args.positional()[0],
             "' (HINT: --model DIR --prompt TEXT)");
   const std::string dir = args.require("model");
-  const std::string prompt = args.require("prompt");
+  XAI_CHECK(!(args.get("image") && (args.get("prompt") || args.get("text-b"))),
+            "predict: give --image or --prompt, not both");
   const int64_t top = args.get_int("top", 5);
   XAI_CHECK(top > 0, "predict: --top must be positive");
   apply_threads_option(args, "predict");
@@ -52,7 +120,17 @@ int predict(const std::vector<std::string>& argv) {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Model> model = load_model(dir, load);
   const auto t1 = std::chrono::steady_clock::now();
-  refuse_image_model(model->spec(), dir, "predict");
+  const double load_s = std::chrono::duration<double>(t1 - t0).count();
+  XAI_CHECK(!args.get("image") || reads_images(model->spec()),
+            "predict: --image needs an image "
+            "model, and ",
+            dir, " reads text (", model->spec().model_type, "; HINT: --prompt TEXT)");
+  if (reads_images(model->spec())) {
+    XAI_CHECK(args.get("image"), "predict: ", dir, " is an image model (", model->spec().model_type,
+              "): give --image PATH (PNG or JPEG), not --prompt");
+    return predict_image(args, dir, *model, load_s);
+  }
+  const std::string prompt = args.require("prompt");
   const fs::path tok_path = fs::path(dir) / "tokenizer.json";
   XAI_CHECK(fs::exists(tok_path), tok_path.string(), ": not found (predict needs the tokenizer)");
   const Tokenizer tokenizer = Tokenizer::from_file(tok_path.string());
@@ -89,7 +167,6 @@ int predict(const std::vector<std::string>& argv) {
     top_i = std::get<1>(tk);
   }
   const auto t2 = std::chrono::steady_clock::now();
-  const double load_s = std::chrono::duration<double>(t1 - t0).count();
   const double fwd_s = std::chrono::duration<double>(t2 - t1).count();
 
   if (args.flag("json")) {

@@ -74,6 +74,8 @@ const FamilyRow* family_for_model_type(const std::string& model_type);
 const FamilyRow* family_by_name(const std::string& name);
 // Whether the family's attention is causal (FamilyRow::causal).
 bool is_causal(const ModelSpec& spec);
+// Whether the family reads images (FamilyRow::images).
+bool reads_images(const ModelSpec& spec);
 // "gpt2, llama, mistral, qwen2, gpt_neox, gptj": every model_type, for messages.
 std::string supported_model_types();
 // "gpt2, llama, gpt_neox or gptj": every family name, for messages.

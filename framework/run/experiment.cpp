@@ -96,6 +96,11 @@ RunFingerprint fingerprint_of(const Plan& plan) {
                             "explain", "explain_special_tokens"}) {
       if (config["dataset"].contains(key)) shaping[key] = config["dataset"][key];
     }
+    // The generated images' size (only toy_shapes reads it; other fingerprints stay as they were).
+    if (config["dataset"].value("type", "") == "toy_shapes" &&
+        config["dataset"].contains("image_size")) {
+      shaping["image_size"] = config["dataset"]["image_size"];
+    }
     f.samples = shaping.dump();
   }
   return f;

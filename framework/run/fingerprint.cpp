@@ -155,9 +155,12 @@ ModelFingerprint fingerprint_model(const std::string& folder) {
   }
   {
     Hash h;
-    h.add(read_bytes((dir / "tokenizer.json").string()));
-    if (fs::exists(dir / "tokenizer_config.json")) {
-      h.add(read_bytes((dir / "tokenizer_config.json").string()));
+    // An image model has no tokenizer: its preprocessor_config.json says how it reads inputs.
+    if (fs::exists(dir / "tokenizer.json") || !fs::exists(dir / "preprocessor_config.json")) {
+      h.add(read_bytes((dir / "tokenizer.json").string()));
+    }
+    for (const char* extra : {"tokenizer_config.json", "preprocessor_config.json"}) {
+      if (fs::exists(dir / extra)) h.add(read_bytes((dir / extra).string()));
     }
     f.tokenizer = h.hex();
   }

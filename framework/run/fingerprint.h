@@ -12,10 +12,11 @@
 namespace xai {
 
 struct ModelFingerprint {
-  std::string path;       // as the experiment wrote it (informational: a moved copy is the same)
-  std::string config;     // hash of config.json
-  std::string tokenizer;  // hash of tokenizer.json (+ tokenizer_config.json)
-  std::string weights;    // every safetensors file's name, size, header, samples (+ the index)
+  std::string path;    // as the experiment wrote it (informational: a moved copy is the same)
+  std::string config;  // hash of config.json
+  // hash of tokenizer.json (+ tokenizer_config.json, preprocessor_config.json)
+  std::string tokenizer;
+  std::string weights;         // every safetensors file's name, size, header, samples (+ the index)
   std::string dtype = "auto";  // models[].dtype: the precision the weights were computed in
 };
 

@@ -89,11 +89,11 @@ struct Longest {
 };
 
 Longest longest_sample(const Plan& plan, const ModelEntry& m, const ModelSpec& spec) {
-  const Tokenizer tok = entry_tokenizer(m);
+  const SampleEncoder encoder = entry_encoder(m);
   Longest l;
   for (int64_t i = 0; i < plan.dataset->size(); ++i) {
     try {
-      const Encoded e = encode_sample(plan.dataset->get(i), tok, spec.max_positions, spec.labels);
+      const Encoded e = encoder.encode(plan.dataset->get(i), spec.max_positions, spec.labels);
       if (e.size() > l.tokens) {
         l.tokens = e.size();
         l.targets = std::max<int64_t>(1, e.num_targets());

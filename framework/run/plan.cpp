@@ -7,6 +7,7 @@
 #include "framework/common/threads.h"
 #include "framework/config/config.h"
 #include "framework/io/results.h"
+#include "framework/model/family.h"
 #include "framework/model/synthetic.h"
 #include "framework/model/tensor_parallel.h"
 
@@ -60,11 +61,18 @@ ModelSpec entry_spec(const ModelEntry& m) {
   return m.synthetic ? m.spec : read_model_config((fs::path(m.path) / "config.json").string());
 }
 
-Tokenizer entry_tokenizer(const ModelEntry& m) {
-  if (m.synthetic) return Tokenizer::from_json_text(synthetic_tokenizer_json(), m.name);
+SampleEncoder entry_encoder(const ModelEntry& m) {
+  if (m.synthetic) {
+    return SampleEncoder(Tokenizer::from_json_text(synthetic_tokenizer_json(), m.name));
+  }
+  const ModelSpec spec = entry_spec(m);
+  if (reads_images(spec)) {
+    const std::string path = (fs::path(m.path) / "preprocessor_config.json").string();
+    return SampleEncoder(ImageProcessor::from_file(path), {spec.image_size, spec.patch_size});
+  }
   const std::string tok_path = (fs::path(m.path) / "tokenizer.json").string();
   XAI_CHECK(fs::exists(tok_path), tok_path, ": not found (every model folder needs its tokenizer)");
-  return Tokenizer::from_file(tok_path);
+  return SampleEncoder(Tokenizer::from_file(tok_path));
 }
 
 Plan read_plan(const Config& cfg, const std::string& path) {
@@ -129,6 +137,10 @@ Plan read_plan(const Config& cfg, const std::string& path) {
   p.iq_lo = band[0];
   p.iq_hi = band[1];
   metrics.finish();
+
+  const ConfigNode outputs = root.child("outputs");
+  p.overlays = outputs.get_bool("overlays", false);
+  outputs.finish();
 
   const ConfigNode rt = root.child("runtime");
   p.device = rt.get_string("device", "auto");

@@ -13,7 +13,7 @@
 #include "framework/common/host_memory.h"
 #include "framework/model/model.h"
 #include "framework/run/progress.h"
-#include "framework/text/tokenizer.h"
+#include "framework/text/sample_encoder.h"
 #include "methods/explainer.h"
 
 namespace xai {
@@ -43,7 +43,10 @@ std::unique_ptr<Model> load_entry_model(const ModelEntry& m, const at::Device& d
                                         const TensorGroup* tensor_group = nullptr);
 // The entry's spec without loading weights (config.json, or the synthetic shape).
 ModelSpec entry_spec(const ModelEntry& m);
-Tokenizer entry_tokenizer(const ModelEntry& m);
+// How the entry's model reads a sample: its tokenizer (tokenizer.json), or for an image model its
+// image processor (preprocessor_config.json) and patch geometry. Throws xai::Error naming the
+// missing or bad file.
+SampleEncoder entry_encoder(const ModelEntry& m);
 
 struct ExplainerEntry {
   std::string name, method;
@@ -57,6 +60,9 @@ struct Plan {
   std::unique_ptr<Dataset> dataset;
   std::vector<ExplainerEntry> explainers;
   double iq_lo = 25, iq_hi = 75;
+  // outputs.overlays: each image sample's explanation drawn over its image, one PNG per model,
+  // explainer and sample under <output>/overlays/<model>/<explainer>/<id>.png.
+  bool overlays = false;
   std::string device = "auto";      // runtime.device as written (resolved per rank)
   std::string collectives = "mpi";  // runtime.collectives: mpi | nccl
   int64_t threads = 0;

@@ -26,6 +26,7 @@
 #include "framework/metrics/metrics.h"
 #include "framework/model/model.h"
 #include "framework/run/memory_meter.h"
+#include "framework/run/overlays.h"
 #include "framework/run/plan.h"
 #include "framework/run/progress.h"
 #include "framework/run/rank_calls.h"
@@ -177,9 +178,9 @@ RunLayout layout_of(const World& world, int per_group) {
 }
 
 std::string RunLayout::describe() const {
-  return str_cat("rank ", world.rank, "/", world.size, ": group ", group, "/", groups,
-                 ", replica ", member, " of ", per_group, ", tensor rank ", world.tp_rank(),
-                 " of ", world.tensor);
+  return str_cat("rank ", world.rank, "/", world.size, ": group ", group, "/", groups, ", replica ",
+                 member, " of ", per_group, ", tensor rank ", world.tp_rank(), " of ",
+                 world.tensor);
 }
 
 RunLayout make_layout(Communicator& comm, const Plan& plan, at::Device device) {
@@ -199,9 +200,8 @@ RunLayout make_layout(Communicator& comm, const Plan& plan, at::Device device) {
   if (plan.collectives == "nccl" && (l.group_comm || l.tensor_comm)) {
     on_all(comm, [&] {
       if (l.group_comm) {
-        l.group_devices =
-            make_nccl_communicator(*l.group_comm, static_cast<int>(device.index()),
-                                   nccl_rendezvous_from_env(l.group * k + tp));
+        l.group_devices = make_nccl_communicator(*l.group_comm, static_cast<int>(device.index()),
+                                                 nccl_rendezvous_from_env(l.group * k + tp));
       }
       if (l.tensor_comm) {
         l.tensor_devices =
@@ -227,7 +227,7 @@ SampleWork assign_samples(Communicator& comm, const Plan& plan, const RunLayout&
   // measuring.
   for (size_t mi = 0; mi < plan.models.size(); ++mi) {
     const auto& m = plan.models[mi];
-    w.tokenizers.push_back(entry_tokenizer(m));
+    w.encoders.push_back(entry_encoder(m));
     std::vector<int64_t> todo;
     for (int64_t i = 0; i < n; ++i) {
       if (done.count({m.name, plan.dataset->id(i)})) {
@@ -245,8 +245,7 @@ SampleWork assign_samples(Communicator& comm, const Plan& plan, const RunLayout&
     for (size_t k = static_cast<size_t>(layout.world.rank); k < todo.size();
          k += layout.world.size) {
       try {
-        cost[k] =
-            encode_sample(plan.dataset->get(todo[k]), w.tokenizers.back(), 0, labels).size();
+        cost[k] = w.encoders.back().encode(plan.dataset->get(todo[k]), 0, labels).size();
       } catch (const std::exception&) {
         cost[k] = 1;  // its owner records the failure
       }
@@ -356,9 +355,8 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
   Communicator* unit_comm = layout.unit_comm.get();
   auto should_stop = [&] {
     if (!stop) {
-      stop = unit_comm
-                 ? unit_comm->allreduce_value(int64_t{g_stop_signal != 0}, ReduceOp::kMax) > 0
-                 : g_stop_signal != 0;
+      stop = unit_comm ? unit_comm->allreduce_value(int64_t{g_stop_signal != 0}, ReduceOp::kMax) > 0
+                       : g_stop_signal != 0;
     }
     return stop;
   };
@@ -366,14 +364,17 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
     if (should_stop()) break;
     if (work.mine[mi].empty()) continue;
     const auto& m = plan.models[mi];
-    std::unique_ptr<Model> model = load_entry_model(
-        m, layout.device, "models[" + std::to_string(mi) + "]",
-        plan.streamed_models.count(m.name) == 0, layout.tensor_group.get());
-    const Tokenizer& tokenizer = work.tokenizers[mi];
-    XAI_CHECK(tokenizer.vocab_size() <= model->spec().vocab_size, m.path,
-              "/tokenizer.json: ", tokenizer.vocab_size(),
-              " tokens, more than the model's vocabulary of ", model->spec().vocab_size,
-              " (HINT: the tokenizer does not belong to ", m.path, ")");
+    std::unique_ptr<Model> model =
+        load_entry_model(m, layout.device, "models[" + std::to_string(mi) + "]",
+                         plan.streamed_models.count(m.name) == 0, layout.tensor_group.get());
+    const SampleEncoder& encoder = work.encoders[mi];
+    if (!encoder.images()) {
+      const Tokenizer& tokenizer = encoder.tokenizer();
+      XAI_CHECK(tokenizer.vocab_size() <= model->spec().vocab_size, m.path,
+                "/tokenizer.json: ", tokenizer.vocab_size(),
+                " tokens, more than the model's vocabulary of ", model->spec().vocab_size,
+                " (HINT: the tokenizer does not belong to ", m.path, ")");
+    }
     // A method that cannot run on this model at all (a layer it names is not one of the model's,
     // ...) is said once and skipped here; each sample's failure record says why.
     std::vector<std::string> cannot(plan.explainers.size());
@@ -397,7 +398,7 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
       Encoded enc;
       try {
         sample = plan.dataset->get(i);
-        enc = encode_sample(sample, tokenizer, model->spec().max_positions, model->spec().labels);
+        enc = encoder.encode(sample, model->spec().max_positions, model->spec().labels);
       } catch (const std::exception& e) {
         if (!group_root) continue;  // every member fails alike; the root records it
         writer.add_failure({m.name, id, "", e.what()});
@@ -446,6 +447,10 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
           er.per_target = to_vector(ex.per_target);
           for (const auto& [name, t] : ex.extras) er.extras[name] = to_extra(t);
           er.metrics = sample_metrics_of(er.relevance, enc);
+          if (plan.overlays && sample.is_image() && group_root) {
+            write_overlay(overlay_path(plan.out_dir, m.name, x.name, id), sample, enc, er.relevance,
+                          encoder);
+          }
           er.cost = {{"seconds", ex.cost.seconds},
                      {"forward_passes", static_cast<double>(ex.cost.forward_passes)},
                      {"sequences", static_cast<double>(ex.cost.sequences)},

@@ -16,7 +16,7 @@
 #include "framework/dist/world.h"
 #include "framework/io/results.h"
 #include "framework/model/tensor_parallel.h"
-#include "framework/text/tokenizer.h"
+#include "framework/text/sample_encoder.h"
 
 namespace xai {
 
@@ -40,10 +40,10 @@ struct RunLayout {
   bool group_root = true;         // records the group's samples (member 0, tensor rank 0)
   bool runs_every_method = true;  // member 0: the methods that do not split perturbations
   at::Device device = at::kCPU;
-  std::unique_ptr<Communicator> group_comm;          // the group's replicas at this tensor rank
-  std::unique_ptr<DeviceCollectives> group_devices;  // the same over NCCL (collectives: nccl)
-  std::unique_ptr<Communicator> unit_comm;           // every rank of the group (decisions)
-  std::unique_ptr<Communicator> tensor_comm;         // the replica's ranks (tensor > 1)
+  std::unique_ptr<Communicator> group_comm;           // the group's replicas at this tensor rank
+  std::unique_ptr<DeviceCollectives> group_devices;   // the same over NCCL (collectives: nccl)
+  std::unique_ptr<Communicator> unit_comm;            // every rank of the group (decisions)
+  std::unique_ptr<Communicator> tensor_comm;          // the replica's ranks (tensor > 1)
   std::unique_ptr<DeviceCollectives> tensor_devices;  // the same over NCCL (collectives: nccl)
   std::unique_ptr<TensorGroup> tensor_group;          // the model's collectives over them
 
@@ -54,9 +54,9 @@ RunLayout layout_of(const World& world, int per_group);
 RunLayout make_layout(Communicator& comm, const Plan& plan, at::Device device);
 
 // This rank's share: per model, the dataset indices it computes (ascending), balanced by token
-// count over the groups; and each model's tokenizer.
+// count over the groups; and how each model reads a sample.
 struct SampleWork {
-  std::vector<Tokenizer> tokenizers;
+  std::vector<SampleEncoder> encoders;
   std::vector<std::vector<int64_t>> mine;
   int64_t my_total = 0;  // samples this rank records (0 on a group's other members)
   int64_t total = 0;     // planned samples, all models

@@ -13,6 +13,8 @@
 
 namespace xai {
 
+struct Image;
+
 struct Sample {
   std::string id;      // stable across runs: sharding and resume key
   std::string prompt;  // what the model reads (template applied)
@@ -34,6 +36,13 @@ struct Sample {
   // context); empty = the dataset has none.
   std::vector<ByteSpan> evidence;
   std::map<std::string, std::string> meta;  // e.g. question, answer, title: for reports only
+  // An image sample (for an image model, ViT): the decoded image, read by the dataset (a bad file
+  // fails the sample there), with `label` the class to explain; `prompt` and `target` are unused.
+  // `mask` (optional, the image's size, gray 0..255, soft edges allowed) is the ground truth:
+  // its value on the patch grid is the evidence. `image_path` names the file in messages.
+  std::shared_ptr<const Image> image, mask;
+  std::string image_path;
+  bool is_image() const { return image != nullptr; }
 };
 
 struct Encoded {

@@ -1,6 +1,7 @@
 // train_toy_classifier (trainer.h): a word-level tokenizer over the toy classification task's
 // words, a small BERT or RoBERTa sequence classifier trained on the task's train split with the
-// class cross-entropy at [CLS], evaluated by accuracy on the test split.
+// class cross-entropy at [CLS], evaluated by accuracy on the test split; or (family vit) a small
+// ViT on the toy shapes task's images, with ViTImageProcessor's preprocessing.
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
@@ -9,7 +10,9 @@
 #include <ostream>
 
 #include "datasets/toy/toy_classify.h"
+#include "datasets/toy/toy_shapes.h"
 #include "framework/common/error.h"
+#include "framework/image/image_sample.h"
 #include "framework/train/train_common.h"
 
 namespace xai {
@@ -43,9 +46,7 @@ std::string word_level_tokenizer(const std::vector<std::string>& words) {
   j["added_tokens"] = added;
   j["normalizer"] = nullptr;
   j["pre_tokenizer"] = {{"type", "WhitespaceSplit"}};
-  j["post_processor"] = {{"type", "BertProcessing"},
-                         {"sep", {"[SEP]", 3}},
-                         {"cls", {"[CLS]", 2}}};
+  j["post_processor"] = {{"type", "BertProcessing"}, {"sep", {"[SEP]", 3}}, {"cls", {"[CLS]", 2}}};
   j["decoder"] = nullptr;
   j["model"] = {{"type", "WordLevel"}, {"vocab", vocab}, {"unk_token", "[UNK]"}};
   return j.dump(2) + "\n";
@@ -71,12 +72,46 @@ ModelSpec classifier_spec(const TrainModelOptions& m, int64_t vocab_size) {
   return parse_model_config(model_config_json(s), "train: model");
 }
 
+ModelSpec vit_spec(const TrainModelOptions& m) {
+  ModelSpec s;
+  s.family = Family::kVit;
+  s.model_type = "vit";
+  s.architecture = "ViTForImageClassification";
+  s.hidden_size = m.hidden;
+  s.num_layers = m.layers;
+  s.num_heads = m.heads;
+  s.num_kv_heads = m.heads;
+  s.intermediate_size = m.intermediate;
+  s.activation = "gelu";
+  s.norm_eps = 1e-12;
+  s.image_size = m.image_size;
+  s.patch_size = m.patch_size;
+  s.num_channels = 3;
+  s.qkv_bias = true;
+  s.labels = toy::toy_shape_labels();
+  return parse_model_config(model_config_json(s), "train: model");
+}
+
 struct Batch {
   at::Tensor ids, mask, labels;  // (B, T) int64, (B, T) int64, (B) int64
+  at::Tensor pixels;             // images: (B, 3, S, S); ids and mask undefined
 };
 
 // Right-padded with [PAD] (id 0); the class is read at [CLS], position 0.
 Batch make_batch(const std::vector<Encoded>& samples, size_t begin, size_t end) {
+  if (samples[begin].image()) {
+    Batch b;
+    std::vector<at::Tensor> px;
+    std::vector<int64_t> labels;
+    for (size_t i = begin; i < end; ++i) {
+      const Encoded& e = samples[i];
+      px.push_back(at::from_blob(const_cast<float*>(e.pixels->data()), e.pixel_shape, at::kFloat));
+      labels.push_back(e.target_ids[0]);
+    }
+    b.pixels = at::stack(px);
+    b.labels = at::tensor(labels, at::kLong);
+    return b;
+  }
   int64_t T = 0;
   for (size_t i = begin; i < end; ++i) T = std::max(T, samples[i].size());
   const int64_t B = static_cast<int64_t>(end - begin);
@@ -96,8 +131,12 @@ Batch make_batch(const std::vector<Encoded>& samples, size_t begin, size_t end) 
 // (B, classes) logits at [CLS].
 at::Tensor class_logits(Model& model, const Batch& b) {
   ForwardRequest req;
-  req.input_ids = b.ids;
-  req.attention_mask = b.mask;
+  if (b.pixels.defined()) {
+    req.pixel_values = b.pixels;
+  } else {
+    req.input_ids = b.ids;
+    req.attention_mask = b.mask;
+  }
   req.logit_positions = at::zeros({1}, at::kLong);
   return model.forward(req).logits.select(1, 0);
 }
@@ -136,31 +175,57 @@ TrainResult train_toy_classifier(const TrainOptions& o, std::ostream* log) {
   };
   const TrainOptimOptions& opt = o.optim;
 
-  toy::ToyClassOptions gen;
-  gen.seed = o.data.seed;
-  gen.split = "train";
-  gen.n = opt.steps * opt.batch_size;
-  const std::vector<Sample> train = toy::generate_toy_classification(gen);
-  gen.split = "test";
-  gen.n = o.data.eval_samples;
-  const std::vector<Sample> test = toy::generate_toy_classification(gen);
-
   TrainResult result;
-  result.tokenizer_json = word_level_tokenizer(toy::toy_classification_words());
-  const Tokenizer tok = Tokenizer::from_json_text(result.tokenizer_json, "train: tokenizer");
-  result.spec = classifier_spec(o.model, tok.vocab_size());
-  const std::vector<Encoded> train_enc = encode_all(train, tok, result.spec);
-  const std::vector<Encoded> test_enc = encode_all(test, tok, result.spec);
+  std::vector<Encoded> train_enc, test_enc;
+  if (o.model.family == "vit") {
+    result.spec = vit_spec(o.model);
+    ImageProcessorConfig pc;  // ViTImageProcessor's defaults at the model's size
+    pc.height = pc.width = result.spec.image_size;
+    const ImageProcessor processor(pc);
+    result.preprocessor_json = processor.to_json();
+    const ImageGeometry geometry{result.spec.image_size, result.spec.patch_size};
+    toy::ToyShapeOptions gen;
+    gen.seed = o.data.seed;
+    gen.size = result.spec.image_size;
+    auto encode = [&](const std::string& split, int64_t n) {
+      gen.split = split;
+      std::vector<Encoded> out;
+      for (int64_t i = 0; i < n; ++i) {
+        out.push_back(encode_image_sample(toy::toy_shape_sample(gen, i), processor, geometry,
+                                          result.spec.labels));
+      }
+      return out;
+    };
+    train_enc = encode("train", opt.steps * opt.batch_size);
+    test_enc = encode("test", o.data.eval_samples);
+  } else {
+    toy::ToyClassOptions gen;
+    gen.seed = o.data.seed;
+    gen.split = "train";
+    gen.n = opt.steps * opt.batch_size;
+    const std::vector<Sample> train = toy::generate_toy_classification(gen);
+    gen.split = "test";
+    gen.n = o.data.eval_samples;
+    const std::vector<Sample> test = toy::generate_toy_classification(gen);
+    result.tokenizer_json = word_level_tokenizer(toy::toy_classification_words());
+    const Tokenizer tok = Tokenizer::from_json_text(result.tokenizer_json, "train: tokenizer");
+    result.spec = classifier_spec(o.model, tok.vocab_size());
+    train_enc = encode_all(train, tok, result.spec);
+    test_enc = encode_all(test, tok, result.spec);
+  }
 
   result.weights = init_weights(result.spec, o.model.init_std, o.seed);
   for (auto& [name, t] : result.weights) t.requires_grad_(true);
   std::unique_ptr<Model> model = build_model(result.spec, result.weights);
   AdamW optimizer(opt, result.weights);
+  const std::string input = result.spec.vocab_size > 0
+                                ? str_cat("vocabulary ", result.spec.vocab_size)
+                                : str_cat(result.spec.image_size, "x", result.spec.image_size,
+                                          " images in ", result.spec.patch_size, "-pixel patches");
   say(str_cat("train: ", result.spec.model_type, " classifier, ", result.spec.num_layers,
               " layers x ", result.spec.hidden_size, ", ", result.spec.num_parameters(),
-              " parameters, vocabulary ", result.spec.vocab_size, ", ",
-              result.spec.labels.size(), " classes; ", opt.steps, " steps x batch ",
-              opt.batch_size, ", ", o.threads, " thread(s)"));
+              " parameters, ", input, ", ", result.spec.labels.size(), " classes; ", opt.steps,
+              " steps x batch ", opt.batch_size, ", ", o.threads, " thread(s)"));
 
   TrainProgress progress(o, result, say, "accuracy");
   auto run_eval = [&](int64_t steps) {

@@ -167,7 +167,13 @@ void write_checkpoint(const TrainOptions& o, const TrainResult& result,
                       const std::function<void(const std::string&)>& say) {
   namespace fs = std::filesystem;
   save_model(o.output, result.spec, result.weights);
-  write_text((fs::path(o.output) / "tokenizer.json").string(), result.tokenizer_json);
+  if (!result.tokenizer_json.empty()) {
+    write_text((fs::path(o.output) / "tokenizer.json").string(), result.tokenizer_json);
+  }
+  if (!result.preprocessor_json.empty()) {
+    write_text((fs::path(o.output) / "preprocessor_config.json").string(),
+               result.preprocessor_json);
+  }
   nlohmann::ordered_json j;
   j["options"] = nlohmann::ordered_json::parse(train_options_json(o));
   j["seed"] = o.seed;

@@ -38,7 +38,7 @@ TrainOptions read_train_options(const ConfigNode& root) {
 
   const ConfigNode m = root.child("model");
   const bool classify = o.task == "classify";
-  o.model.family = classify ? m.get_choice("family", "bert", {"bert", "roberta"})
+  o.model.family = classify ? m.get_choice("family", "bert", {"bert", "roberta", "vit"})
                             : m.get_choice("family", o.model.family, {"gpt2", "llama"});
   o.model.layers = m.get_int("layers", o.model.layers);
   o.model.hidden = m.get_int("hidden", o.model.hidden);
@@ -47,6 +47,8 @@ TrainOptions read_train_options(const ConfigNode& root) {
   o.model.head_dim = m.get_int("head_dim", o.model.head_dim);
   o.model.intermediate = m.get_int("intermediate", o.model.intermediate);
   o.model.max_positions = m.get_int("max_positions", o.model.max_positions);
+  o.model.image_size = m.get_int("image_size", o.model.image_size);
+  o.model.patch_size = m.get_int("patch_size", o.model.patch_size);
   o.model.tie_embeddings = m.get_bool("tie_embeddings", o.model.tie_embeddings);
   o.model.rope_theta = m.get_double("rope_theta", o.model.rope_theta);
   o.model.init_std = m.get_double("init_std", o.model.init_std);

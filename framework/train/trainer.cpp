@@ -432,6 +432,10 @@ std::string train_options_json(const TrainOptions& o) {
                 {"offset_layers", o.model.offset_layers},
                 {"offset_sharpness", o.model.offset_sharpness},
                 {"offset_pinned", o.model.offset_pinned}};
+  if (o.model.family == "vit") {
+    j["model"]["image_size"] = o.model.image_size;
+    j["model"]["patch_size"] = o.model.patch_size;
+  }
   j["train"] = {{"steps", o.optim.steps},
                 {"batch_size", o.optim.batch_size},
                 {"warmup_steps", o.optim.warmup_steps},

@@ -26,7 +26,7 @@ struct TrainTokenizerOptions {
 };
 
 struct TrainModelOptions {
-  std::string family = "gpt2";  // gpt2 | llama; task classify: bert | roberta
+  std::string family = "gpt2";  // gpt2 | llama; task classify: bert | roberta | vit
   int64_t layers = 4;
   int64_t hidden = 128;
   int64_t heads = 4;
@@ -36,6 +36,8 @@ struct TrainModelOptions {
   int64_t head_dim = 0;
   int64_t intermediate = 512;
   int64_t max_positions = 128;
+  int64_t image_size = 32;  // vit: square images of this many pixels
+  int64_t patch_size = 4;   // vit: cut into patches of this many pixels
   bool tie_embeddings = true;
   double rope_theta = 10000.0;
   double init_std = 0.02;
@@ -116,7 +118,8 @@ struct TrainEval {
 struct TrainResult {
   ModelSpec spec;
   TensorMap weights;
-  std::string tokenizer_json;
+  std::string tokenizer_json;     // "" for an image model
+  std::string preprocessor_json;  // an image model's preprocessor_config.json, else ""
   int64_t steps = 0;
   double final_loss = 0;     // mean over the last log_every steps
   double test_accuracy = 0;  // at the end

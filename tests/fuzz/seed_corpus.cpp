@@ -235,6 +235,13 @@ void jsonl_seeds(const fs::path& repo, Corpus& c) {
         "{\"id\": \"dup\", \"prompt\": \"\xc3\xa9\", \"target\": \"x\", \"explain\": [[0, 2, 3]]}");
 }
 
+void image_seeds(const fs::path& repo, Corpus& c) {
+  const auto files = find(repo, {"tests/fixtures/images"}, [](const fs::path& p) {
+    return p.extension() == ".png" || p.extension() == ".jpg";
+  });
+  for (const fs::path& p : files) c.add(seed_name(repo, p), read_file(p));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -251,7 +258,8 @@ int main(int argc, char** argv) {
                             {"model_config", model_config_seeds},
                             {"tokenizer", tokenizer_seeds},
                             {"config", config_seeds},
-                            {"jsonl", jsonl_seeds}};
+                            {"jsonl", jsonl_seeds},
+                            {"image", image_seeds}};
   for (const Target& t : targets) {
     Corpus c(out / t.name);
     t.fill(repo, c);

@@ -177,10 +177,11 @@ TEST(MemoryPlan, TensorParallelRanksPlanForTheirPartOfTheWeights) {
   // A gradient method's activations: the MLP columns, heads and vocabulary rows split, the
   // residual stream whole: less than one rank's, more than half of it.
   const std::string ixg = experiment(dir, {300}, "[{method: input_x_gradient}]");
-  const double one = row(plan_memory(read_plan(ixg, {}), at::kCPU, 1), "input_x_gradient").explanation;
-  const double two = row(plan_memory(read_plan(ixg, {"parallel.tensor=2"}), at::kCPU, 1),
-                         "input_x_gradient")
-                         .explanation;
+  const double one =
+      row(plan_memory(read_plan(ixg, {}), at::kCPU, 1), "input_x_gradient").explanation;
+  const double two =
+      row(plan_memory(read_plan(ixg, {"parallel.tensor=2"}), at::kCPU, 1), "input_x_gradient")
+          .explanation;
   EXPECT_LT(two, one);
   EXPECT_GT(two, 0.5 * one);
   // A k the model cannot be split by is a one-line error naming the key, before any work.
@@ -278,8 +279,8 @@ TEST(MemoryPlan, EveryEstimateIsWithinFifteenPercentOfTheTensorPeak) {
     Plan plan = read_plan(dir.file("exp.yaml"), {});
     const MemoryPlan mp = plan_memory(plan, at::kCPU, 1);
     std::unique_ptr<Model> model = load_entry_model(plan.models[0], at::kCPU, "models[0]");
-    const Encoded enc = encode_sample(plan.dataset->get(0), entry_tokenizer(plan.models[0]),
-                                      model->spec().max_positions);
+    const Encoded enc =
+        entry_encoder(plan.models[0]).encode(plan.dataset->get(0), model->spec().max_positions, {});
     ASSERT_EQ(enc.size(), 128);
     MemoryMeter meter;
     {  // one-time tables (the attention kernel choice) before anything is measured

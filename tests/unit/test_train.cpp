@@ -3,12 +3,15 @@
 // the normal loader, the test accuracy their training measured.
 #include <ATen/Parallel.h>
 
+#include <filesystem>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "datasets/dataset.h"
 #include "framework/config/config.h"
+#include "framework/image/image_processor.h"
+#include "framework/image/image_sample.h"
 #include "framework/model/model.h"
 #include "framework/train/train_config.h"
 #include "framework/train/trainer.h"
@@ -225,7 +228,8 @@ TEST(ToyModels, Gpt2ReproducesItsTrainingAccuracy) { expect_toy_model_answers("t
 TEST(ToyModels, LlamaReproducesItsTrainingAccuracy) { expect_toy_model_answers("toy_llama", 0.95); }
 
 // task: classify. A short run of a tiny BERT learns the toy classification task, bitwise
-// deterministically, and writes a classifier checkpoint whose labels and tokenizer the loader reads.
+// deterministically, and writes a classifier checkpoint whose labels and tokenizer the loader
+// reads.
 TrainOptions tiny_classifier(const std::string& family) {
   TrainOptions o;
   o.task = "classify";
@@ -273,6 +277,56 @@ TEST(TrainClassifier, WritesAClassifierTheLoaderAndTokenizerRead) {
   const Tokenizer tok = Tokenizer::from_file(dir.file("tokenizer.json"));
   const Encoding e = tok.encode("truly wonderful film", true);
   EXPECT_EQ(e.tokens, (std::vector<std::string>{"[CLS]", "truly", "wonderful", "film", "[SEP]"}));
+}
+
+// A ViT on the toy shapes: learns, is deterministic, and writes a folder whose config and
+// preprocessor_config.json the loader and the image processor read back.
+TEST(TrainClassifier, TinyVitLearnsTheShapesAndWritesItsImageProcessor) {
+  TrainOptions o = tiny_classifier("vit");
+  o.model.image_size = 16;
+  o.model.patch_size = 4;
+  o.model.hidden = 32;
+  o.optim.lr = 3e-3;
+  o.data.eval_samples = 64;
+  const TrainResult a = train_toy_classifier(o, nullptr);
+  EXPECT_GT(a.loss_curve.front(), 1.2);  // about log(4) at the start
+  EXPECT_LT(a.loss_curve.back(), a.loss_curve.front() - 0.1);
+  EXPECT_GT(a.test_accuracy, 0.4);  // well above a quarter after 150 steps (1 s)
+  EXPECT_EQ(a.spec.labels, (std::vector<std::string>{"circle", "square", "triangle", "cross"}));
+  EXPECT_TRUE(a.tokenizer_json.empty());
+  test::TempDir dir;
+  o.optim.steps = 8;
+  o.optim.warmup_steps = 2;
+  o.output = dir.path();
+  const TrainResult b = train_toy_model(o, nullptr), c = train_toy_classifier(o, nullptr);
+  for (const auto& [name, t] : b.weights) EXPECT_TRUE(at::equal(t, c.weights.at(name))) << name;
+  std::unique_ptr<Model> m = load_model(dir.path());
+  EXPECT_EQ(m->spec().image_size, 16);
+  EXPECT_EQ(m->spec().num_patches(), 16);
+  const ImageProcessor p = ImageProcessor::from_file(dir.file("preprocessor_config.json"));
+  EXPECT_EQ(p.out_height(), 16);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("tokenizer.json")));
+}
+
+// The shipped toy ViT reproduces, through the loader and the image processor, the accuracy its
+// training measured on the toy_shapes test split (four classes; the issue's bar is 95%).
+TEST(ToyModels, VitReproducesItsTrainingAccuracy) {
+  const std::string dir = source_path("datasets/toy/models/toy_vit");
+  std::unique_ptr<Model> m = load_model(dir);
+  const ImageProcessor p = ImageProcessor::from_file(dir + "/preprocessor_config.json");
+  const nlohmann::json log = nlohmann::json::parse(test::read_file(dir + "/train_log.json"));
+  DatasetOptions d;
+  d.limit = log.at("test_total").get<int64_t>();
+  d.image_size = m->spec().image_size;
+  std::vector<Encoded> enc;
+  for (const Sample& s : read_all(*open_dataset("toy_shapes", d))) {
+    enc.push_back(
+        encode_image_sample(s, p, {m->spec().image_size, m->spec().patch_size}, m->spec().labels));
+  }
+  int64_t correct = 0;
+  const double acc = classification_accuracy(*m, enc, 100, &correct);
+  EXPECT_EQ(correct, log.at("test_correct").get<int64_t>());
+  EXPECT_GE(acc, 0.95) << correct << "/" << enc.size();
 }
 
 // The shipped toy BERT reproduces, through the normal loader, the accuracy its training measured
