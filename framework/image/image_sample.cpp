@@ -51,6 +51,9 @@ Encoded encode_image_sample(const Sample& sample, const ImageProcessor& processo
         *sample.mask, sample.image->height, sample.image->width, geometry.patch_size, what);
     e.evidence_mask.assign(static_cast<size_t>(T), 0.0f);
     std::copy(grid.begin(), grid.end(), e.evidence_mask.begin() + 1);
+    // The same rule pixel by pixel (1-pixel patches): the mask at the model input's resolution.
+    e.evidence_pixels =
+        processor.mask_on_grid(*sample.mask, sample.image->height, sample.image->width, 1, what);
   }
   return e;
 }

@@ -21,6 +21,8 @@
 #include "framework/dist/rank_watchdog.h"
 #include "framework/io/shard_writer.h"
 #include "framework/metrics/metrics.h"
+#include "framework/metrics/segmentation.h"
+#include "framework/model/family.h"
 #include "framework/model/synthetic.h"
 #include "framework/run/fingerprint.h"
 #include "framework/run/machine.h"
@@ -100,6 +102,11 @@ RunFingerprint fingerprint_of(const Plan& plan) {
     if (config["dataset"].value("type", "") == "toy_shapes" &&
         config["dataset"].contains("image_size")) {
       shaping["image_size"] = config["dataset"]["image_size"];
+    }
+    // The perturbation test adds metrics to every row: a resume must not mix rows with and
+    // without them (recorded only when on, so fingerprints of runs without it stay as they were).
+    if (plan.perturbation_test.enabled) {
+      shaping["perturbation"] = {{"steps", plan.perturbation_test.steps}};
     }
     f.samples = shaping.dump();
   }
@@ -201,6 +208,16 @@ ResultsMeta run_meta(Communicator& comm, const Plan& plan, const RunLayout& layo
     info.settings = e.impl->settings();
     for (const auto& d : sample_metrics())
       info.metrics[d.name] = {d.higher_is_better, d.description};
+    bool images = false;
+    for (const ModelEntry& m : plan.models) images = images || reads_images(entry_spec(m));
+    if (images) {
+      for (const auto& d : segmentation_metric_defs())
+        info.metrics[d.name] = {d.higher_is_better, d.description};
+    }
+    if (plan.perturbation_test.enabled) {
+      for (const auto& d : perturbation_metrics())
+        info.metrics[d.name] = {d.higher_is_better, d.description};
+    }
     meta.explainers[e.name] = info;
   }
   return meta;

@@ -45,6 +45,10 @@ struct SummaryRow {
   // Samples flagged by the explainer's convergence_flag extra (integrated_gradients: |delta| over
   // delta_tolerance of |f(x) - f(x0)|); -1 when it stores no such flag.
   int64_t convergence_flagged = -1;
+  // metrics.perturbation: the means of pos_auc, neg_auc, pos_acc, neg_acc (NaN when not run).
+  double pos_auc = NAN, neg_auc = NAN, pos_acc = NAN, neg_acc = NAN;
+  // Images with masks: the means of seg_acc, seg_miou, seg_ap (NaN when there are none).
+  double seg_acc = NAN, seg_miou = NAN, seg_ap = NAN;
   std::string settings;  // the explainer's settings in a few words ("kappa 0.7 (correlated), ...")
 };
 

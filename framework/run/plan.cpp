@@ -136,6 +136,20 @@ Plan read_plan(const Config& cfg, const std::string& path) {
             metrics.where("iq_band"), "must be two percentiles [lo, hi] with 0 <= lo < hi <= 100");
   p.iq_lo = band[0];
   p.iq_hi = band[1];
+  if (metrics.is_mapping("perturbation")) {
+    const ConfigNode pert = metrics.child("perturbation");
+    p.perturbation_test.enabled = true;
+    p.perturbation_test.steps = pert.get_int("steps", p.perturbation_test.steps);
+    XAI_CHECK(p.perturbation_test.steps >= 2 && p.perturbation_test.steps <= 100,
+              pert.where("steps"), "must be 2 to 100 removal steps (got ",
+              p.perturbation_test.steps, ")");
+    p.perturbation_test.batch_size = pert.get_int("batch_size", p.perturbation_test.batch_size);
+    XAI_CHECK(p.perturbation_test.batch_size >= 1, pert.where("batch_size"), "must be at least 1");
+    pert.finish();
+  } else {
+    p.perturbation_test.enabled = metrics.get_bool("perturbation", false);
+  }
+  p.perturbation_test_where = metrics.where("perturbation");
   metrics.finish();
 
   const ConfigNode outputs = root.child("outputs");
@@ -217,6 +231,9 @@ Plan read_plan(const Config& cfg, const std::string& path) {
       }
     }
   }
+  XAI_CHECK(!(p.perturbation_test.enabled && p.tensor > 1), p.perturbation_test_where,
+            "the perturbation test does not run under parallel.tensor > 1 yet (HINT: a run "
+            "without tensor parallelism, or metrics.perturbation: false)");
   par.finish();
 
   root.finish();

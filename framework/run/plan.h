@@ -11,6 +11,7 @@
 
 #include "datasets/dataset.h"
 #include "framework/common/host_memory.h"
+#include "framework/eval/perturbation.h"
 #include "framework/model/model.h"
 #include "framework/run/progress.h"
 #include "framework/text/sample_encoder.h"
@@ -63,8 +64,12 @@ struct Plan {
   // outputs.overlays: each image sample's explanation drawn over its image, one PNG per model,
   // explainer and sample under <output>/overlays/<model>/<explainer>/<id>.png.
   bool overlays = false;
-  std::string device = "auto";      // runtime.device as written (resolved per rank)
-  std::string collectives = "mpi";  // runtime.collectives: mpi | nccl
+  // metrics.perturbation: Chefer's positive and negative perturbation test for every explanation
+  // (framework/eval/perturbation.h): true, or {steps, batch_size}.
+  PerturbationSettings perturbation_test;
+  std::string perturbation_test_where;  // "exp.yaml:9: metrics.perturbation: "
+  std::string device = "auto";          // runtime.device as written (resolved per rank)
+  std::string collectives = "mpi";      // runtime.collectives: mpi | nccl
   int64_t threads = 0;
   double rank_timeout = 60;  // runtime.rank_timeout: seconds before a silent rank counts as dead
   int64_t flush_every = 20;

@@ -24,6 +24,7 @@
 #include "framework/dist/rank_watchdog.h"
 #include "framework/io/shard_writer.h"
 #include "framework/metrics/metrics.h"
+#include "framework/metrics/segmentation.h"
 #include "framework/model/model.h"
 #include "framework/run/memory_meter.h"
 #include "framework/run/overlays.h"
@@ -54,17 +55,50 @@ ExtraArray to_extra(const at::Tensor& t) {
   return a;
 }
 
-// AP and AR of one explanation over the explained positions; empty when there is no evidence.
+// metrics.perturbation: the positive and negative perturbation curves of one explanation, as
+// metrics (their areas), an extra "perturbation" (4, steps: positive and negative probability,
+// then positive and negative argmax hits) and the seconds they took.
+void add_perturbation_test(Model& model, const Encoded& enc, const PerturbationSettings& settings,
+                           ExplanationRecord& er) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const PerturbationCurves c = perturbation_curves(model, enc, er.relevance, settings);
+  er.metrics["pos_auc"] = c.positive_auc;
+  er.metrics["neg_auc"] = c.negative_auc;
+  er.metrics["pos_acc"] = c.positive_auc_correct;
+  er.metrics["neg_acc"] = c.negative_auc_correct;
+  ExtraArray curves;
+  curves.shape = {4, static_cast<int64_t>(c.fractions.size())};
+  for (const auto* v :
+       {&c.positive_prob, &c.negative_prob, &c.positive_correct, &c.negative_correct})
+    for (double x : *v) curves.values.push_back(static_cast<float>(x));
+  er.extras["perturbation"] = std::move(curves);
+  er.cost["perturbation_seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// AP and AR of one explanation over the explained positions (|relevance|), and for an image with a
+// mask the segmentation metrics of the |relevance| map; empty when there is no evidence.
 std::map<std::string, double> sample_metrics_of(const std::vector<float>& relevance,
                                                 const Encoded& enc) {
   if (enc.evidence_mask.empty()) return {};
+  std::map<std::string, double> out;
+  if (!enc.evidence_pixels.empty()) {  // an image with a mask: Chefer's segmentation metrics too
+    const int64_t S = enc.pixel_shape[1];
+    const int64_t G =
+        static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(enc.size() - 1))));
+    std::vector<double> grid;
+    for (size_t t = 1; t < relevance.size(); ++t) grid.push_back(std::abs(relevance[t]));
+    out = segmentation_metrics(grid, G, enc.evidence_pixels, S);
+  }
   std::vector<double> x, y;
   for (int64_t i = 0; i < enc.size(); ++i) {
     if (!enc.explain_mask[i]) continue;
     x.push_back(std::abs(static_cast<double>(relevance[i])));
     y.push_back(enc.evidence_mask[i]);
   }
-  return {{"ap", average_precision(x, y)}, {"ar", average_recall(x, y)}};
+  out["ap"] = average_precision(x, y);
+  out["ar"] = average_recall(x, y);
+  return out;
 }
 
 // Flushes the finished samples within ~50 ms of a stop signal, from its own thread: the sample in
@@ -447,15 +481,19 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
           er.per_target = to_vector(ex.per_target);
           for (const auto& [name, t] : ex.extras) er.extras[name] = to_extra(t);
           er.metrics = sample_metrics_of(er.relevance, enc);
-          if (plan.overlays && sample.is_image() && group_root) {
-            write_overlay(overlay_path(plan.out_dir, m.name, x.name, id), sample, enc, er.relevance,
-                          encoder);
-          }
           er.cost = {{"seconds", ex.cost.seconds},
                      {"forward_passes", static_cast<double>(ex.cost.forward_passes)},
                      {"sequences", static_cast<double>(ex.cost.sequences)},
                      {"backward_passes", static_cast<double>(ex.cost.backward_passes)},
                      {"peak_bytes", static_cast<double>(meter.peak_extra_bytes())}};
+          // Evaluations after the explainer's cost is taken (their time and memory are not its).
+          if (plan.perturbation_test.enabled && group_root) {
+            add_perturbation_test(*model, enc, plan.perturbation_test, er);
+          }
+          if (plan.overlays && sample.is_image() && group_root) {
+            write_overlay(overlay_path(plan.out_dir, m.name, x.name, id), sample, enc, er.relevance,
+                          encoder);
+          }
           rec.explanations[x.name] = std::move(er);
         } catch (const std::exception& e) {
           if (!group_root) continue;

@@ -63,6 +63,17 @@ std::vector<SummaryRow> summarize(const ResultsReader& reader,
       r.mar = mean(ar);
       r.map_iq = interquartile_mean(ap, iq_lo, iq_hi);
       r.mar_iq = interquartile_mean(ar, iq_lo, iq_hi);
+      if (t.metrics.count("seg_acc")) {
+        r.seg_acc = mean(col(t.metrics, "seg_acc"));
+        r.seg_miou = mean(col(t.metrics, "seg_miou"));
+        r.seg_ap = mean(col(t.metrics, "seg_ap"));
+      }
+      if (t.metrics.count("pos_auc")) {
+        r.pos_auc = mean(col(t.metrics, "pos_auc"));
+        r.neg_auc = mean(col(t.metrics, "neg_auc"));
+        r.pos_acc = mean(col(t.metrics, "pos_acc"));
+        r.neg_acc = mean(col(t.metrics, "neg_acc"));
+      }
       r.seconds_per_sample = mean(col(t.cost, "seconds"));
       r.forward_passes = mean(col(t.cost, "forward_passes"));
       r.backward_passes = mean(col(t.cost, "backward_passes"));
@@ -97,14 +108,32 @@ std::string format_summary(const std::vector<SummaryRow>& rows) {
     std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
     return std::string(buf);
   };
+  // The perturbation test's columns (Chefer's accuracy AUCs, %) only when it ran.
+  bool perturbation = false, segmentation = false;
+  for (const auto& r : rows) {
+    perturbation = perturbation || std::isfinite(r.pos_acc);
+    segmentation = segmentation || std::isfinite(r.seg_miou);
+  }
   std::vector<std::vector<std::string>> cells = {{"method", "model", "mAP", "mAP_IQ", "mAR",
                                                   "mAR_IQ", "s/sample", "peak MB", "fwd", "bwd",
                                                   "samples", "failed", "settings"}};
+  // Optional columns go after mAR_IQ, segmentation then perturbation.
+  if (perturbation) cells[0].insert(cells[0].begin() + 6, {"pos_acc", "neg_acc"});
+  if (segmentation) cells[0].insert(cells[0].begin() + 6, {"seg_acc", "seg_mIoU", "seg_AP"});
   for (const auto& r : rows) {
     cells.push_back({r.explainer, r.model, num(100 * r.map, 1), num(100 * r.map_iq, 1),
                      num(100 * r.mar, 1), num(100 * r.mar_iq, 1), num(r.seconds_per_sample, 3),
                      num(r.peak_mb, 1), num(r.forward_passes, 1), num(r.backward_passes, 1),
                      std::to_string(r.samples), std::to_string(r.failures), r.settings});
+    if (perturbation) {
+      cells.back().insert(cells.back().begin() + 6,
+                          {num(100 * r.pos_acc, 1), num(100 * r.neg_acc, 1)});
+    }
+    if (segmentation) {
+      cells.back().insert(
+          cells.back().begin() + 6,
+          {num(100 * r.seg_acc, 1), num(100 * r.seg_miou, 1), num(100 * r.seg_ap, 1)});
+    }
   }
   std::vector<size_t> width(cells[0].size(), 0);
   for (const auto& row : cells)
@@ -231,6 +260,17 @@ MergedRun merge_run(const std::string& out_dir,
       row["mean_abs_convergence_delta"] = number_or_null(r.mean_abs_convergence_delta);
     }
     if (r.convergence_flagged >= 0) row["convergence_flagged"] = r.convergence_flagged;
+    if (!std::isnan(r.seg_miou)) {
+      row["segmentation"] = {{"seg_acc", number_or_null(r.seg_acc)},
+                             {"seg_miou", number_or_null(r.seg_miou)},
+                             {"seg_ap", number_or_null(r.seg_ap)}};
+    }
+    if (!std::isnan(r.pos_auc)) {
+      row["perturbation"] = {{"pos_auc", number_or_null(r.pos_auc)},
+                             {"neg_auc", number_or_null(r.neg_auc)},
+                             {"pos_acc", number_or_null(r.pos_acc)},
+                             {"neg_acc", number_or_null(r.neg_acc)}};
+    }
     row["settings"] = r.settings;
     j["summary"].push_back(row);
   }

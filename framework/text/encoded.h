@@ -65,6 +65,9 @@ struct Encoded {
   // stored relevance and per-target scores are NaN, "no score" (see keep_explained).
   std::vector<uint8_t> explain_mask;
   std::vector<float> evidence_mask;  // (T) 1 where the token overlaps the evidence; empty = none
+  // An image sample with a mask: the mask at the model input's resolution (H x W of pixel_shape,
+  // row-major, in [0, 1]), for the segmentation metrics; empty otherwise.
+  std::vector<float> evidence_pixels;
   // (T) byte spans: into `prompt` for positions < prompt_len, into `target` after.
   std::vector<ByteSpan> offsets;
   std::vector<std::string> tokens;  // (T) vocabulary strings, for display

@@ -44,6 +44,8 @@ grep -q "label 'happy' is not a class of the model (classes: negative, neutral, 
 rm -rf "$out"
 summary=$("$xai" run configs/encoders.yaml --set dataset.limit=5 --set "output=$out" \
   --set runtime.progress=off) || fail "xai run configs/encoders.yaml failed"
+grep -q "^method .* mAR_IQ  pos_acc  neg_acc" <<<"$summary" ||
+  fail "encoders.yaml: no perturbation columns: $summary"
 names=$(sed -n 's/^  - name: *\([a-z_]*\).*/\1/p' configs/encoders.yaml)
 [ "$(wc -w <<<"$names")" -ge 12 ] || fail "found only $(wc -w <<<"$names") explainers"
 for name in $names; do

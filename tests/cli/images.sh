@@ -79,6 +79,11 @@ n=$(find "$out/run/overlays/toy_vit" -name '*.png' | wc -l)
 
 summary=$("$xai" run configs/images.yaml --set dataset.limit=5 --set "output=$out/yaml" \
   --set runtime.progress=off) || fail "xai run configs/images.yaml failed"
+grep -q "^method .* seg_mIoU  seg_AP  pos_acc  neg_acc" <<<"$summary" ||
+  fail "images.yaml: no segmentation and perturbation columns: $summary"
+grep -q '"perturbation": {' "$out/yaml/results.json" || fail "images.yaml: no perturbation summary"
+err=$("$xai" run configs/images.yaml --set 'metrics.perturbation={steps: 1}' --set "output=$out/bad" 2>&1 || true)
+grep -q "metrics.perturbation.steps: must be 2 to 100" <<<"$err" || fail "steps 1: $err"
 names=$(sed -n 's/^  - name: *\([a-z_]*\).*/\1/p' configs/images.yaml)
 [ "$(wc -w <<<"$names")" -ge 12 ] || fail "found only $(wc -w <<<"$names") explainers"
 for name in $names; do

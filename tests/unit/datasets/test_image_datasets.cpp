@@ -118,7 +118,9 @@ TEST(ImageDatasets, FolderAndJsonlIndexReadTheSameImages) {
     const Sample original = toy::toy_shape_sample(o, std::stoll(stem.substr(stem.size() - 5)));
     EXPECT_EQ(f.image->data, original.image->data) << "PNG round trip";
   }
-  if (folder->size() > 1) EXPECT_LE(folder->get(0).label, folder->get(folder->size() - 1).label);
+  if (folder->size() > 1) {
+    EXPECT_LE(folder->get(0).label, folder->get(folder->size() - 1).label);
+  }
 }
 
 TEST(ImageDatasets, ABadImageFailsItsSampleAloneNamingLineAndFile) {
@@ -179,6 +181,12 @@ TEST(ImageSamples, EncodeToThePatchViewWithTheMaskAsEvidence) {
     covered += e.evidence_mask[static_cast<size_t>(t)];
   }
   EXPECT_GT(covered, 1.0);
+  // At the model's own size the pixel-level evidence is the mask itself (pixel centres map onto
+  // pixel centres).
+  ASSERT_EQ(e.evidence_pixels.size(), 32u * 32u);
+  for (size_t i = 0; i < e.evidence_pixels.size(); ++i) {
+    ASSERT_FLOAT_EQ(e.evidence_pixels[i], s.mask->data[i] / 255.0f) << i;
+  }
 }
 
 TEST(ImageSamples, MismatchesAreOneLineErrors) {
