@@ -20,12 +20,17 @@ Explanation InputXGradient::explain(Model& model, const Encoded& sample, Explain
   check_gradient_sample(sample, "input_x_gradient");
   Explanation out;
   at::Tensor scores = at::zeros({sample.num_targets(), sample.size()}, at::kFloat);  // (n, T)
+  std::vector<at::Tensor> pixel_maps;
   embedding_gradients(
       model, sample, options_.common.target,
       [&](int64_t t, const at::Tensor& e, const at::Tensor& g) {
         scores[t] = aggregate_embedding(e * g, options_.common.embedding).to(at::kCPU);
       },
-      out.cost, ctx);
+      out.cost, ctx,
+      [&](int64_t, const at::Tensor& x, const at::Tensor& g) {
+        pixel_maps.push_back((x.to(at::kFloat) * g).sum(0).to(at::kCPU));  // (H, W), signed
+      });
+  if (!pixel_maps.empty()) out.extras[kPixelRelevance] = at::stack(pixel_maps);
   out.per_target = finish_scores(scores, sample, options_.common);
   out.relevance = aggregate_targets(out.per_target, options_.common.target_aggregation);
   out.cost.seconds =

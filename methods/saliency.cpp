@@ -46,14 +46,25 @@ bool leading_bos(const Encoded& sample) {
 void embedding_gradients(
     Model& model, const Encoded& sample, TargetFunction f,
     const std::function<void(int64_t, const at::Tensor&, const at::Tensor&)>& visit, Cost& cost,
-    ExplainContext& ctx) {
+    ExplainContext& ctx,
+    const std::function<void(int64_t, const at::Tensor&, const at::Tensor&)>& visit_pixels) {
   const int64_t n = sample.num_targets();
   // The written-out attention runs only with grad mode on, whatever the caller's mode.
   at::AutoGradMode grad_mode(true);
   const at::Device dev = model.device();
   at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(dev);  // (n)
   const SampleInput input = sample_input(model, sample);
-  at::Tensor e = input.embeddings(model).detach().requires_grad_(true);  // (1, T, D)
+  // An image with a pixel visitor: the pixels are the leaf and the embeddings a node after the
+  // patch projection, so one backward gives both gradients.
+  const bool pixels = sample.image() && visit_pixels;
+  at::Tensor px;
+  at::Tensor e;
+  if (pixels) {
+    px = input.pixels.detach().to(at::kFloat).requires_grad_(true);  // (1, C, H, W)
+    e = model.embed_pixels(px);                                      // (1, T, D)
+  } else {
+    e = input.embeddings(model).detach().requires_grad_(true);  // (1, T, D)
+  }
   ForwardRequest req;
   req.inputs_embeds = e;
   input.set_types(req);
@@ -63,9 +74,15 @@ void embedding_gradients(
   at::Tensor values = target_function(out.logits[0], targets, f, model.vocab_slice());  // (n)
   const at::Tensor embeddings = e.detach()[0].to(at::kFloat);                           // (T, D)
   for (int64_t t = 0; t < n; ++t) {
-    // autograd::grad reaches only e: weights never accumulate gradients.
-    at::Tensor g = torch::autograd::grad({values[t]}, {e}, {}, /*retain_graph=*/t + 1 < n)[0];
-    visit(t, embeddings, g[0].to(at::kFloat));  // (T, D)
+    // autograd::grad reaches only e (and px): weights never accumulate gradients.
+    if (pixels) {
+      const auto g = torch::autograd::grad({values[t]}, {e, px}, {}, /*retain_graph=*/t + 1 < n);
+      visit(t, embeddings, g[0][0].to(at::kFloat));             // (T, D)
+      visit_pixels(t, px.detach()[0], g[1][0].to(at::kFloat));  // (C, H, W)
+    } else {
+      at::Tensor g = torch::autograd::grad({values[t]}, {e}, {}, /*retain_graph=*/t + 1 < n)[0];
+      visit(t, embeddings, g[0].to(at::kFloat));  // (T, D)
+    }
     if (ctx.progress) ctx.progress(t + 1, n);
   }
   cost.forward_passes += 1;
@@ -86,13 +103,19 @@ Explanation Saliency::explain(Model& model, const Encoded& sample, ExplainContex
   const auto t_start = std::chrono::steady_clock::now();
   check_gradient_sample(sample, "saliency");
   Explanation out;
-  at::Tensor scores = at::zeros({sample.num_targets(), sample.size()}, at::kFloat);  // (n, T)
+  const int64_t n = sample.num_targets();
+  at::Tensor scores = at::zeros({n, sample.size()}, at::kFloat);  // (n, T)
+  std::vector<at::Tensor> pixel_maps;
   embedding_gradients(
       model, sample, options_.common.target,
       [&](int64_t t, const at::Tensor&, const at::Tensor& g) {
         scores[t] = aggregate_embedding(g, options_.common.embedding).to(at::kCPU);
       },
-      out.cost, ctx);
+      out.cost, ctx,
+      [&](int64_t, const at::Tensor&, const at::Tensor& g) {
+        pixel_maps.push_back(g.abs().sum(0).to(at::kCPU));  // (H, W)
+      });
+  if (!pixel_maps.empty()) out.extras[kPixelRelevance] = at::stack(pixel_maps);
   out.per_target = finish_scores(scores, sample, options_.common);
   out.relevance = aggregate_targets(out.per_target, options_.common.target_aggregation);
   out.cost.seconds =

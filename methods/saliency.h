@@ -35,10 +35,19 @@ bool leading_bos(const Encoded& sample);
 // gradient), the LM head only at the predicting positions, then one backward per target through
 // the same graph. `visit(t, E, g)` receives E (T, D) and g = df_t/dE (T, D), both float32 on the
 // model's device. Adds 1 forward, 1 sequence and n backward passes to `cost`.
-void embedding_gradients(Model& model, const Encoded& sample, TargetFunction f,
-                         const std::function<void(int64_t t, const at::Tensor& embeddings,
-                                                  const at::Tensor& gradient)>& visit,
-                         Cost& cost, ExplainContext& ctx);
+// For an image sample, `visit_pixels(t, x, gx)` (when given) also receives its pixels x (C, H, W)
+// and gx = df_t/dx from the same backward: the patch projection's transpose applied to g.
+void embedding_gradients(
+    Model& model, const Encoded& sample, TargetFunction f,
+    const std::function<void(int64_t t, const at::Tensor& embeddings, const at::Tensor& gradient)>&
+        visit,
+    Cost& cost, ExplainContext& ctx,
+    const std::function<void(int64_t t, const at::Tensor& pixels, const at::Tensor& gradient)>&
+        visit_pixels = nullptr);
+
+// The extra "pixel_relevance" of a gradient method on an image: (n_targets, H, W), each target's
+// per-pixel map summed over the channels (IxG: x * gx; saliency: |gx|).
+constexpr const char* kPixelRelevance = "pixel_relevance";
 
 // ---- saliency
 // -------------------------------------------------------------------------------------

@@ -406,22 +406,30 @@ int64_t ImageProcessor::out_width() const {
   return config_.shortest_edge > 0 ? -1 : config_.width;
 }
 
+ImageProcessor::Geometry ImageProcessor::geometry(int64_t height, int64_t width,
+                                                  const std::string& what) const {
+  const ImageProcessorConfig& c = config_;
+  const auto [rh, rw] = resized_size(height, width);
+  Geometry g{rh, rw, 0, 0, rh, rw};
+  if (c.do_center_crop) {
+    XAI_CHECK(c.crop_height <= rh && c.crop_width <= rw, what, ": the ", rh, "x", rw,
+              " resized image is smaller than the ", c.crop_height, "x", c.crop_width, " crop (",
+              c.type, ")");
+    g.top = (rh - c.crop_height) / 2;  // transformers' center_crop
+    g.left = (rw - c.crop_width) / 2;
+    g.height = c.crop_height;
+    g.width = c.crop_width;
+  }
+  return g;
+}
+
 std::vector<float> ImageProcessor::preprocess(const Image& input, const std::string& what) const {
   const ImageProcessorConfig& c = config_;
   XAI_CHECK(!input.empty(), what, ": the image has zero size");
   Image image = to_rgb(input);  // transformers hands Pillow 3-channel arrays either way
-  const auto [rh, rw] = resized_size(image.height, image.width);
-  if (c.do_resize) image = resize_like_pillow(image, rw, rh, c.resample);
-  int64_t top = 0, left = 0, H = image.height, W = image.width;
-  if (c.do_center_crop) {
-    XAI_CHECK(c.crop_height <= H && c.crop_width <= W, what, ": the ", H, "x", W,
-              " resized image is smaller than the ", c.crop_height, "x", c.crop_width, " crop (",
-              c.type, ")");
-    top = (H - c.crop_height) / 2;
-    left = (W - c.crop_width) / 2;
-    H = c.crop_height;
-    W = c.crop_width;
-  }
+  const Geometry g = geometry(image.height, image.width, what);
+  if (c.do_resize) image = resize_like_pillow(image, g.resized_width, g.resized_height, c.resample);
+  const int64_t top = g.top, left = g.left, H = g.height, W = g.width;
   // transformers: rescale in float64 then to float32, normalise in float32.
   std::vector<float> out(static_cast<size_t>(3 * H * W));
   for (int64_t ch = 0; ch < 3; ++ch) {
@@ -446,14 +454,9 @@ std::vector<float> ImageProcessor::mask_on_grid(const Image& mask_in, int64_t im
             mask_in.width, "x", mask_in.height, " pixels, its image ", image_width, "x",
             image_height, " (a mask must have its image's size)");
   const Image mask = to_gray(mask_in);
-  const auto [rh, rw] = resized_size(image_height, image_width);
-  int64_t top = 0, left = 0, H = rh, W = rw;
-  if (config_.do_center_crop) {
-    top = (rh - config_.crop_height) / 2;
-    left = (rw - config_.crop_width) / 2;
-    H = config_.crop_height;
-    W = config_.crop_width;
-  }
+  const Geometry geo = geometry(image_height, image_width, what);
+  const int64_t rh = geo.resized_height, rw = geo.resized_width;
+  const int64_t top = geo.top, left = geo.left, H = geo.height, W = geo.width;
   XAI_CHECK(patch > 0 && H % patch == 0 && W % patch == 0, what, ": the ", H, "x", W,
             " model input does not split into ", patch, "-pixel patches");
   const int64_t gh = H / patch, gw = W / patch;

@@ -62,6 +62,13 @@ class ImageProcessor {
   int64_t out_width() const;
   // The size the image is resized to before the crop, for an image of this size.
   std::pair<int64_t, int64_t> resized_size(int64_t height, int64_t width) const;
+  // Where the model input lies in the resized image: resized (rh, rw), then the crop's top-left
+  // corner and size (the whole resized image without a crop). Throws xai::Error naming `what`
+  // when the crop is larger than the resized image.
+  struct Geometry {
+    int64_t resized_height, resized_width, top, left, height, width;
+  };
+  Geometry geometry(int64_t height, int64_t width, const std::string& what) const;
 
   // C x H x W float32 pixels (C = 3), row-major. `what` names the image in errors (a crop larger
   // than the resized image).

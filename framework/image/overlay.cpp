@@ -31,15 +31,9 @@ Image heatmap_overlay(const Image& image_in, const std::vector<double>& grid, in
     const double v = grid[static_cast<size_t>(y * grid_w + x)];
     return std::isnan(v) || mx <= 0 ? 0.0 : std::fabs(v) / mx;
   };
-  const ImageProcessorConfig& c = processor.config();
-  const auto [rh, rw] = processor.resized_size(image.height, image.width);
-  int64_t top = 0, left = 0, H = rh, W = rw;
-  if (c.do_center_crop) {
-    top = (rh - c.crop_height) / 2;
-    left = (rw - c.crop_width) / 2;
-    H = c.crop_height;
-    W = c.crop_width;
-  }
+  const ImageProcessor::Geometry geo = processor.geometry(image.height, image.width, "overlay");
+  const int64_t rh = geo.resized_height, rw = geo.resized_width;
+  const int64_t top = geo.top, left = geo.left, H = geo.height, W = geo.width;
   Image out = image;
   for (int64_t y = 0; y < image.height; ++y) {
     // The pixel centre in model-input coordinates, then in grid cells (centre convention).
