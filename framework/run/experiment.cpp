@@ -29,6 +29,7 @@
 #include "framework/run/memory_plan.h"
 #include "framework/run/output_folder.h"
 #include "framework/run/plan.h"
+#include "framework/run/pruning_stage.h"
 #include "framework/run/rank_calls.h"
 #include "framework/run/sample_loop.h"
 
@@ -328,6 +329,13 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   result.results_h5 = paths.at(0);
   result.results_json = paths.at(1);
   result.missing = std::stoll(paths.at(2));
+  // AttAttr's pruning experiment needs every sample's head importance: a complete run only.
+  if (plan.pruning.enabled && result.missing == 0 && !result.interrupted) {
+    on_root(comm, [&] {
+      run_pruning_stage(plan, result.results_h5, result.results_json, log);
+      return std::vector<std::string>{};
+    });
+  }
   result.rows = merged.rows;
   return result;
 }

@@ -150,6 +150,29 @@ Plan read_plan(const Config& cfg, const std::string& path) {
     p.perturbation_test.enabled = metrics.get_bool("perturbation", false);
   }
   p.perturbation_test_where = metrics.where("perturbation");
+  if (metrics.is_mapping("pruning")) {
+    const ConfigNode pr = metrics.child("pruning");
+    p.pruning.enabled = true;
+    p.pruning.explainer = pr.get_string("explainer", p.pruning.explainer);
+    p.pruning.steps = pr.get_int("steps", p.pruning.steps);
+    XAI_CHECK(p.pruning.steps >= 2 && p.pruning.steps <= 1000, pr.where("steps"),
+              "must be 2 to 1000 points (got ", p.pruning.steps, ")");
+    pr.finish();
+  } else {
+    p.pruning.enabled = metrics.get_bool("pruning", false);
+  }
+  if (p.pruning.enabled) {
+    const std::string where = metrics.where("pruning");
+    const ExplainerEntry* named = nullptr;
+    for (const ExplainerEntry& x : p.explainers) {
+      if (x.name == p.pruning.explainer) named = &x;
+    }
+    XAI_CHECK(named != nullptr, where, "ranks heads by explainer '", p.pruning.explainer,
+              "', which the experiment does not have (HINT: add {name: attattr} to explainers, or "
+              "set metrics.pruning.explainer)");
+    XAI_CHECK(named->method == "attattr", where, "explainer '", named->name, "' is ", named->method,
+              ", and only attattr gives head importances");
+  }
   metrics.finish();
 
   const ConfigNode outputs = root.child("outputs");

@@ -12,6 +12,7 @@
 #include "datasets/dataset.h"
 #include "framework/common/host_memory.h"
 #include "framework/eval/perturbation.h"
+#include "framework/eval/pruning.h"
 #include "framework/model/model.h"
 #include "framework/run/progress.h"
 #include "framework/text/sample_encoder.h"
@@ -67,9 +68,12 @@ struct Plan {
   // metrics.perturbation: Chefer's positive and negative perturbation test for every explanation
   // (framework/eval/perturbation.h): true, or {steps, batch_size}.
   PerturbationSettings perturbation_test;
-  std::string perturbation_test_where;  // "exp.yaml:9: metrics.perturbation: "
-  std::string device = "auto";          // runtime.device as written (resolved per rank)
-  std::string collectives = "mpi";      // runtime.collectives: mpi | nccl
+  std::string perturbation_test_where;
+  // metrics.pruning: AttAttr's head-pruning experiment after the merge (pruning_stage.h): true, or
+  // {explainer (attattr), steps (20)}.
+  PruningSettings pruning;          // "exp.yaml:9: metrics.perturbation: "
+  std::string device = "auto";      // runtime.device as written (resolved per rank)
+  std::string collectives = "mpi";  // runtime.collectives: mpi | nccl
   int64_t threads = 0;
   double rank_timeout = 60;  // runtime.rank_timeout: seconds before a silent rank counts as dead
   int64_t flush_every = 20;

@@ -46,6 +46,8 @@ summary=$("$xai" run configs/encoders.yaml --set dataset.limit=5 --set "output=$
   --set runtime.progress=off) || fail "xai run configs/encoders.yaml failed"
 grep -q "^method .* mAR_IQ  pos_acc  neg_acc" <<<"$summary" ||
   fail "encoders.yaml: no perturbation columns: $summary"
+grep -q '"pruning": {' "$out/results.json" || fail "encoders.yaml: no pruning in results.json"
+[ -s "$out/pruning_toy_bert.svg" ] || fail "encoders.yaml: no pruning_toy_bert.svg"
 names=$(sed -n 's/^  - name: *\([a-z_]*\).*/\1/p' configs/encoders.yaml)
 [ "$(wc -w <<<"$names")" -ge 12 ] || fail "found only $(wc -w <<<"$names") explainers"
 for name in $names; do

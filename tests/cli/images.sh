@@ -82,8 +82,12 @@ summary=$("$xai" run configs/images.yaml --set dataset.limit=5 --set "output=$ou
 grep -q "^method .* seg_mIoU  seg_AP  pos_acc  neg_acc" <<<"$summary" ||
   fail "images.yaml: no segmentation and perturbation columns: $summary"
 grep -q '"perturbation": {' "$out/yaml/results.json" || fail "images.yaml: no perturbation summary"
+grep -q '"pruning": {' "$out/yaml/results.json" || fail "images.yaml: no pruning in results.json"
+[ -s "$out/yaml/pruning_toy_vit.svg" ] || fail "images.yaml: no pruning_toy_vit.svg"
 err=$("$xai" run configs/images.yaml --set 'metrics.perturbation={steps: 1}' --set "output=$out/bad" 2>&1 || true)
 grep -q "metrics.perturbation.steps: must be 2 to 100" <<<"$err" || fail "steps 1: $err"
+err=$("$xai" run configs/images.yaml --set 'metrics.pruning={explainer: nope}' --set "output=$out/bad" 2>&1 || true)
+grep -q "metrics.pruning: ranks heads by explainer 'nope'" <<<"$err" || fail "pruning nope: $err"
 names=$(sed -n 's/^  - name: *\([a-z_]*\).*/\1/p' configs/images.yaml)
 [ "$(wc -w <<<"$names")" -ge 12 ] || fail "found only $(wc -w <<<"$names") explainers"
 for name in $names; do

@@ -1,0 +1,49 @@
+// AttAttr's head-pruning experiment (Hao et al. 2021, section 4): rank the attention heads by
+// their importance I_h = E_x[max_ij Attr_h(A)[i, j]] (the mean over a run's samples of attattr's
+// per-sample head_importance extra), prune them least important first, and measure the accuracy
+// after each step; beside it the same curve for heads ranked by their attention,
+// E_x[max_ij A_h[i, j]], the paper's baseline. A head is pruned by zeroing its attention
+// probabilities (its output is then 0), as transformers' head_mask does.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "framework/model/model.h"
+#include "framework/text/encoded.h"
+
+namespace xai {
+
+struct PruningSettings {
+  bool enabled = false;
+  std::string explainer = "attattr";  // whose head_importance extra ranks the heads
+  int64_t steps = 20;                 // points on the curve (at most one per head)
+};
+
+struct PruningCurves {
+  int64_t layers = 0, heads = 0;
+  std::vector<double> importance;  // (L * H) row-major: the explainer's mean head importance
+  std::vector<double> attention;   // (L * H): mean over samples of the head's largest attention
+  std::vector<int64_t> pruned;     // heads pruned at each point, 0 .. L * H
+  std::vector<double> accuracy_by_importance, accuracy_by_attention;  // at each point
+  int64_t samples = 0, forward_passes = 0;
+};
+
+// `importance` (L * H); the samples those importances came from (classification or next-token
+// targets: a sample is right when every target is the argmax). Throws xai::Error when the sizes
+// do not match the model.
+PruningCurves pruning_curves(Model& model, const std::vector<Encoded>& samples,
+                             const std::vector<double>& importance, int64_t steps);
+
+// The two curves as an SVG line chart (accuracy against heads pruned), for a report or a browser.
+std::string pruning_svg(const PruningCurves& c, const std::string& title);
+
+// The logits at the sample's logit positions (1, n, V) with the heads where `keep` (L, H) is 0
+// pruned; `keep` undefined: none.
+at::Tensor pruned_logits(Model& model, const Encoded& sample, const at::Tensor& keep);
+
+// The order heads are pruned in: ascending score, ties by (layer, head).
+std::vector<int64_t> pruning_order(const std::vector<double>& scores);
+
+}  // namespace xai
