@@ -9,6 +9,7 @@
 #include "framework/common/error.h"
 #include "framework/model/tensor_parallel.h"
 #include "methods/attention.h"
+#include "methods/attribution_tree.h"
 
 namespace xai {
 
@@ -21,6 +22,10 @@ std::string AttAttrOptions::to_json() const {
   j["token_score"] = token_score;
   j["label"] = label;
   j["layers"] = layers;
+  if (tree) {  // only when on: parameters of runs without the tree stay as they were
+    j["tree"] = true;
+    j["tree_tau"] = tree_tau;
+  }
   return attention_detail::with_common(j.dump(), common);
 }
 
@@ -38,6 +43,8 @@ AttAttr::AttAttr(AttAttrOptions options) : options_(std::move(options)) {
   std::sort(sorted.begin(), sorted.end());
   XAI_CHECK_OPTION(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), "layers",
                    "attattr: layers lists a layer twice");
+  XAI_CHECK_OPTION(options_.tree_tau > 0 && options_.tree_tau < 1, "tree_tau",
+                   "attattr: tree_tau must be in (0, 1) (got ", options_.tree_tau, ")");
 }
 
 void AttAttr::check_model(const Model& model) const {
@@ -84,6 +91,8 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
 
   at::Tensor scores = at::zeros({s.n, s.T}, fopts);  // (n, T)
   at::Tensor importance = at::zeros({L, H}, fopts);  // (L, H)
+  // With the tree: per layer the attribution summed over heads and targets (T, T).
+  std::vector<at::Tensor> layer_attr(static_cast<size_t>(L));
   int64_t done = 0;
   for (int l : layers) {
     at::Tensor A;               // (1, H, T, T) layer l's clean probabilities
@@ -127,15 +136,39 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
     const at::Tensor a = A[0].to(at::kFloat);  // (H, T, T)
     for (int64_t t = 0; t < s.n; ++t) {
       at::Tensor attr = a * G[t] / static_cast<double>(m);  // (H, T, T)
-      scores[t] += row ? attr.select(1, sample.logit_position(t)).sum(0)
-                       : attr.sum(at::IntArrayRef{0, 1});
+      scores[t] +=
+          row ? attr.select(1, sample.logit_position(t)).sum(0) : attr.sum(at::IntArrayRef{0, 1});
       importance[l] += std::get<0>(attr.flatten(1).max(1));
+      if (options_.tree) {
+        const at::Tensor summed = attr.sum(0).to(at::kCPU, at::kDouble);
+        at::Tensor& acc = layer_attr[static_cast<size_t>(l)];
+        acc = acc.defined() ? acc + summed : summed;
+      }
     }
   }
 
   out.per_target = finish_scores(scores, sample, options_.common);
   out.relevance = aggregate_targets(out.per_target, options_.common.target_aggregation);
   out.extras["head_importance"] = importance.to(at::kCPU);
+  if (options_.tree) {
+    std::vector<std::vector<double>> mats;
+    for (int l = 0; l < L; ++l) {
+      const at::Tensor a = layer_attr[static_cast<size_t>(l)].defined()
+                               ? layer_attr[static_cast<size_t>(l)].contiguous()
+                               : at::zeros({s.T, s.T}, at::kDouble);
+      mats.emplace_back(a.data_ptr<double>(), a.data_ptr<double>() + a.numel());
+    }
+    const AttributionTree tree = attribution_tree(mats, s.T, options_.tree_tau);
+    at::Tensor edges = at::zeros({static_cast<int64_t>(tree.edges.size()), 4}, at::kFloat);
+    for (size_t k = 0; k < tree.edges.size(); ++k) {
+      const AttributionEdge& e = tree.edges[k];
+      edges[static_cast<int64_t>(k)] =
+          at::tensor({static_cast<float>(e.layer), static_cast<float>(e.from),
+                      static_cast<float>(e.to), static_cast<float>(e.score)});
+    }
+    out.extras["tree_edges"] = edges;
+    out.extras["tree_top"] = at::full({1}, static_cast<float>(tree.top));
+  }
   out.cost.seconds = attention_detail::seconds_since(start);
   return out;
 }

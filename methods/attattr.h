@@ -19,8 +19,8 @@
 namespace xai {
 
 struct AttAttrOptions {
-  int64_t steps = 20;       // m, Riemann points alpha_i = i / m, i = 0..m-1
-  int64_t batch_size = 10;  // alpha points per forward
+  int64_t steps = 20;             // m, Riemann points alpha_i = i / m, i = 0..m-1
+  int64_t batch_size = 10;        // alpha points per forward
   bool batch_size_given = false;  // set in the config (the memory planner then keeps it)
   // "row": s_j = sum_l sum_h Attr_l[h, p_t, j], the predicting row (comparable to Chefer and
   // rollout); "column_sum": s_j = sum_l sum_h sum_i Attr_l[h, i, j], all attribution out of j.
@@ -30,6 +30,10 @@ struct AttAttrOptions {
   // other method), or "predicted", the model's own argmax at p_t (the paper's "probability of
   // the predicted label").
   std::string label = "target";
+  // The attribution tree (methods/attribution_tree.h) from the head-summed attributions summed
+  // over the targets: extras "tree_edges" (E, 4: layer, from, to, score) and "tree_top" (1).
+  bool tree = false;
+  double tree_tau = 0.4;  // the paper's threshold on the max-normalised attribution
   // Target logit by default; preset attattr: the paper's m = 20, left Riemann, probability of the
   // predicted label.
   CommonOptions common;
@@ -40,7 +44,8 @@ struct AttAttrOptions {
 
 // per_target[t, j] = s_j for target t: signed (mostly positive). Also extras["head_importance"]
 // (L, H) = sum_t max_{i,j} Attr_l[h, i, j] (the paper's head importance, summed over the
-// sample's targets as the paper sums it over examples; 0 for layers not attributed).
+// sample's targets as the paper sums it over examples; 0 for layers not attributed); with `tree`,
+// extras "tree_edges" and "tree_top".
 class AttAttr final : public Explainer {
  public:
   explicit AttAttr(AttAttrOptions options);

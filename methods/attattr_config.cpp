@@ -21,6 +21,8 @@ AttAttrOptions AttAttrOptions::from_config(const ConfigNode& node) {
   o.token_score = node.get_choice("token_score", o.token_score, {"row", "column_sum"});
   o.label = node.get_choice("label", o.label, {"target", "predicted"});
   for (int64_t l : node.get_int_list("layers", {})) o.layers.push_back(static_cast<int>(l));
+  o.tree = node.get_bool("tree", o.tree);
+  o.tree_tau = node.get_double("tree_tau", o.tree_tau);
   attention_detail::reject_key(node, "attattr", "embedding_aggregation",
                                "its scores are attributions of attention probabilities");
   o.common.read(node);

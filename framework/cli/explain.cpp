@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "framework/cli/commands.h"
@@ -22,6 +23,7 @@
 #include "framework/run/machine.h"
 #include "framework/text/encoded.h"
 #include "framework/text/sample_encoder.h"
+#include "methods/attribution_tree.h"
 #include "methods/explainer.h"
 
 namespace xai::cli {
@@ -112,8 +114,8 @@ constexpr int64_t kExtraValuesShown = 16;
 
 int explain(const std::vector<std::string>& argv) {
   Args args("explain", argv,
-            {"model", "prompt", "text-b", "image", "overlay", "target", "method", "set", "device",
-             "threads", "dtype"},
+            {"model", "prompt", "text-b", "image", "overlay", "tree", "target", "method", "set",
+             "device", "threads", "dtype"},
             {"json", "no-color", "explain-special-tokens"});
   XAI_CHECK(args.positional().empty(), "explain: unexpected argument '", args.positional()[0],
             "' (HINT: --model DIR --prompt TEXT --target TEXT)");
@@ -179,6 +181,24 @@ int explain(const std::vector<std::string>& argv) {
   const std::string settings = explainer->settings();
   const std::string sign = explainer->score_sign();
   const int64_t grid = enc.image() ? encoder.geometry().grid() : 0;
+  if (auto tree_svg = args.get("tree")) {  // AttAttr's attribution tree (attattr, tree: true)
+    XAI_CHECK(ex.extras.count("tree_edges") && ex.extras.count("tree_top"),
+              "explain: --tree draws "
+              "attattr's attribution tree (HINT: --method attattr --set tree=true)");
+    AttributionTree tree;
+    tree.top = static_cast<int64_t>(ex.extras.at("tree_top").item<float>());
+    const std::vector<double> e = flat_values(ex.extras.at("tree_edges"));
+    for (size_t k = 0; k + 3 < e.size(); k += 4) {
+      tree.edges.push_back({static_cast<int64_t>(e[k]), static_cast<int64_t>(e[k + 1]),
+                            static_cast<int64_t>(e[k + 2]), e[k + 3]});
+    }
+    std::vector<std::string> tokens;
+    for (int64_t i = 0; i < T; ++i) tokens.push_back(token_text(enc, sample, i));
+    std::ofstream out(*tree_svg);
+    out << attribution_tree_svg(tree, tokens, model->spec().num_layers, method + " on " + dir);
+    out.close();
+    XAI_CHECK(out.good(), *tree_svg, ": cannot write the attribution tree");
+  }
   if (auto overlay = args.get("overlay")) {
     const std::vector<double> cells(rel.begin() + 1, rel.end());
     write_png(*overlay,

@@ -2,9 +2,11 @@
 #include "framework/run/overlays.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include "framework/common/error.h"
 #include "framework/image/overlay.h"
+#include "methods/attribution_tree.h"
 
 namespace xai {
 namespace {
@@ -37,6 +39,32 @@ std::string write_overlay(const std::string& path, const Sample& sample, const E
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   write_png(path, out);
   return path;
+}
+
+std::string tree_path(const std::string& out_dir, const std::string& model,
+                      const std::string& explainer, const std::string& sample_id) {
+  namespace fs = std::filesystem;
+  return (fs::path(out_dir) / "trees" / safe(model) / safe(explainer) / (safe(sample_id) + ".svg"))
+      .string();
+}
+
+bool write_tree(const std::string& path, const std::map<std::string, ExtraArray>& extras,
+                const Encoded& enc, int64_t layers, const std::string& title) {
+  auto edges = extras.find("tree_edges"), top = extras.find("tree_top");
+  if (edges == extras.end() || top == extras.end() || top->second.values.empty()) return false;
+  AttributionTree tree;
+  tree.top = static_cast<int64_t>(top->second.values[0]);
+  const std::vector<float>& v = edges->second.values;
+  for (size_t k = 0; k + 3 < v.size(); k += 4) {
+    tree.edges.push_back({static_cast<int64_t>(v[k]), static_cast<int64_t>(v[k + 1]),
+                          static_cast<int64_t>(v[k + 2]), v[k + 3]});
+  }
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream out(path);
+  out << attribution_tree_svg(tree, enc.tokens, layers, title);
+  out.close();
+  XAI_CHECK(out.good(), path, ": cannot write the attribution tree");
+  return true;
 }
 
 }  // namespace xai

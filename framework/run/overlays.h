@@ -1,9 +1,12 @@
-// outputs.overlays: an image sample's explanation as a heatmap PNG over its image.
+// Per-sample drawings of xai run: outputs.overlays (an image sample's explanation as a heatmap
+// PNG over its image) and outputs.trees (AttAttr's attribution tree as an SVG).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
+#include "framework/io/results.h"
 #include "framework/text/encoded.h"
 #include "framework/text/sample_encoder.h"
 
@@ -17,5 +20,14 @@ std::string overlay_path(const std::string& out_dir, const std::string& model,
 // image sample; returns the path. Throws xai::Error naming the file when it cannot write.
 std::string write_overlay(const std::string& path, const Sample& sample, const Encoded& enc,
                           const std::vector<float>& relevance, const SampleEncoder& encoder);
+
+// <out_dir>/trees/<model>/<explainer>/<sample id>.svg.
+std::string tree_path(const std::string& out_dir, const std::string& model,
+                      const std::string& explainer, const std::string& sample_id);
+
+// Draws the attribution tree of an explanation's extras "tree_edges" (E, 4) and "tree_top" (1)
+// over the sample's tokens; false (nothing written) when it has none.
+bool write_tree(const std::string& path, const std::map<std::string, ExtraArray>& extras,
+                const Encoded& enc, int64_t layers, const std::string& title);
 
 }  // namespace xai

@@ -177,6 +177,7 @@ Plan read_plan(const Config& cfg, const std::string& path) {
 
   const ConfigNode outputs = root.child("outputs");
   p.overlays = outputs.get_bool("overlays", false);
+  p.trees = outputs.get_bool("trees", false);
   outputs.finish();
 
   const ConfigNode rt = root.child("runtime");

@@ -65,6 +65,9 @@ struct Plan {
   // outputs.overlays: each image sample's explanation drawn over its image, one PNG per model,
   // explainer and sample under <output>/overlays/<model>/<explainer>/<id>.png.
   bool overlays = false;
+  // outputs.trees: AttAttr's attribution tree of every sample as an SVG, for attattr explainers
+  // with tree: true, under <output>/trees/<model>/<explainer>/<id>.svg.
+  bool trees = false;
   // metrics.perturbation: Chefer's positive and negative perturbation test for every explanation
   // (framework/eval/perturbation.h): true, or {steps, batch_size}.
   PerturbationSettings perturbation_test;

@@ -494,6 +494,10 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
             write_overlay(overlay_path(plan.out_dir, m.name, x.name, id), sample, enc, er.relevance,
                           encoder);
           }
+          if (plan.trees && group_root) {
+            write_tree(tree_path(plan.out_dir, m.name, x.name, id), er.extras, enc,
+                       model->spec().num_layers, str_cat(x.name, " on ", m.name, ": ", id));
+          }
           rec.explanations[x.name] = std::move(er);
         } catch (const std::exception& e) {
           if (!group_root) continue;

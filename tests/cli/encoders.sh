@@ -48,6 +48,11 @@ grep -q "^method .* mAR_IQ  pos_acc  neg_acc" <<<"$summary" ||
   fail "encoders.yaml: no perturbation columns: $summary"
 grep -q '"pruning": {' "$out/results.json" || fail "encoders.yaml: no pruning in results.json"
 [ -s "$out/pruning_toy_bert.svg" ] || fail "encoders.yaml: no pruning_toy_bert.svg"
+n=$(find "$out/trees/toy_bert/attattr" -name '*.svg' | wc -l)
+[ "$n" -eq 5 ] || fail "encoders.yaml: $n attribution trees, not 5"
+tree=$("$xai" explain --model "$toy" --prompt "$text" --target positive --method attattr \
+  --set steps=4 --set tree=true --tree "$out/tree.svg") || fail "explain --tree failed"
+grep -q "<line" "$out/tree.svg" || fail "explain --tree: no edge in $out/tree.svg"
 names=$(sed -n 's/^  - name: *\([a-z_]*\).*/\1/p' configs/encoders.yaml)
 [ "$(wc -w <<<"$names")" -ge 12 ] || fail "found only $(wc -w <<<"$names") explainers"
 for name in $names; do

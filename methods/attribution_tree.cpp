@@ -1,0 +1,141 @@
+// See attribution_tree.h.
+#include "methods/attribution_tree.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "framework/common/error.h"
+
+namespace xai {
+
+AttributionTree attribution_tree(const std::vector<std::vector<double>>& layers, int64_t T,
+                                 double tau) {
+  XAI_CHECK(T >= 2, "attribution tree: needs at least 2 positions (got ", T, ")");
+  XAI_CHECK(!layers.empty(), "attribution tree: no layers");
+  const int64_t L = static_cast<int64_t>(layers.size());
+  std::vector<std::vector<double>> n(layers.size());
+  for (int64_t l = 0; l < L; ++l) {
+    const auto& a = layers[static_cast<size_t>(l)];
+    XAI_CHECK(static_cast<int64_t>(a.size()) == T * T, "attribution tree: layer ", l, " has ",
+              a.size(), " values for ", T, " x ", T);
+    double mx = 0;
+    for (int64_t i = 1; i < T; ++i)
+      for (int64_t j = 0; j < T; ++j)
+        mx = std::max(mx, std::fabs(a[static_cast<size_t>(i * T + j)]));
+    n[static_cast<size_t>(l)].resize(a.size());
+    for (size_t k = 0; k < a.size(); ++k) n[static_cast<size_t>(l)][k] = mx > 0 ? a[k] / mx : 0.0;
+  }
+  AttributionTree tree;
+  tree.tau = tau;
+  double best = -INFINITY;
+  for (int64_t i = 1; i < T; ++i) {
+    double row = 0;
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t j = 0; j < T; ++j)
+        if (j != i) row += n[static_cast<size_t>(l)][static_cast<size_t>(i * T + j)];
+    if (row > best) {
+      best = row;
+      tree.top = i;
+    }
+  }
+  std::vector<char> in_tree(static_cast<size_t>(T), 0);
+  in_tree[static_cast<size_t>(tree.top)] = 1;
+  for (int64_t l = L - 1; l >= 0; --l) {
+    const auto& nl = n[static_cast<size_t>(l)];
+    std::vector<AttributionEdge> joined;
+    for (int64_t j = 0; j < T; ++j) {
+      if (in_tree[static_cast<size_t>(j)]) continue;
+      AttributionEdge e;
+      e.score = tau;
+      bool found = false;
+      for (int64_t i = 0; i < T; ++i) {
+        const double v = nl[static_cast<size_t>(i * T + j)];
+        if (!in_tree[static_cast<size_t>(i)] || i == j || v <= e.score) continue;
+        e = {l, j, i, v};
+        found = true;
+      }
+      if (found) joined.push_back(e);
+    }
+    for (const AttributionEdge& e : joined) in_tree[static_cast<size_t>(e.from)] = 1;
+    tree.edges.insert(tree.edges.end(), joined.begin(), joined.end());
+  }
+  return tree;
+}
+
+namespace {
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string attribution_tree_svg(const AttributionTree& tree,
+                                 const std::vector<std::string>& tokens, int64_t layers,
+                                 const std::string& title) {
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  const double col = 64, row = 48, left = 48, top = 40, bottom = 60;
+  const double W = left * 2 + col * static_cast<double>(std::max<int64_t>(T - 1, 1));
+  const double H = top + bottom + row * static_cast<double>(layers + 1);
+  auto x = [&](int64_t t) { return left + col * static_cast<double>(t); };
+  // Layer l at height l (0 at the bottom); the top node sits one row above the last layer.
+  auto y = [&](double level) { return top + row * (static_cast<double>(layers) - level); };
+  // Each position's level in the tree: the layer it joined at, the top node at `layers`.
+  std::vector<double> level(static_cast<size_t>(T), -1);
+  if (tree.top >= 0 && tree.top < T)
+    level[static_cast<size_t>(tree.top)] = static_cast<double>(layers);
+  for (const AttributionEdge& e : tree.edges) {
+    if (e.from >= 0 && e.from < T)
+      level[static_cast<size_t>(e.from)] = static_cast<double>(e.layer);
+  }
+  std::ostringstream os;
+  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+     << "\" viewBox=\"0 0 " << W << " " << H << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
+     << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"" << W / 2
+     << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">" << xml_escape(title) << "</text>\n";
+  for (int64_t l = 0; l < layers; ++l) {
+    os << "<text x=\"4\" y=\"" << y(static_cast<double>(l)) + 4 << "\" fill=\"#888\">L" << l
+       << "</text>\n";
+  }
+  for (const AttributionEdge& e : tree.edges) {
+    const double parent =
+        e.to == tree.top ? static_cast<double>(layers) : level[static_cast<size_t>(e.to)];
+    os << "<line x1=\"" << x(e.from) << "\" y1=\"" << y(static_cast<double>(e.layer)) << "\" x2=\""
+       << x(e.to) << "\" y2=\"" << y(std::max(parent, static_cast<double>(e.layer) + 1))
+       << "\" stroke=\"#d62728\" stroke-width=\"" << 1 + 3 * std::min(1.0, e.score) << "\"/>\n";
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    const double lv = level[static_cast<size_t>(t)];
+    if (lv >= 0) {
+      os << "<circle cx=\"" << x(t) << "\" cy=\"" << y(lv) << "\" r=\"5\" fill=\""
+         << (t == tree.top ? "#d62728" : "#1f77b4") << "\"/>\n";
+    }
+    os << "<text x=\"" << x(t) << "\" y=\"" << H - bottom + 24 << "\" text-anchor=\"end\" "
+       << "transform=\"rotate(-40 " << x(t) << " " << H - bottom + 24 << ")\">"
+       << xml_escape(tokens[static_cast<size_t>(t)]) << "</text>\n";
+  }
+  os << "</svg>\n";
+  return os.str();
+}
+
+}  // namespace xai
