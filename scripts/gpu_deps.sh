@@ -12,7 +12,7 @@ mkdir -p .gpu-deps
 cd .gpu-deps
 BUILD="libyaml-cpp-dev libyaml-cpp0.7 nlohmann-json3-dev libpcre2-dev libpcre2-8-0 libutf8proc-dev
   libutf8proc2 libhdf5-dev libhdf5-103-1 hdf5-helpers libgtest-dev libsz2 libaec0 zlib1g
-  libpng-dev libpng16-16 libjpeg-dev libjpeg62-turbo-dev libjpeg62-turbo"
+  libpng-dev libpng16-16 libjpeg-dev libjpeg62-turbo-dev libjpeg62-turbo zlib1g-dev"
 RUNTIME="libcurl4 libnghttp2-14 librtmp1 libssh2-1 libpsl5 libbrotli1 libldap-2.5-0 libsasl2-2
   libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libidn2-0 libunistring2
   libgnutls30 libhogweed6 libnettle8 libgmp10 libp11-kit0 libtasn1-6 libffi8 libssl3 libzstd1
