@@ -159,14 +159,8 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
       mats.emplace_back(a.data_ptr<double>(), a.data_ptr<double>() + a.numel());
     }
     const AttributionTree tree = attribution_tree(mats, s.T, options_.tree_tau);
-    at::Tensor edges = at::zeros({static_cast<int64_t>(tree.edges.size()), 4}, at::kFloat);
-    for (size_t k = 0; k < tree.edges.size(); ++k) {
-      const AttributionEdge& e = tree.edges[k];
-      edges[static_cast<int64_t>(k)] =
-          at::tensor({static_cast<float>(e.layer), static_cast<float>(e.from),
-                      static_cast<float>(e.to), static_cast<float>(e.score)});
-    }
-    out.extras["tree_edges"] = edges;
+    out.extras["tree_edges"] = at::tensor(tree_edge_rows(tree), at::kFloat)
+                                   .view({static_cast<int64_t>(tree.edges.size()), 4});
     out.extras["tree_top"] = at::full({1}, static_cast<float>(tree.top));
   }
   out.cost.seconds = attention_detail::seconds_since(start);

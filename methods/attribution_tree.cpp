@@ -63,6 +63,27 @@ AttributionTree attribution_tree(const std::vector<std::vector<double>>& layers,
   return tree;
 }
 
+std::vector<float> tree_edge_rows(const AttributionTree& tree) {
+  std::vector<float> rows;
+  for (const AttributionEdge& e : tree.edges) {
+    rows.insert(rows.end(), {static_cast<float>(e.layer), static_cast<float>(e.from),
+                             static_cast<float>(e.to), static_cast<float>(e.score)});
+  }
+  return rows;
+}
+
+AttributionTree tree_from_rows(int64_t top, const std::vector<double>& rows) {
+  XAI_CHECK(rows.size() % 4 == 0, "attribution tree: ", rows.size(),
+            " edge values, not rows of 4 (layer, from, to, score)");
+  AttributionTree tree;
+  tree.top = top;
+  for (size_t k = 0; k < rows.size(); k += 4) {
+    tree.edges.push_back({static_cast<int64_t>(rows[k]), static_cast<int64_t>(rows[k + 1]),
+                          static_cast<int64_t>(rows[k + 2]), rows[k + 3]});
+  }
+  return tree;
+}
+
 namespace {
 
 std::string xml_escape(const std::string& s) {

@@ -35,6 +35,11 @@ struct AttributionTree {
 AttributionTree attribution_tree(const std::vector<std::vector<double>>& layers, int64_t T,
                                  double tau = 0.4);
 
+// The edges as rows (layer, from, to, score), E x 4 row-major: how attattr stores a tree (extras
+// "tree_edges", with "tree_top"), and back, for the drawings.
+std::vector<float> tree_edge_rows(const AttributionTree& tree);
+AttributionTree tree_from_rows(int64_t top, const std::vector<double>& rows);
+
 // The tree as an SVG drawing: the tokens along the bottom, the layers upwards, each edge a line
 // from a token at the layer it joins to its parent one layer up (the top node above the last
 // layer), its width by score.

@@ -17,10 +17,11 @@
 #include "framework/common/args.h"
 #include "framework/common/error.h"
 #include "framework/config/config.h"
-#include "framework/image/overlay.h"
 #include "framework/model/family.h"
 #include "framework/model/model.h"
 #include "framework/run/machine.h"
+#include "framework/run/overlays.h"
+#include "framework/run/plan.h"
 #include "framework/text/encoded.h"
 #include "framework/text/sample_encoder.h"
 #include "methods/attribution_tree.h"
@@ -56,18 +57,6 @@ std::string target_name(const Model& model, const SampleEncoder& encoder, int64_
   const auto& labels = model.spec().labels;
   if (!labels.empty()) return labels[static_cast<size_t>(id)];
   return encoder.tokenizer().decode({id}, false);
-}
-
-// The model's way of reading samples: its tokenizer, or its image processor and patch grid.
-SampleEncoder model_encoder(const Model& model, const std::string& dir) {
-  namespace fs = std::filesystem;
-  const ModelSpec& s = model.spec();
-  if (reads_images(s)) {
-    return SampleEncoder(
-        ImageProcessor::from_file((fs::path(dir) / "preprocessor_config.json").string()),
-        {s.image_size, s.patch_size});
-  }
-  return SampleEncoder(Tokenizer::from_file((fs::path(dir) / "tokenizer.json").string()));
 }
 
 // An image's explanation on the terminal: the patch grid of relevance (0-99, as a share of the
@@ -155,7 +144,7 @@ int explain(const std::vector<std::string>& argv) {
             sample.is_image()
                 ? " reads text, not images (HINT: --prompt TEXT)"
                 : " is an image model: give --image PATH (PNG or JPEG), not --prompt");
-  const SampleEncoder encoder = model_encoder(*model, dir);
+  const SampleEncoder encoder = folder_encoder(dir, model->spec());
   // A classifier's target is a class (its label name or id); a language model's, text.
   (model->spec().classifier() ? sample.label : sample.target) = target;
   const Encoded enc = encoder.encode(sample, model->spec().max_positions, model->spec().labels);
@@ -185,13 +174,9 @@ int explain(const std::vector<std::string>& argv) {
     XAI_CHECK(ex.extras.count("tree_edges") && ex.extras.count("tree_top"),
               "explain: --tree draws "
               "attattr's attribution tree (HINT: --method attattr --set tree=true)");
-    AttributionTree tree;
-    tree.top = static_cast<int64_t>(ex.extras.at("tree_top").item<float>());
-    const std::vector<double> e = flat_values(ex.extras.at("tree_edges"));
-    for (size_t k = 0; k + 3 < e.size(); k += 4) {
-      tree.edges.push_back({static_cast<int64_t>(e[k]), static_cast<int64_t>(e[k + 1]),
-                            static_cast<int64_t>(e[k + 2]), e[k + 3]});
-    }
+    const AttributionTree tree =
+        tree_from_rows(static_cast<int64_t>(ex.extras.at("tree_top").item<float>()),
+                       flat_values(ex.extras.at("tree_edges")));
     std::vector<std::string> tokens;
     for (int64_t i = 0; i < T; ++i) tokens.push_back(token_text(enc, sample, i));
     std::ofstream out(*tree_svg);
@@ -200,9 +185,7 @@ int explain(const std::vector<std::string>& argv) {
     XAI_CHECK(out.good(), *tree_svg, ": cannot write the attribution tree");
   }
   if (auto overlay = args.get("overlay")) {
-    const std::vector<double> cells(rel.begin() + 1, rel.end());
-    write_png(*overlay,
-              heatmap_overlay(*sample.image, cells, grid, grid, encoder.image_processor()));
+    write_overlay(*overlay, sample, enc, std::vector<float>(rel.begin(), rel.end()), encoder);
   }
 
   if (args.flag("json")) {

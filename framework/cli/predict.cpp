@@ -13,9 +13,10 @@
 #include "framework/common/args.h"
 #include "framework/common/error.h"
 #include "framework/image/image.h"
-#include "framework/image/image_processor.h"
+#include "framework/image/image_sample.h"
 #include "framework/model/family.h"
 #include "framework/model/model.h"
+#include "framework/run/plan.h"
 #include "framework/text/tokenizer.h"
 
 namespace xai::cli {
@@ -32,17 +33,13 @@ std::string quoted_column(const std::string& text, size_t width) {
 
 // Every class of an image classifier for one image file.
 int predict_image(const Args& args, const std::string& dir, Model& model, double load_s) {
-  namespace fs = std::filesystem;
   const std::string path = args.require("image");
   const auto t0 = std::chrono::steady_clock::now();
-  const ImageProcessor processor =
-      ImageProcessor::from_file((fs::path(dir) / "preprocessor_config.json").string());
-  const Image image = read_image(path);
   const ModelSpec& s = model.spec();
-  const std::vector<float> px = processor.preprocess(image, path);
-  XAI_CHECK(static_cast<int64_t>(px.size()) == 3 * s.image_size * s.image_size, path,
-            ": the image processor (", processor.describe(), ") gives ", px.size() / 3,
-            " pixels per channel, the model takes ", s.image_size, "x", s.image_size);
+  const SampleEncoder encoder = folder_encoder(dir, s);
+  const ImageProcessor& processor = encoder.image_processor();
+  const Image image = read_image(path);
+  const std::vector<float> px = model_pixels(image, processor, encoder.geometry(), path);
   XAI_CHECK(s.classifier(), "predict: ", dir,
             " has no classification head (a bare ViT); predict shows a classifier's classes");
   ForwardRequest req;

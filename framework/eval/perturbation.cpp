@@ -20,8 +20,8 @@ double area(const std::vector<double>& x, const std::vector<double>& y) {
 
 }  // namespace
 
-const std::vector<PerturbationMetric>& perturbation_metrics() {
-  static const std::vector<PerturbationMetric> kDefs = {
+const std::vector<MetricDef>& perturbation_metrics() {
+  static const std::vector<MetricDef> kDefs = {
       {"pos_auc", false,
        "positive perturbation (most relevant removed first): mean target probability over the "
        "removal steps; lower is better"},
@@ -89,11 +89,7 @@ PerturbationCurves perturbation_curves(Model& model, const Encoded& sample,
     ForwardRequest req;
     input.set(req, B);
     if (sample.image()) {
-      const int64_t S = sample.pixel_shape[1];
-      const int64_t grid = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(T - 1))));
-      XAI_CHECK(grid * grid == T - 1 && S % grid == 0, "internal: ", T - 1, " patches of a ", S,
-                "-pixel image");
-      const int64_t P = S / grid;
+      const int64_t grid = sample.patch_grid(), P = sample.pixel_shape[1] / grid;
       at::Tensor px = req.pixel_values.clone();  // (B, C, S, S)
       for (int64_t b = 0; b < B; ++b) {
         const Row& r = rows[begin + static_cast<size_t>(b)];

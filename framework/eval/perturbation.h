@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/metrics/metrics.h"
 #include "framework/model/model.h"
 #include "framework/text/encoded.h"
 
@@ -44,12 +45,7 @@ PerturbationCurves perturbation_curves(Model& model, const Encoded& sample,
                                        const std::vector<float>& relevance,
                                        const PerturbationSettings& settings);
 
-// The metric names perturbation_curves adds to a sample's metrics, with direction and meaning.
-struct PerturbationMetric {
-  const char* name;
-  bool higher_is_better;
-  const char* description;
-};
-const std::vector<PerturbationMetric>& perturbation_metrics();
+// The metrics the run adds to a sample's from the curves, with direction and meaning.
+const std::vector<MetricDef>& perturbation_metrics();
 
 }  // namespace xai

@@ -254,50 +254,46 @@ Image read_image(const std::string& path) {
   return decode_image(bytes.data(), bytes.size(), path);
 }
 
-Image to_rgb(const Image& image) {
-  if (image.channels == 3) return image;
+namespace {
+
+// A new image of `channels` channels, pixel i written by convert(source pixel, destination).
+template <typename Convert>
+Image convert_pixels(const Image& image, int64_t channels, Convert convert) {
   XAI_CHECK(image.channels >= 1 && image.channels <= 4, "internal: an image with ", image.channels,
             " channels");
   Image out;
   out.width = image.width;
   out.height = image.height;
-  out.channels = 3;
-  out.data.resize(static_cast<size_t>(image.width * image.height * 3));
+  out.channels = channels;
   const int64_t n = image.width * image.height;
+  out.data.resize(static_cast<size_t>(n * channels));
   for (int64_t i = 0; i < n; ++i) {
-    const uint8_t* p = image.data.data() + i * image.channels;
-    uint8_t* q = out.data.data() + i * 3;
-    if (image.channels <= 2) {
-      q[0] = q[1] = q[2] = p[0];
-    } else {
-      q[0] = p[0];
-      q[1] = p[1];
-      q[2] = p[2];
-    }
+    convert(image.data.data() + i * image.channels, out.data.data() + i * channels);
   }
   return out;
 }
 
+}  // namespace
+
+Image to_rgb(const Image& image) {
+  if (image.channels == 3) return image;
+  const bool gray = image.channels <= 2;
+  return convert_pixels(image, 3, [gray](const uint8_t* p, uint8_t* q) {
+    q[0] = p[0];
+    q[1] = gray ? p[0] : p[1];
+    q[2] = gray ? p[0] : p[2];
+  });
+}
+
 Image to_gray(const Image& image) {
   if (image.channels == 1) return image;
-  XAI_CHECK(image.channels >= 1 && image.channels <= 4, "internal: an image with ", image.channels,
-            " channels");
-  Image out;
-  out.width = image.width;
-  out.height = image.height;
-  out.channels = 1;
-  const int64_t n = image.width * image.height;
-  out.data.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    const uint8_t* p = image.data.data() + i * image.channels;
-    if (image.channels <= 2) {
-      out.data[static_cast<size_t>(i)] = p[0];
-    } else {
-      const uint32_t l = p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u;
-      out.data[static_cast<size_t>(i)] = static_cast<uint8_t>(l >> 16);
-    }
-  }
-  return out;
+  const bool gray = image.channels <= 2;
+  return convert_pixels(image, 1, [gray](const uint8_t* p, uint8_t* q) {
+    // Pillow's ITU-R 601-2 luma in 16-bit fixed point.
+    q[0] =
+        gray ? p[0]
+             : static_cast<uint8_t>((p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u) >> 16);
+  });
 }
 
 void write_png(const std::string& path, const Image& image) {

@@ -12,6 +12,16 @@ std::string patch_name(int64_t t, int64_t grid) {
   return str_cat("patch ", (t - 1) / grid, ",", (t - 1) % grid);
 }
 
+std::vector<float> model_pixels(const Image& image, const ImageProcessor& processor,
+                                const ImageGeometry& geometry, const std::string& what) {
+  std::vector<float> pixels = processor.preprocess(image, what);
+  const int64_t S = geometry.image_size;
+  XAI_CHECK(static_cast<int64_t>(pixels.size()) == 3 * S * S, what, ": the image processor (",
+            processor.describe(), ") gives ", pixels.size() / 3,
+            " pixels per channel, the model takes ", S, "x", S, " (image_size in config.json)");
+  return pixels;
+}
+
 Encoded encode_image_sample(const Sample& sample, const ImageProcessor& processor,
                             const ImageGeometry& geometry, const std::vector<std::string>& labels) {
   const std::string what =
@@ -26,11 +36,9 @@ Encoded encode_image_sample(const Sample& sample, const ImageProcessor& processo
   XAI_CHECK(!sample.label.empty(), what, ": an image sample needs a label (the class to explain)");
   const int64_t cls = class_id(sample.label, labels, str_cat("sample '", sample.id, "'"));
 
-  auto pixels = std::make_shared<std::vector<float>>(processor.preprocess(*sample.image, what));
+  auto pixels =
+      std::make_shared<std::vector<float>>(model_pixels(*sample.image, processor, geometry, what));
   const int64_t S = geometry.image_size, G = geometry.grid();
-  XAI_CHECK(static_cast<int64_t>(pixels->size()) == 3 * S * S, what, ": the image processor (",
-            processor.describe(), ") gives ", pixels->size() / 3,
-            " pixels per channel, the model takes ", S, "x", S, " (image_size in config.json)");
 
   Encoded e;
   const int64_t T = 1 + G * G;

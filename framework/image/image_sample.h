@@ -18,6 +18,11 @@ struct ImageGeometry {
   int64_t grid() const { return patch_size > 0 ? image_size / patch_size : 0; }
 };
 
+// The model's input pixels (3 x S x S) for an image: preprocess, then the check that the result is
+// the model's image size; throws xai::Error naming `what` (the sample, the file) otherwise.
+std::vector<float> model_pixels(const Image& image, const ImageProcessor& processor,
+                                const ImageGeometry& geometry, const std::string& what);
+
 // Throws xai::Error naming the sample (and its file) when it has no image or no label, when the
 // label is not a class, or when the processor's output is not the model's image size.
 Encoded encode_image_sample(const Sample& sample, const ImageProcessor& processor,

@@ -111,8 +111,8 @@ std::map<std::string, double> segmentation_metrics_of_map(std::vector<double> r,
           {"seg_ap", average_precision_score(scores, labels)}};
 }
 
-const std::vector<SegmentationMetricDef>& segmentation_metric_defs() {
-  static const std::vector<SegmentationMetricDef> kDefs = {
+const std::vector<MetricDef>& segmentation_metric_defs() {
+  static const std::vector<MetricDef> kDefs = {
       {"seg_acc", true,
        "pixel accuracy of the map (upsampled, min-max normalised, above its mean = object) "
        "against the mask"},

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "framework/metrics/metrics.h"
+
 namespace xai {
 
 // `grid` (g x g, row-major, NaN counts as 0) and `mask` (s x s values in [0, 1], the object
@@ -33,11 +35,6 @@ std::vector<double> upsample_bilinear(const std::vector<double>& grid, int64_t g
 // thresholds (descending) of (recall_n - recall_{n-1}) * precision_n. 0 when no label is 1.
 double average_precision_score(const std::vector<double>& scores, const std::vector<int>& labels);
 
-struct SegmentationMetricDef {
-  const char* name;
-  bool higher_is_better;
-  const char* description;
-};
-const std::vector<SegmentationMetricDef>& segmentation_metric_defs();
+const std::vector<MetricDef>& segmentation_metric_defs();
 
 }  // namespace xai

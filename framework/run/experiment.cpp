@@ -203,22 +203,24 @@ ResultsMeta run_meta(Communicator& comm, const Plan& plan, const RunLayout& layo
     meta.provenance["nodes"] = std::to_string(unique.size());
     root_host = hosts.at(0);
   }
+  // The metrics every explainer's rows may hold: AP/AR, segmentation when a model reads images,
+  // the perturbation test's when it runs (each config.json read once, not per explainer).
+  std::vector<MetricDef> declared = sample_metrics();
+  bool images = false;
+  for (const ModelEntry& m : plan.models) images = images || reads_images(entry_spec(m));
+  if (images) {
+    const auto& seg = segmentation_metric_defs();
+    declared.insert(declared.end(), seg.begin(), seg.end());
+  }
+  if (plan.perturbation_test.enabled) {
+    const auto& pert = perturbation_metrics();
+    declared.insert(declared.end(), pert.begin(), pert.end());
+  }
   for (const auto& e : plan.explainers) {
     ExplainerInfo info;
     info.parameters_json = e.impl->params_json();
     info.settings = e.impl->settings();
-    for (const auto& d : sample_metrics())
-      info.metrics[d.name] = {d.higher_is_better, d.description};
-    bool images = false;
-    for (const ModelEntry& m : plan.models) images = images || reads_images(entry_spec(m));
-    if (images) {
-      for (const auto& d : segmentation_metric_defs())
-        info.metrics[d.name] = {d.higher_is_better, d.description};
-    }
-    if (plan.perturbation_test.enabled) {
-      for (const auto& d : perturbation_metrics())
-        info.metrics[d.name] = {d.higher_is_better, d.description};
-    }
+    for (const MetricDef& d : declared) info.metrics[d.name] = {d.higher_is_better, d.description};
     meta.explainers[e.name] = info;
   }
   return meta;

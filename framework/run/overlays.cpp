@@ -11,6 +11,11 @@
 namespace xai {
 namespace {
 
+void make_parent(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+}
+
 std::string safe(std::string s) {
   for (char& c : s) {
     if (c == '/' || c == '\\') c = '_';
@@ -36,7 +41,7 @@ std::string write_overlay(const std::string& path, const Sample& sample, const E
             " scores for a ", G, "x", G, " grid");
   const std::vector<double> grid(relevance.begin() + 1, relevance.end());
   const Image out = heatmap_overlay(*sample.image, grid, G, G, encoder.image_processor());
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  make_parent(path);
   write_png(path, out);
   return path;
 }
@@ -52,14 +57,10 @@ bool write_tree(const std::string& path, const std::map<std::string, ExtraArray>
                 const Encoded& enc, int64_t layers, const std::string& title) {
   auto edges = extras.find("tree_edges"), top = extras.find("tree_top");
   if (edges == extras.end() || top == extras.end() || top->second.values.empty()) return false;
-  AttributionTree tree;
-  tree.top = static_cast<int64_t>(top->second.values[0]);
   const std::vector<float>& v = edges->second.values;
-  for (size_t k = 0; k + 3 < v.size(); k += 4) {
-    tree.edges.push_back({static_cast<int64_t>(v[k]), static_cast<int64_t>(v[k + 1]),
-                          static_cast<int64_t>(v[k + 2]), v[k + 3]});
-  }
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  const AttributionTree tree = tree_from_rows(static_cast<int64_t>(top->second.values[0]),
+                                              std::vector<double>(v.begin(), v.end()));
+  make_parent(path);
   std::ofstream out(path);
   out << attribution_tree_svg(tree, enc.tokens, layers, title);
   out.close();

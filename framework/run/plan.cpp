@@ -61,18 +61,21 @@ ModelSpec entry_spec(const ModelEntry& m) {
   return m.synthetic ? m.spec : read_model_config((fs::path(m.path) / "config.json").string());
 }
 
+SampleEncoder folder_encoder(const std::string& dir, const ModelSpec& spec) {
+  if (reads_images(spec)) {
+    const std::string path = (fs::path(dir) / "preprocessor_config.json").string();
+    return SampleEncoder(ImageProcessor::from_file(path), {spec.image_size, spec.patch_size});
+  }
+  const std::string tok_path = (fs::path(dir) / "tokenizer.json").string();
+  XAI_CHECK(fs::exists(tok_path), tok_path, ": not found (every model folder needs its tokenizer)");
+  return SampleEncoder(Tokenizer::from_file(tok_path));
+}
+
 SampleEncoder entry_encoder(const ModelEntry& m) {
   if (m.synthetic) {
     return SampleEncoder(Tokenizer::from_json_text(synthetic_tokenizer_json(), m.name));
   }
-  const ModelSpec spec = entry_spec(m);
-  if (reads_images(spec)) {
-    const std::string path = (fs::path(m.path) / "preprocessor_config.json").string();
-    return SampleEncoder(ImageProcessor::from_file(path), {spec.image_size, spec.patch_size});
-  }
-  const std::string tok_path = (fs::path(m.path) / "tokenizer.json").string();
-  XAI_CHECK(fs::exists(tok_path), tok_path, ": not found (every model folder needs its tokenizer)");
-  return SampleEncoder(Tokenizer::from_file(tok_path));
+  return folder_encoder(m.path, entry_spec(m));
 }
 
 Plan read_plan(const Config& cfg, const std::string& path) {

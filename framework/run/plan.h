@@ -49,6 +49,8 @@ ModelSpec entry_spec(const ModelEntry& m);
 // image processor (preprocessor_config.json) and patch geometry. Throws xai::Error naming the
 // missing or bad file.
 SampleEncoder entry_encoder(const ModelEntry& m);
+// The same for the model folder `dir` whose config is `spec` (the CLI's --model).
+SampleEncoder folder_encoder(const std::string& dir, const ModelSpec& spec);
 
 struct ExplainerEntry {
   std::string name, method;

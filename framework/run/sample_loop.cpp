@@ -83,12 +83,9 @@ std::map<std::string, double> sample_metrics_of(const std::vector<float>& releva
   if (enc.evidence_mask.empty()) return {};
   std::map<std::string, double> out;
   if (!enc.evidence_pixels.empty()) {  // an image with a mask: Chefer's segmentation metrics too
-    const int64_t S = enc.pixel_shape[1];
-    const int64_t G =
-        static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(enc.size() - 1))));
     std::vector<double> grid;
     for (size_t t = 1; t < relevance.size(); ++t) grid.push_back(std::abs(relevance[t]));
-    out = segmentation_metrics(grid, G, enc.evidence_pixels, S);
+    out = segmentation_metrics(grid, enc.patch_grid(), enc.evidence_pixels, enc.pixel_shape[1]);
   }
   std::vector<double> x, y;
   for (int64_t i = 0; i < enc.size(); ++i) {

@@ -7,6 +7,7 @@
 // explained.
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 
 #include "framework/common/error.h"
 #include "framework/text/encoded.h"
@@ -93,8 +94,8 @@ int64_t class_id(const std::string& label, const std::vector<std::string>& label
 namespace {
 
 // A classification sample: the prompt's tokens, one target (the class) read at [CLS].
-Encoded encode_classification(const Sample& sample, const Tokenizer& tokenizer,
-                              int64_t max_tokens, const std::vector<std::string>& labels) {
+Encoded encode_classification(const Sample& sample, const Tokenizer& tokenizer, int64_t max_tokens,
+                              const std::vector<std::string>& labels) {
   const std::string what = str_cat("sample '", sample.id, "'");
   XAI_CHECK(!sample.label.empty(), what,
             " has no label, and the model is a classifier: say which class to explain (a "
@@ -140,6 +141,15 @@ Encoded encode_classification(const Sample& sample, const Tokenizer& tokenizer,
 }
 
 }  // namespace
+
+int64_t Encoded::patch_grid() const {
+  XAI_CHECK(image() && pixel_shape.size() == 3, "internal: patch_grid of a text sample");
+  const int64_t g = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(size() - 1))));
+  XAI_CHECK(g > 0 && g * g == size() - 1 && pixel_shape[1] % g == 0 && pixel_shape[2] % g == 0,
+            "internal: ", size() - 1, " patches of a ", pixel_shape[1], "x", pixel_shape[2],
+            " image");
+  return g;
+}
 
 Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t max_tokens,
                       const std::vector<std::string>& labels) {

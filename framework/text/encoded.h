@@ -60,6 +60,9 @@ struct Encoded {
   std::shared_ptr<const std::vector<float>> pixels;
   std::vector<int64_t> pixel_shape;
   bool image() const { return pixels != nullptr; }
+  // An image sample's patches per side: its T - 1 patches form a square grid over the pixel_shape's
+  // H x W (checked: throws xai::Error when they do not).
+  int64_t patch_grid() const;
   // (T) 1 where a position gets a relevance score. Every explainer follows it: elsewhere (special
   // tokens unless asked for, prompt tokens outside the explain spans, target positions) the
   // stored relevance and per-target scores are NaN, "no score" (see keep_explained).

@@ -52,19 +52,26 @@ std::string word_level_tokenizer(const std::vector<std::string>& words) {
   return j.dump(2) + "\n";
 }
 
-ModelSpec classifier_spec(const TrainModelOptions& m, int64_t vocab_size) {
+// The encoder shape both toy classifiers share: width, depth, heads, MLP, GELU, BERT's epsilon.
+ModelSpec encoder_shape(const TrainModelOptions& m, Family family, const std::string& model_type) {
   ModelSpec s;
-  s.family = m.family == "roberta" ? Family::kRoberta : Family::kBert;
-  s.model_type = m.family;
-  s.vocab_size = vocab_size;
+  s.family = family;
+  s.model_type = model_type;
   s.hidden_size = m.hidden;
   s.num_layers = m.layers;
   s.num_heads = m.heads;
   s.num_kv_heads = m.heads;
   s.intermediate_size = m.intermediate;
-  s.max_positions = m.max_positions;
   s.activation = "gelu";
   s.norm_eps = 1e-12;
+  return s;
+}
+
+ModelSpec classifier_spec(const TrainModelOptions& m, int64_t vocab_size) {
+  ModelSpec s =
+      encoder_shape(m, m.family == "roberta" ? Family::kRoberta : Family::kBert, m.family);
+  s.vocab_size = vocab_size;
+  s.max_positions = m.max_positions;
   s.type_vocab_size = s.family == Family::kRoberta ? 1 : 2;
   s.pad_token_id = 0;
   s.labels = toy::toy_class_labels();
@@ -73,17 +80,8 @@ ModelSpec classifier_spec(const TrainModelOptions& m, int64_t vocab_size) {
 }
 
 ModelSpec vit_spec(const TrainModelOptions& m) {
-  ModelSpec s;
-  s.family = Family::kVit;
-  s.model_type = "vit";
+  ModelSpec s = encoder_shape(m, Family::kVit, "vit");
   s.architecture = "ViTForImageClassification";
-  s.hidden_size = m.hidden;
-  s.num_layers = m.layers;
-  s.num_heads = m.heads;
-  s.num_kv_heads = m.heads;
-  s.intermediate_size = m.intermediate;
-  s.activation = "gelu";
-  s.norm_eps = 1e-12;
   s.image_size = m.image_size;
   s.patch_size = m.patch_size;
   s.num_channels = 3;
