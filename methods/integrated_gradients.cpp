@@ -185,43 +185,59 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
   at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(dev);  // (n)
   at::Tensor positions = logit_positions(sample).to(dev);                 // (n)
   const SampleInput input = sample_input(model, sample);
-  const at::Tensor e = input.embeddings(model).detach()[0].to(at::kFloat);  // (T, D)
-  const int64_t D = e.size(1);
 
   // auto: this model's choice (zero with LayerNorm, the token baseline with RMSNorm).
   Options::Baseline baseline = options_.baseline;
   if (baseline == Options::Baseline::kAuto) {
     baseline = model.spec().norm_bias ? Options::Baseline::kZero : Options::Baseline::kToken;
   }
-  at::Tensor e0;                // (T, D) the baseline embeddings
+  // An image: the path runs through the pixels (the model's input, as captum's IG on a vision
+  // model), from the zero image; E and E0 are its two ends after the (affine) patch embedding, so
+  // the same points give the patch scores and, from the pixel gradients, the pixel map.
+  const bool image = sample.image();
+  at::Tensor px, px0;           // (1, C, H, W): the image and the baseline image
+  at::Tensor e, e0;             // (T, D): the layer-0 inputs and the baseline's
   int64_t baseline_token = -1;  // what E0 was built from, stored as an extra
-  if (baseline == Options::Baseline::kZero) {
-    e0 = at::zeros_like(e);
-  } else {
-    check_model(model);
-    XAI_CHECK(!sample.image(), "integrated_gradients: baseline '",
+  if (image) {
+    XAI_CHECK(baseline == Options::Baseline::kZero, "integrated_gradients: baseline '",
               baseline == Options::Baseline::kUnk ? "unk" : "token",
               "' is a token, and this sample is an image (HINT: baseline: zero)");
-    // unk without an id: the sample's tokenizer's UNK id (its PAD id when it has no UNK).
-    XAI_CHECK(options_.baseline_token_id || baseline != Options::Baseline::kUnk || sample.unk_id,
-              "integrated_gradients: baseline 'unk': the tokenizer has neither an UNK nor a PAD "
-              "token (tokenizer_config.json unk_token / pad_token, tokenizer.json "
-              "model.unk_token) (HINT: set baseline_token_id)");
-    const int64_t id = options_.baseline_token_id            ? *options_.baseline_token_id
-                       : baseline == Options::Baseline::kUnk ? *sample.unk_id
-                                                             : 0;
-    baseline_token = id;
-    XAI_CHECK(id >= 0 && id < model.spec().vocab_size, "integrated_gradients: the tokenizer's ",
-              "UNK/PAD id ", id, " is outside the model's vocabulary of ", model.spec().vocab_size);
-    at::Tensor base = at::full({1, T}, id, at::kLong);
-    if (options_.baseline_keep_bos && leading_bos(sample)) base[0][0] = sample.ids[0];
-    e0 = model.embed(base.to(dev)).detach()[0].to(at::kFloat);
+    px = input.pixels.detach().to(at::kFloat);
+    px0 = at::zeros_like(px);
+    at::NoGradGuard no_grad;
+    e = model.embed_pixels(px)[0].to(at::kFloat);
+    e0 = model.embed_pixels(px0)[0].to(at::kFloat);
+  } else {
+    e = input.embeddings(model).detach()[0].to(at::kFloat);
+    if (baseline == Options::Baseline::kZero) {
+      e0 = at::zeros_like(e);
+    } else {
+      check_model(model);
+      // unk without an id: the sample's tokenizer's UNK id (its PAD id when it has no UNK).
+      XAI_CHECK(options_.baseline_token_id || baseline != Options::Baseline::kUnk || sample.unk_id,
+                "integrated_gradients: baseline 'unk': the tokenizer has neither an UNK nor a PAD "
+                "token (tokenizer_config.json unk_token / pad_token, tokenizer.json "
+                "model.unk_token) (HINT: set baseline_token_id)");
+      const int64_t id = options_.baseline_token_id            ? *options_.baseline_token_id
+                         : baseline == Options::Baseline::kUnk ? *sample.unk_id
+                                                               : 0;
+      baseline_token = id;
+      XAI_CHECK(id >= 0 && id < model.spec().vocab_size, "integrated_gradients: the tokenizer's ",
+                "UNK/PAD id ", id, " is outside the model's vocabulary of ",
+                model.spec().vocab_size);
+      at::Tensor base = at::full({1, T}, id, at::kLong);
+      if (options_.baseline_keep_bos && leading_bos(sample)) base[0][0] = sample.ids[0];
+      e0 = model.embed(base.to(dev)).detach()[0].to(at::kFloat);
+    }
   }
+  const int64_t D = e.size(1);
   const at::Tensor diff = e - e0;  // (T, D)
 
   const auto [alphas, weights] = ig_quadrature(options_.quadrature, options_.steps);
   const int64_t K = static_cast<int64_t>(alphas.size());
   at::Tensor grad_sum = at::zeros({n, T, D}, f32);  // (n, T, D) sum_k w_k df_t/dE(x_k)
+  at::Tensor pixel_grad_sum;                        // (n, C, H, W) sum_k w_k df_t/dpx(x_k)
+  if (image) pixel_grad_sum = at::zeros({n, px.size(1), px.size(2), px.size(3)}, f32);
   Explanation out;
   for (int64_t k0 = 0; k0 < K; k0 += options_.batch_size) {
     const int64_t b = std::min(options_.batch_size, K - k0);
@@ -231,7 +247,14 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     at::Tensor w =
         at::tensor(std::vector<double>(weights.begin() + k0, weights.begin() + k0 + b)).to(f32);
     // The model casts the float32 points to its own dtype; gradients come back in float32.
-    at::Tensor x = (e0.unsqueeze(0) + a * diff.unsqueeze(0)).detach().requires_grad_(true);
+    at::Tensor xp;  // (b, C, H, W) the points in pixel space (an image)
+    at::Tensor x;   // (b, T, D) the points the model reads
+    if (image) {
+      xp = (px0 + a.view({b, 1, 1, 1}) * (px - px0)).detach().requires_grad_(true);
+      x = model.embed_pixels(xp);
+    } else {
+      x = (e0.unsqueeze(0) + a * diff.unsqueeze(0)).detach().requires_grad_(true);
+    }
     ForwardRequest req;
     req.inputs_embeds = x;  // (b, T, D)
     input.set_types(req, x.size(0));
@@ -243,7 +266,14 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
                        .view({b, n});
     for (int64_t t = 0; t < n; ++t) {
       // Weighting before the backward gives sum_k w_k df_t/dx_k in one pass per target.
-      at::Tensor g = torch::autograd::grad({(f.select(1, t) * w).sum()}, {x}, {},
+      const at::Tensor ft = (f.select(1, t) * w).sum();
+      if (image) {
+        const auto g = torch::autograd::grad({ft}, {x, xp}, {}, /*retain_graph=*/t + 1 < n);
+        grad_sum[t] += g[0].to(at::kFloat).sum(0);
+        pixel_grad_sum[t] += g[1].to(at::kFloat).sum(0);
+        continue;
+      }
+      at::Tensor g = torch::autograd::grad({ft}, {x}, {},
                                            /*retain_graph=*/t + 1 < n)[0];  // (b, T, D)
       grad_sum[t] += g.to(at::kFloat).sum(0);
     }
@@ -287,6 +317,9 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     const double r = std::abs(d) / std::max(std::abs(change), 1e-12);
     relative[t] = r;
     flagged = flagged || r > options_.delta_tolerance;
+  }
+  if (image) {  // (n, H, W): each target's (x - x0) * sum_k w_k df/dx, summed over the channels
+    out.extras[kPixelRelevance] = ((px - px0) * pixel_grad_sum).sum(1).to(at::kCPU);
   }
   out.per_target = finish_scores(scores, sample, options_.common);
   out.relevance = aggregate_targets(out.per_target, options_.common.target_aggregation);

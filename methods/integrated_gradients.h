@@ -1,7 +1,9 @@
 // Integrated gradients (Sundararajan et al. 2017) on the token embeddings of every position (prompt
 // and earlier targets), as captum's IntegratedGradients computes it: the path from a baseline E0 to
 // E, captum's quadratures, the interpolation points evaluated in chunks, and the convergence delta
-// (shared/reference/baselines.md section 6).
+// (shared/reference/baselines.md section 6). On an image the path runs through the pixels instead
+// (from the zero image, captum's default baseline on a vision model's input): the patch scores
+// come from the same points, and the extra "pixel_relevance" holds the pixel attributions.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +36,9 @@ struct IntegratedGradientsOptions {
   // every position (captum LLM: id 0). unk: the same with the tokenizer's UNK id (PAD when it has
   // none, inseq), as the sample carries it (Encoded::unk_id), unless baseline_token_id names one.
   // auto: zero where the model's norms have a bias (LayerNorm), else token (RMSNorm: E = 0 is a
-  // singular point there and IG from it does not converge).
+  // singular point there and IG from it does not converge). On an image only zero (and auto)
+  // apply, and zero is the zero image in the model's normalised pixel space (the processor's mean
+  // colour), not zero embeddings: E0 = embed_pixels(0), so [CLS] and the positions stay put.
   enum class Baseline { kAuto, kZero, kToken, kUnk };
 
   int64_t steps = 50;
@@ -78,6 +82,8 @@ std::pair<std::vector<double>, std::vector<double>> ig_quadrature(
 //   extras["convergence_flag"] = (1,) 1 when some target's relative delta > delta_tolerance
 //   extras["baseline_token"] = (1,) the token id E0 was built from, -1 for the zero baseline (what
 //   `auto` resolved to on this model)
+//   extras["pixel_relevance"] = (n, H, W) on an image: sum_c (x - x0) * sum_k w_k df_t/dx
+//   (x0 = 0), whose sum over the pixels is also f_t(E) - f_t(E0) up to the delta
 // Positions after the predicting position get 0 (their gradient is 0), as do exclusions; then
 // normalisation. Cost: ceil(steps / batch_size) forward calls of batch_size rows with n backward
 // passes each, plus one forward of (E, E0) for the delta; memory: one chunk's graph plus the

@@ -333,10 +333,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   result.missing = std::stoll(paths.at(2));
   // AttAttr's pruning experiment needs every sample's head importance: a complete run only.
   if (plan.pruning.enabled && result.missing == 0 && !result.interrupted) {
-    on_root(comm, [&] {
-      run_pruning_stage(plan, result.results_h5, result.results_json, log);
-      return std::vector<std::string>{};
-    });
+    run_pruning_stage(comm, plan, layout.device, result.results_h5, result.results_json, log);
   }
   result.rows = merged.rows;
   return result;

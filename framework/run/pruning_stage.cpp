@@ -56,48 +56,99 @@ void write_h5(const std::string& path, const std::string& model, const std::stri
   put("heads_pruned", pruned, 1);
   put("accuracy_by_importance", c.accuracy_by_importance, 1);
   put("accuracy_by_attention", c.accuracy_by_attention, 1);
+  std::vector<double> per_layer(c.pruned_per_layer.begin(), c.pruned_per_layer.end());
+  put("heads_pruned_per_layer", per_layer, 1);
+  put("per_layer_by_importance", c.per_layer_by_importance, 1);
+  put("per_layer_by_attention", c.per_layer_by_attention, 1);
   f.close();
+}
+
+// The importances rank 0 read for model `m`, on every rank: empty when the model is skipped (said
+// in `log` on rank 0).
+std::vector<double> shared_importance(Communicator& comm, const std::string& results_h5,
+                                      const std::string& model, const std::string& x,
+                                      std::ostream& log) {
+  nlohmann::json j = nlohmann::json::array();
+  if (comm.rank() == 0) {
+    const ResultsReader reader(results_h5);
+    const auto models = reader.models();
+    if (std::find(models.begin(), models.end(), model) != models.end()) {
+      const auto ex = reader.explainers(model);
+      if (std::find(ex.begin(), ex.end(), x) == ex.end()) {
+        log << "xai run: pruning: " << x << " has no results on " << model << "; skipped\n";
+      } else {
+        j = mean_head_importance(reader.explainer(model, x));
+        if (j.empty()) {
+          log << "xai run: pruning: " << x << " stored no head_importance on " << model
+              << " (HINT: metrics.pruning.explainer names an attattr explainer)\n";
+        }
+      }
+    }
+  }
+  std::string bytes = j.dump();
+  comm.broadcast(bytes, 0);
+  return nlohmann::json::parse(bytes).get<std::vector<double>>();
+}
+
+void print_curves(std::ostream& log, const std::string& x, const std::vector<int64_t>& ks,
+                  const std::vector<double>& by_importance, const std::vector<double>& by_attention,
+                  const char* what) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "  %-22s", what);
+  log << buf;
+  for (int64_t k : ks) {
+    std::snprintf(buf, sizeof(buf), " %4lld", static_cast<long long>(k));
+    log << buf;
+  }
+  for (int which = 0; which < 2; ++which) {
+    std::snprintf(buf, sizeof(buf), "\n  %-22s", which == 0 ? ("by " + x).c_str() : "by attention");
+    log << buf;
+    for (double a : which == 0 ? by_importance : by_attention) {
+      std::snprintf(buf, sizeof(buf), " %4.0f", 100 * a);
+      log << buf;
+    }
+  }
+  log << "\n";
 }
 
 }  // namespace
 
-void run_pruning_stage(const Plan& plan, const std::string& results_h5,
-                       const std::string& results_json, std::ostream& log) {
+void run_pruning_stage(Communicator& comm, const Plan& plan, const at::Device& device,
+                       const std::string& results_h5, const std::string& results_json,
+                       std::ostream& log) {
   namespace fs = std::filesystem;
   const std::string& x = plan.pruning.explainer;
+  // Under tensor parallelism a rank holds part of a model: rank 0 runs the whole one on the CPU.
+  const bool dealt = plan.tensor == 1;
+  const bool mine_at_all = dealt || comm.rank() == 0;
+  const at::Device run_on = dealt ? device : at::Device(at::kCPU);
+  const SumOverRanks sum = [&](std::vector<double>& v) { comm.allreduce(v, ReduceOp::kSum); };
   nlohmann::ordered_json all = nlohmann::ordered_json::object();
   for (size_t mi = 0; mi < plan.models.size(); ++mi) {
     const ModelEntry& m = plan.models[mi];
-    std::vector<double> importance;
-    {
-      const ResultsReader reader(results_h5);
-      const auto models = reader.models();
-      if (std::find(models.begin(), models.end(), m.name) == models.end()) continue;
-      const auto ex = reader.explainers(m.name);
-      if (std::find(ex.begin(), ex.end(), x) == ex.end()) {
-        log << "xai run: pruning: " << x << " has no results on " << m.name << "; skipped\n";
-        continue;
-      }
-      importance = mean_head_importance(reader.explainer(m.name, x));
-    }
-    if (importance.empty()) {
-      log << "xai run: pruning: " << x << " stored no head_importance on " << m.name
-          << " (HINT: metrics.pruning.explainer names an attattr explainer)\n";
-      continue;
-    }
-    std::unique_ptr<Model> model =
-        load_entry_model(m, at::kCPU, "models[" + std::to_string(mi) + "]");
-    const SampleEncoder encoder = entry_encoder(m);
+    const std::vector<double> importance = shared_importance(comm, results_h5, m.name, x, log);
+    if (importance.empty()) continue;
+    const ModelSpec spec = entry_spec(m);
     std::vector<Encoded> samples;
-    for (int64_t i = 0; i < plan.dataset->size(); ++i) {
-      try {
-        samples.push_back(encoder.encode(plan.dataset->get(i), model->spec().max_positions,
-                                         model->spec().labels));
-      } catch (const std::exception&) {
-        // A failed sample (recorded under /failures) has no importance either.
+    if (mine_at_all) {
+      const SampleEncoder encoder = entry_encoder(m);
+      for (int64_t i = 0; i < plan.dataset->size(); ++i) {
+        if (dealt && i % comm.size() != comm.rank()) continue;
+        try {
+          samples.push_back(encoder.encode(plan.dataset->get(i), spec.max_positions, spec.labels));
+        } catch (const std::exception&) {
+          // A failed sample (recorded under /failures) has no importance either.
+        }
       }
     }
-    const PruningCurves c = pruning_curves(*model, samples, importance, plan.pruning.steps);
+    std::unique_ptr<Model> model;
+    if (!samples.empty()) {
+      model = load_entry_model(m, run_on, "models[" + std::to_string(mi) + "]");
+    }
+    const PruningCurves c = pruning_curves(model.get(), samples, importance, spec.num_layers,
+                                           spec.num_heads, plan.pruning.steps, sum);
+    model.reset();
+    if (comm.rank() != 0) continue;
     write_h5(results_h5, m.name, x, c);
     const std::string svg = (fs::path(plan.out_dir) / ("pruning_" + m.name + ".svg")).string();
     {
@@ -115,28 +166,18 @@ void run_pruning_stage(const Plan& plan, const std::string& results_h5,
                    {"heads_pruned", c.pruned},
                    {"accuracy_by_importance", c.accuracy_by_importance},
                    {"accuracy_by_attention", c.accuracy_by_attention},
+                   {"heads_pruned_per_layer", c.pruned_per_layer},
+                   {"per_layer_by_importance", c.per_layer_by_importance},
+                   {"per_layer_by_attention", c.per_layer_by_attention},
                    {"svg", svg}};
     log << "pruning " << m.name << " (" << c.samples
         << " samples, heads least important first; accuracy %, " << svg << "):\n";
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "  %-16s", "heads pruned");
-    log << buf;
-    for (int64_t k : c.pruned) {
-      std::snprintf(buf, sizeof(buf), " %4lld", static_cast<long long>(k));
-      log << buf;
-    }
-    for (int which = 0; which < 2; ++which) {
-      std::snprintf(buf, sizeof(buf), "\n  %-16s",
-                    which == 0 ? ("by " + x).c_str() : "by attention");
-      log << buf;
-      for (double a : which == 0 ? c.accuracy_by_importance : c.accuracy_by_attention) {
-        std::snprintf(buf, sizeof(buf), " %4.0f", 100 * a);
-        log << buf;
-      }
-    }
-    log << "\n";
+    print_curves(log, x, c.pruned, c.accuracy_by_importance, c.accuracy_by_attention,
+                 "heads pruned");
+    print_curves(log, x, c.pruned_per_layer, c.per_layer_by_importance, c.per_layer_by_attention,
+                 "in every layer");
   }
-  if (all.empty()) return;
+  if (comm.rank() != 0 || all.empty()) return;
   nlohmann::ordered_json j;
   {
     std::ifstream in(results_json);

@@ -47,6 +47,7 @@ summary=$("$xai" run configs/encoders.yaml --set dataset.limit=5 --set "output=$
 grep -q "^method .* mAR_IQ  pos_acc  neg_acc" <<<"$summary" ||
   fail "encoders.yaml: no perturbation columns: $summary"
 grep -q '"pruning": {' "$out/results.json" || fail "encoders.yaml: no pruning in results.json"
+grep -q "\"per_layer_by_importance\": \[" "$out/results.json" || fail "encoders.yaml: no per-layer pruning"
 [ -s "$out/pruning_toy_bert.svg" ] || fail "encoders.yaml: no pruning_toy_bert.svg"
 n=$(find "$out/trees/toy_bert/attattr" -name '*.svg' | wc -l)
 [ "$n" -eq 5 ] || fail "encoders.yaml: $n attribution trees, not 5"

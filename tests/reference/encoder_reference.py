@@ -17,7 +17,13 @@ applies AtMan's suppression and keeps the probabilities:
                     atman_reference.py (cos >= kappa on word embeddings, cos-scaled factors).
     saliency:       |d logit_c / dE|, L2 over d                 (E: word embeddings)
     ixg:            E * d logprob_c / dE, summed over d
-    ig:             (E - 0) * mean_k d prob_c / dE(a_k E), a_k = k / m (riemann_right), summed
+    ig:             (E - 0) * mean_k d prob_c / dE(a_k E), a_k = k / m (riemann_right), summed;
+                    on an image the path runs through the pixels x from the zero image:
+                    x * mean_k d prob_c / dx(a_k x) summed over channels, a patch's score the
+                    sum of its pixels', [CLS] 0 (computed from pixels through transformers' own
+                    ViT forward, not through E)
+    pixel maps:     on an image the gradient methods' pixel maps, summed over channels:
+                    saliency |d f / dx|, ixg x * d f / dx, ig as above
     attention:      row 0 of the last layer's head-mean probabilities (layers: last), or of every
                     layer's, averaged (layers: mean)
     rollout:        row 0 of prod_l (0.5 Abar_l + 0.5 I), top layer first
@@ -186,6 +192,12 @@ def gradient(model, ids, c, cfg):
         (g,) = torch.autograd.grad(f, x)
         return g
 
+    if is_vit(model) and cfg["method"] == "integrated_gradients":
+        pm = pixel_map(model, ids, c, cfg)
+        P = model.config.patch_size
+        G = pm.shape[0] // P
+        patches = pm.view(G, P, G, P).sum((1, 3)).flatten()
+        return torch.cat([torch.zeros(1, dtype=pm.dtype), patches])
     if cfg["method"] == "saliency":
         return grad_at(E).norm(dim=-1)
     if cfg["method"] == "input_x_gradient":
@@ -193,6 +205,24 @@ def gradient(model, ids, c, cfg):
     m = cfg["steps"]
     total = sum(grad_at(E * (k / m)) for k in range(1, m + 1)) / m
     return (E * total).sum(-1)
+
+
+def pixel_map(model, x, c, cfg):
+    """(H, W): a gradient method's pixel attributions on image x (C, H, W), summed over channels."""
+    how = cfg["target"]
+
+    def grad_at(px):
+        px = px.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(target(logits_of(model, px), c, how), px)
+        return g
+
+    if cfg["method"] == "saliency":
+        return grad_at(x).abs().sum(0)
+    if cfg["method"] == "input_x_gradient":
+        return (x * grad_at(x)).sum(0)
+    m = cfg["steps"]
+    total = sum(grad_at(x * (k / m)) for k in range(1, m + 1)) / m
+    return (x * total).sum(0)
 
 
 def attention_rows(model, ids, c, cfg):
@@ -305,6 +335,9 @@ def main():
         tensors[f"p{p}.label"] = torch.tensor([c])
         for cname, cfg in CONFIGS.items():
             tensors[f"p{p}.{cname}.per_target"] = explain(model, x, c, cfg).detach().view(1, -1)
+            if cfg["method"] in ("saliency", "input_x_gradient", "integrated_gradients"):
+                tensors[f"p{p}.{cname}.pixel_relevance"] = \
+                    pixel_map(model, x, c, cfg).detach().unsqueeze(0)
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(OUT, "vit.safetensors"))
     print("vit written")
 

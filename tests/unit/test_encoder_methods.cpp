@@ -1,9 +1,9 @@
 // Every explainer that applies to an encoder classifier (BERT, RoBERTa, and ViT on image samples)
 // against the written-out reference (tests/reference/encoder_reference.py): AtMan, saliency, input
 // x gradient, integrated gradients, raw attention, rollout and Chefer, the target a class read at
-// [CLS]. Plus what makes a
-// classification sample differ from a next-token one: the class is the one target, every token
-// (later ones too) may be relevant, and AtMan reuses no prefix.
+// [CLS]; on images also the pixel maps of saliency, IxG and IG (IG's path through the pixels).
+// Plus what makes a classification sample differ from a next-token one: the class is the one
+// target, every token (later ones too) may be relevant, and AtMan reuses no prefix.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -16,6 +16,7 @@
 #include "framework/model/model.h"
 #include "framework/tensor_io/safetensors.h"
 #include "methods/explainer.h"
+#include "methods/saliency.h"
 #include "tests/unit/method_samples.h"
 #include "tests/unit/test_util.h"
 
@@ -55,7 +56,7 @@ TEST_P(EncoderMethods, EveryApplicableExplainerMatchesTheReference) {
   auto model = load_model(fixture("models/" + GetParam()));
   auto ref = SafetensorsFile::open(fixture("encoders/" + GetParam() + ".safetensors"));
   const auto configs = nlohmann::json::parse(test::read_file(fixture("encoders/configs.json")));
-  int checked = 0;
+  int checked = 0, pixel_maps = 0;
   std::map<std::string, double> worst;  // largest relative error per configuration, printed
   // BERT's third sample is a text pair (token types 0, then 1).
   const int samples = ref->find("p2.ids") != nullptr ? 3 : 2;
@@ -87,9 +88,19 @@ TEST_P(EncoderMethods, EveryApplicableExplainerMatchesTheReference) {
       // Not a trivial agreement: the reference scores the last token (after [CLS]) too.
       EXPECT_GT(want[0][s.size() - 2].abs().item<double>(), 1e-7) << it.key();
       ++checked;
+      // An image's pixel map (the gradient methods), computed by the reference from the pixels.
+      if (ref->find(k + it.key() + ".pixel_relevance") != nullptr) {
+        ASSERT_TRUE(e.extras.count(kPixelRelevance)) << it.key();
+        const at::Tensor map = e.extras.at(kPixelRelevance);
+        const at::Tensor want_map = ref->get(k + it.key() + ".pixel_relevance");
+        ASSERT_EQ(map.sizes(), want_map.sizes()) << it.key();
+        EXPECT_LT(test::relative_error(map, want_map), 1e-4) << it.key() << " pixels";
+        ++pixel_maps;
+      }
     }
   }
   EXPECT_EQ(checked, samples * static_cast<int>(configs.size()));
+  EXPECT_EQ(pixel_maps, GetParam() == "vit" ? 6 : 0);  // saliency, IxG and IG on 2 images
   for (const auto& [c, e] : worst) std::printf("  %s: max relative error %.2e\n", c.c_str(), e);
 }
 
