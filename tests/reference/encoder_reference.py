@@ -30,6 +30,19 @@ applies AtMan's suppression and keeps the probabilities:
     chefer:         row 0 of prod_l (I + mean_h clamp(dA_l * A_l, 0)), dA = d logit_c / dA
     attattr:        sum over layers l and heads of row 0 of A_l * (1/m) sum_k dF/dX at X = (k/m) A_l
                     (layer l's probabilities replaced by X, the others clean; F = prob_c)
+    attnlrp:        sum_d (E * d f / dE) under AttnLRP's (or CP-LRP's) rules, f the class logit (or
+                    log-probability) at [CLS]
+    chefer_lrp:     row 0 of prod_l (I + mean_h clamp(dA_l * R(A_l), 0)), R(A_l) = A_l * the
+                    gradient under Chefer's LRP rules started at relevance 1 (1 / logit_c)
+
+The LRP rules are baselines_lrp.py's (the decoders' reference: its autograd functions and its
+Linear / LayerNorm patches), applied here to the encoder modules as Chefer's BERT.py and
+ViT_LRP.py place them: post-norm BERT adds each branch to its input through the rule's residual
+(renormalised per branch under Chefer's rules) before the LayerNorm, ViT adds both branches
+pre-norm, the activations (the MLP's GELU, the pooler's tanh) pass relevance by the identity
+rule, the softmax by the identity rule (Chefer) or the gradient (AttnLRP), Q, K and V get 1/2,
+1/2, 1/2 of the relevance (Chefer; the attention matmul's second half to the probabilities),
+1/4, 1/4, 1/2 (AttnLRP) or none through Q and K (CP-LRP).
 
     /usr/bin/python3 tests/reference/encoder_reference.py   # writes tests/fixtures/encoders/
 """
@@ -38,6 +51,7 @@ import math
 import os
 
 import torch
+import baselines_lrp as lrp
 from safetensors.torch import save_file
 from transformers import AutoModelForSequenceClassification, ViTForImageClassification
 from transformers.models.bert import modeling_bert
@@ -65,6 +79,12 @@ CONFIGS = {
     "rollout": {"method": "rollout"},
     "chefer": {"method": "chefer"},
     "attattr_prob": {"method": "attattr", "steps": 4, "target": "prob"},
+    "attnlrp_attn_lrp": {"method": "attnlrp", "variant": "attn_lrp"},
+    "attnlrp_cp_lrp": {"method": "attnlrp", "variant": "cp_lrp"},
+    "attnlrp_logprob": {"method": "attnlrp", "variant": "attn_lrp", "target": "logprob"},
+    "chefer_lrp": {"method": "chefer_lrp"},
+    "chefer_lrp_row_normalize_last": {"method": "chefer_lrp", "row_normalize": True,
+                                      "start_layer": -1},
 }
 
 STATE = {"F": None, "probs": None, "types": None, "replace": None}
@@ -76,10 +96,22 @@ def self_attention(self, hidden_states, attention_mask=None, head_mask=None,
     q = self.transpose_for_scores(self.query(hidden_states))
     k = self.transpose_for_scores(self.key(hidden_states))
     v = self.transpose_for_scores(self.value(hidden_states))
+    rules = lrp.STATE["rules"]
+    if rules == "attn_lrp":
+        q, k, v = (lrp.ScaleGrad.apply(q, 0.25), lrp.ScaleGrad.apply(k, 0.25),
+                   lrp.ScaleGrad.apply(v, 0.5))
+    elif rules == "cp_lrp":
+        q, k = q.detach(), k.detach()
+    elif rules == "lrp_ab":
+        q, k, v = (lrp.ScaleGrad.apply(q, 0.5), lrp.ScaleGrad.apply(k, 0.5),
+                   lrp.ScaleGrad.apply(v, 0.5))
     raw = q @ k.transpose(-1, -2)
     scale = math.sqrt(self.attention_head_size)
     F = STATE["F"]
-    if F is None:
+    if F is None and rules == "lrp_ab":
+        s = raw / scale
+        probs = lrp.IdentitySoftmax.apply(s, torch.ones_like(s, dtype=torch.bool))
+    elif F is None:
         probs = torch.softmax(raw / scale, -1)
     else:
         probs = torch.softmax((raw - raw.amin(-1, keepdim=True)) * F / scale, -1)
@@ -89,7 +121,8 @@ def self_attention(self, hidden_states, attention_mask=None, head_mask=None,
     if STATE["probs"] is not None:
         probs.retain_grad()
         STATE["probs"].append(probs)
-    ctx = (probs @ v).permute(0, 2, 1, 3).reshape(hidden_states.shape)
+    used = lrp.ScaleGrad.apply(probs, 0.5) if rules == "lrp_ab" else probs
+    ctx = (used @ v).permute(0, 2, 1, 3).reshape(hidden_states.shape)
     return (ctx, probs) if output_attentions else (ctx,)
 
 
@@ -100,6 +133,68 @@ def vit_self_attention(self, hidden_states, head_mask=None, output_attentions=Fa
 modeling_bert.BertSelfAttention.forward = self_attention
 modeling_roberta.RobertaSelfAttention.forward = self_attention
 modeling_vit.ViTSelfAttention.forward = vit_self_attention
+
+
+# ---- the LRP rules on the encoder modules (baselines_lrp.STATE["rules"]; "standard": plain) -------
+
+def act(u, fn):
+    return fn(u) if lrp.STATE["rules"] == "standard" else lrp.IdentityAct.apply(u, fn)
+
+
+def post_norm_output(self, hidden_states, input_tensor):  # BertSelfOutput, BertOutput
+    return self.LayerNorm(lrp.residual_add(input_tensor, self.dense(hidden_states)))
+
+
+def intermediate(self, hidden_states):  # BertIntermediate, ViTIntermediate
+    return act(self.dense(hidden_states), self.intermediate_act_fn)
+
+
+def bert_pooler(self, hidden_states):
+    return act(self.dense(hidden_states[:, 0]), self.activation)
+
+
+def roberta_head(self, features, **kwargs):
+    return self.out_proj(act(self.dense(features[:, 0, :]), torch.tanh))
+
+
+def vit_layer(self, hidden_states, head_mask=None, output_attentions=False):
+    a = self.attention(self.layernorm_before(hidden_states), head_mask,
+                       output_attentions=output_attentions)
+    h = lrp.residual_add(hidden_states, a[0])
+    return (self.output(self.intermediate(self.layernorm_after(h)), h),) + a[1:]
+
+
+def vit_output(self, hidden_states, input_tensor):
+    return lrp.residual_add(input_tensor, self.dense(hidden_states))
+
+
+ENCODER_PATCHES = [
+    (modeling_bert.BertSelfOutput, "forward", post_norm_output),
+    (modeling_bert.BertOutput, "forward", post_norm_output),
+    (modeling_bert.BertIntermediate, "forward", intermediate),
+    (modeling_bert.BertPooler, "forward", bert_pooler),
+    (modeling_roberta.RobertaSelfOutput, "forward", post_norm_output),
+    (modeling_roberta.RobertaOutput, "forward", post_norm_output),
+    (modeling_roberta.RobertaIntermediate, "forward", intermediate),
+    (modeling_roberta.RobertaClassificationHead, "forward", roberta_head),
+    (modeling_vit.ViTLayer, "forward", vit_layer),
+    (modeling_vit.ViTIntermediate, "forward", intermediate),
+    (modeling_vit.ViTOutput, "forward", vit_output),
+]
+
+
+def with_rules(rules, fn):
+    """fn() with the LRP rules `rules` in every patched module, the modules restored after."""
+    saved = lrp.install_patches()
+    saved += [(cls, name, getattr(cls, name)) for cls, name, _ in ENCODER_PATCHES]
+    for cls, name, f in ENCODER_PATCHES:
+        setattr(cls, name, f)
+    lrp.STATE["rules"] = rules
+    try:
+        return fn()
+    finally:
+        lrp.STATE["rules"] = "standard"
+        lrp.restore_patches(saved)
 
 
 def load(name):
@@ -278,7 +373,47 @@ def attattr(model, ids, c, cfg):
     return row
 
 
+def attnlrp(model, ids, c, cfg):
+    def run():
+        E = embeddings_of(model, ids).detach().requires_grad_(True)
+        f = target(logits_of(model, ids, E), c, cfg.get("target", "logit"))
+        (g,) = torch.autograd.grad(f, E)
+        return (E * g).sum(-1)
+
+    return with_rules(cfg["variant"], run)
+
+
+def chefer_lrp(model, ids, c, cfg):
+    def probs_under(rules):
+        STATE["probs"] = []
+        E = embeddings_of(model, ids).detach().requires_grad_(True)  # puts the maps in a graph
+        logits = with_rules(rules, lambda: logits_of(model, ids, E))
+        probs, STATE["probs"] = STATE["probs"], None
+        return logits, probs
+
+    logits_ab, probs_ab = probs_under("lrp_ab")
+    logits, probs = probs_under("standard")
+    L, T = len(probs), tokens_of(model, ids)
+    start = cfg.get("start_layer", 0)
+    start = start + L if start < 0 else start
+    y = logits_ab[c]
+    rel = torch.autograd.grad(y, probs_ab, grad_outputs=1.0 / y.detach())
+    grads = torch.autograd.grad(target(logits, c, cfg.get("target", "logit")), probs)
+    v = torch.eye(T, dtype=torch.float64)[0]
+    for l in reversed(range(start, L)):
+        R_A = probs_ab[l][0].detach() * rel[l][0]  # (H, T, T)
+        M = (grads[l][0] * R_A).clamp(min=0).mean(0) + torch.eye(T, dtype=torch.float64)
+        if cfg.get("row_normalize", False):
+            M = M / M.sum(-1, keepdim=True)
+        v = v @ M
+    return v
+
+
 def explain(model, ids, c, cfg):
+    if cfg["method"] == "attnlrp":
+        return attnlrp(model, ids, c, cfg)
+    if cfg["method"] == "chefer_lrp":
+        return chefer_lrp(model, ids, c, cfg)
     if cfg["method"] == "attattr":
         return attattr(model, ids, c, cfg)
     if cfg["method"] == "atman":

@@ -1,7 +1,7 @@
 // Every explainer that applies to an encoder classifier (BERT, RoBERTa, and ViT on image samples)
 // against the written-out reference (tests/reference/encoder_reference.py): AtMan, saliency, input
-// x gradient, integrated gradients, raw attention, rollout and Chefer, the target a class read at
-// [CLS]; on images also the pixel maps of saliency, IxG and IG (IG's path through the pixels).
+// x gradient, integrated gradients, raw attention, rollout, Chefer, AttAttr, AttnLRP (and CP-LRP)
+// and Chefer's LRP, the target a class read at [CLS]; on images also the pixel maps of saliency, IxG and IG (IG's path through the pixels).
 // Plus what makes a classification sample differ from a next-token one: the class is the one
 // target, every token (later ones too) may be relevant, and AtMan reuses no prefix.
 #include <ATen/ATen.h>
