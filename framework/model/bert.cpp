@@ -99,15 +99,20 @@ class Bert final : public TransformerModel {
     auto heads_of = [&](const at::Tensor& t) {  // (B, T, H Dh) -> (B, H, T, Dh)
       return t.view({B, T, H, Dh}).transpose(1, 2);
     };
-    at::Tensor q = heads_of(linear(st, x, L.q_w, L.q_b, false));
-    at::Tensor k = heads_of(linear(st, x, L.k_w, L.k_b, false)).contiguous();
-    at::Tensor v = heads_of(linear(st, x, L.v_w, L.v_b, false)).contiguous();
+    // Under tensor parallelism this rank's heads and MLP columns (enter: the column-parallel
+    // layers' input), summed over the group after the row-parallel output and down projections.
+    const at::Tensor xin = enter(x);
+    at::Tensor q = heads_of(linear(st, xin, L.q_w, L.q_b, false));
+    at::Tensor k = heads_of(linear(st, xin, L.k_w, L.k_b, false)).contiguous();
+    at::Tensor v = heads_of(linear(st, xin, L.v_w, L.v_b, false)).contiguous();
     const int64_t r0 = rows_from(l, st);
     at::Tensor a = attend(l, q.slice(2, r0), k, v, 1.0 / std::sqrt(static_cast<double>(Dh)), st);
-    at::Tensor y = layer_norm(st, residual(st, x.slice(1, r0), linear(st, a, L.o_w, L.o_b, false)),
-                              L.ln1_w, L.ln1_b, spec_.norm_eps);
-    at::Tensor z = add_mlp(st, y, y, [&](const at::Tensor& r) {
-      return linear(st, act(st, linear(st, r, L.up_w, L.up_b, false)), L.down_w, L.down_b, false);
+    at::Tensor y =
+        layer_norm(st, residual(st, x.slice(1, r0), row_linear(st, a, L.o_w, L.o_b, false)),
+                   L.ln1_w, L.ln1_b, spec_.norm_eps);
+    at::Tensor z = add_mlp(st, y, enter(y), [&](const at::Tensor& r) {
+      return row_linear(st, act(st, linear(st, r, L.up_w, L.up_b, false)), L.down_w, L.down_b,
+                        false);
     });
     return layer_norm(st, z, L.ln2_w, L.ln2_b, spec_.norm_eps);
   }

@@ -239,7 +239,10 @@ TensorSplit TensorSplit::make(const ModelSpec& spec, int rank, int size,
   XAI_CHECK(s.kv_heads % size == 0 || size % s.kv_heads == 0, where, " = ", size,
             " neither divides the model's ", s.kv_heads, " key/value heads nor is a multiple of "
             "them (HINT: a divisor or a multiple of ", s.kv_heads, " that divides ", s.heads, ")");
-  XAI_CHECK(s.inter >= size && (size == 1 || (size - 1) * s.vocab_chunk() < s.vocab), where,
+  // An image model has no vocabulary (vocab 0): nothing of it to split.
+  XAI_CHECK(s.inter >= size &&
+                (size == 1 || s.vocab == 0 || (size - 1) * s.vocab_chunk() < s.vocab),
+            where,
             " = ", size,
             " is too many ranks for the model's MLP width of ", s.inter, " or vocabulary of ",
             s.vocab);

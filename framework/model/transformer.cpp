@@ -422,9 +422,6 @@ TransformerModel::TransformerModel(ModelSpec spec, const LoadOptions& options, a
   split_ = TensorSplit::make(spec_, group_ ? group_->rank() : 0, group_ ? group_->size() : 1,
                              "parallel.tensor");
   if (!split_.split()) group_ = nullptr;
-  XAI_CHECK(group_ == nullptr || is_causal(spec_), "parallel.tensor: ", spec_.model_type,
-            " (an encoder) is not split over ranks yet (HINT: parallel.tensor: 1; encoders of "
-            "this size fit one rank)");
 }
 
 at::Tensor TransformerModel::weight(const WeightFn& source, const std::string& name, int layer,
@@ -462,7 +459,8 @@ ProbsGradSink TransformerModel::probs_grad_sink(const AttentionControl& ctl, int
 }
 
 VocabSlice TransformerModel::vocab_slice() const {
-  if (!group_) return {nullptr, 0, spec_.output_size()};
+  // A classifier's head (its classes) is whole on every rank: its logits are never split.
+  if (!group_ || spec_.classifier()) return {nullptr, 0, spec_.output_size()};
   const SplitRange r = split_.vocab_rows();
   return {group_, r.begin, r.size()};
 }
@@ -653,7 +651,9 @@ ForwardResult TransformerModel::forward(const ForwardRequest& req, const Attenti
                      ? select_positions(x, req.logit_positions, st.last_layer_rows_from)
                      : x;
   h = final_norm(h, st);
-  if (!group_) {
+  if (!group_ || spec_.classifier()) {
+    // One rank, or a classifier: its head is small and whole on every rank, which holds the
+    // whole hidden state (the row-parallel layers sum over the group), so no rank communicates.
     result.logits = head(h, st).to(at::kFloat);
   } else {
     // Vocabulary-parallel head: this rank's rows; asked for whole, they are gathered into

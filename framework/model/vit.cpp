@@ -75,10 +75,10 @@ class Vit final : public TransformerModel {
 
   at::Tensor embed_pixels(const at::Tensor& pixels) override {
     const int64_t Cn = spec_.num_channels, S = spec_.image_size, P = spec_.patch_size;
-    XAI_CHECK(pixels.dim() == 4 && pixels.size(1) == Cn && pixels.size(2) == S &&
-                  pixels.size(3) == S,
-              "vit: pixel_values must be (B, ", Cn, ", ", S, ", ", S, "), got ",
-              pixels.sizes(), " (HINT: the image processor resizes to the model's image_size)");
+    XAI_CHECK(
+        pixels.dim() == 4 && pixels.size(1) == Cn && pixels.size(2) == S && pixels.size(3) == S,
+        "vit: pixel_values must be (B, ", Cn, ", ", S, ", ", S, "), got ", pixels.sizes(),
+        " (HINT: the image processor resizes to the model's image_size)");
     const int64_t B = pixels.size(0), G = S / P;
     // The patch convolution (stride = kernel = P) as one matmul over flattened patches, in the
     // row-major patch order of the convolution's output.
@@ -101,16 +101,18 @@ class Vit final : public TransformerModel {
     const VitLayer& L = layers_[l];
     const int64_t B = st.B, T = st.T, H = heads(), Dh = spec_.head_dim;
     auto heads_of = [&](const at::Tensor& t) { return t.view({B, T, H, Dh}).transpose(1, 2); };
-    const at::Tensor h = layer_norm(st, x, L.ln1_w, L.ln1_b, spec_.norm_eps);
+    // Under tensor parallelism this rank's heads and MLP columns, as in bert.cpp.
+    const at::Tensor h = enter(layer_norm(st, x, L.ln1_w, L.ln1_b, spec_.norm_eps));
     at::Tensor q = heads_of(linear(st, h, L.q_w, L.q_b, false));
     at::Tensor k = heads_of(linear(st, h, L.k_w, L.k_b, false)).contiguous();
     at::Tensor v = heads_of(linear(st, h, L.v_w, L.v_b, false)).contiguous();
     const int64_t r0 = rows_from(l, st);
     at::Tensor a = attend(l, q.slice(2, r0), k, v, 1.0 / std::sqrt(static_cast<double>(Dh)), st);
-    at::Tensor y = residual(st, x.slice(1, r0), linear(st, a, L.o_w, L.o_b, false));
-    const at::Tensor h2 = layer_norm(st, y, L.ln2_w, L.ln2_b, spec_.norm_eps);
+    at::Tensor y = residual(st, x.slice(1, r0), row_linear(st, a, L.o_w, L.o_b, false));
+    const at::Tensor h2 = enter(layer_norm(st, y, L.ln2_w, L.ln2_b, spec_.norm_eps));
     return add_mlp(st, y, h2, [&](const at::Tensor& r) {
-      return linear(st, act(st, linear(st, r, L.up_w, L.up_b, false)), L.down_w, L.down_b, false);
+      return row_linear(st, act(st, linear(st, r, L.up_w, L.up_b, false)), L.down_w, L.down_b,
+                        false);
     });
   }
 

@@ -152,7 +152,6 @@ Plan read_plan(const Config& cfg, const std::string& path) {
   } else {
     p.perturbation_test.enabled = metrics.get_bool("perturbation", false);
   }
-  p.perturbation_test_where = metrics.where("perturbation");
   if (metrics.is_mapping("pruning")) {
     const ConfigNode pr = metrics.child("pruning");
     p.pruning.enabled = true;
@@ -258,9 +257,6 @@ Plan read_plan(const Config& cfg, const std::string& path) {
       }
     }
   }
-  XAI_CHECK(!(p.perturbation_test.enabled && p.tensor > 1), p.perturbation_test_where,
-            "the perturbation test does not run under parallel.tensor > 1 yet (HINT: a run "
-            "without tensor parallelism, or metrics.perturbation: false)");
   par.finish();
 
   root.finish();

@@ -73,7 +73,6 @@ struct Plan {
   // metrics.perturbation: Chefer's positive and negative perturbation test for every explanation
   // (framework/eval/perturbation.h): true, or {steps, batch_size}.
   PerturbationSettings perturbation_test;
-  std::string perturbation_test_where;
   // metrics.pruning: AttAttr's head-pruning experiment after the merge (pruning_stage.h): true, or
   // {explainer (attattr), steps (20)}.
   PruningSettings pruning;          // "exp.yaml:9: metrics.perturbation: "

@@ -484,7 +484,10 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
                      {"backward_passes", static_cast<double>(ex.cost.backward_passes)},
                      {"peak_bytes", static_cast<double>(meter.peak_extra_bytes())}};
           // Evaluations after the explainer's cost is taken (their time and memory are not its).
-          if (plan.perturbation_test.enabled && group_root) {
+          // The perturbation test's forwards are collective under tensor parallelism: every rank
+          // of the replica runs them (the same inputs: the relevance is whole on each); the
+          // group root records.
+          if (plan.perturbation_test.enabled && layout.runs_every_method) {
             add_perturbation_test(*model, enc, plan.perturbation_test, er);
           }
           if (plan.overlays && sample.is_image() && group_root) {

@@ -1,8 +1,9 @@
 // Tensor parallelism (parallel.tensor): one model split over the k ranks of this launch
 // (mpiexec -n k) computes what the whole model computes in one process, for every family: logits
 // and kept attention over a padded batch, AtMan's controlled forward in both modes, a cached
-// prefix, input gradients, and every explainer's per_target (within 1e-5 relative). Each rank
-// also builds the whole model from the same seeded weights as the reference.
+// prefix, input gradients, and every explainer's per_target (within 1e-5 relative); and the
+// encoder classifiers (BERT, RoBERTa, ViT). Each rank also builds the whole model from the same
+// seeded weights as the reference.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
@@ -12,10 +13,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <cmath>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -258,6 +259,74 @@ INSTANTIATE_TEST_SUITE_P(Checkpoints, FixtureTensorParallel,
                          ::testing::Values("gpt2", "llama_gqa", "llama3_rope", "qwen2", "gpt_neox",
                                            "gptj"));
 
+// Encoder classifiers split over the group: synthetic BERT and RoBERTa of six heads with three
+// classes (split by 1, 2 and 3) and the ViT fixture (4 heads: 1 and 2). The logits and kept
+// attention of a padded batch (text) or of two images, then every explainer on a classification
+// sample (the class at [CLS], every position explained), with its extras (IG's and saliency's
+// pixel maps on the image).
+class EncoderTensorParallel : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(EncoderTensorParallel, LogitsAttentionAndEveryExplainer) {
+  const std::string name = GetParam();
+  TensorGroup group(*g_comm);
+  LoadOptions o;
+  o.tensor_group = &group;
+  std::unique_ptr<Model> whole, split;
+  Encoded s;
+  ForwardRequest r;
+  if (name == "vit") {
+    const std::string dir = std::string(XAI_SOURCE_DIR) + "/tests/fixtures/models/vit";
+    whole = load_model(dir);
+    if (whole->spec().num_heads % g_comm->size() != 0) GTEST_SKIP() << "heads do not split";
+    split = load_model(dir, o);
+    at::manual_seed(9);
+    const at::Tensor pixels = at::randn({2, 3, 32, 32});
+    r.pixel_values = pixels;
+    s = test::image_sample(pixels[1], whole->spec().num_patches(), 2);
+  } else {
+    ModelSpec spec = shape_spec(shape_of(name.c_str(), 6, 0), name);
+    spec.labels = {"a", "b", "c"};
+    whole = make_synthetic_model(spec, 7, LoadOptions{}, at::kFloat);
+    split = make_synthetic_model(spec, 7, o, at::kFloat);
+    at::manual_seed(9);
+    const at::Tensor ids = at::randint(5, spec.vocab_size, {2, 9}, at::kLong);
+    r.input_ids = ids;
+    r.attention_mask = at::ones({2, 9}, at::kLong);
+    r.attention_mask[1].slice(0, 6).fill_(0);  // row 1 right-padded
+    s = test::class_sample(ids[0], 1);
+  }
+  ASSERT_EQ(split->tensor_parallel(), g_comm->size());
+  AttentionControl keep;
+  keep.keep_probs = true;
+  const ForwardResult want = whole->forward(r, keep), got = split->forward(r, keep);
+  ASSERT_EQ(got.logits.sizes(), want.logits.sizes());
+  EXPECT_EQ(got.logits.size(-1), 3);  // the classes, whole on every rank
+  EXPECT_LT(rel(got.logits, want.logits), 1e-5);
+  for (size_t l = 0; l < want.attn_probs.size(); ++l) {
+    ASSERT_EQ(got.attn_probs[l].sizes(), want.attn_probs[l].sizes()) << l;
+    EXPECT_LT(rel(got.attn_probs[l], want.attn_probs[l]), 1e-5) << l;
+  }
+  for (const std::string& method : explainer_methods()) {
+    if (method == "random") continue;
+    auto x = short_explainer(method);
+    ExplainContext ctx;
+    SCOPED_TRACE(method);
+    const Explanation w = x->explain(*whole, s, ctx);
+    const Explanation g = x->explain(*split, s, ctx);
+    ASSERT_EQ(g.per_target.sizes(), w.per_target.sizes());
+    // AtMan's scores are differences of class log-probabilities: judged against log 3.
+    EXPECT_LT(per_target_error(method, g, w, 3), 1e-5) << name << " " << method;
+    for (const auto& [extra, value] : w.extras) {
+      ASSERT_EQ(g.extras.count(extra), 1u) << method << " " << extra;
+      const double tolerance = extra == "convergence_relative" ? 1e-3 : 1e-5;
+      EXPECT_LT(rel_or_abs(g.extras.at(extra), value), tolerance) << method << " " << extra;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Encoders, EncoderTensorParallel,
+                         ::testing::Values("bert", "roberta", "vit"));
+
 // VmRSS of this process (anonymous and mapped-file pages), bytes.
 int64_t status_bytes(const char* key) {
   std::ifstream f("/proc/self/status");
@@ -330,8 +399,10 @@ TEST(TensorParallelMemory, EachRankHoldsItsPartOfTheWeights) {
         << "rank " << g_comm->rank() << " of " << g_comm->size();
     const std::vector<int64_t> all = g_comm->allgather(static_cast<int64_t>(grown));
     if (g_comm->rank() == 0) {
-      std::printf("[ memory ] k = %d: whole checkpoint %.1f MB; per rank expected %.1f MB, "
-                  "resident growth", g_comm->size(), whole / 1e6, expected / 1e6);
+      std::printf(
+          "[ memory ] k = %d: whole checkpoint %.1f MB; per rank expected %.1f MB, "
+          "resident growth",
+          g_comm->size(), whole / 1e6, expected / 1e6);
       for (int64_t v : all) std::printf(" %.1f", static_cast<double>(v) / 1e6);
       std::printf(" MB\n");
     }

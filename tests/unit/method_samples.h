@@ -5,7 +5,9 @@
 
 #include <ATen/ATen.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "framework/tensor_io/safetensors.h"
 #include "framework/text/encoded.h"
@@ -25,6 +27,24 @@ inline Encoded make_sample(const at::Tensor& ids, int64_t prompt_len, const at::
   for (int64_t k = 0; k < prompt_len; ++k) e.explain_mask[static_cast<size_t>(k)] = 1;
   for (int64_t k = 0; k < T; ++k) e.offsets.push_back(ByteSpan{k, k + 1});
   e.tokens.assign(static_cast<size_t>(T), "");
+  return e;
+}
+
+// A classification sample: ids [CLS] ... [SEP], the class `label`, every position explained.
+inline Encoded class_sample(const at::Tensor& ids, int64_t label) {
+  Encoded e = make_sample(ids, ids.numel(), at::tensor(std::vector<int64_t>{label}));
+  e.readout = 0;
+  e.explain_mask.assign(e.ids.size(), 1);
+  return e;
+}
+
+// An image sample: pixels (C, H, W), [CLS] and `patches` tokens, the class `label`.
+inline Encoded image_sample(const at::Tensor& pixels, int64_t patches, int64_t label) {
+  Encoded e = class_sample(at::arange(patches + 1, at::kLong), label);
+  const at::Tensor p = pixels.to(at::kFloat).contiguous();
+  e.pixels = std::make_shared<const std::vector<float>>(p.data_ptr<float>(),
+                                                        p.data_ptr<float>() + p.numel());
+  e.pixel_shape = p.sizes().vec();
   return e;
 }
 

@@ -1,9 +1,10 @@
 // Every explainer that applies to an encoder classifier (BERT, RoBERTa, and ViT on image samples)
 // against the written-out reference (tests/reference/encoder_reference.py): AtMan, saliency, input
 // x gradient, integrated gradients, raw attention, rollout, Chefer, AttAttr, AttnLRP (and CP-LRP)
-// and Chefer's LRP, the target a class read at [CLS]; on images also the pixel maps of saliency, IxG and IG (IG's path through the pixels).
-// Plus what makes a classification sample differ from a next-token one: the class is the one
-// target, every token (later ones too) may be relevant, and AtMan reuses no prefix.
+// and Chefer's LRP, the target a class read at [CLS]; on images also the pixel maps of saliency,
+// IxG and IG (IG's path through the pixels). Plus what makes a classification sample differ from a
+// next-token one: the class is the one target, every token (later ones too) may be relevant, and
+// AtMan reuses no prefix.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -23,25 +24,9 @@
 namespace xai {
 namespace {
 
+using test::class_sample;
 using test::fixture;
-
-// A classification sample: ids [CLS] ... [SEP], the class `label`, every position explained.
-Encoded class_sample(const at::Tensor& ids, int64_t label) {
-  Encoded e = test::make_sample(ids, ids.numel(), at::tensor(std::vector<int64_t>{label}));
-  e.readout = 0;
-  e.explain_mask.assign(e.ids.size(), 1);
-  return e;
-}
-
-// An image sample: pixels (C, H, W), [CLS] and `patches` tokens, the class `label`.
-Encoded image_sample(const at::Tensor& pixels, int64_t patches, int64_t label) {
-  Encoded e = class_sample(at::arange(patches + 1, at::kLong), label);
-  const at::Tensor p = pixels.to(at::kFloat).contiguous();
-  e.pixels = std::make_shared<const std::vector<float>>(p.data_ptr<float>(),
-                                                        p.data_ptr<float>() + p.numel());
-  e.pixel_shape = p.sizes().vec();
-  return e;
-}
+using test::image_sample;
 
 std::unique_ptr<Explainer> build(const std::string& method, const std::string& params) {
   Config c = Config::parse(params, "test");
@@ -82,9 +67,7 @@ TEST_P(EncoderMethods, EveryApplicableExplainerMatchesTheReference) {
       ASSERT_EQ(e.per_target.sizes(), want.sizes()) << it.key();
       const double err = test::relative_error(e.per_target, want);
       worst[it.key()] = std::max(worst[it.key()], err);
-      EXPECT_LT(err, 1e-4) << it.key() << " prompt " << p << "\n"
-                           << e.per_target << "\n"
-                           << want;
+      EXPECT_LT(err, 1e-4) << it.key() << " prompt " << p << "\n" << e.per_target << "\n" << want;
       // Not a trivial agreement: the reference scores the last token (after [CLS]) too.
       EXPECT_GT(want[0][s.size() - 2].abs().item<double>(), 1e-7) << it.key();
       ++checked;
