@@ -55,7 +55,7 @@ std::vector<std::string> measure(Plan& plan, const MemoryPlan& memory, const at:
     for (const auto& r : memory.rows) streamed = streamed || (r.model == m.name && r.streamed);
     std::unique_ptr<Model> model =
         load_entry_model(m, device, "models[" + std::to_string(mi) + "]", !streamed, group);
-    const Encoded enc = entry_encoder(m).encode(plan.dataset->get(first->longest_index),
+    const Encoded enc = entry_encoder(m).encode(m.dataset->get(first->longest_index),
                                                 model->spec().max_positions, model->spec().labels);
     MemoryMeter meter;
     for (ExplainerEntry& x : plan.explainers) {

@@ -60,16 +60,50 @@ double average_precision_score(const std::vector<double>& scores, const std::vec
 }
 
 std::map<std::string, double> segmentation_metrics(const std::vector<double>& grid_in, int64_t g,
-                                                   const std::vector<float>& mask, int64_t s) {
+                                                   const std::vector<float>& mask, int64_t s,
+                                                   SegmentationCounts* counts) {
   std::vector<double> grid = grid_in;
   for (double& v : grid)
     if (std::isnan(v)) v = 0;
-  return segmentation_metrics_of_map(upsample_bilinear(grid, g, s), mask, s);
+  return segmentation_metrics_of_map(upsample_bilinear(grid, g, s), mask, s, counts);
+}
+
+std::vector<float> SegmentationCounts::to_extra() const {
+  return {static_cast<float>(correct),  static_cast<float>(pixels), static_cast<float>(inter[0]),
+          static_cast<float>(inter[1]), static_cast<float>(uni[0]), static_cast<float>(uni[1])};
+}
+
+SegmentationCounts SegmentationCounts::from_extra(const std::vector<float>& v) {
+  XAI_CHECK(v.size() == 6, kSegmentationCounts, ": ", v.size(), " values, not 6");
+  SegmentationCounts c;
+  c.correct = v[0];
+  c.pixels = v[1];
+  c.inter[0] = v[2];
+  c.inter[1] = v[3];
+  c.uni[0] = v[4];
+  c.uni[1] = v[5];
+  return c;
+}
+
+std::pair<double, double> pooled_segmentation(const std::vector<SegmentationCounts>& images) {
+  if (images.empty()) return {NAN, NAN};
+  SegmentationCounts t;
+  for (const SegmentationCounts& c : images) {
+    t.correct += c.correct;
+    t.pixels += c.pixels;
+    for (int k = 0; k < 2; ++k) {
+      t.inter[k] += c.inter[k];
+      t.uni[k] += c.uni[k];
+    }
+  }
+  const double eps = std::nextafter(1.0, 2.0) - 1.0;  // numpy's spacing(1)
+  return {t.correct / (eps + t.pixels),
+          (t.inter[0] / (eps + t.uni[0]) + t.inter[1] / (eps + t.uni[1])) / 2};
 }
 
 std::map<std::string, double> segmentation_metrics_of_map(std::vector<double> r,
-                                                          const std::vector<float>& mask,
-                                                          int64_t s) {
+                                                          const std::vector<float>& mask, int64_t s,
+                                                          SegmentationCounts* counts) {
   XAI_CHECK(static_cast<int64_t>(mask.size()) == s * s && r.size() == mask.size(),
             "internal: a mask of ", mask.size(), " values and a map of ", r.size(), " for ", s, "x",
             s);
@@ -105,6 +139,14 @@ std::map<std::string, double> segmentation_metrics_of_map(std::vector<double> r,
   for (int c = 0; c < 2; ++c) {
     iou += static_cast<double>(inter[c]) /
            (std::nextafter(1.0, 2.0) - 1.0 + static_cast<double>(uni[c]));
+  }
+  if (counts != nullptr) {
+    counts->correct = static_cast<double>(correct);
+    counts->pixels = static_cast<double>(r.size());
+    for (int c = 0; c < 2; ++c) {
+      counts->inter[c] = static_cast<double>(inter[c]);
+      counts->uni[c] = static_cast<double>(uni[c]);
+    }
   }
   return {{"seg_acc", static_cast<double>(correct) / static_cast<double>(r.size())},
           {"seg_miou", iou / 2},

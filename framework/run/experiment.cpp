@@ -91,26 +91,39 @@ RunFingerprint fingerprint_of(const Plan& plan) {
     f.models[m.name].dtype = m.dtype;
   }
   for (const auto& e : plan.explainers) f.explainers[e.name] = e.impl->params_json();
-  // What shapes each sample (not `limit`, which a resume may raise, nor `path`: a moved file).
+  // What shapes each sample (not `limit`, which a resume may raise, nor `path`: a moved file): the
+  // experiment's dataset, and each model's own (models[].dataset) under "models".
   const nlohmann::json config = nlohmann::json::parse(plan.resolved_json, nullptr, false);
-  if (config.is_object() && config.contains("dataset") && config["dataset"].is_object()) {
+  if (!config.is_object()) return f;
+  auto shaping_of = [](const nlohmann::json& dataset) {
     nlohmann::json shaping = nlohmann::json::object();
     for (const char* key : {"type", "split", "seed", "prompt_template", "target_template",
                             "explain", "explain_special_tokens"}) {
-      if (config["dataset"].contains(key)) shaping[key] = config["dataset"][key];
+      if (dataset.contains(key)) shaping[key] = dataset[key];
     }
     // The generated images' size (only toy_shapes reads it; other fingerprints stay as they were).
-    if (config["dataset"].value("type", "") == "toy_shapes" &&
-        config["dataset"].contains("image_size")) {
-      shaping["image_size"] = config["dataset"]["image_size"];
+    if (dataset.value("type", "") == "toy_shapes" && dataset.contains("image_size")) {
+      shaping["image_size"] = dataset["image_size"];
     }
-    // The perturbation test adds metrics to every row: a resume must not mix rows with and
-    // without them (recorded only when on, so fingerprints of runs without it stay as they were).
-    if (plan.perturbation_test.enabled) {
-      shaping["perturbation"] = {{"steps", plan.perturbation_test.steps}};
+    return shaping;
+  };
+  nlohmann::json shaping = config.contains("dataset") && config["dataset"].is_object()
+                               ? shaping_of(config["dataset"])
+                               : nlohmann::json::object();
+  if (config.contains("models") && config["models"].is_array()) {
+    for (size_t i = 0; i < plan.models.size() && i < config["models"].size(); ++i) {
+      const nlohmann::json& m = config["models"][i];
+      if (m.is_object() && m.contains("dataset") && m["dataset"].is_object()) {
+        shaping["models"][plan.models[i].name] = shaping_of(m["dataset"]);
+      }
     }
-    f.samples = shaping.dump();
   }
+  // The perturbation test adds metrics to every row: a resume must not mix rows with and
+  // without them (recorded only when on, so fingerprints of runs without it stay as they were).
+  if (plan.perturbation_test.enabled) {
+    shaping["perturbation"] = {{"steps", plan.perturbation_test.steps}};
+  }
+  f.samples = shaping.dump();
   return f;
 }
 
@@ -228,9 +241,18 @@ ResultsMeta run_meta(Communicator& comm, const Plan& plan, const RunLayout& layo
 
 void say_what_runs(const Plan& plan, const RunLayout& layout, const SampleWork& work,
                    std::ostream& log) {
-  log << "xai run: " << plan.name << ": " << plan.models.size() << " model(s) x "
-      << plan.dataset->size() << " samples from " << plan.dataset->source() << " x "
-      << plan.explainers.size() << " explainer(s) -> " << plan.out_dir;
+  log << "xai run: " << plan.name << ": " << plan.models.size() << " model(s) x ";
+  if (plan.datasets.size() == 1) {
+    log << plan.datasets[0]->size() << " samples from " << plan.datasets[0]->source();
+  } else {  // models with datasets of their own: each model's
+    for (size_t mi = 0; mi < plan.models.size(); ++mi) {
+      const ModelEntry& m = plan.models[mi];
+      log << (mi == 0 ? "(" : ", ") << m.name << ": " << m.dataset->size() << " samples from "
+          << m.dataset->source();
+    }
+    log << ")";
+  }
+  log << " x " << plan.explainers.size() << " explainer(s) -> " << plan.out_dir;
   if (layout.world.size > 1) log << " on " << layout.world.size << " ranks";
   if (layout.world.tensor > 1) {
     log << " (" << layout.world.replicas() << " model replica(s) of " << layout.world.tensor
@@ -242,9 +264,11 @@ void say_what_runs(const Plan& plan, const RunLayout& layout, const SampleWork& 
   }
   if (work.finished > 0) log << " (" << work.finished << " already done)";
   log << "\n";
-  if (plan.dataset->skipped() > 0) {
-    log << "xai run: " << plan.dataset->skipped()
-        << " entries skipped: " << plan.dataset->skipped_reason() << "\n";
+  for (const auto& data : plan.datasets) {
+    if (data->skipped() > 0) {
+      log << "xai run: " << data->skipped() << " entries of " << data->source()
+          << " skipped: " << data->skipped_reason() << "\n";
+    }
   }
 }
 
@@ -314,8 +338,8 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
     prov["machine"] = machine_report_json();
     std::vector<SampleKey> planned;
     for (const auto& m : plan.models) {
-      for (int64_t i = 0; i < plan.dataset->size(); ++i) {
-        planned.push_back({m.name, plan.dataset->id(i)});
+      for (int64_t i = 0; i < m.dataset->size(); ++i) {
+        planned.push_back({m.name, m.dataset->id(i)});
       }
     }
     merged = merge_run(plan.out_dir, prov, !result.interrupted, &planned);

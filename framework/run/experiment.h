@@ -47,8 +47,11 @@ struct SummaryRow {
   int64_t convergence_flagged = -1;
   // metrics.perturbation: the means of pos_auc, neg_auc, pos_acc, neg_acc (NaN when not run).
   double pos_auc = NAN, neg_auc = NAN, pos_acc = NAN, neg_acc = NAN;
-  // Images with masks: the means of seg_acc, seg_miou, seg_ap (NaN when there are none).
+  // Images with masks, as Chefer's evaluation reports a dataset: pixel accuracy and mIoU from the
+  // pixel counts pooled over the images (per-image means where rows hold no counts), the mean
+  // AP; and the per-image means of accuracy and mIoU beside them (NaN when there are none).
   double seg_acc = NAN, seg_miou = NAN, seg_ap = NAN;
+  double seg_acc_mean = NAN, seg_miou_mean = NAN;
   std::string settings;  // the explainer's settings in a few words ("kappa 0.7 (correlated), ...")
 };
 

@@ -91,13 +91,13 @@ struct Longest {
 Longest longest_sample(const Plan& plan, const ModelEntry& m, const ModelSpec& spec) {
   const SampleEncoder encoder = entry_encoder(m);
   Longest l;
-  for (int64_t i = 0; i < plan.dataset->size(); ++i) {
+  for (int64_t i = 0; i < m.dataset->size(); ++i) {
     try {
-      const Encoded e = encoder.encode(plan.dataset->get(i), spec.max_positions, spec.labels);
+      const Encoded e = encoder.encode(m.dataset->get(i), spec.max_positions, spec.labels);
       if (e.size() > l.tokens) {
         l.tokens = e.size();
         l.targets = std::max<int64_t>(1, e.num_targets());
-        l.id = plan.dataset->id(i);
+        l.id = m.dataset->id(i);
         l.index = i;
       }
     } catch (const std::exception&) {
@@ -238,7 +238,7 @@ MemoryPlan plan_memory(const Plan& plan, const at::Device& device, int local_ran
     const double weights = rank_weight_bytes(spec, k, elem);
     const Longest longest = longest_sample(plan, m, spec);
     if (longest.index < 0) {
-      mp.notes.push_back(str_cat("no sample of ", plan.dataset->source(), " can be read for ",
+      mp.notes.push_back(str_cat("no sample of ", m.dataset->source(), " can be read for ",
                                  m.name,
                                  " (the run records each as a failed sample); planned "
                                  "for the weights alone"));

@@ -108,15 +108,42 @@ Plan read_plan(const Config& cfg, const std::string& path) {
               "' is used twice");
     XAI_CHECK(e.synthetic || fs::is_directory(e.path), m.where("path"), "'", e.path,
               "' is not a folder (paths are relative to the working directory)");
+    if (m.has("dataset")) {  // this model's own samples (e.g. images beside a text model)
+      const ConfigNode own = m.child("dataset");
+      p.datasets.push_back(open_dataset(own));
+      own.finish();
+      e.dataset = p.datasets.back().get();
+      e.own_dataset = true;
+    }
     m.finish();
     p.models.push_back(e);
   }
   XAI_CHECK(!p.models.empty(), path, ": models: at least one model is required, e.g.\n",
             "models:\n  - {name: toy_gpt2, path: datasets/toy/models/toy_gpt2}");
 
-  const ConfigNode dataset = root.child("dataset");
-  p.dataset = open_dataset(dataset);
-  dataset.finish();
+  // The experiment's dataset: every model without its own reads it (required unless each has one).
+  bool all_own = true;
+  for (size_t i = 0; i < p.models.size(); ++i) {
+    const ModelEntry& m = p.models[i];
+    all_own = all_own && m.own_dataset;
+    XAI_CHECK(m.own_dataset || root.has("dataset"), path, ": dataset: required: models[", i, "] (",
+              m.name,
+              ") has no dataset of its own (HINT: a top-level dataset: "
+              "{type: ...}, or models[",
+              i, "].dataset)");
+  }
+  if (!all_own || root.has("dataset")) {
+    const ConfigNode dataset = root.child("dataset");
+    p.datasets.insert(p.datasets.begin(), open_dataset(dataset));
+    dataset.finish();
+    for (ModelEntry& m : p.models) {
+      if (!m.own_dataset) m.dataset = p.datasets.front().get();
+    }
+    if (all_own) {
+      p.warnings.push_back(
+          str_cat(root.where("dataset"), "every model has its own dataset: this one is not read"));
+    }
+  }
 
   names.clear();
   for (const ConfigNode& e : root.children("explainers")) {

@@ -35,6 +35,10 @@ struct ModelEntry {
   // float16 (a GPU only).
   std::string dtype = "auto";
   std::string dtype_where;  // "exp.yaml:4: models[0].dtype: " for messages
+  // Where its samples come from: models[].dataset when it has one, else the experiment's dataset
+  // (owned by Plan::datasets).
+  const Dataset* dataset = nullptr;
+  bool own_dataset = false;  // models[].dataset given
 };
 
 // The entry's model on `device` (loaded from its folder, or built when synthetic) and its
@@ -61,7 +65,9 @@ struct Plan {
   std::string config_path, name, out_dir;
   std::string output_where;  // "exp.yaml:3: output: " for messages about the output folder
   std::vector<ModelEntry> models;
-  std::unique_ptr<Dataset> dataset;
+  // The experiment's `dataset` (first, when given) and each models[].dataset; a model reads the
+  // one its ModelEntry::dataset points to, so a text model and an image model can share a run.
+  std::vector<std::unique_ptr<Dataset>> datasets;
   std::vector<ExplainerEntry> explainers;
   double iq_lo = 25, iq_hi = 75;
   // outputs.overlays: each image sample's explanation drawn over its image, one PNG per model,

@@ -132,10 +132,10 @@ void run_pruning_stage(Communicator& comm, const Plan& plan, const at::Device& d
     std::vector<Encoded> samples;
     if (mine_at_all) {
       const SampleEncoder encoder = entry_encoder(m);
-      for (int64_t i = 0; i < plan.dataset->size(); ++i) {
+      for (int64_t i = 0; i < m.dataset->size(); ++i) {
         if (dealt && i % comm.size() != comm.rank()) continue;
         try {
-          samples.push_back(encoder.encode(plan.dataset->get(i), spec.max_positions, spec.labels));
+          samples.push_back(encoder.encode(m.dataset->get(i), spec.max_positions, spec.labels));
         } catch (const std::exception&) {
           // A failed sample (recorded under /failures) has no importance either.
         }

@@ -77,15 +77,19 @@ void add_perturbation_test(Model& model, const Encoded& enc, const PerturbationS
 }
 
 // AP and AR of one explanation over the explained positions (|relevance|), and for an image with a
-// mask the segmentation metrics of the |relevance| map; empty when there is no evidence.
+// mask the segmentation metrics of the |relevance| map (its pixel counts into `counts`, set to
+// the image's then); empty when there is no evidence.
 std::map<std::string, double> sample_metrics_of(const std::vector<float>& relevance,
-                                                const Encoded& enc) {
+                                                const Encoded& enc, ExtraArray* counts) {
   if (enc.evidence_mask.empty()) return {};
   std::map<std::string, double> out;
   if (!enc.evidence_pixels.empty()) {  // an image with a mask: Chefer's segmentation metrics too
     std::vector<double> grid;
     for (size_t t = 1; t < relevance.size(); ++t) grid.push_back(std::abs(relevance[t]));
-    out = segmentation_metrics(grid, enc.patch_grid(), enc.evidence_pixels, enc.pixel_shape[1]);
+    SegmentationCounts c;
+    out = segmentation_metrics(grid, enc.patch_grid(), enc.evidence_pixels, enc.pixel_shape[1], &c);
+    counts->values = c.to_extra();
+    counts->shape = {static_cast<int64_t>(counts->values.size())};
   }
   std::vector<double> x, y;
   for (int64_t i = 0; i < enc.size(); ++i) {
@@ -250,18 +254,19 @@ RunLayout make_layout(Communicator& comm, const Plan& plan, at::Device device) {
 SampleWork assign_samples(Communicator& comm, const Plan& plan, const RunLayout& layout,
                           const std::set<SampleKey>& done) {
   SampleWork w;
-  const int64_t n = plan.dataset->size();
-  w.total = n * static_cast<int64_t>(plan.models.size());
   w.mine.resize(plan.models.size());
   // Per model, the samples not done yet, balanced by token count over the groups (each rank
   // measures every size-th sample; a sum gathers the lengths). One group takes everything without
   // measuring.
   for (size_t mi = 0; mi < plan.models.size(); ++mi) {
     const auto& m = plan.models[mi];
+    const Dataset& data = *m.dataset;
+    const int64_t n = data.size();
+    w.total += n;
     w.encoders.push_back(entry_encoder(m));
     std::vector<int64_t> todo;
     for (int64_t i = 0; i < n; ++i) {
-      if (done.count({m.name, plan.dataset->id(i)})) {
+      if (done.count({m.name, data.id(i)})) {
         ++w.finished;
       } else {
         todo.push_back(i);
@@ -276,14 +281,14 @@ SampleWork assign_samples(Communicator& comm, const Plan& plan, const RunLayout&
     for (size_t k = static_cast<size_t>(layout.world.rank); k < todo.size();
          k += layout.world.size) {
       try {
-        cost[k] = w.encoders.back().encode(plan.dataset->get(todo[k]), 0, labels).size();
+        cost[k] = w.encoders.back().encode(data.get(todo[k]), 0, labels).size();
       } catch (const std::exception&) {
         cost[k] = 1;  // its owner records the failure
       }
     }
     comm.allreduce(cost, ReduceOp::kSum);
     std::vector<WorkItem> items;
-    for (size_t k = 0; k < todo.size(); ++k) items.push_back({plan.dataset->id(todo[k]), cost[k]});
+    for (size_t k = 0; k < todo.size(); ++k) items.push_back({data.id(todo[k]), cost[k]});
     const std::vector<int> owner = assign_balanced(items, layout.groups);
     for (int64_t j : owned_by(owner, layout.group)) {
       w.mine[mi].push_back(todo[static_cast<size_t>(j)]);
@@ -422,13 +427,13 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
 
     for (int64_t i : work.mine[mi]) {
       if (should_stop()) break;
-      const std::string id = plan.dataset->id(i);
+      const std::string id = m.dataset->id(i);
       if (watchdog) watchdog->set_current(m.name + "/" + id);
       show(m.name, false);
       Sample sample;
       Encoded enc;
       try {
-        sample = plan.dataset->get(i);
+        sample = m.dataset->get(i);
         enc = encoder.encode(sample, model->spec().max_positions, model->spec().labels);
       } catch (const std::exception& e) {
         if (!group_root) continue;  // every member fails alike; the root records it
@@ -477,7 +482,9 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
           er.n_targets = ex.per_target.size(0);
           er.per_target = to_vector(ex.per_target);
           for (const auto& [name, t] : ex.extras) er.extras[name] = to_extra(t);
-          er.metrics = sample_metrics_of(er.relevance, enc);
+          ExtraArray counts;
+          er.metrics = sample_metrics_of(er.relevance, enc, &counts);
+          if (!counts.values.empty()) er.extras[kSegmentationCounts] = std::move(counts);
           er.cost = {{"seconds", ex.cost.seconds},
                      {"forward_passes", static_cast<double>(ex.cost.forward_passes)},
                      {"sequences", static_cast<double>(ex.cost.sequences)},

@@ -8,12 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <tuple>
 
 #include "framework/common/error.h"
 #include "framework/io/fs_util.h"
 #include "framework/io/merge.h"
 #include "framework/io/results_reader.h"
 #include "framework/metrics/metrics.h"
+#include "framework/metrics/segmentation.h"
 #include "framework/run/experiment.h"
 
 namespace xai {
@@ -64,9 +66,21 @@ std::vector<SummaryRow> summarize(const ResultsReader& reader,
       r.map_iq = interquartile_mean(ap, iq_lo, iq_hi);
       r.mar_iq = interquartile_mean(ar, iq_lo, iq_hi);
       if (t.metrics.count("seg_acc")) {
-        r.seg_acc = mean(col(t.metrics, "seg_acc"));
-        r.seg_miou = mean(col(t.metrics, "seg_miou"));
+        r.seg_acc = r.seg_acc_mean = mean(col(t.metrics, "seg_acc"));
+        r.seg_miou = r.seg_miou_mean = mean(col(t.metrics, "seg_miou"));
         r.seg_ap = mean(col(t.metrics, "seg_ap"));
+        // Chefer's dataset figures: the images' pixel counts pooled (rows written before the
+        // counts were stored keep the per-image means).
+        const auto counts = t.extras.find(kSegmentationCounts);
+        if (counts != t.extras.end()) {
+          std::vector<SegmentationCounts> images;
+          for (size_t j = 0; j < t.rows(); ++j) {
+            if (counts->second.has(j)) {
+              images.push_back(SegmentationCounts::from_extra(counts->second.row(j).values));
+            }
+          }
+          if (!images.empty()) std::tie(r.seg_acc, r.seg_miou) = pooled_segmentation(images);
+        }
       }
       if (t.metrics.count("pos_auc")) {
         r.pos_auc = mean(col(t.metrics, "pos_auc"));
@@ -263,7 +277,9 @@ MergedRun merge_run(const std::string& out_dir,
     if (!std::isnan(r.seg_miou)) {
       row["segmentation"] = {{"seg_acc", number_or_null(r.seg_acc)},
                              {"seg_miou", number_or_null(r.seg_miou)},
-                             {"seg_ap", number_or_null(r.seg_ap)}};
+                             {"seg_ap", number_or_null(r.seg_ap)},
+                             {"seg_acc_mean", number_or_null(r.seg_acc_mean)},
+                             {"seg_miou_mean", number_or_null(r.seg_miou_mean)}};
     }
     if (!std::isnan(r.pos_auc)) {
       row["perturbation"] = {{"pos_auc", number_or_null(r.pos_auc)},

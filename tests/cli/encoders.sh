@@ -4,7 +4,8 @@
 #   2. `xai explain --target LABEL` on the toy BERT, every method: the class is the target, the
 #      cue word that decides it is the most relevant token for the methods that find it, and an
 #      unknown class is a one-line error naming the classes;
-#   3. configs/encoders.yaml on 5 texts: a summary row per explainer, no failure.
+#   3. configs/encoders.yaml on 5 texts (toy BERT) and 5 images (toy ViT, its own dataset): a
+#      summary row per explainer and model, no failure, pruning and trees for both.
 # usage: encoders.sh XAI OUT_DIR   (run from the repository root)
 set -euo pipefail
 xai=$1
@@ -42,23 +43,27 @@ grep -q "label 'happy' is not a class of the model (classes: negative, neutral, 
 [ "$(wc -l <<<"$err")" -eq 1 ] || fail "unknown class: not one line: $err"
 
 rm -rf "$out"
-summary=$("$xai" run configs/encoders.yaml --set dataset.limit=5 --set "output=$out" \
-  --set runtime.progress=off) || fail "xai run configs/encoders.yaml failed"
-grep -q "^method .* mAR_IQ  pos_acc  neg_acc" <<<"$summary" ||
-  fail "encoders.yaml: no perturbation columns: $summary"
+summary=$("$xai" run configs/encoders.yaml --set dataset.limit=5 --set 'models[1].dataset.limit=5' \
+  --set "output=$out" --set runtime.progress=off) || fail "xai run configs/encoders.yaml failed"
+grep -q "^method .* mAR_IQ  seg_acc  seg_mIoU  seg_AP  pos_acc  neg_acc" <<<"$summary" ||
+  fail "encoders.yaml: no segmentation and perturbation columns: $summary"
 grep -q '"pruning": {' "$out/results.json" || fail "encoders.yaml: no pruning in results.json"
 grep -q "\"per_layer_by_importance\": \[" "$out/results.json" || fail "encoders.yaml: no per-layer pruning"
-[ -s "$out/pruning_toy_bert.svg" ] || fail "encoders.yaml: no pruning_toy_bert.svg"
-n=$(find "$out/trees/toy_bert/attattr" -name '*.svg' | wc -l)
-[ "$n" -eq 5 ] || fail "encoders.yaml: $n attribution trees, not 5"
+for model in toy_bert toy_vit; do
+  [ -s "$out/pruning_$model.svg" ] || fail "encoders.yaml: no pruning_$model.svg"
+  n=$(find "$out/trees/$model/attattr" -name '*.svg' | wc -l)
+  [ "$n" -eq 5 ] || fail "encoders.yaml: $n attribution trees of $model, not 5"
+done
 tree=$("$xai" explain --model "$toy" --prompt "$text" --target positive --method attattr \
   --set steps=4 --set tree=true --tree "$out/tree.svg") || fail "explain --tree failed"
 grep -q "<line" "$out/tree.svg" || fail "explain --tree: no edge in $out/tree.svg"
-names=$(sed -n 's/^  - name: *\([a-z_]*\).*/\1/p' configs/encoders.yaml)
+names=$(sed -n '/^explainers:/,/^metrics:/s/^  - name: *\([a-z_]*\).*/\1/p' configs/encoders.yaml)
 [ "$(wc -w <<<"$names")" -ge 12 ] || fail "found only $(wc -w <<<"$names") explainers"
 for name in $names; do
-  grep -Eq "^$name +toy_bert .* 5 +0( .*)?\$" <<<"$summary" ||
-    fail "no row '$name toy_bert' with 5 samples and 0 failed in:
+  for model in toy_bert toy_vit; do
+    grep -Eq "^$name +$model .* 5 +0( .*)?\$" <<<"$summary" ||
+      fail "no row '$name $model' with 5 samples and 0 failed in:
 $summary"
+  done
 done
-echo "encoders.sh: $(wc -w <<<"$methods") methods on the toy BERT; encoders.yaml: $(wc -w <<<"$names") explainers, 5 texts each, no failure"
+echo "encoders.sh: $(wc -w <<<"$methods") methods on the toy BERT; encoders.yaml: $(wc -w <<<"$names") explainers, 5 texts and 5 images each, no failure"

@@ -6,8 +6,11 @@ with torch.nn.functional.interpolate (bilinear, align_corners=False), min-max no
 thresholded at its mean; pixel accuracy, IoU of both classes (intersection / (spacing(1) +
 union)) averaged, and sklearn's average_precision_score over both classes' channels.
 
-    tests/fixtures/metrics/segmentation.json: [{g, s, grid (g*g), mask (s*s), seg_acc, seg_miou,
-        seg_ap, upsampled (s*s)}]
+    tests/fixtures/metrics/segmentation.json: {"cases": [{g, s, grid (g*g), mask (s*s), seg_acc,
+        seg_miou, seg_ap, upsampled (s*s), counts: [correct, labeled, inter bg, inter obj,
+        union bg, union obj]}], "pooled": {seg_acc, seg_miou}}: the counts as their
+        batch_pix_accuracy and batch_intersection_union give them (histc over class ids 1, 2),
+        pooled over every case as their evaluation loop sums them.
 
     /usr/bin/python3 tests/reference/segmentation_fixtures.py    (needs torch, numpy, sklearn)
 """
@@ -51,12 +54,23 @@ def case(rng, g, s, kind):
         inter = ((predict == c) & (labels == c)).sum().item()
         union = ((predict == c) | (labels == c)).sum().item()
         ious.append(inter / (np.spacing(1) + union))
+    # batch_pix_accuracy / batch_intersection_union (utils/metrices.py), nclass = 2.
+    pred1, target1 = predict + 1, labels + 1
+    labeled = (target1 > 0).sum().item()
+    correct_c = ((pred1 == target1) * (target1 > 0)).sum().item()
+    pred1 = pred1 * (target1 > 0)
+    inter_map = pred1 * (pred1 == target1)
+    hist = lambda t: torch.histc(t.double(), bins=2, min=1, max=2)
+    area_inter, area_pred, area_lab = hist(inter_map), hist(pred1), hist(target1)
+    area_union = area_pred + area_lab - area_inter
+    counts = [correct_c, labeled] + area_inter.tolist() + area_union.tolist()
     output_ap = torch.stack([1 - res, res])
     onehot = torch.stack([(labels == 0).long(), (labels == 1).long()])
     ap = average_precision_score(onehot.numpy().reshape(-1), output_ap.numpy().reshape(-1))
     return {"g": g, "s": s, "kind": kind, "grid": grid.reshape(-1).tolist(),
             "mask": mask.reshape(-1).tolist(), "upsampled": up.numpy().reshape(-1).tolist(),
-            "seg_acc": correct / (s * s), "seg_miou": float(np.mean(ious)), "seg_ap": float(ap)}
+            "seg_acc": correct / (s * s), "seg_miou": float(np.mean(ious)), "seg_ap": float(ap),
+            "counts": counts}
 
 
 def main():
@@ -67,9 +81,14 @@ def main():
             if s == 56 and kind != "plain":
                 continue
             cases.append(case(rng, g, s, kind))
+    # The evaluation loop: totals over the images, then pixAcc and mIoU of the totals.
+    total = np.sum([c["counts"] for c in cases], axis=0).astype(np.float64)
+    eps = np.spacing(1, dtype=np.float64)
+    pooled = {"seg_acc": float(total[0] / (eps + total[1])),
+              "seg_miou": float(np.mean(total[2:4] / (eps + total[4:6])))}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
-        json.dump(cases, f)
+        json.dump({"cases": cases, "pooled": pooled}, f)
         f.write("\n")
     print("wrote", len(cases), "cases to", OUT)
 

@@ -280,7 +280,7 @@ TEST(MemoryPlan, EveryEstimateIsWithinFifteenPercentOfTheTensorPeak) {
     const MemoryPlan mp = plan_memory(plan, at::kCPU, 1);
     std::unique_ptr<Model> model = load_entry_model(plan.models[0], at::kCPU, "models[0]");
     const Encoded enc =
-        entry_encoder(plan.models[0]).encode(plan.dataset->get(0), model->spec().max_positions, {});
+        entry_encoder(plan.models[0]).encode(plan.models[0].dataset->get(0), model->spec().max_positions, {});
     ASSERT_EQ(enc.size(), 128);
     MemoryMeter meter;
     {  // one-time tables (the attention kernel choice) before anything is measured

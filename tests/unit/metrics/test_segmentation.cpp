@@ -1,10 +1,13 @@
 // Segmentation metrics (framework/metrics/segmentation.h) against Chefer et al.'s definitions run
 // through PyTorch and sklearn (tests/reference/segmentation_fixtures.py): the bilinear upsampling,
 // pixel accuracy, mean IoU and average precision, on grids of 3 to 14 cells, with ties, sparse
-// maps and soft masks; and sklearn's AP on hand-computed cases.
+// maps and soft masks; each image's pixel counts (their batch_pix_accuracy and
+// batch_intersection_union) and the dataset figures pooled from them as their evaluation loop
+// does; and sklearn's AP on hand-computed cases.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 
 #include "framework/common/error.h"
@@ -16,8 +19,10 @@ namespace {
 
 TEST(Segmentation, MatchesTheReferenceOnEveryCase) {
   std::ifstream in(test::fixture("metrics/segmentation.json"));
-  const nlohmann::json cases = nlohmann::json::parse(in);
+  const nlohmann::json fixture = nlohmann::json::parse(in);
+  const nlohmann::json& cases = fixture.at("cases");
   ASSERT_GE(cases.size(), 13u);
+  std::vector<SegmentationCounts> images;
   for (const auto& c : cases) {
     const int64_t g = c["g"], s = c["s"];
     const std::vector<double> grid = c["grid"];
@@ -31,7 +36,11 @@ TEST(Segmentation, MatchesTheReferenceOnEveryCase) {
     for (size_t i = 0; i < up.size(); ++i) worst = std::max(worst, std::abs(up[i] - up_want[i]));
     EXPECT_LT(worst, 1e-12) << what;
     // From the reference's own upsampled map: the metrics exactly.
-    const auto exact = segmentation_metrics_of_map(up_want, mask, s);
+    SegmentationCounts counts;
+    const auto exact = segmentation_metrics_of_map(up_want, mask, s, &counts);
+    const std::vector<float> want_counts = c["counts"];
+    EXPECT_EQ(counts.to_extra(), want_counts) << what;
+    images.push_back(SegmentationCounts::from_extra(counts.to_extra()));
     EXPECT_NEAR(exact.at("seg_acc"), c["seg_acc"].get<double>(), 1e-12) << what;
     EXPECT_NEAR(exact.at("seg_miou"), c["seg_miou"].get<double>(), 1e-12) << what;
     EXPECT_NEAR(exact.at("seg_ap"), c["seg_ap"].get<double>(), 1e-12) << what;
@@ -43,6 +52,16 @@ TEST(Segmentation, MatchesTheReferenceOnEveryCase) {
     EXPECT_NEAR(m.at("seg_miou"), c["seg_miou"].get<double>(), 1e-12) << what;
     EXPECT_NEAR(m.at("seg_ap"), c["seg_ap"].get<double>(), 1e-2) << what;
   }
+  // Chefer's dataset figures: the counts pooled, not the per-image figures averaged (they differ
+  // here: the images have 100 to 3136 pixels).
+  const auto [acc, miou] = pooled_segmentation(images);
+  EXPECT_NEAR(acc, fixture["pooled"]["seg_acc"].get<double>(), 1e-12);
+  EXPECT_NEAR(miou, fixture["pooled"]["seg_miou"].get<double>(), 1e-12);
+  double mean_acc = 0;
+  for (const auto& c : cases) mean_acc += c["seg_acc"].get<double>() / cases.size();
+  EXPECT_GT(std::abs(acc - mean_acc), 1e-3);
+  EXPECT_TRUE(std::isnan(pooled_segmentation({}).first));
+  EXPECT_THROW(SegmentationCounts::from_extra({1, 2, 3}), Error);
 }
 
 TEST(Segmentation, AveragePrecisionAsSklearn) {
