@@ -14,51 +14,69 @@ AttributionTree attribution_tree(const std::vector<std::vector<double>>& layers,
   XAI_CHECK(T >= 2, "attribution tree: needs at least 2 positions (got ", T, ")");
   XAI_CHECK(!layers.empty(), "attribution tree: no layers");
   const int64_t L = static_cast<int64_t>(layers.size());
+  auto at = [T](const std::vector<double>& m, int64_t i, int64_t j) {
+    return m[static_cast<size_t>(i * T + j)];
+  };
+  // Per layer: A_l divided by |the largest entry of the rows below [CLS]|, kept where > tau.
   std::vector<std::vector<double>> n(layers.size());
   for (int64_t l = 0; l < L; ++l) {
     const auto& a = layers[static_cast<size_t>(l)];
     XAI_CHECK(static_cast<int64_t>(a.size()) == T * T, "attribution tree: layer ", l, " has ",
               a.size(), " values for ", T, " x ", T);
-    double mx = 0;
+    double mx = -INFINITY;
     for (int64_t i = 1; i < T; ++i)
-      for (int64_t j = 0; j < T; ++j)
-        mx = std::max(mx, std::fabs(a[static_cast<size_t>(i * T + j)]));
-    n[static_cast<size_t>(l)].resize(a.size());
-    for (size_t k = 0; k < a.size(); ++k) n[static_cast<size_t>(l)][k] = mx > 0 ? a[k] / mx : 0.0;
+      for (int64_t j = 0; j < T; ++j) mx = std::max(mx, at(a, i, j));
+    const double scale = std::fabs(mx);
+    auto& nl = n[static_cast<size_t>(l)];
+    nl.resize(a.size());
+    for (size_t k = 0; k < a.size(); ++k) {
+      const double v = scale > 0 ? a[k] / scale : 0.0;
+      nl[k] = v > tau ? v : 0.0;
+    }
   }
   AttributionTree tree;
   tree.tau = tau;
+  // The top node: the largest row sum of S = sum_l A_l over |max S|, without the diagonal,
+  // negative entries and the [CLS] row; ties to the later position.
+  std::vector<double> sum(static_cast<size_t>(T * T), 0.0);
+  for (const auto& a : layers)
+    for (size_t k = 0; k < a.size(); ++k) sum[k] += a[k];
+  const double smax = std::fabs(*std::max_element(sum.begin(), sum.end()));
   double best = -INFINITY;
   for (int64_t i = 1; i < T; ++i) {
     double row = 0;
-    for (int64_t l = 0; l < L; ++l)
-      for (int64_t j = 0; j < T; ++j)
-        if (j != i) row += n[static_cast<size_t>(l)][static_cast<size_t>(i * T + j)];
-    if (row > best) {
+    for (int64_t j = 0; j < T; ++j) {
+      const double v = smax > 0 ? at(sum, i, j) / smax : 0.0;
+      if (j != i && v > 0) row += v;
+    }
+    if (row >= best) {
       best = row;
       tree.top = i;
     }
   }
+  // The last layer is left out: only its [CLS] row (the prediction's) is read after it, so the
+  // other rows carry no attribution. One layer below it the top node takes every position above
+  // tau; then layer by layer down to 0 each position not yet in the tree joins the first tree node
+  // (by position, [CLS] excluded) above tau, and may take children itself in the same layer.
+  const int64_t first = L >= 2 ? L - 2 : 0;
   std::vector<char> in_tree(static_cast<size_t>(T), 0);
   in_tree[static_cast<size_t>(tree.top)] = 1;
-  for (int64_t l = L - 1; l >= 0; --l) {
+  const auto& nf = n[static_cast<size_t>(first)];
+  for (int64_t j = 0; j < T; ++j) {
+    if (j == tree.top || at(nf, tree.top, j) <= 0) continue;
+    tree.edges.push_back({first, j, tree.top, at(nf, tree.top, j)});
+    in_tree[static_cast<size_t>(j)] = 1;
+  }
+  for (int64_t l = first - 1; l >= 0; --l) {
     const auto& nl = n[static_cast<size_t>(l)];
-    std::vector<AttributionEdge> joined;
-    for (int64_t j = 0; j < T; ++j) {
-      if (in_tree[static_cast<size_t>(j)]) continue;
-      AttributionEdge e;
-      e.score = tau;
-      bool found = false;
-      for (int64_t i = 0; i < T; ++i) {
-        const double v = nl[static_cast<size_t>(i * T + j)];
-        if (!in_tree[static_cast<size_t>(i)] || i == j || v <= e.score) continue;
-        e = {l, j, i, v};
-        found = true;
+    for (int64_t i = 1; i < T; ++i) {
+      if (!in_tree[static_cast<size_t>(i)]) continue;
+      for (int64_t j = 0; j < T; ++j) {
+        if (in_tree[static_cast<size_t>(j)] || at(nl, i, j) <= 0) continue;
+        tree.edges.push_back({l, j, i, at(nl, i, j)});
+        in_tree[static_cast<size_t>(j)] = 1;
       }
-      if (found) joined.push_back(e);
     }
-    for (const AttributionEdge& e : joined) in_tree[static_cast<size_t>(e.from)] = 1;
-    tree.edges.insert(tree.edges.end(), joined.begin(), joined.end());
   }
   return tree;
 }

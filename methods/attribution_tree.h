@@ -1,14 +1,17 @@
 // AttAttr's attribution tree (Hao et al. 2021, section 5): the information flow inside the model
 // for one prediction, from the per-layer self-attention attribution summed over heads.
 //
-// Per layer l the head-summed attribution A_l (T x T, row = query i, column = key j) is divided
-// by max |A_l| over the rows other than [CLS] (position 0), the paper code's normalisation. The
-// top node is the position other than [CLS] with the largest row sum of the normalised matrices
-// summed over layers, without their diagonal. Going down from the last layer to the first, every
-// position not yet in the tree joins it at that layer when some tree node i has a normalised
-// attribution N_l[i, j] > tau from it (tau 0.4 in the paper), attached to the i with the largest
-// one: each position joins once, so the edges form a tree rooted at the top node (the paper's
-// "maximum tree"; its figures also repeat a token at several layers, which this form does not).
+// As the paper's code builds it (attribution_tree.py of YRdddream/attattr, written for 12 layers;
+// here for L): per layer l the head-summed attribution A_l (T x T, row = query i, column = key j)
+// is divided by |the largest entry of the rows other than [CLS]| (position 0) and kept where it is
+// above tau (0.4 in the paper). The top node is the position other than [CLS] with the largest row
+// sum of S = sum_l A_l / |max S| without its diagonal and negative entries. The last layer is left
+// out (only its [CLS] row is read after it: the code starts at layer 10 of 12): at layer L - 2 the
+// top node takes every position above tau as a child; then from layer L - 3 down to 0, in
+// position order, each tree node other than [CLS] takes every position not yet in the tree that
+// is above tau from it (a node that joins in a layer can take children in that layer). Each
+// position joins once, so the edges form a tree rooted at the top node, one node per token as the
+// code draws it.
 #pragma once
 
 #include <cstdint>

@@ -1,9 +1,12 @@
 // AttAttr's attribution tree (methods/attribution_tree.h): a hand-worked example (normalisation
-// without the [CLS] row, the top node, tau, one parent per token, layers top-down), the tree
-// property on the toy BERT through attattr with tree: true, and the SVG drawing.
+// without the [CLS] row, the top node, the last layer left out, tau, one parent per token in
+// position order, layers top-down), the paper's code re-written in numpy on random attributions,
+// the tree property on the toy BERT through attattr with tree: true, and the SVG drawing.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <set>
 
 #include "datasets/dataset.h"
@@ -18,45 +21,83 @@ namespace xai {
 namespace {
 
 TEST(AttributionTree, HandWorkedExample) {
-  // T = 4, two layers; rows are queries. Layer 1 (the last): row 0 ([CLS]) holds the largest value
-  // (10), which the normalisation ignores: its max over rows 1.. is 2 (row 2 <- 1).
+  // T = 4, three layers; rows are queries. The last layer (2) only votes for the top node: its
+  // large entry makes row 1 the largest row sum of S = sum_l A_l, so the top is 1.
   // clang-format off
-  const std::vector<double> l1 = {10, 0, 0, 0,
-                                   0,  0, 0, 0,
-                                   0,  2, 0, 0.6,
-                                   0,  0, 0, 0};
-  // Layer 0: max 4 (row 3 <- 0); normalised 3 <- 0 is 1.0, 1 <- 3 is 0.5, 2 <- 3 is 0.25.
+  const std::vector<double> l2 = {0, 0,   0, 0,
+                                  0, 0, 100, 0,
+                                  0, 0,   0, 0,
+                                  0, 0,   0, 0};
+  // Layer 1 (L - 2, the top node's): row 0 ([CLS]) holds the largest value (10), which the
+  // normalisation ignores: its max over rows 1.. is 2 (row 1 <- 2), so 1 <- 2 is 1.0 and 1 <- 3
+  // is 0.3.
+  const std::vector<double> l1 = {0, 0, 0, 10,
+                                  0, 0, 2, 0.6,
+                                  0, 0, 0, 0,
+                                  0, 0, 0, 0};
+  // Layer 0: max 4 (row 3 <- 0): 3 <- 0 is 1.0, 1 <- 3 is 0.5, 2 <- 3 is 0.25.
   const std::vector<double> l0 = {0, 0, 0, 0,
                                   0, 0, 0, 2,
                                   0, 0, 0, 1,
                                   4, 0, 0, 0};
   // clang-format on
-  const AttributionTree t = attribution_tree({l0, l1}, 4, 0.4);
-  // Row sums without the diagonal over both normalised layers: row 1: 0.5, row 2: 1 + 0.3 +
-  // 0.25 = 1.55, row 3: 1.0. The top is 2.
-  EXPECT_EQ(t.top, 2);
-  // Layer 1, from the tree {2}: 1 -> 2 (1.0) joins; 3 -> 2 is 0.3 <= tau, not yet.
-  // Layer 0, tree {2, 1}: 3 -> 1 (0.5) beats 3 -> 2 (0.25); 0 has no edge into the tree above tau
-  // (only 3 <- 0, and 3 joins in this same layer).
-  ASSERT_EQ(t.edges.size(), 2u);
-  EXPECT_EQ(t.edges[0].layer, 1);
-  EXPECT_EQ(t.edges[0].from, 1);
-  EXPECT_EQ(t.edges[0].to, 2);
-  EXPECT_DOUBLE_EQ(t.edges[0].score, 1.0);
-  EXPECT_EQ(t.edges[1].layer, 0);
-  EXPECT_EQ(t.edges[1].from, 3);
-  EXPECT_EQ(t.edges[1].to, 1);
-  EXPECT_DOUBLE_EQ(t.edges[1].score, 0.5);
-  // A lower tau lets 3 join at layer 1 already (0.3 > 0.25).
-  const AttributionTree low = attribution_tree({l0, l1}, 4, 0.25);
-  EXPECT_EQ(low.edges.size(), 3u);  // 1 and 3 at layer 1, then 0 -> 3 at layer 0 (1.0)
+  const AttributionTree t = attribution_tree({l0, l1, l2}, 4, 0.4);
+  EXPECT_EQ(t.top, 1);
+  // Layer 1: the top takes 2 (1.0), not 3 (0.3 <= tau). Layer 0, in position order: node 1 takes
+  // 3 (0.5); node 2's 0.25 is below tau; node 3, which joined in this layer, takes [CLS] (1.0).
+  ASSERT_EQ(t.edges.size(), 3u);
+  const std::vector<std::vector<double>> want = {{1, 2, 1, 1.0}, {0, 3, 1, 0.5}, {0, 0, 3, 1.0}};
+  for (size_t k = 0; k < want.size(); ++k) {
+    EXPECT_EQ(t.edges[k].layer, want[k][0]) << k;
+    EXPECT_EQ(t.edges[k].from, want[k][1]) << k;
+    EXPECT_EQ(t.edges[k].to, want[k][2]) << k;
+    EXPECT_DOUBLE_EQ(t.edges[k].score, want[k][3]) << k;
+  }
+  // A lower tau lets 3 join the top at layer 1 already (0.3 > 0.25); [CLS] then joins 3 below.
+  const AttributionTree low = attribution_tree({l0, l1, l2}, 4, 0.25);
+  ASSERT_EQ(low.edges.size(), 3u);
+  EXPECT_EQ(low.edges[1].layer, 1);
+  EXPECT_EQ(low.edges[1].from, 3);
+  EXPECT_EQ(low.edges[2].from, 0);
+  EXPECT_EQ(low.edges[2].to, 3);
   EXPECT_THROW(attribution_tree({l0}, 3, 0.4), Error);
-  const std::string svg = attribution_tree_svg(t, {"[CLS]", "a<b", "c", "d"}, 2, "t");
+  const std::string svg = attribution_tree_svg(t, {"[CLS]", "a<b", "c", "d"}, 3, "t");
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("a&lt;b"), std::string::npos);
   size_t lines = 0;
   for (size_t p = svg.find("<line"); p != std::string::npos; p = svg.find("<line", p + 1)) ++lines;
-  EXPECT_EQ(lines, 2u);
+  EXPECT_EQ(lines, 3u);
+}
+
+// Against the paper's code re-written in numpy (tests/reference/attribution_tree_fixtures.py): 8
+// random attributions of 1 to 12 layers and 5 to 20 positions, the same top node and edges.
+TEST(AttributionTree, MatchesThePapersCode) {
+  std::ifstream in(test::fixture("attribution_tree/trees.json"));
+  const nlohmann::json cases = nlohmann::json::parse(in);
+  ASSERT_EQ(cases.size(), 8u);
+  size_t edges = 0;
+  for (const auto& c : cases) {
+    const int64_t L = c["L"], T = c["T"];
+    const double tau = c["tau"];
+    const std::vector<double> all = c["layers"];
+    std::vector<std::vector<double>> layers;
+    for (int64_t l = 0; l < L; ++l) {
+      layers.emplace_back(all.begin() + l * T * T, all.begin() + (l + 1) * T * T);
+    }
+    const AttributionTree t = attribution_tree(layers, T, tau);
+    const std::string what = std::to_string(L) + " layers, " + std::to_string(T) + " positions";
+    EXPECT_EQ(t.top, c["top"].get<int64_t>()) << what;
+    ASSERT_EQ(t.edges.size(), c["edges"].size()) << what;
+    for (size_t k = 0; k < t.edges.size(); ++k) {
+      const auto& e = c["edges"][k];
+      EXPECT_EQ(t.edges[k].layer, e[0].get<int64_t>()) << what << " edge " << k;
+      EXPECT_EQ(t.edges[k].from, e[1].get<int64_t>()) << what << " edge " << k;
+      EXPECT_EQ(t.edges[k].to, e[2].get<int64_t>()) << what << " edge " << k;
+      EXPECT_GT(t.edges[k].score, tau);
+    }
+    edges += t.edges.size();
+  }
+  EXPECT_GE(edges, 30u);  // the cases grow real trees
 }
 
 TEST(AttributionTree, AttAttrBuildsATreeOnTheToyBert) {
