@@ -5,6 +5,8 @@
 #include <cmath>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "framework/common/error.h"
 
 namespace xai {
@@ -100,6 +102,30 @@ AttributionTree tree_from_rows(int64_t top, const std::vector<double>& rows) {
                           static_cast<int64_t>(rows[k + 2]), rows[k + 3]});
   }
   return tree;
+}
+
+std::string attribution_tree_json(const AttributionTree& tree,
+                                  const std::vector<std::string>& tokens) {
+  auto token = [&](int64_t i) {
+    return i >= 0 && i < static_cast<int64_t>(tokens.size()) ? tokens[static_cast<size_t>(i)]
+                                                             : std::string();
+  };
+  nlohmann::ordered_json j;
+  j["top"] = tree.top;
+  j["top_token"] = token(tree.top);
+  j["tokens"] = tokens;
+  j["edges"] = nlohmann::ordered_json::array();
+  for (const AttributionEdge& e : tree.edges) {
+    j["edges"].push_back({{"layer", e.layer},
+                          {"from", e.from},
+                          {"to", e.to},
+                          {"score", e.score},
+                          {"from_token", token(e.from)},
+                          {"to_token", token(e.to)}});
+  }
+  // Tokens are the tokenizer's text, which may hold bytes of a split character: replaced, not
+  // thrown on.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 namespace {

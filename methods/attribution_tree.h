@@ -43,6 +43,11 @@ AttributionTree attribution_tree(const std::vector<std::vector<double>>& layers,
 std::vector<float> tree_edge_rows(const AttributionTree& tree);
 AttributionTree tree_from_rows(int64_t top, const std::vector<double>& rows);
 
+// The tree as JSON: {"top", "top_token", "tokens", "edges": [{"layer", "from", "to", "score",
+// "from_token", "to_token"}]} (edges in the order they joined).
+std::string attribution_tree_json(const AttributionTree& tree,
+                                  const std::vector<std::string>& tokens);
+
 // The tree as an SVG drawing: the tokens along the bottom, the layers upwards, each edge a line
 // from a token at the layer it joins to its parent one layer up (the top node above the last
 // layer), its width by score.

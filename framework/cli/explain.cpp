@@ -179,8 +179,12 @@ int explain(const std::vector<std::string>& argv) {
                        flat_values(ex.extras.at("tree_edges")));
     std::vector<std::string> tokens;
     for (int64_t i = 0; i < T; ++i) tokens.push_back(token_text(enc, sample, i));
+    // OUT.json: the tree as JSON; any other name: the SVG drawing.
+    const bool as_json = std::filesystem::path(*tree_svg).extension() == ".json";
     std::ofstream out(*tree_svg);
-    out << attribution_tree_svg(tree, tokens, model->spec().num_layers, method + " on " + dir);
+    out << (as_json ? attribution_tree_json(tree, tokens)
+                    : attribution_tree_svg(tree, tokens, model->spec().num_layers,
+                                           method + " on " + dir));
     out.close();
     XAI_CHECK(out.good(), *tree_svg, ": cannot write the attribution tree");
   }

@@ -52,7 +52,7 @@ const Command kCommands[] = {
      "explain --model DIR --prompt TEXT [--text-b TEXT] --target TEXT [--method atman]\n"
      "        [--set param=value]... [--json] [--no-color]\n"
      "explain --model DIR --image PATH --target LABEL [--overlay OUT.png] [...]\n"
-     "        [--tree OUT.svg]  (attattr with --set tree=true: the attribution tree)\n"
+     "        [--tree OUT.svg|OUT.json]  (attattr with --set tree=true: the attribution tree)\n"
      "      relevance of every prompt token (an image: every patch) for the target, one\n"
      "      method (a classifier's target: a class, by label or id)"},
     {"inspect-model", xai::cli::inspect_model,

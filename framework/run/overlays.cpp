@@ -65,6 +65,12 @@ bool write_tree(const std::string& path, const std::map<std::string, ExtraArray>
   out << attribution_tree_svg(tree, enc.tokens, layers, title);
   out.close();
   XAI_CHECK(out.good(), path, ": cannot write the attribution tree");
+  // Beside the drawing, the tree as JSON (the same stem).
+  const std::string json = std::filesystem::path(path).replace_extension(".json").string();
+  std::ofstream j(json);
+  j << attribution_tree_json(tree, enc.tokens);
+  j.close();
+  XAI_CHECK(j.good(), json, ": cannot write the attribution tree");
   return true;
 }
 

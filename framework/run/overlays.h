@@ -26,7 +26,8 @@ std::string tree_path(const std::string& out_dir, const std::string& model,
                       const std::string& explainer, const std::string& sample_id);
 
 // Draws the attribution tree of an explanation's extras "tree_edges" (E, 4) and "tree_top" (1)
-// over the sample's tokens; false (nothing written) when it has none.
+// over the sample's tokens as the SVG `path`, and writes it as JSON beside it (`path` with .json);
+// false (nothing written) when it has none.
 bool write_tree(const std::string& path, const std::map<std::string, ExtraArray>& extras,
                 const Encoded& enc, int64_t layers, const std::string& title);
 

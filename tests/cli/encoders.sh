@@ -53,10 +53,15 @@ for model in toy_bert toy_vit; do
   [ -s "$out/pruning_$model.svg" ] || fail "encoders.yaml: no pruning_$model.svg"
   n=$(find "$out/trees/$model/attattr" -name '*.svg' | wc -l)
   [ "$n" -eq 5 ] || fail "encoders.yaml: $n attribution trees of $model, not 5"
+  n=$(find "$out/trees/$model/attattr" -name '*.json' | wc -l)
+  [ "$n" -eq 5 ] || fail "encoders.yaml: $n attribution trees of $model as JSON, not 5"
 done
 tree=$("$xai" explain --model "$toy" --prompt "$text" --target positive --method attattr \
   --set steps=4 --set tree=true --tree "$out/tree.svg") || fail "explain --tree failed"
 grep -q "<line" "$out/tree.svg" || fail "explain --tree: no edge in $out/tree.svg"
+"$xai" explain --model "$toy" --prompt "$text" --target positive --method attattr \
+  --set steps=4 --set tree=true --tree "$out/tree.json" > /dev/null || fail "explain --tree json"
+grep -q '"top_token": "wonderful"' "$out/tree.json" || fail "explain --tree OUT.json: $(cat "$out/tree.json")"
 names=$(sed -n '/^explainers:/,/^metrics:/s/^  - name: *\([a-z_]*\).*/\1/p' configs/encoders.yaml)
 [ "$(wc -w <<<"$names")" -ge 12 ] || fail "found only $(wc -w <<<"$names") explainers"
 for name in $names; do

@@ -67,6 +67,16 @@ TEST(AttributionTree, HandWorkedExample) {
   size_t lines = 0;
   for (size_t p = svg.find("<line"); p != std::string::npos; p = svg.find("<line", p + 1)) ++lines;
   EXPECT_EQ(lines, 3u);
+  // The JSON export: the same edges with their tokens.
+  const nlohmann::json j =
+      nlohmann::json::parse(attribution_tree_json(t, {"[CLS]", "a", "b", "c"}));
+  EXPECT_EQ(j["top"], 1);
+  EXPECT_EQ(j["top_token"], "a");
+  ASSERT_EQ(j["edges"].size(), 3u);
+  EXPECT_EQ(j["edges"][2]["from_token"], "[CLS]");
+  EXPECT_EQ(j["edges"][2]["to_token"], "c");
+  EXPECT_EQ(j["edges"][1]["layer"], 0);
+  EXPECT_DOUBLE_EQ(j["edges"][1]["score"].get<double>(), 0.5);
 }
 
 // Against the paper's code re-written in numpy (tests/reference/attribution_tree_fixtures.py): 8
