@@ -357,7 +357,7 @@ RunResult run_experiment(const std::string& config_path, const RunOptions& optio
   result.missing = std::stoll(paths.at(2));
   // AttAttr's pruning experiment needs every sample's head importance: a complete run only.
   if (plan.pruning.enabled && result.missing == 0 && !result.interrupted) {
-    run_pruning_stage(comm, plan, layout.device, result.results_h5, result.results_json, log);
+    run_pruning_stage(comm, plan, layout, result.results_h5, result.results_json, log);
   }
   result.rows = merged.rows;
   return result;

@@ -113,16 +113,20 @@ void print_curves(std::ostream& log, const std::string& x, const std::vector<int
 
 }  // namespace
 
-void run_pruning_stage(Communicator& comm, const Plan& plan, const at::Device& device,
+void run_pruning_stage(Communicator& comm, const Plan& plan, const RunLayout& layout,
                        const std::string& results_h5, const std::string& results_json,
                        std::ostream& log) {
   namespace fs = std::filesystem;
   const std::string& x = plan.pruning.explainer;
-  // Under tensor parallelism a rank holds part of a model: rank 0 runs the whole one on the CPU.
-  const bool dealt = plan.tensor == 1;
-  const bool mine_at_all = dealt || comm.rank() == 0;
-  const at::Device run_on = dealt ? device : at::Device(at::kCPU);
-  const SumOverRanks sum = [&](std::vector<double>& v) { comm.allreduce(v, ReduceOp::kSum); };
+  // Samples are dealt over the replicas (tensor parallelism: the `tensor` consecutive ranks of a
+  // replica run the same samples with the split model); one rank per replica counts them.
+  const World& w = layout.world;
+  const int replica = w.replica(), replicas = w.replicas();
+  const bool counts = w.tp_rank() == 0;
+  const SumOverRanks sum = [&](std::vector<double>& v) {
+    if (!counts) std::fill(v.begin(), v.end(), 0.0);
+    comm.allreduce(v, ReduceOp::kSum);
+  };
   nlohmann::ordered_json all = nlohmann::ordered_json::object();
   for (size_t mi = 0; mi < plan.models.size(); ++mi) {
     const ModelEntry& m = plan.models[mi];
@@ -130,10 +134,10 @@ void run_pruning_stage(Communicator& comm, const Plan& plan, const at::Device& d
     if (importance.empty()) continue;
     const ModelSpec spec = entry_spec(m);
     std::vector<Encoded> samples;
-    if (mine_at_all) {
+    {
       const SampleEncoder encoder = entry_encoder(m);
       for (int64_t i = 0; i < m.dataset->size(); ++i) {
-        if (dealt && i % comm.size() != comm.rank()) continue;
+        if (i % replicas != replica) continue;
         try {
           samples.push_back(encoder.encode(m.dataset->get(i), spec.max_positions, spec.labels));
         } catch (const std::exception&) {
@@ -143,7 +147,8 @@ void run_pruning_stage(Communicator& comm, const Plan& plan, const at::Device& d
     }
     std::unique_ptr<Model> model;
     if (!samples.empty()) {
-      model = load_entry_model(m, run_on, "models[" + std::to_string(mi) + "]");
+      model = load_entry_model(m, layout.device, "models[" + std::to_string(mi) + "]", true,
+                               layout.tensor_group.get());
     }
     const PruningCurves c = pruning_curves(model.get(), samples, importance, spec.num_layers,
                                            spec.num_heads, plan.pruning.steps, sum);
