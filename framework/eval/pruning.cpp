@@ -20,14 +20,19 @@ bool correct(Model& model, const Encoded& s, const at::Tensor& mask) {
   return logits[0].argmax(-1).eq(targets).all().item<bool>();
 }
 
+// The sample's forward, its logits at the sample's logit positions only.
+ForwardRequest sample_request(Model& model, const Encoded& s) {
+  ForwardRequest req;
+  sample_input(model, s).set(req);
+  req.logit_positions = logit_positions(s).to(model.device());
+  return req;
+}
+
 }  // namespace
 
 at::Tensor pruned_logits(Model& model, const Encoded& s, const at::Tensor& mask) {
   at::NoGradGuard no_grad;
-  const SampleInput input = sample_input(model, s);
-  ForwardRequest req;
-  input.set(req);
-  req.logit_positions = logit_positions(s).to(model.device());
+  const ForwardRequest req = sample_request(model, s);
   AttentionControl ctl;
   if (mask.defined()) {
     ctl.replace_probs = [&](int layer, const at::Tensor& probs) {
@@ -104,13 +109,9 @@ PruningCurves pruning_curves(Model* model, const std::vector<Encoded>& samples,
   // Summed here (and over the ranks), then divided by the number of samples.
   std::vector<double> first(static_cast<size_t>(LH + 1), 0.0);  // L * H sums, samples
   for (const Encoded& s : samples) {
-    const SampleInput input = sample_input(*model, s);
-    ForwardRequest req;
-    input.set(req);
-    req.logit_positions = logit_positions(s).to(model->device());
     AttentionControl ctl;
     ctl.keep_probs = true;
-    const ForwardResult out = model->forward(req, ctl);
+    const ForwardResult out = model->forward(sample_request(*model, s), ctl);
     for (int64_t l = 0; l < c.layers; ++l) {
       const at::Tensor mx = std::get<0>(out.attn_probs[static_cast<size_t>(l)][0].flatten(1).max(1))
                                 .to(at::kDouble)
