@@ -13,6 +13,7 @@
 #include "methods/explainer.h"
 #include "methods/input_x_gradient.h"
 #include "methods/integrated_gradients.h"
+#include "methods/occlusion.h"
 #include "methods/random.h"
 #include "methods/rollout.h"
 #include "methods/saliency.h"
@@ -53,6 +54,10 @@ const Row kMethods[] = {
     {"attattr",
      [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
        return std::make_unique<AttAttr>(AttAttrOptions::from_config(n));
+     }},
+    {"occlusion",
+     [](const ConfigNode& n) -> std::unique_ptr<Explainer> {
+       return std::make_unique<Occlusion>(OcclusionOptions::from_config(n));
      }},
     {"saliency",
      [](const ConfigNode& n) -> std::unique_ptr<Explainer> {

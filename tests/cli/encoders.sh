@@ -22,7 +22,7 @@ json=$("$xai" predict --model tests/fixtures/models/bert --prompt "the cat sat" 
 [ "$(grep -c '"label":' <<<"$json")" -eq 3 ] || fail "predict --json: not 3 classes: $json"
 grep -q '"predicted":' <<<"$json" || fail "predict --json: no predicted class"
 
-methods="atman attnlrp chefer_lrp attention rollout chefer attattr saliency input_x_gradient integrated_gradients random"
+methods="atman attnlrp chefer_lrp attention rollout chefer attattr saliency input_x_gradient integrated_gradients occlusion random"
 for m in $methods; do
   extra=()
   case $m in integrated_gradients|attattr) extra=(--set steps=4) ;; esac
@@ -32,7 +32,7 @@ for m in $methods; do
   grep -q '"targets": \[' <<<"$json" || fail "explain --method $m: no targets"
   [ "$(grep -c '"relevance":' <<<"$json")" -eq 10 ] || fail "explain --method $m: not 10 tokens"
 done
-for m in atman chefer input_x_gradient integrated_gradients attnlrp; do
+for m in atman chefer input_x_gradient integrated_gradients attnlrp occlusion; do
   top=$("$xai" explain --model "$toy" --prompt "$text" --target positive --method "$m" --no-color |
     sed -n "s/^ *[0-9]\+ *'\([a-z]*\)' *\([0-9.e+-]*\) .*/\2 \1/p" | sort -g | tail -1)
   [ "${top##* }" = wonderful ] || fail "explain --method $m: the most relevant token is '$top'"

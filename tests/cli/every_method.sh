@@ -9,7 +9,7 @@ xai=$1
 out=$2
 fail() { echo "every_method.sh: $*" >&2; exit 1; }
 
-methods="atman attnlrp chefer_lrp attention rollout chefer attattr saliency input_x_gradient integrated_gradients random"
+methods="atman attnlrp chefer_lrp attention rollout chefer attattr saliency input_x_gradient integrated_gradients occlusion random"
 for m in $methods; do
   extra=()
   case $m in integrated_gradients|attattr) extra=(--set steps=2) ;; esac

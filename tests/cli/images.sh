@@ -39,7 +39,7 @@ err=$("$xai" predict --model "$vit" --image "$out/bad.png" 2>&1 || true)
 grep -q "$out/bad.png: not a PNG or JPEG image" <<<"$err" || fail "bad image: $err"
 [ "$(wc -l <<<"$err")" -eq 1 ] || fail "bad image: not one line: $err"
 
-methods="atman attnlrp chefer_lrp attention rollout chefer attattr saliency input_x_gradient integrated_gradients random"
+methods="atman attnlrp chefer_lrp attention rollout chefer attattr saliency input_x_gradient integrated_gradients occlusion random"
 for m in $methods; do
   extra=()
   case $m in integrated_gradients|attattr) extra=(--set steps=4) ;; esac
