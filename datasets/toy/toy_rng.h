@@ -5,28 +5,15 @@
 #include <cstdint>
 #include <string>
 
+#include "framework/common/rng.h"
+
 namespace xai::toy {
 
-// SplitMix64: small, fast, and the same numbers everywhere.
-class Rng {
+// SplitMix64 (framework/common/rng.h), with below() for the generators' int counts.
+class Rng : public SplitMix64 {
  public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n) (multiply-shift; the bias is far below anything measurable here).
-  int below(int n) {
-    return static_cast<int>((static_cast<unsigned __int128>(next()) * static_cast<uint64_t>(n)) >>
-                            64);
-  }
-  bool coin() { return (next() >> 63) != 0; }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-
- private:
-  uint64_t state_;
+  using SplitMix64::SplitMix64;
+  int below(int n) { return static_cast<int>(SplitMix64::below(static_cast<uint64_t>(n))); }
 };
 
 inline uint64_t fnv1a(const std::string& s, uint64_t h = 0xcbf29ce484222325ull) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/metrics/statistics.h"
 #include "framework/io/results.h"
 
 namespace xai {
@@ -52,6 +53,9 @@ struct SummaryRow {
   // AP; and the per-image means of accuracy and mIoU beside them (NaN when there are none).
   double seg_acc = NAN, seg_miou = NAN, seg_ap = NAN;
   double seg_acc_mean = NAN, seg_miou_mean = NAN;
+  // Every per-sample metric's statistics (framework/metrics/statistics.h): n, mean, IQ mean,
+  // standard deviation and the bootstrap 95% interval of the mean (mAP's is in the table).
+  std::map<std::string, MetricStatistics> statistics;
   std::string settings;  // the explainer's settings in a few words ("kappa 0.7 (correlated), ...")
 };
 

@@ -16,6 +16,7 @@
 #include "framework/io/results_reader.h"
 #include "framework/metrics/metrics.h"
 #include "framework/metrics/segmentation.h"
+#include "framework/run/comparisons.h"
 #include "framework/run/experiment.h"
 
 namespace xai {
@@ -60,6 +61,9 @@ std::vector<SummaryRow> summarize(const ResultsReader& reader,
         auto it = cols.find(k);
         return it == cols.end() ? std::vector<double>() : it->second;
       };
+      for (const auto& [name, values] : t.metrics) {
+        r.statistics[name] = metric_statistics(values, iq_lo, iq_hi);
+      }
       const auto ap = col(t.metrics, "ap"), ar = col(t.metrics, "ar");
       r.map = mean(ap);
       r.mar = mean(ar);
@@ -128,24 +132,30 @@ std::string format_summary(const std::vector<SummaryRow>& rows) {
     perturbation = perturbation || std::isfinite(r.pos_acc);
     segmentation = segmentation || std::isfinite(r.seg_miou);
   }
-  std::vector<std::vector<std::string>> cells = {{"method", "model", "mAP", "mAP_IQ", "mAR",
-                                                  "mAR_IQ", "s/sample", "peak MB", "fwd", "bwd",
-                                                  "samples", "failed", "settings"}};
+  std::vector<std::vector<std::string>> cells = {
+      {"method", "model", "mAP", "mAP_CI95", "mAP_IQ", "mAR", "mAR_IQ", "s/sample", "peak MB",
+       "fwd", "bwd", "samples", "failed", "settings"}};
   // Optional columns go after mAR_IQ, segmentation then perturbation.
-  if (perturbation) cells[0].insert(cells[0].begin() + 6, {"pos_acc", "neg_acc"});
-  if (segmentation) cells[0].insert(cells[0].begin() + 6, {"seg_acc", "seg_mIoU", "seg_AP"});
+  if (perturbation) cells[0].insert(cells[0].begin() + 7, {"pos_acc", "neg_acc"});
+  if (segmentation) cells[0].insert(cells[0].begin() + 7, {"seg_acc", "seg_mIoU", "seg_AP"});
   for (const auto& r : rows) {
-    cells.push_back({r.explainer, r.model, num(100 * r.map, 1), num(100 * r.map_iq, 1),
+    // mAP's bootstrap 95% interval, "lo-hi" in %.
+    std::string ci = "-";
+    if (const auto it = r.statistics.find("ap");
+        it != r.statistics.end() && std::isfinite(it->second.ci_lo)) {
+      ci = num(100 * it->second.ci_lo, 1) + "-" + num(100 * it->second.ci_hi, 1);
+    }
+    cells.push_back({r.explainer, r.model, num(100 * r.map, 1), ci, num(100 * r.map_iq, 1),
                      num(100 * r.mar, 1), num(100 * r.mar_iq, 1), num(r.seconds_per_sample, 3),
                      num(r.peak_mb, 1), num(r.forward_passes, 1), num(r.backward_passes, 1),
                      std::to_string(r.samples), std::to_string(r.failures), r.settings});
     if (perturbation) {
-      cells.back().insert(cells.back().begin() + 6,
+      cells.back().insert(cells.back().begin() + 7,
                           {num(100 * r.pos_acc, 1), num(100 * r.neg_acc, 1)});
     }
     if (segmentation) {
       cells.back().insert(
-          cells.back().begin() + 6,
+          cells.back().begin() + 7,
           {num(100 * r.seg_acc, 1), num(100 * r.seg_miou, 1), num(100 * r.seg_ap, 1)});
     }
   }
@@ -287,9 +297,27 @@ MergedRun merge_run(const std::string& out_dir,
                              {"pos_acc", number_or_null(r.pos_acc)},
                              {"neg_acc", number_or_null(r.neg_acc)}};
     }
+    nlohmann::ordered_json stats = nlohmann::ordered_json::object();
+    for (const auto& [name, s] : r.statistics) {
+      stats[name] = {{"n", s.n},
+                     {"mean", number_or_null(s.mean)},
+                     {"iq_mean", number_or_null(s.iq_mean)},
+                     {"std", number_or_null(s.std)},
+                     {"ci95", {number_or_null(s.ci_lo), number_or_null(s.ci_hi)}}};
+    }
+    row["statistics"] = stats;
     row["settings"] = r.settings;
     j["summary"].push_back(row);
   }
+  // How the intervals were drawn, and every pair of explainers tested on their common samples.
+  const BootstrapSettings bootstrap;
+  j["statistics"] = {{"ci", "bootstrap percentile interval of the mean, 95%"},
+                     {"resamples", bootstrap.resamples},
+                     {"seed", bootstrap.seed},
+                     {"paired_test", "Wilcoxon signed-rank, two-sided, normal approximation with "
+                                     "the tie correction; effect size: matched-pairs "
+                                     "rank-biserial correlation"}};
+  j["comparisons"] = explainer_comparisons(reader, models, explainers);
   out.results_json = (fs::path(out_dir) / "results.json").string();
   {
     std::ofstream f(out.results_json + ".tmp");

@@ -91,8 +91,35 @@ TEST(Run, WritesResultsJsonAndASummaryRowPerModelAndExplainer) {
   for (const auto& k : j["machine"]["attention_kernels"]) {
     EXPECT_TRUE(k["kernel"] == "fused" || k["kernel"] == "unfused") << k.dump();
   }
+  // Statistics per metric (framework/metrics/statistics.h) and every pair of explainers compared.
+  for (const auto& row : j["summary"]) {
+    const auto& ap = row["statistics"]["ap"];
+    EXPECT_EQ(ap["n"], 6);
+    EXPECT_NEAR(ap["mean"].get<double>(), row["mAP"].get<double>(), 1e-12);
+    ASSERT_EQ(ap["ci95"].size(), 2u);
+    EXPECT_LE(ap["ci95"][0].get<double>(), ap["mean"].get<double>());
+    EXPECT_GE(ap["ci95"][1].get<double>(), ap["mean"].get<double>());
+  }
+  EXPECT_EQ(j["statistics"]["resamples"], 1000);
+  int compared = 0;
+  for (const auto& c : j["comparisons"]) {
+    if (c["metric"] != "ap") continue;
+    ++compared;
+    EXPECT_EQ(c["a"], "atman");
+    EXPECT_EQ(c["b"], "atman_single");
+    EXPECT_EQ(c["n"], 6);
+    // The same rows give the same difference as the two means.
+    double mean_a = 0, mean_b = 0;
+    for (const auto& row : j["summary"]) {
+      if (row["model"] != c["model"]) continue;
+      (row["explainer"] == "atman" ? mean_a : mean_b) = row["mAP"].get<double>();
+    }
+    EXPECT_NEAR(c["mean_diff"].get<double>(), mean_a - mean_b, 1e-9);
+  }
+  EXPECT_EQ(compared, 2);  // one pair on each model
   const std::string table = format_summary(r.rows);
   EXPECT_NE(table.find("samples  failed  settings\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("mAP  mAP_CI95  mAP_IQ"), std::string::npos) << table;
   EXPECT_NE(table.find("  single-token, square over targets\n"), std::string::npos) << table;
 }
 
