@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 #include "framework/common/error.h"
 
@@ -67,10 +68,34 @@ double interquartile_mean(const std::vector<double>& values, double lo, double h
   return mean(band);
 }
 
+Plausibility plausibility(const std::vector<double>& x, const std::vector<double>& y) {
+  XAI_CHECK(x.size() == y.size(), "plausibility: ", x.size(), " scores and ", y.size(),
+            " evidence values");
+  Plausibility p;
+  size_t k = 0;
+  for (double v : y) k += v > 0.5 ? 1 : 0;
+  if (k == 0 || x.empty()) return p;
+  std::vector<size_t> order(x.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] > x[b]; });
+  size_t hit = 0;
+  for (size_t i = 0; i < k; ++i) hit += y[order[i]] > 0.5 ? 1 : 0;
+  const double precision = static_cast<double>(hit) / static_cast<double>(k);
+  const double recall = precision;  // k = |evidence|
+  p.token_f1 = hit == 0 ? 0 : 2 * precision * recall / (precision + recall);
+  p.token_iou = static_cast<double>(hit) / static_cast<double>(2 * k - hit);
+  p.pointing = y[order[0]] > 0.5 ? 1 : 0;
+  return p;
+}
+
 const std::vector<MetricDef>& sample_metrics() {
   static const std::vector<MetricDef> kDefs = {
       {"ap", true, "sum(x*y)/(sum(x)+1e-7): share of relevance on the evidence tokens"},
       {"ar", true, "sum((x/max x)*y)/(sum(y)+1e-7): max-normalised relevance on the evidence"},
+      {"token_f1", true,
+       "F1 of the top-k tokens (k = evidence tokens) against the evidence (ERASER's token F1)"},
+      {"token_iou", true, "|top-k n evidence| / |top-k u evidence|, k = evidence tokens"},
+      {"pointing", true, "1 when the most relevant token is evidence (the pointing game)"},
   };
   return kDefs;
 }

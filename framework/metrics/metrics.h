@@ -14,6 +14,17 @@ double average_precision(const std::vector<double>& x, const std::vector<double>
 // evidence positions. 0 when every x is 0.
 double average_recall(const std::vector<double>& x, const std::vector<double>& y);
 
+// Plausibility against the evidence beside AP/AR (ERASER's token-level agreement and the pointing
+// game), on the same x and y: the k positions of largest x (ties by position), k = the number of
+// evidence positions, as the predicted rationale. token_f1 = 2 P R / (P + R) of those against the
+// evidence (P = R here, since k = |evidence|), token_iou = |top-k n evidence| / |top-k u
+// evidence|, pointing = 1 when the position of largest x is evidence, else 0. All 0 when there is
+// no evidence.
+struct Plausibility {
+  double token_f1 = 0, token_iou = 0, pointing = 0;
+};
+Plausibility plausibility(const std::vector<double>& x, const std::vector<double>& y);
+
 // Percentile with linear interpolation between closest ranks (numpy's default).
 double percentile(std::vector<double> values, double q);
 double mean(const std::vector<double>& values);
@@ -26,7 +37,8 @@ struct MetricDef {
   bool higher_is_better;
   const char* description;
 };
-// The per-sample metrics the runner stores ("ap", "ar") and their metadata.
+// The per-sample metrics the runner stores for every sample with evidence ("ap", "ar",
+// "token_f1", "token_iou", "pointing") and their metadata.
 const std::vector<MetricDef>& sample_metrics();
 
 }  // namespace xai

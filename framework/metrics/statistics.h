@@ -44,6 +44,13 @@ struct PairedComparison {
   double effect_size = NAN;
 };
 
+// Rank correlations of two score lists over the same positions (equal sizes, NaN pairs left out):
+// Spearman's rho (Pearson's correlation of the ranks, ties given their average rank) and Kendall's
+// tau-b (tie-corrected), as scipy.stats.spearmanr and kendalltau compute them. NaN with fewer
+// than 2 pairs or when either list is constant.
+double spearman(const std::vector<double>& a, const std::vector<double>& b);
+double kendall_tau_b(const std::vector<double>& a, const std::vector<double>& b);
+
 // The Wilcoxon signed-rank test of a against b, paired by index (equal sizes; pairs with a NaN
 // are left out; zero differences are dropped, Wilcoxon's way).
 PairedComparison wilcoxon_signed_rank(const std::vector<double>& a, const std::vector<double>& b);

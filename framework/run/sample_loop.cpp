@@ -25,6 +25,7 @@
 #include "framework/io/shard_writer.h"
 #include "framework/metrics/metrics.h"
 #include "framework/metrics/segmentation.h"
+#include "framework/metrics/statistics.h"
 #include "framework/model/model.h"
 #include "framework/run/memory_meter.h"
 #include "framework/run/overlays.h"
@@ -76,6 +77,37 @@ void add_perturbation_test(Model& model, const Encoded& enc, const PerturbationS
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The rank correlation of every explanation of a sample with the run's leave-one-out reference
+// (the first explainer whose method is occlusion), over the explained positions: metrics
+// spearman_occlusion and kendall_occlusion of each other explainer's record.
+void add_occlusion_correlations(const Plan& plan, const Encoded& enc, SampleRecord& rec) {
+  const ExplainerEntry* reference = nullptr;
+  for (const ExplainerEntry& x : plan.explainers) {
+    if (x.method == "occlusion") {
+      reference = &x;
+      break;
+    }
+  }
+  if (reference == nullptr) return;
+  const auto ref = rec.explanations.find(reference->name);
+  if (ref == rec.explanations.end()) return;  // it failed on this sample
+  auto explained = [&](const std::vector<float>& relevance) {
+    std::vector<double> v;
+    for (size_t i = 0; i < relevance.size() && i < enc.explain_mask.size(); ++i) {
+      if (enc.explain_mask[i]) v.push_back(relevance[i]);
+    }
+    return v;
+  };
+  const std::vector<double> r = explained(ref->second.relevance);
+  for (auto& [name, er] : rec.explanations) {
+    if (name == reference->name) continue;
+    const std::vector<double> x = explained(er.relevance);
+    if (x.size() != r.size()) continue;
+    er.metrics["spearman_occlusion"] = spearman(x, r);
+    er.metrics["kendall_occlusion"] = kendall_tau_b(x, r);
+  }
+}
+
 // AP and AR of one explanation over the explained positions (|relevance|), and for an image with a
 // mask the segmentation metrics of the |relevance| map (its pixel counts into `counts`, set to
 // the image's then); empty when there is no evidence.
@@ -99,6 +131,10 @@ std::map<std::string, double> sample_metrics_of(const std::vector<float>& releva
   }
   out["ap"] = average_precision(x, y);
   out["ar"] = average_recall(x, y);
+  const Plausibility p = plausibility(x, y);
+  out["token_f1"] = p.token_f1;
+  out["token_iou"] = p.token_iou;
+  out["pointing"] = p.pointing;
   return out;
 }
 
@@ -519,6 +555,7 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
         }
       }
       if (!group_root) continue;
+      add_occlusion_correlations(plan, enc, rec);
       writer.add(std::move(rec));
       ++totals.done_now;
     }

@@ -299,6 +299,7 @@ MergedRun merge_run(const std::string& out_dir,
     }
     nlohmann::ordered_json stats = nlohmann::ordered_json::object();
     for (const auto& [name, s] : r.statistics) {
+      if (s.n == 0) continue;  // a metric no sample of this row has (occlusion's own correlation)
       stats[name] = {{"n", s.n},
                      {"mean", number_or_null(s.mean)},
                      {"iq_mean", number_or_null(s.iq_mean)},

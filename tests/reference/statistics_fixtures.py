@@ -6,7 +6,8 @@ W- and the rank-biserial effect size (W+ - W-) / (W+ + W-); and the mean and sam
 deviation of a few value lists.
 
     tests/fixtures/metrics/statistics.json: {"wilcoxon": [{a, b, statistic, p_value, w_plus,
-        w_minus, effect_size}], "summary": [{values, mean, std}]}
+        w_minus, effect_size}], "summary": [{values, mean, std}], "correlation": [{a, b,
+        spearman, kendall}]} (scipy's spearmanr and kendalltau, tau-b, with ties)
 
     /usr/bin/python3 tests/reference/statistics_fixtures.py    (needs numpy, scipy)
 """
@@ -14,7 +15,7 @@ import json
 import os
 
 import numpy as np
-from scipy.stats import rankdata, wilcoxon
+from scipy.stats import kendalltau, rankdata, spearmanr, wilcoxon
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 OUT = os.path.join(ROOT, "tests", "fixtures", "metrics", "statistics.json")
@@ -48,9 +49,21 @@ def main():
         v = rng.standard_normal(n) * 3 + 1
         summary.append({"values": v.tolist(), "mean": float(np.mean(v)),
                         "std": float(np.std(v, ddof=1))})
+    correlation = []
+    for n, kind in ((5, "plain"), (40, "ties"), (300, "related")):
+        a = rng.random(n)
+        b = rng.random(n)
+        if kind == "ties":
+            a = np.round(a * 5)
+            b = np.round(b * 3)
+        if kind == "related":
+            b = a + 0.3 * rng.standard_normal(n)
+        correlation.append({"kind": kind, "a": a.tolist(), "b": b.tolist(),
+                            "spearman": float(spearmanr(a, b).correlation),
+                            "kendall": float(kendalltau(a, b).correlation)})
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
-        json.dump({"wilcoxon": cases, "summary": summary}, f)
+        json.dump({"wilcoxon": cases, "summary": summary, "correlation": correlation}, f)
         f.write("\n")
     print("wrote", len(cases), "paired tests and", len(summary), "summaries to", OUT)
 

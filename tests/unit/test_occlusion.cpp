@@ -7,14 +7,18 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <functional>
 
 #include "framework/common/error.h"
 #include "framework/config/config.h"
+#include "framework/io/results_reader.h"
+#include "framework/metrics/statistics.h"
 #include "framework/model/model.h"
 #include "methods/explainer.h"
 #include "methods/occlusion.h"
 #include "tests/unit/method_samples.h"
+#include "tests/unit/run_util.h"
 #include "tests/unit/test_util.h"
 
 namespace xai {
@@ -218,6 +222,45 @@ TEST(Occlusion, AnImagePatchIsRemovedByZeroingItsPixels) {
   test::expect_error(
       [&] { build("occlusion", "{removal: replace}")->explain(*vit, s, ctx); },
       {"occlusion: removal 'replace' replaces a token, and this sample is an image"});
+}
+
+// In a run with an occlusion explainer every other explainer's rows get their rank correlation
+// with it (spearman_occlusion, kendall_occlusion), equal to the correlation of the stored maps.
+TEST(Occlusion, ARunCorrelatesEveryExplainerWithIt) {
+  test::TempDir out;
+  const std::string yaml = out.path() + "/exp.yaml";
+  {
+    std::ofstream f(yaml);
+    f << "name: loo\nmodels: [{name: gpt2, path: tests/fixtures/models/gpt2}]\n"
+      << "dataset: {type: toy, path: datasets/toy/data/test.json, limit: 3}\n"
+      << "explainers:\n  - name: saliency\n  - name: occlusion\n  - name: rollout\n"
+      << "runtime: {threads: 1, progress: off}\n";
+  }
+  const RunResult r = test::run_at_root(yaml, {"output=" + out.path() + "/run"});
+  ASSERT_EQ(r.failures, 0);
+  const ResultsReader reader(r.results_h5);
+  const ExplainerTable ref = reader.explainer("gpt2", "occlusion");
+  if (ref.metrics.count("spearman_occlusion")) {  // the column exists; the reference has no value
+    for (double v : ref.metrics.at("spearman_occlusion")) EXPECT_TRUE(std::isnan(v));
+  }
+  for (const char* x : {"saliency", "rollout"}) {
+    const ExplainerTable t = reader.explainer("gpt2", x);
+    ASSERT_TRUE(t.metrics.count("spearman_occlusion")) << x;
+    ASSERT_EQ(t.rows(), 3u);
+    for (size_t j = 0; j < t.rows(); ++j) {
+      ASSERT_EQ(t.sample[j], ref.sample[j]);
+      std::vector<double> a, b;  // the explained positions: numbers in both (NaN elsewhere)
+      const std::vector<float> u = t.relevance.row(j), v = ref.relevance.row(j);
+      ASSERT_EQ(u.size(), v.size());
+      for (size_t i = 0; i < u.size(); ++i) {
+        if (std::isnan(u[i])) continue;
+        a.push_back(u[i]);
+        b.push_back(v[i]);
+      }
+      EXPECT_NEAR(t.metrics.at("spearman_occlusion")[j], spearman(a, b), 1e-9) << x << " " << j;
+      EXPECT_NEAR(t.metrics.at("kendall_occlusion")[j], kendall_tau_b(a, b), 1e-9) << x;
+    }
+  }
 }
 
 TEST(Occlusion, ConfigErrorsNameTheKey) {

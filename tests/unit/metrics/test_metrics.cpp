@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "framework/common/error.h"
+
 namespace xai {
 namespace {
 
@@ -35,6 +37,29 @@ TEST(Metrics, InterquartileMeanKeepsTheBandInclusive) {
   EXPECT_NEAR(interquartile_mean(v, 25, 72), (2 + 3) / 2.0, 1e-12);  // [2, 3.88]
   EXPECT_TRUE(std::isnan(interquartile_mean({})));
   EXPECT_NEAR(interquartile_mean({NAN, 5.0}), 5.0, 1e-12);
+}
+
+TEST(Metrics, PlausibilityAtTheEvidenceSizeAndThePointingGame) {
+  // Evidence {1, 3} (k = 2); the two largest scores are positions 3 and 0: one hit of two.
+  const std::vector<double> y = {0, 1, 0, 1, 0};
+  Plausibility p = plausibility({0.8, 0.1, 0.3, 0.9, 0.2}, y);
+  EXPECT_DOUBLE_EQ(p.token_f1, 0.5);               // P = R = 1/2
+  EXPECT_DOUBLE_EQ(p.token_iou, 1.0 / 3.0);        // {3} of {0, 1, 3}
+  EXPECT_DOUBLE_EQ(p.pointing, 1.0);               // the top (3) is evidence
+  p = plausibility({0.9, 0.7, 0.1, 0.8, 0.0}, y);  // top two 0 and 3; the top, 0, is not
+  EXPECT_DOUBLE_EQ(p.token_f1, 0.5);
+  EXPECT_DOUBLE_EQ(p.pointing, 0.0);
+  p = plausibility({0.1, 0.9, 0.0, 0.8, 0.0}, y);  // both found
+  EXPECT_DOUBLE_EQ(p.token_f1, 1.0);
+  EXPECT_DOUBLE_EQ(p.token_iou, 1.0);
+  // Ties go to the earlier position; no evidence scores 0.
+  p = plausibility({0.5, 0.5, 0.5, 0.5, 0.5}, y);  // top two: 0 and 1
+  EXPECT_DOUBLE_EQ(p.token_f1, 0.5);
+  EXPECT_DOUBLE_EQ(p.pointing, 0.0);
+  p = plausibility({0.5, 0.2}, {0, 0});
+  EXPECT_EQ(p.token_f1, 0.0);
+  EXPECT_EQ(p.pointing, 0.0);
+  EXPECT_THROW(plausibility({1, 2}, {1}), Error);
 }
 
 TEST(Metrics, MismatchedSizesAreAnError) {

@@ -53,6 +53,20 @@ TEST(Statistics, WilcoxonMatchesScipy) {
   EXPECT_THROW(wilcoxon_signed_rank({1}, {1, 2}), Error);
 }
 
+TEST(Statistics, RankCorrelationsMatchScipy) {
+  const nlohmann::json f = fixture_json();
+  ASSERT_EQ(f["correlation"].size(), 3u);
+  for (const auto& c : f["correlation"]) {
+    const std::vector<double> a = c["a"], b = c["b"];
+    EXPECT_NEAR(spearman(a, b), c["spearman"].get<double>(), 1e-12) << c["kind"];
+    EXPECT_NEAR(kendall_tau_b(a, b), c["kendall"].get<double>(), 1e-12) << c["kind"];
+  }
+  EXPECT_DOUBLE_EQ(spearman({1, 2, 3}, {10, 20, 30}), 1.0);
+  EXPECT_DOUBLE_EQ(kendall_tau_b({1, 2, 3}, {3, 2, 1}), -1.0);
+  EXPECT_TRUE(std::isnan(spearman({1, 1, 1}, {1, 2, 3})));   // a constant list
+  EXPECT_TRUE(std::isnan(kendall_tau_b({1, NAN}, {2, 3})));  // one pair
+}
+
 TEST(Statistics, SummaryAndBootstrapInterval) {
   const nlohmann::json f = fixture_json();
   for (const auto& c : f["summary"]) {
