@@ -12,20 +12,6 @@ namespace {
 
 using Removal = OcclusionOptions::Removal;
 
-const char* removal_name(Removal r) {
-  switch (r) {
-    case Removal::kDrop:
-      return "drop";
-    case Removal::kAttention:
-      return "attention";
-    case Removal::kReplace:
-      return "replace";
-    case Removal::kZero:
-      return "zero";
-  }
-  return "?";
-}
-
 // The id `replace` writes: the tokenizer's UNK (PAD when it has none), the model's PAD, or an id.
 int64_t replacement_id(const OcclusionOptions& o, const Model& model, const Encoded& s) {
   int64_t id = -1;
@@ -55,8 +41,8 @@ ForwardRequest removal_batch(Model& model, const Encoded& s, const SampleInput& 
   const int64_t B = static_cast<int64_t>(gone.size()), T = s.size();
   const at::Device dev = model.device();
   ForwardRequest req;
-  const at::Tensor positions = logit_positions(s);    // (n)
-  if (s.image() && removal == Removal::kDrop) {  // a patch keeps its place: its pixels go
+  const at::Tensor positions = logit_positions(s);  // (n)
+  if (s.image() && removal == Removal::kDrop) {     // a patch keeps its place: its pixels go
     input.set(req, B);
     const int64_t grid = s.patch_grid(), P = s.pixel_shape[1] / grid;
     at::Tensor px = req.pixel_values.clone();  // (B, C, S, S)
@@ -137,6 +123,20 @@ ForwardRequest removal_batch(Model& model, const Encoded& s, const SampleInput& 
 
 }  // namespace
 
+const char* occlusion_removal_name(OcclusionOptions::Removal r) {
+  switch (r) {
+    case Removal::kDrop:
+      return "drop";
+    case Removal::kAttention:
+      return "attention";
+    case Removal::kReplace:
+      return "replace";
+    case Removal::kZero:
+      return "zero";
+  }
+  return "?";
+}
+
 Occlusion::Occlusion(OcclusionOptions options) : options_(std::move(options)) {
   XAI_CHECK_OPTION(options_.window >= 1, "window", "occlusion: window must be at least 1 (got ",
                    options_.window, ")");
@@ -145,7 +145,7 @@ Occlusion::Occlusion(OcclusionOptions options) : options_(std::move(options)) {
 }
 
 std::string Occlusion::settings() const {
-  std::string s = std::string("removal ") + removal_name(options_.removal);
+  std::string s = std::string("removal ") + occlusion_removal_name(options_.removal);
   if (options_.removal == Removal::kReplace) s += " by " + options_.token;
   if (options_.window > 1) s += ", window " + std::to_string(options_.window);
   return s;

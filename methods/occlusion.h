@@ -43,6 +43,9 @@ struct OcclusionOptions {
   std::string to_json() const;
 };
 
+// "drop", "attention", "replace" or "zero", as the YAML key `removal` names it.
+const char* occlusion_removal_name(OcclusionOptions::Removal removal);
+
 // per_target[t, j] = f_t(x) - f_t(x without the windows holding j), averaged over those windows
 // (f: the target function at target t's logit position; > 0: the position supports the target).
 // Only explained positions (Encoded::explain_mask) are removed; the others score 0. Cost: one

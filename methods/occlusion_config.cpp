@@ -6,23 +6,6 @@
 #include "methods/occlusion.h"
 
 namespace xai {
-namespace {
-
-const char* removal_name(OcclusionOptions::Removal r) {
-  switch (r) {
-    case OcclusionOptions::Removal::kDrop:
-      return "drop";
-    case OcclusionOptions::Removal::kAttention:
-      return "attention";
-    case OcclusionOptions::Removal::kReplace:
-      return "replace";
-    case OcclusionOptions::Removal::kZero:
-      return "zero";
-  }
-  return "?";
-}
-
-}  // namespace
 
 OcclusionOptions::OcclusionOptions() { common.target = TargetFunction::kLogProb; }
 
@@ -56,7 +39,7 @@ OcclusionOptions OcclusionOptions::from_config(const ConfigNode& node) {
 std::string OcclusionOptions::to_json() const {
   nlohmann::ordered_json j;
   j["method"] = "occlusion";
-  j["removal"] = removal_name(removal);
+  j["removal"] = occlusion_removal_name(removal);
   j["token"] = removal == Removal::kReplace ? nlohmann::ordered_json(token)
                                             : nlohmann::ordered_json(nullptr);
   j["window"] = window;
