@@ -194,6 +194,14 @@ SampleInput sample_input(const Model& model, const Encoded& sample) {
   return in;
 }
 
+void zero_patch(at::Tensor image, const Encoded& sample, int64_t position) {
+  const int64_t grid = sample.patch_grid(), P = sample.pixel_shape[1] / grid;
+  XAI_CHECK(position >= 1 && position <= grid * grid, "internal: position ", position,
+            " is not one of the ", grid * grid, " patches");
+  const int64_t patch = position - 1;
+  image.narrow(1, (patch / grid) * P, P).narrow(2, (patch % grid) * P, P).zero_();
+}
+
 void SampleInput::set(ForwardRequest& req, int64_t batch, int64_t from) const {
   if (pixels.defined()) {
     XAI_CHECK(from == 0, "internal: an image has no token prefix");

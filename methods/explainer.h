@@ -209,6 +209,11 @@ struct SampleInput {
 };
 SampleInput sample_input(const Model& model, const Encoded& sample);
 
+// Sets the pixels of the patch at `position` of an image sample ([CLS] is 0, the patches follow
+// row-major) to 0 in `image` (C, H, W), in place: how the perturbation test and occlusion remove
+// a patch (Chefer's ViT removal: the patch token keeps its place).
+void zero_patch(at::Tensor image, const Encoded& sample, int64_t position);
+
 // Sets `req` to start at layer `layer` for the sample and returns what enters that layer as a leaf
 // that requires grad (1, T, D): the embeddings for layer 0, else the residual stream from a run of
 // the layers below without a graph. A backward from the outputs then stops at that layer.

@@ -44,14 +44,9 @@ ForwardRequest removal_batch(Model& model, const Encoded& s, const SampleInput& 
   const at::Tensor positions = logit_positions(s);  // (n)
   if (s.image() && removal == Removal::kDrop) {     // a patch keeps its place: its pixels go
     input.set(req, B);
-    const int64_t grid = s.patch_grid(), P = s.pixel_shape[1] / grid;
     at::Tensor px = req.pixel_values.clone();  // (B, C, S, S)
-    for (int64_t b = 0; b < B; ++b) {
-      for (int64_t t : gone[static_cast<size_t>(b)]) {
-        const int64_t patch = t - 1;  // position 0 is [CLS]
-        px[b].narrow(1, (patch / grid) * P, P).narrow(2, (patch % grid) * P, P).zero_();
-      }
-    }
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t : gone[static_cast<size_t>(b)]) zero_patch(px[b], s, t);
     req.pixel_values = px;
     req.logit_positions = positions.to(dev);
     return req;
@@ -91,33 +86,30 @@ ForwardRequest removal_batch(Model& model, const Encoded& s, const SampleInput& 
   // Drop: each row keeps the other positions, in order (equal lengths: every window is the same
   // size); a target's logit position moves up by the positions dropped before it, to the token
   // before it when it is dropped itself.
-  const int64_t n = positions.size(0);
+  // Built in plain vectors from the sample's own ids (one tensor each at the end, not one
+  // tensor operation per element).
+  const int64_t n = s.num_targets();
   const int64_t kept = T - static_cast<int64_t>(gone.front().size());
   XAI_CHECK(kept >= 1, "occlusion: dropping every position leaves nothing to run");
-  at::Tensor ids = at::empty({B, kept}, at::kLong);
-  at::Tensor types = input.types.defined() ? at::empty({B, kept}, at::kLong) : at::Tensor();
-  at::Tensor where = at::empty({B, n}, at::kLong);
-  const at::Tensor all_ids = input.ids.to(at::kCPU)[0];
-  const at::Tensor all_types = input.types.defined() ? input.types.to(at::kCPU)[0] : at::Tensor();
-  for (int64_t b = 0; b < B; ++b) {
-    const auto& g = gone[static_cast<size_t>(b)];
-    int64_t k = 0;
+  const bool typed = !s.token_types.empty();
+  std::vector<int64_t> ids, types, where;
+  ids.reserve(static_cast<size_t>(B * kept));
+  for (const auto& g : gone) {
     for (int64_t t = 0; t < T; ++t) {
       if (std::binary_search(g.begin(), g.end(), t)) continue;
-      ids[b][k] = all_ids[t];
-      if (types.defined()) types[b][k] = all_types[t];
-      ++k;
+      ids.push_back(s.ids[static_cast<size_t>(t)]);
+      if (typed) types.push_back(s.token_types[static_cast<size_t>(t)]);
     }
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t p = positions[i].item<int64_t>();
+      const int64_t p = s.logit_position(i);
       const int64_t before = std::lower_bound(g.begin(), g.end(), p) - g.begin();
       const bool dropped = std::binary_search(g.begin(), g.end(), p);
-      where[b][i] = std::max<int64_t>(0, p - before - (dropped ? 1 : 0));
+      where.push_back(std::max<int64_t>(0, p - before - (dropped ? 1 : 0)));
     }
   }
-  req.input_ids = ids.to(dev);
-  if (types.defined()) req.token_type_ids = types.to(dev);
-  req.logit_positions = where.to(dev);
+  req.input_ids = at::tensor(ids, at::kLong).view({B, kept}).to(dev);
+  if (typed) req.token_type_ids = at::tensor(types, at::kLong).view({B, kept}).to(dev);
+  req.logit_positions = at::tensor(where, at::kLong).view({B, n}).to(dev);
   return req;
 }
 
@@ -166,6 +158,9 @@ Explanation Occlusion::explain(Model& model, const Encoded& sample, ExplainConte
   XAI_CHECK(!(sample.image() && options_.removal == Removal::kReplace),
             "occlusion: removal 'replace' replaces a token, and this sample is an image "
             "(HINT: removal: drop, zero or attention)");
+  XAI_CHECK(!(sample.image() && options_.removal == Removal::kDrop && sample.explain_mask[0]),
+            "occlusion: removal 'drop' zeroes an image's patches, and position 0 is its [CLS] "
+            "token (HINT: leave [CLS] unexplained, or removal: attention or zero)");
   const int64_t token =
       options_.removal == Removal::kReplace ? replacement_id(options_, model, sample) : -1;
   at::NoGradGuard no_grad;

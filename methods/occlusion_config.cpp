@@ -25,12 +25,10 @@ OcclusionOptions OcclusionOptions::from_config(const ConfigNode& node) {
   }
   XAI_CHECK(!node.has("token") || o.removal == Removal::kReplace, node.where("token"),
             "only removal: replace reads a token (removal is ", removal, ")");
+  // window and batch_size are checked by Occlusion's constructor (the registry names the key).
   o.window = node.get_int("window", o.window);
-  XAI_CHECK(o.window >= 1, node.where("window"), "must be at least 1 (got ", o.window, ")");
   o.batch_size_given = node.has("batch_size");
   o.batch_size = node.get_int("batch_size", o.batch_size);
-  XAI_CHECK(o.batch_size >= 1, node.where("batch_size"), "batch_size must be positive (got ",
-            o.batch_size, ")");
   o.common.read(node);
   node.finish();
   return o;

@@ -89,14 +89,11 @@ PerturbationCurves perturbation_curves(Model& model, const Encoded& sample,
     ForwardRequest req;
     input.set(req, B);
     if (sample.image()) {
-      const int64_t grid = sample.patch_grid(), P = sample.pixel_shape[1] / grid;
       at::Tensor px = req.pixel_values.clone();  // (B, C, S, S)
       for (int64_t b = 0; b < B; ++b) {
         const Row& r = rows[begin + static_cast<size_t>(b)];
-        for (int64_t j = 0; j < r.k; ++j) {
-          const int64_t t = (*r.order)[static_cast<size_t>(j)] - 1;  // patch index (0 is [CLS])
-          px[b].narrow(1, (t / grid) * P, P).narrow(2, (t % grid) * P, P).zero_();
-        }
+        for (int64_t j = 0; j < r.k; ++j)
+          zero_patch(px[b], sample, (*r.order)[static_cast<size_t>(j)]);
       }
       req.pixel_values = px;
     } else {

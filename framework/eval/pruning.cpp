@@ -12,10 +12,8 @@
 namespace xai {
 namespace {
 
-// Whether the model gets every target of the sample right with the heads in `mask` (L, H) kept
-// (1) or pruned (0); mask undefined = all kept.
-bool correct(Model& model, const Encoded& s, const at::Tensor& mask) {
-  const at::Tensor logits = pruned_logits(model, s, mask);  // (1, n, V)
+// Whether `logits` (1, n, V) get every target of the sample right.
+bool right_of(const at::Tensor& logits, const Encoded& s) {
   const at::Tensor targets = at::tensor(s.target_ids, at::kLong).to(logits.device());
   return logits[0].argmax(-1).eq(targets).all().item<bool>();
 }
@@ -107,11 +105,14 @@ PruningCurves pruning_curves(Model* model, const std::vector<Encoded>& samples,
 
   // The attention baseline: each head's largest attention probability, averaged over samples.
   // Summed here (and over the ranks), then divided by the number of samples.
+  // The same forward says whether the unpruned model is right (every curve's first point).
   std::vector<double> first(static_cast<size_t>(LH + 1), 0.0);  // L * H sums, samples
+  std::vector<char> plain;                                      // per sample
   for (const Encoded& s : samples) {
     AttentionControl ctl;
     ctl.keep_probs = true;
     const ForwardResult out = model->forward(sample_request(*model, s), ctl);
+    plain.push_back(right_of(out.logits, s));
     for (int64_t l = 0; l < c.layers; ++l) {
       const at::Tensor mx = std::get<0>(out.attn_probs[static_cast<size_t>(l)][0].flatten(1).max(1))
                                 .to(at::kDouble)
@@ -145,16 +146,13 @@ PruningCurves pruning_curves(Model* model, const std::vector<Encoded>& samples,
     }
   }
   std::vector<double> right(masks.size() + 1, 0.0);  // per mask, then forward passes
-  for (const Encoded& s : samples) {
-    bool plain = false;  // every curve's first point is the unpruned model: run it once
+  for (size_t k = 0; k < samples.size(); ++k) {
     for (size_t i = 0; i < masks.size(); ++i) {
-      if (!masks[i].defined() && i > 0) {
-        right[i] += plain;
+      if (!masks[i].defined()) {  // unpruned: known from the first forward
+        right[i] += plain[k];
         continue;
       }
-      const bool ok = correct(*model, s, masks[i]);
-      if (!masks[i].defined()) plain = ok;
-      right[i] += ok;
+      right[i] += right_of(pruned_logits(*model, samples[k], masks[i]), samples[k]);
       right.back() += 1;
     }
   }

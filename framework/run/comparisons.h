@@ -1,21 +1,28 @@
-// The run's paired comparisons: for each model, every metric and every pair of its explainers on
+// The run's paired comparisons: for a model, every metric and every pair of its explainers on
 // the samples both have a value for, the Wilcoxon signed-rank test of the first's per-sample
 // values against the second's (framework/metrics/statistics.h), for results.json.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
-#include "framework/io/results_reader.h"
-
 namespace xai {
 
-// [{model, metric, a, b, n, mean_diff, statistic, p_value, effect_size}], models and explainers
-// in the given order (pairs a before b), metrics by name. A pair with no common value is left out.
-nlohmann::ordered_json explainer_comparisons(const ResultsReader& reader,
-                                             const std::vector<std::string>& models,
-                                             const std::vector<std::string>& explainers);
+// One explainer's per-sample metrics on a model (ExplainerTable's sample and metrics columns).
+struct ExplainerMetrics {
+  std::string name;
+  std::vector<int64_t> sample;
+  std::map<std::string, std::vector<double>> metrics;  // NaN = no value for that row
+};
+
+// Appends to `out` {model, metric, a, b, n, mean_diff, statistic, p_value, effect_size} for every
+// metric (by name) and pair (a before b, in the given order); a pair with no common value is left
+// out.
+void compare_explainers(const std::string& model, const std::vector<ExplainerMetrics>& explainers,
+                        nlohmann::ordered_json& out);
 
 }  // namespace xai

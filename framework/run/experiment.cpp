@@ -230,15 +230,13 @@ ResultsMeta run_meta(Communicator& comm, const Plan& plan, const RunLayout& layo
     declared.insert(declared.end(), pert.begin(), pert.end());
   }
   // With a leave-one-out explainer in the run, every other one's rank correlation with it.
-  for (const auto& x : plan.explainers) {
-    if (x.method != "occlusion") continue;
+  if (occlusion_reference(plan) != nullptr) {
     declared.push_back({"spearman_occlusion", true,
                         "Spearman's rank correlation with the occlusion (leave-one-out) "
                         "relevance over the explained tokens"});
     declared.push_back({"kendall_occlusion", true,
                         "Kendall's tau-b with the occlusion (leave-one-out) relevance over the "
                         "explained tokens"});
-    break;
   }
   for (const auto& e : plan.explainers) {
     ExplainerInfo info;

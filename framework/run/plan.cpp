@@ -78,6 +78,13 @@ SampleEncoder entry_encoder(const ModelEntry& m) {
   return folder_encoder(m.path, entry_spec(m));
 }
 
+const ExplainerEntry* occlusion_reference(const Plan& plan) {
+  for (const ExplainerEntry& x : plan.explainers) {
+    if (x.method == "occlusion") return &x;
+  }
+  return nullptr;
+}
+
 Plan read_plan(const Config& cfg, const std::string& path) {
   ConfigNode root = cfg.root();
   Plan p;

@@ -117,6 +117,10 @@ struct Plan {
   std::vector<std::string> warnings;  // said once by rank 0 before the run starts
 };
 
+// The run's leave-one-out reference: its first explainer whose method is occlusion (every other
+// explainer's rows get their rank correlation with it), or null.
+const ExplainerEntry* occlusion_reference(const Plan& plan);
+
 // Reads and checks the whole experiment (every key, every explainer's parameters, the model
 // folders, the dataset) before any work; `path` names it in errors.
 Plan read_plan(const Config& cfg, const std::string& path);

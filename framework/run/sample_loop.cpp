@@ -81,13 +81,7 @@ void add_perturbation_test(Model& model, const Encoded& enc, const PerturbationS
 // (the first explainer whose method is occlusion), over the explained positions: metrics
 // spearman_occlusion and kendall_occlusion of each other explainer's record.
 void add_occlusion_correlations(const Plan& plan, const Encoded& enc, SampleRecord& rec) {
-  const ExplainerEntry* reference = nullptr;
-  for (const ExplainerEntry& x : plan.explainers) {
-    if (x.method == "occlusion") {
-      reference = &x;
-      break;
-    }
-  }
+  const ExplainerEntry* reference = occlusion_reference(plan);
   if (reference == nullptr) return;
   const auto ref = rec.explanations.find(reference->name);
   if (ref == rec.explanations.end()) return;  // it failed on this sample

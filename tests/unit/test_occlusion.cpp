@@ -193,8 +193,12 @@ TEST(Occlusion, AnImagePatchIsRemovedByZeroingItsPixels) {
   auto vit = load_model(fixture("models/vit"));
   at::manual_seed(8);
   const at::Tensor pixels = at::randn({3, 32, 32});
-  const Encoded s = test::image_sample(pixels, vit->spec().num_patches(), 1);
+  Encoded s = test::image_sample(pixels, vit->spec().num_patches(), 1);
   ExplainContext ctx;
+  // [CLS] is no patch: drop cannot remove it (an image sample leaves it unexplained).
+  test::expect_error([&] { build("occlusion", "{}")->explain(*vit, s, ctx); },
+                     {"removal 'drop' zeroes an image's patches, and position 0 is its [CLS]"});
+  s.explain_mask[0] = 0;
   const Explanation e = build("occlusion", "{}")->explain(*vit, s, ctx);
   const int64_t grid = 4, P = 8;
   const at::Tensor want = brute_force(*vit, s, 1, [&](const std::vector<int64_t>& gone) {
