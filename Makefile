@@ -1,6 +1,7 @@
 # xai: one command each for set-up, build, tests, the demo and the benchmarks.
 #   make demo   installs what is missing, builds, runs the main job on the bundled default
-#   make test   installs what is missing, builds, runs every test
+#   make test   installs what is missing (and Chromium, for the report's browser test), builds,
+#               runs every test
 #   make fuzz   installs clang if missing, builds the libFuzzer targets in build-fuzz/, runs each
 #               for FUZZ_SECONDS (20); fails on any crash, sanitizer report, timeout or leak
 BUILD_DIR ?= build
@@ -25,11 +26,13 @@ build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build
+	@scripts/deps.sh browser
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 demo: build
 	rm -rf out/demo
 	$(XAI) run configs/demo.yaml
+	$(XAI) report out/demo
 	$(XAI) explain --model datasets/toy/models/toy_gpt2 --target " Rome" --prompt "$$(printf \
 	  'Mara lives in Oslo. Ben works in Lima. Mara works in Rome.\nQuestion: Where does Mara work?\nAnswer:')"
 

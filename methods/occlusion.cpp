@@ -6,128 +6,11 @@
 #include <cmath>
 
 #include "framework/common/error.h"
+#include "framework/model/family.h"
 
 namespace xai {
-namespace {
 
 using Removal = OcclusionOptions::Removal;
-
-// The id `replace` writes: the tokenizer's UNK (PAD when it has none), the model's PAD, or an id.
-int64_t replacement_id(const OcclusionOptions& o, const Model& model, const Encoded& s) {
-  int64_t id = -1;
-  if (o.token == "unk") {
-    XAI_CHECK(s.unk_id.has_value(), "occlusion: token 'unk': the tokenizer has neither an UNK ",
-              "nor a PAD token (HINT: token: pad, or a token id)");
-    id = *s.unk_id;
-  } else if (o.token == "pad") {
-    XAI_CHECK(model.spec().pad_token_id.has_value(),
-              "occlusion: token 'pad': ", model.spec().model_type,
-              " has no pad_token_id in its config.json (HINT: token: "
-              "unk, or a token id)");
-    id = *model.spec().pad_token_id;
-  } else {
-    id = std::stoll(o.token);
-  }
-  XAI_CHECK(id >= 0 && id < model.spec().vocab_size, "occlusion: token ", id,
-            " is outside the model's vocabulary of ", model.spec().vocab_size);
-  return id;
-}
-
-// The request for the sample with, in row b, the positions gone[b] (ascending) removed; for
-// `attention`, the control that hides them.
-ForwardRequest removal_batch(Model& model, const Encoded& s, const SampleInput& input,
-                             const std::vector<std::vector<int64_t>>& gone, Removal removal,
-                             int64_t token, AttentionControl& ctl) {
-  const int64_t B = static_cast<int64_t>(gone.size()), T = s.size();
-  const at::Device dev = model.device();
-  ForwardRequest req;
-  const at::Tensor positions = logit_positions(s);  // (n)
-  if (s.image() && removal == Removal::kDrop) {     // a patch keeps its place: its pixels go
-    input.set(req, B);
-    at::Tensor px = req.pixel_values.clone();  // (B, C, S, S)
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t t : gone[static_cast<size_t>(b)]) zero_patch(px[b], s, t);
-    req.pixel_values = px;
-    req.logit_positions = positions.to(dev);
-    return req;
-  }
-  switch (removal) {
-    case Removal::kAttention: {
-      input.set(req, B);
-      at::Tensor f = at::ones({B, T}, at::kFloat);
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t t : gone[static_cast<size_t>(b)]) f[b][t] = 0;
-      ctl.key_factors = f.to(dev);
-      ctl.mode = SuppressionMode::kLogAdditive;  // a factor of 0 hides the key outright
-      req.logit_positions = positions.to(dev);
-      return req;
-    }
-    case Removal::kReplace: {
-      input.set(req, B);
-      at::Tensor ids = req.input_ids.to(at::kCPU).clone();
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t t : gone[static_cast<size_t>(b)]) ids[b][t] = token;
-      req.input_ids = ids.to(dev);
-      req.logit_positions = positions.to(dev);
-      return req;
-    }
-    case Removal::kZero: {
-      at::Tensor e = input.embeddings(model).repeat({B, 1, 1});  // (B, T, D)
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t t : gone[static_cast<size_t>(b)]) e[b][t].zero_();
-      req.inputs_embeds = e;
-      input.set_types(req, B);
-      req.logit_positions = positions.to(dev);
-      return req;
-    }
-    case Removal::kDrop:
-      break;
-  }
-  // Drop: each row keeps the other positions, in order (equal lengths: every window is the same
-  // size); a target's logit position moves up by the positions dropped before it, to the token
-  // before it when it is dropped itself.
-  // Built in plain vectors from the sample's own ids (one tensor each at the end, not one
-  // tensor operation per element).
-  const int64_t n = s.num_targets();
-  const int64_t kept = T - static_cast<int64_t>(gone.front().size());
-  XAI_CHECK(kept >= 1, "occlusion: dropping every position leaves nothing to run");
-  const bool typed = !s.token_types.empty();
-  std::vector<int64_t> ids, types, where;
-  ids.reserve(static_cast<size_t>(B * kept));
-  for (const auto& g : gone) {
-    for (int64_t t = 0; t < T; ++t) {
-      if (std::binary_search(g.begin(), g.end(), t)) continue;
-      ids.push_back(s.ids[static_cast<size_t>(t)]);
-      if (typed) types.push_back(s.token_types[static_cast<size_t>(t)]);
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t p = s.logit_position(i);
-      const int64_t before = std::lower_bound(g.begin(), g.end(), p) - g.begin();
-      const bool dropped = std::binary_search(g.begin(), g.end(), p);
-      where.push_back(std::max<int64_t>(0, p - before - (dropped ? 1 : 0)));
-    }
-  }
-  req.input_ids = at::tensor(ids, at::kLong).view({B, kept}).to(dev);
-  if (typed) req.token_type_ids = at::tensor(types, at::kLong).view({B, kept}).to(dev);
-  req.logit_positions = at::tensor(where, at::kLong).view({B, n}).to(dev);
-  return req;
-}
-
-}  // namespace
-
-const char* occlusion_removal_name(OcclusionOptions::Removal r) {
-  switch (r) {
-    case Removal::kDrop:
-      return "drop";
-    case Removal::kAttention:
-      return "attention";
-    case Removal::kReplace:
-      return "replace";
-    case Removal::kZero:
-      return "zero";
-  }
-  return "?";
-}
 
 Occlusion::Occlusion(OcclusionOptions options) : options_(std::move(options)) {
   XAI_CHECK_OPTION(options_.window >= 1, "window", "occlusion: window must be at least 1 (got ",
@@ -137,7 +20,7 @@ Occlusion::Occlusion(OcclusionOptions options) : options_(std::move(options)) {
 }
 
 std::string Occlusion::settings() const {
-  std::string s = std::string("removal ") + occlusion_removal_name(options_.removal);
+  std::string s = std::string("removal ") + removal_name(options_.removal);
   if (options_.removal == Removal::kReplace) s += " by " + options_.token;
   if (options_.window > 1) s += ", window " + std::to_string(options_.window);
   return s;
@@ -161,8 +44,9 @@ Explanation Occlusion::explain(Model& model, const Encoded& sample, ExplainConte
   XAI_CHECK(!(sample.image() && options_.removal == Removal::kDrop && sample.explain_mask[0]),
             "occlusion: removal 'drop' zeroes an image's patches, and position 0 is its [CLS] "
             "token (HINT: leave [CLS] unexplained, or removal: attention or zero)");
-  const int64_t token =
-      options_.removal == Removal::kReplace ? replacement_id(options_, model, sample) : -1;
+  const int64_t token = options_.removal == Removal::kReplace
+                            ? replacement_id(options_.token, model, sample, "occlusion")
+                            : -1;
   at::NoGradGuard no_grad;
   const SampleInput input = sample_input(model, sample);
   const at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(model.device());
@@ -174,16 +58,39 @@ Explanation Occlusion::explain(Model& model, const Encoded& sample, ExplainConte
         .to(at::kCPU, at::kDouble);
   };
   Explanation out;
-  // The clean input.
+  // The clean input; on a causal model's text its keys and values too, for the prefix a batch's
+  // removals leave unchanged (AtMan's prefix reuse).
+  const bool reuse = !sample.image() && sample.token_types.empty() && is_causal(model.spec());
   at::Tensor clean;
+  KVCache cache;
   {
     ForwardRequest req;
     input.set(req);
     req.logit_positions = logit_positions(sample).to(model.device());
-    clean = values(req, AttentionControl{}, 1)[0];  // (n)
+    req.return_cache = reuse;
+    ForwardResult r = model.forward(req);
+    clean = target_function(r.logits.reshape({n, r.logits.size(2)}), targets,
+                            options_.common.target, model.vocab_slice())
+                .to(at::kCPU, at::kDouble);  // (n)
+    cache = std::move(r.cache);
     out.cost.forward_passes += 1;
     out.cost.sequences += 1;
   }
+  // Where a batch may start: before its first removed position, and for a drop before the token
+  // that takes over a dropped target's prediction.
+  auto batch_start = [&](const std::vector<std::vector<int64_t>>& gone) {
+    if (!reuse) return int64_t{0};
+    int64_t start = sample.size();
+    for (const auto& g : gone) {
+      start = std::min(start, g.front());
+      if (options_.removal != Removal::kDrop) continue;
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t p = sample.logit_position(i);
+        if (std::binary_search(g.begin(), g.end(), p)) start = std::min(start, p - 1);
+      }
+    }
+    return std::max<int64_t>(0, start);
+  };
   // The windows: `window` consecutive explained positions, sliding by one.
   std::vector<int64_t> explained;
   for (int64_t t = 0; t < T; ++t) {
@@ -202,8 +109,17 @@ Explanation Occlusion::explain(Model& model, const Encoded& sample, ExplainConte
     const int64_t B = std::min(options_.batch_size, W - k0);
     const std::vector<std::vector<int64_t>> gone(windows.begin() + k0, windows.begin() + k0 + B);
     AttentionControl ctl;
-    const ForwardRequest req =
-        removal_batch(model, sample, input, gone, options_.removal, token, ctl);
+    const int64_t start = batch_start(gone);
+    ForwardRequest req =
+        removal_request(model, sample, input, gone, options_.removal, token, ctl, start);
+    KVCache prefix;
+    if (start > 0) {
+      for (size_t l = 0; l < cache.keys.size(); ++l) {
+        prefix.keys.push_back(cache.keys[l].slice(2, 0, start));
+        prefix.values.push_back(cache.values[l].slice(2, 0, start));
+      }
+      req.past = &prefix;
+    }
     const at::Tensor f = values(req, ctl, B);  // (B, n)
     for (int64_t b = 0; b < B; ++b) {
       const at::Tensor drop = clean - f[b];  // (n)

@@ -10,24 +10,16 @@
 
 #include "methods/explainer.h"
 #include "methods/options.h"
+#include "methods/removal.h"
 
 namespace xai {
 
 struct OcclusionOptions {
-  // How a position is removed (the choice moves the numbers: the literature's caveat that a soft
-  // removal and a kept position count inflate or deflate scores):
-  //   drop       the token is taken out of the sequence, the later ones move up one position
-  //              (the prediction of a dropped predicting token is read at the token before it);
-  //              on an image the patch's pixels are set to 0 in the normalised input (Chefer's
-  //              ViT removal: a patch token keeps its grid position)
-  //   attention  no query attends to it (its key column hidden in every layer); positions kept
-  //   replace    its id becomes `token` (unk: the tokenizer's UNK, or PAD when it has none; pad:
-  //              the model's pad_token_id; or an id); text only
-  //   zero       its layer-0 input (word embedding, or patch embedding) is set to 0; positions
-  //              and token types are still added
-  enum class Removal { kDrop, kAttention, kReplace, kZero };
+  // How a position is removed (methods/removal.h: drop, attention, replace by `token`, zero). For
+  // drop, the prediction of a dropped predicting token is read at the token before it.
+  using Removal = xai::Removal;
   Removal removal = Removal::kDrop;
-  std::string token = "unk";  // replace: unk | pad | a token id
+  std::string token = "unk";  // replace: unk | pad | mask | a token id
   // Windows of this many consecutive explained positions are removed together (sliding by one);
   // a position's score is the mean over the windows that hold it. 1 = leave-one-out.
   int64_t window = 1;
@@ -42,9 +34,6 @@ struct OcclusionOptions {
   static OcclusionOptions from_config(const ConfigNode& node);
   std::string to_json() const;
 };
-
-// "drop", "attention", "replace" or "zero", as the YAML key `removal` names it.
-const char* occlusion_removal_name(OcclusionOptions::Removal removal);
 
 // per_target[t, j] = f_t(x) - f_t(x without the windows holding j), averaged over those windows
 // (f: the target function at target t's logit position; > 0: the position supports the target).

@@ -11,20 +11,7 @@ OcclusionOptions::OcclusionOptions() { common.target = TargetFunction::kLogProb;
 
 OcclusionOptions OcclusionOptions::from_config(const ConfigNode& node) {
   OcclusionOptions o;
-  const std::string removal =
-      node.get_choice("removal", "drop", {"drop", "attention", "replace", "zero"});
-  o.removal = removal == "drop"        ? Removal::kDrop
-              : removal == "attention" ? Removal::kAttention
-              : removal == "replace"   ? Removal::kReplace
-                                       : Removal::kZero;
-  o.token = node.get_string("token", o.token);
-  if (o.token != "unk" && o.token != "pad") {
-    bool id = !o.token.empty();
-    for (char c : o.token) id = id && c >= '0' && c <= '9';
-    XAI_CHECK(id, node.where("token"), "must be unk, pad or a token id (got '", o.token, "')");
-  }
-  XAI_CHECK(!node.has("token") || o.removal == Removal::kReplace, node.where("token"),
-            "only removal: replace reads a token (removal is ", removal, ")");
+  o.removal = read_removal(node, "removal", o.token);
   // window and batch_size are checked by Occlusion's constructor (the registry names the key).
   o.window = node.get_int("window", o.window);
   o.batch_size_given = node.has("batch_size");
@@ -37,7 +24,7 @@ OcclusionOptions OcclusionOptions::from_config(const ConfigNode& node) {
 std::string OcclusionOptions::to_json() const {
   nlohmann::ordered_json j;
   j["method"] = "occlusion";
-  j["removal"] = occlusion_removal_name(removal);
+  j["removal"] = removal_name(removal);
   j["token"] = removal == Removal::kReplace ? nlohmann::ordered_json(token)
                                             : nlohmann::ordered_json(nullptr);
   j["window"] = window;

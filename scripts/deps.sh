@@ -3,6 +3,7 @@
 # Fast when nothing is missing: one dpkg-query call.
 #   scripts/deps.sh        what make, make test and make demo need
 #   scripts/deps.sh fuzz   what make fuzz needs instead: clang and libFuzzer, no LibTorch/MPI/HDF5
+#   scripts/deps.sh browser  Chromium, which make test adds for the report's browser test
 set -euo pipefail
 
 PACKAGES=(
@@ -26,8 +27,9 @@ FUZZ_PACKAGES=(
 case "${1:-}" in
   "") ;;
   fuzz) PACKAGES=("${FUZZ_PACKAGES[@]}") ;;
+  browser) PACKAGES=(chromium) ;;
   *)
-    echo "usage: scripts/deps.sh [fuzz]" >&2
+    echo "usage: scripts/deps.sh [fuzz|browser]" >&2
     exit 2
     ;;
 esac

@@ -12,6 +12,7 @@ int predict(const std::vector<std::string>& args);
 int run(const std::vector<std::string>& args);
 int plan(const std::vector<std::string>& args);  // plan.cpp
 int merge(const std::vector<std::string>& args);
+int report(const std::vector<std::string>& args);  // report.cpp: the HTML report
 int explain(const std::vector<std::string>& args);
 int train(const std::vector<std::string>& args);  // train.cpp, as make_toy_data
 int make_toy_data(const std::vector<std::string>& args);

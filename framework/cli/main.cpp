@@ -34,6 +34,11 @@ const Command kCommands[] = {
      "merge OUT_DIR\n"
      "      merge OUT_DIR/shards into results.h5 and results.json by hand (a run whose ranks "
      "died)"},
+    {"report", xai::cli::report,
+     "report OUT_DIR [--out FILE] [--samples N]\n"
+     "      one self-contained HTML page of a run's (or a sweep's) results: tables with\n"
+     "      confidence intervals, per-sample heat maps, plots, paired tests, provenance;\n"
+     "      OUT_DIR/report.html (a sweep: and each point's); N samples per model shown (500)"},
     {"submit", xai::cli::submit,
      "submit EXPERIMENT.yaml [--profile P] [--nodes N] [--ntasks-per-node K] [--gpus-per-node G]\n"
      "        [--time HH:MM:SS] [--partition P] [--account A] [--set key=value]... [--dry-run]\n"

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "framework/common/error.h"
+#include "framework/model/family.h"
 #include "methods/explainer.h"
 
 namespace xai {
@@ -34,6 +35,28 @@ const std::vector<MetricDef>& perturbation_metrics() {
       {"neg_acc", true,
        "negative perturbation: share of removal steps after which the target is still the "
        "argmax; higher is better"},
+      {"pos_auc_norm", false,
+       "deletion, most relevant first (MoRF): area under the target probability curve divided "
+       "by the clean probability; lower is better"},
+      {"neg_auc_norm", true,
+       "deletion, least relevant first (LeRF): area under the target probability curve divided "
+       "by the clean probability; higher is better"},
+      {"ins_auc_norm", true,
+       "insertion, most relevant first into the input with every explained position removed: "
+       "area under the target probability curve divided by the clean probability; higher is "
+       "better"},
+      {"aopc_morf", true,
+       "AOPC of deletion, most relevant first: mean drop of the target's log-probability over "
+       "the removal steps; higher is better"},
+      {"aopc_lerf", false,
+       "AOPC of deletion, least relevant first: mean drop of the target's log-probability over "
+       "the removal steps; lower is better"},
+      {"comprehensiveness", true,
+       "ERASER comprehensiveness: target probability lost when the top k% are removed, mean "
+       "over k; higher is better"},
+      {"sufficiency", false,
+       "ERASER sufficiency: target probability lost when only the top k% are kept, mean over k; "
+       "lower is better"},
   };
   return kDefs;
 }
@@ -45,6 +68,9 @@ PerturbationCurves perturbation_curves(Model& model, const Encoded& sample,
   const int64_t T = sample.size();
   XAI_CHECK(static_cast<int64_t>(relevance.size()) == T, "internal: ", relevance.size(),
             " scores for ", T, " positions");
+  XAI_CHECK(!(sample.image() && s.removal == Removal::kReplace),
+            "metrics.perturbation: removal 'replace' replaces a token, and this sample is an "
+            "image (HINT: removal: drop, zero or attention)");
   // A language model's last prompt token predicts the first target: its own query reads it, so
   // hiding it from attention would not remove it; it stays.
   const int64_t last = sample.classification() ? T : sample.prompt_len - 1;
@@ -62,73 +88,109 @@ PerturbationCurves perturbation_curves(Model& model, const Encoded& sample,
                    [&](int64_t a, int64_t b) { return rel(a) < rel(b); });
   const int64_t n = static_cast<int64_t>(explained.size());
 
-  // Row 0 is the clean input; rows 2i-1 and 2i remove the first k_i of `most` and of `least`.
-  struct Row {
-    const std::vector<int64_t>* order;
-    int64_t k;
+  // Every input to run, as the positions it removes (ascending): row 0 the clean input.
+  std::vector<std::vector<int64_t>> gone = {{}};
+  auto add = [&](const std::vector<int64_t>& order, int64_t from, int64_t to) {
+    std::vector<int64_t> g(order.begin() + from, order.begin() + to);
+    std::sort(g.begin(), g.end());
+    gone.push_back(std::move(g));
+    return gone.size() - 1;
   };
-  std::vector<Row> rows = {{&most, 0}};
   PerturbationCurves out;
+  std::vector<size_t> pos_rows, neg_rows, ins_rows, comp_rows, suff_rows;
   for (int64_t i = 0; i < s.steps; ++i) {
     out.fractions.push_back(static_cast<double>(i) / static_cast<double>(s.steps));
-    if (i == 0) continue;
     const int64_t k = i * n / s.steps;
-    rows.push_back({&most, k});
-    rows.push_back({&least, k});
+    pos_rows.push_back(i == 0 ? 0 : add(most, 0, k));
+    neg_rows.push_back(i == 0 ? 0 : add(least, 0, k));
+    ins_rows.push_back(add(most, k, n));  // the k most relevant put back
+  }
+  for (int64_t pct : s.eraser) {
+    const int64_t k = std::min(n, std::max<int64_t>(1, (pct * n + 99) / 100));
+    comp_rows.push_back(add(most, 0, k));
+    suff_rows.push_back(add(most, k, n));
   }
 
+  const int64_t token = s.removal == Removal::kReplace
+                            ? replacement_id(s.token, model, sample, "metrics.perturbation")
+                            : -1;
   const SampleInput input = sample_input(model, sample);
-  const at::Tensor positions = logit_positions(sample).to(model.device());
   const at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(model.device());
   const int64_t n_targets = sample.num_targets();
-  std::vector<double> prob(rows.size()), correct(rows.size());
+  std::vector<double> prob(gone.size()), logprob(gone.size()), correct(gone.size());
   at::NoGradGuard no_grad;
-  for (size_t begin = 0; begin < rows.size(); begin += static_cast<size_t>(s.batch_size)) {
-    const size_t end = std::min(rows.size(), begin + static_cast<size_t>(s.batch_size));
+  // A causal model's text: no input changes the positions before the first explained one, so
+  // their keys and values are computed once and every batch starts after them.
+  const int64_t from = !sample.image() && sample.token_types.empty() && is_causal(model.spec())
+                           ? explained.front()
+                           : 0;
+  const KVCache prefix = from > 0 ? clean_prefix(model, input, from) : KVCache();
+  if (from > 0) ++out.forward_passes;
+  for (size_t begin = 0; begin < gone.size(); begin += static_cast<size_t>(s.batch_size)) {
+    const size_t end = std::min(gone.size(), begin + static_cast<size_t>(s.batch_size));
     const int64_t B = static_cast<int64_t>(end - begin);
-    ForwardRequest req;
-    input.set(req, B);
-    if (sample.image()) {
-      at::Tensor px = req.pixel_values.clone();  // (B, C, S, S)
-      for (int64_t b = 0; b < B; ++b) {
-        const Row& r = rows[begin + static_cast<size_t>(b)];
-        for (int64_t j = 0; j < r.k; ++j)
-          zero_patch(px[b], sample, (*r.order)[static_cast<size_t>(j)]);
-      }
-      req.pixel_values = px;
-    } else {
-      at::Tensor mask = at::ones({B, T}, at::kLong);
-      for (int64_t b = 0; b < B; ++b) {
-        const Row& r = rows[begin + static_cast<size_t>(b)];
-        for (int64_t j = 0; j < r.k; ++j) mask[b][(*r.order)[static_cast<size_t>(j)]] = 0;
-      }
-      req.attention_mask = mask.to(model.device());
-    }
-    req.logit_positions = positions;
-    const at::Tensor logits = model.forward(req).logits.to(at::kFloat);  // (B, n, V)
+    const std::vector<std::vector<int64_t>> rows(gone.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                 gone.begin() + static_cast<std::ptrdiff_t>(end));
+    AttentionControl ctl;
+    ForwardRequest req = removal_request(model, sample, input, rows, s.removal, token, ctl, from);
+    if (from > 0) req.past = &prefix;
+    const at::Tensor logits = model.forward(req, ctl).logits.to(at::kFloat);  // (B, n, V)
     ++out.forward_passes;
-    const at::Tensor p = at::softmax(logits, -1);
     const at::Tensor idx = targets.view({1, n_targets, 1}).expand({B, n_targets, 1});
-    const at::Tensor pt = p.gather(2, idx).squeeze(2).mean(1).to(at::kCPU, at::kDouble);  // (B)
+    const at::Tensor lp = at::log_softmax(logits, -1).gather(2, idx).squeeze(2);  // (B, n)
+    const at::Tensor pt = lp.exp().mean(1).to(at::kCPU, at::kDouble);
+    const at::Tensor lpt = lp.mean(1).to(at::kCPU, at::kDouble);
     const at::Tensor hit =
         logits.argmax(-1).eq(targets.view({1, n_targets})).all(1).to(at::kCPU, at::kDouble);
     for (int64_t b = 0; b < B; ++b) {
       prob[begin + static_cast<size_t>(b)] = pt[b].item<double>();
+      logprob[begin + static_cast<size_t>(b)] = lpt[b].item<double>();
       correct[begin + static_cast<size_t>(b)] = hit[b].item<double>();
     }
   }
-  for (int64_t i = 0; i < s.steps; ++i) {
-    const size_t pos = i == 0 ? 0 : static_cast<size_t>(2 * i - 1);
-    const size_t neg = i == 0 ? 0 : static_cast<size_t>(2 * i);
-    out.positive_prob.push_back(prob[pos]);
-    out.negative_prob.push_back(prob[neg]);
-    out.positive_correct.push_back(correct[pos]);
-    out.negative_correct.push_back(correct[neg]);
-  }
+  auto pick = [](const std::vector<double>& v, const std::vector<size_t>& rows) {
+    std::vector<double> r;
+    for (size_t i : rows) r.push_back(v[i]);
+    return r;
+  };
+  out.clean_prob = prob[0];
+  out.clean_logprob = logprob[0];
+  out.positive_prob = pick(prob, pos_rows);
+  out.negative_prob = pick(prob, neg_rows);
+  out.insertion_prob = pick(prob, ins_rows);
+  out.positive_correct = pick(correct, pos_rows);
+  out.negative_correct = pick(correct, neg_rows);
+  out.insertion_correct = pick(correct, ins_rows);
+  out.positive_logprob = pick(logprob, pos_rows);
+  out.negative_logprob = pick(logprob, neg_rows);
+  out.insertion_logprob = pick(logprob, ins_rows);
   out.positive_auc = area(out.fractions, out.positive_prob);
   out.negative_auc = area(out.fractions, out.negative_prob);
+  out.insertion_auc = area(out.fractions, out.insertion_prob);
   out.positive_auc_correct = area(out.fractions, out.positive_correct);
   out.negative_auc_correct = area(out.fractions, out.negative_correct);
+  const double clean = std::max(out.clean_prob, 1e-30);
+  out.positive_auc_norm = out.positive_auc / clean;
+  out.negative_auc_norm = out.negative_auc / clean;
+  out.insertion_auc_norm = out.insertion_auc / clean;
+  for (size_t i = 0; i < out.fractions.size(); ++i) {
+    out.aopc_positive += out.clean_logprob - out.positive_logprob[i];
+    out.aopc_negative += out.clean_logprob - out.negative_logprob[i];
+  }
+  out.aopc_positive /= static_cast<double>(out.fractions.size());
+  out.aopc_negative /= static_cast<double>(out.fractions.size());
+  for (size_t j = 0; j < s.eraser.size(); ++j) {
+    out.comprehensiveness.push_back(out.clean_prob - prob[comp_rows[j]]);
+    out.sufficiency.push_back(out.clean_prob - prob[suff_rows[j]]);
+  }
+  if (!s.eraser.empty()) {
+    for (size_t j = 0; j < s.eraser.size(); ++j) {
+      out.comprehensiveness_mean += out.comprehensiveness[j];
+      out.sufficiency_mean += out.sufficiency[j];
+    }
+    out.comprehensiveness_mean /= static_cast<double>(s.eraser.size());
+    out.sufficiency_mean /= static_cast<double>(s.eraser.size());
+  }
   return out;
 }
 

@@ -18,7 +18,7 @@ void check_device(const LoadOptions& options) {
   if (options.device.is_cuda() && !at::hasCUDA()) {
     throw Error(str_cat("device '", options.device.str(),
                         "': this build of LibTorch has no CUDA "
-                        "(HINT: build xai against a CUDA LibTorch, see README 'GPU builds')"));
+                        "(HINT: build xai against a CUDA LibTorch, see docs/models.md 'GPU builds')"));
   }
 }
 

@@ -56,9 +56,11 @@ ExtraArray to_extra(const at::Tensor& t) {
   return a;
 }
 
-// metrics.perturbation: the positive and negative perturbation curves of one explanation, as
-// metrics (their areas), an extra "perturbation" (4, steps: positive and negative probability,
-// then positive and negative argmax hits) and the seconds they took.
+// metrics.perturbation: the deletion and insertion curves and ERASER's scores of one explanation,
+// as metrics (perturbation_metrics()), the extras "perturbation" (9, steps: deletion MoRF and LeRF
+// probability, their argmax hits, insertion probability and hits, then the log-probability of
+// MoRF, LeRF and insertion) and "eraser" (3, K: k in %, comprehensiveness, sufficiency), and the
+// seconds they took.
 void add_perturbation_test(Model& model, const Encoded& enc, const PerturbationSettings& settings,
                            ExplanationRecord& er) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -67,12 +69,30 @@ void add_perturbation_test(Model& model, const Encoded& enc, const PerturbationS
   er.metrics["neg_auc"] = c.negative_auc;
   er.metrics["pos_acc"] = c.positive_auc_correct;
   er.metrics["neg_acc"] = c.negative_auc_correct;
+  er.metrics["pos_auc_norm"] = c.positive_auc_norm;
+  er.metrics["neg_auc_norm"] = c.negative_auc_norm;
+  er.metrics["ins_auc_norm"] = c.insertion_auc_norm;
+  er.metrics["aopc_morf"] = c.aopc_positive;
+  er.metrics["aopc_lerf"] = c.aopc_negative;
+  if (!settings.eraser.empty()) {
+    er.metrics["comprehensiveness"] = c.comprehensiveness_mean;
+    er.metrics["sufficiency"] = c.sufficiency_mean;
+  }
   ExtraArray curves;
-  curves.shape = {4, static_cast<int64_t>(c.fractions.size())};
-  for (const auto* v :
-       {&c.positive_prob, &c.negative_prob, &c.positive_correct, &c.negative_correct})
+  curves.shape = {9, static_cast<int64_t>(c.fractions.size())};
+  for (const auto* v : {&c.positive_prob, &c.negative_prob, &c.positive_correct,
+                        &c.negative_correct, &c.insertion_prob, &c.insertion_correct,
+                        &c.positive_logprob, &c.negative_logprob, &c.insertion_logprob})
     for (double x : *v) curves.values.push_back(static_cast<float>(x));
   er.extras["perturbation"] = std::move(curves);
+  if (!settings.eraser.empty()) {
+    ExtraArray eraser;
+    eraser.shape = {3, static_cast<int64_t>(settings.eraser.size())};
+    for (int64_t k : settings.eraser) eraser.values.push_back(static_cast<float>(k));
+    for (double x : c.comprehensiveness) eraser.values.push_back(static_cast<float>(x));
+    for (double x : c.sufficiency) eraser.values.push_back(static_cast<float>(x));
+    er.extras["eraser"] = std::move(eraser);
+  }
   er.cost["perturbation_seconds"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -118,6 +118,11 @@ std::vector<SummaryRow> summarize(const ResultsReader& reader,
   return rows;
 }
 
+double statistic_mean(const SummaryRow& r, const char* metric) {
+  const auto it = r.statistics.find(metric);
+  return it == r.statistics.end() || it->second.n == 0 ? NAN : it->second.mean;
+}
+
 nlohmann::ordered_json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
 }
@@ -141,7 +146,9 @@ std::string format_summary(const std::vector<SummaryRow>& rows) {
                                                   "mAR", "mAR_IQ", "s/sample", "peak MB", "fwd",
                                                   "bwd", "samples", "failed", "settings"}};
   // Optional columns go after mAR_IQ, segmentation then perturbation.
-  if (perturbation) cells[0].insert(cells[0].begin() + 7, {"pos_acc", "neg_acc"});
+  if (perturbation) {
+    cells[0].insert(cells[0].begin() + 7, {"pos_acc", "neg_acc", "AOPC", "comp", "suff"});
+  }
   if (segmentation) cells[0].insert(cells[0].begin() + 7, {"seg_acc", "seg_mIoU", "seg_AP"});
   for (const auto& r : rows) {
     // mAP's bootstrap 95% interval, "lo-hi" in %.
@@ -155,8 +162,11 @@ std::string format_summary(const std::vector<SummaryRow>& rows) {
                      num(r.peak_mb, 1), num(r.forward_passes, 1), num(r.backward_passes, 1),
                      std::to_string(r.samples), std::to_string(r.failures), r.settings});
     if (perturbation) {
-      cells.back().insert(cells.back().begin() + 7,
-                          {num(100 * r.pos_acc, 1), num(100 * r.neg_acc, 1)});
+      cells.back().insert(
+          cells.back().begin() + 7,
+          {num(100 * r.pos_acc, 1), num(100 * r.neg_acc, 1), num(statistic_mean(r, "aopc_morf"), 2),
+           num(100 * statistic_mean(r, "comprehensiveness"), 1),
+           num(100 * statistic_mean(r, "sufficiency"), 1)});
     }
     if (segmentation) {
       cells.back().insert(
@@ -185,6 +195,9 @@ std::string format_summary(const std::vector<SummaryRow>& rows) {
       out += std::string(total - 2, '-') + "\n";
     }
   }
+  out += perturbation ? "higher is better: mAP, mAR, neg_acc, AOPC (MoRF, nats), comp (%); lower: "
+                        "pos_acc, suff (%)\n"
+                      : "higher is better: mAP, mAR\n";
   for (const auto& r : rows) {
     if (r.convergence_flagged > 0) {
       out += str_cat(r.explainer, " on ", r.model, ": ", r.convergence_flagged, " of ", r.samples,
@@ -302,6 +315,10 @@ MergedRun merge_run(const std::string& out_dir,
                              {"neg_auc", number_or_null(r.neg_auc)},
                              {"pos_acc", number_or_null(r.pos_acc)},
                              {"neg_acc", number_or_null(r.neg_acc)}};
+      for (const char* m : {"pos_auc_norm", "neg_auc_norm", "ins_auc_norm", "aopc_morf",
+                            "aopc_lerf", "comprehensiveness", "sufficiency"}) {
+        if (r.statistics.count(m)) row["perturbation"][m] = number_or_null(statistic_mean(r, m));
+      }
     }
     nlohmann::ordered_json stats = nlohmann::ordered_json::object();
     for (const auto& [name, s] : r.statistics) {

@@ -128,6 +128,7 @@ Encoded encode_classification(const Sample& sample, const Tokenizer& tokenizer, 
   e.readout = 0;
   e.target_ids = {class_id(sample.label, labels, what)};
   e.unk_id = tokenizer.unk_id() ? tokenizer.unk_id() : tokenizer.pad_id();
+  e.mask_id = tokenizer.mask_id();
   e.offsets = prompt.offsets;
   e.tokens = prompt.tokens;
   for (uint8_t t : prompt.type_ids) {
@@ -174,6 +175,7 @@ Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t 
   Encoded e;
   e.prompt_len = static_cast<int64_t>(P);
   e.unk_id = tokenizer.unk_id() ? tokenizer.unk_id() : tokenizer.pad_id();
+  e.mask_id = tokenizer.mask_id();
   e.target_ids = target.ids;
   e.ids.reserve(T);
   e.ids.insert(e.ids.end(), prompt.ids.begin(), prompt.ids.end());

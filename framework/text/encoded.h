@@ -76,6 +76,7 @@ struct Encoded {
   std::vector<std::string> tokens;  // (T) vocabulary strings, for display
   // The tokenizer's UNK id, its PAD id when it has no UNK (inseq's IG baseline); nullopt: neither.
   std::optional<int64_t> unk_id;
+  std::optional<int64_t> mask_id;  // the tokenizer's mask token ([MASK], <mask>); nullopt: none
   int64_t size() const { return static_cast<int64_t>(ids.size()); }
   bool classification() const { return readout >= 0; }
   // The position whose logits target t is read from: the readout of a classification sample,

@@ -210,7 +210,7 @@ struct Tokenizer::Impl {
   int64_t vocab_size = 0;
   std::vector<int64_t> special_before;
   std::vector<int64_t> special_after;
-  std::optional<int64_t> unk, pad;
+  std::optional<int64_t> unk, pad, mask;
 
   std::optional<int64_t> id_of(const std::string& token) const {
     if (auto id = added.token_to_id(token)) return *id;
@@ -262,6 +262,7 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
   auto impl = std::const_pointer_cast<Impl>(t.impl_);  // not shared yet: t is the only owner
   if (auto u = config_token(cfg, "unk_token", cfg_path.string())) impl->unk = impl->id_of(*u);
   if (auto p = config_token(cfg, "pad_token", cfg_path.string())) impl->pad = impl->id_of(*p);
+  if (auto m = config_token(cfg, "mask_token", cfg_path.string())) impl->mask = impl->id_of(*m);
   return t;
 }
 
@@ -308,6 +309,11 @@ Tokenizer Tokenizer::from_json_text(const std::string& json_text, const std::str
     impl->post_processor->special_ids(impl->special_before, impl->special_after);
   if (root["model"].contains("unk_token") && root["model"]["unk_token"].is_string())
     impl->unk = impl->id_of(root["model"]["unk_token"].get<std::string>());
+  // BERT's and RoBERTa's mask tokens by their usual names (tokenizer_config.json's mask_token, when
+  // from_file finds it, takes precedence).
+  for (const char* name : {"[MASK]", "<mask>"}) {
+    if (!impl->mask) impl->mask = impl->id_of(name);
+  }
   return Tokenizer(std::move(impl));
 }
 
@@ -423,6 +429,7 @@ std::optional<int64_t> Tokenizer::token_to_id(const std::string& token) const {
 
 std::optional<int64_t> Tokenizer::unk_id() const { return impl_->unk; }
 std::optional<int64_t> Tokenizer::pad_id() const { return impl_->pad; }
+std::optional<int64_t> Tokenizer::mask_id() const { return impl_->mask; }
 
 std::string Tokenizer::id_to_token(int64_t id) const {
   if (const text::AddedToken* t = impl_->added.by_id(id)) return t->content;

@@ -71,6 +71,9 @@ class Tokenizer {
   // tokenizer.json's model.unk_token. nullopt when there is none or it is not in the vocabulary.
   std::optional<int64_t> unk_id() const;
   std::optional<int64_t> pad_id() const;
+  // The mask token's id (BERT's [MASK], RoBERTa's <mask>): tokenizer_config.json's mask_token, else
+  // a token named [MASK] or <mask>; nullopt when there is none.
+  std::optional<int64_t> mask_id() const;
 
   Tokenizer(const Tokenizer&) = default;
   Tokenizer& operator=(const Tokenizer&) = default;

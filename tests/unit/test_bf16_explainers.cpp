@@ -2,7 +2,7 @@
 // end to end through `xai run`: per sample, the Spearman rank correlation of the two relevance
 // maps over the explained tokens, and the summary mAP of each. bfloat16 rounds each weight to 8
 // bits of mantissa; an explanation that flips its ranking under that rounding could not be
-// trusted in float32 either, so the bars are high. The measured figures are printed (README,
+// trusted in float32 either, so the bars are high. The measured figures are printed (docs/scale.md,
 // "Precision").
 #include <algorithm>
 #include <cmath>

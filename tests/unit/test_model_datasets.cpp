@@ -130,6 +130,14 @@ TEST(ModelDatasets, ARunKeepsEachModelsSamplesAndAResumeChecksThem) {
     EXPECT_TRUE(none(b, "seg_miou"));
     EXPECT_FALSE(none(b, "pos_auc"));
     EXPECT_FALSE(none(v, "pos_auc"));
+    for (const char* m : {"ins_auc_norm", "aopc_morf", "comprehensiveness", "sufficiency"}) {
+      EXPECT_FALSE(none(b, m)) << m;
+      EXPECT_FALSE(none(v, m)) << m;
+    }
+    ASSERT_TRUE(b.extras.count("eraser"));
+    EXPECT_EQ(b.extras.at("eraser").row(0).values.size(), 3u * 5u);  // k, comp, suff at 5 k
+    ASSERT_TRUE(b.extras.count("perturbation"));
+    EXPECT_EQ(b.extras.at("perturbation").row(0).values.size(), 9u * 10u);
     // The summary's segmentation figures pool the images' pixel counts (Chefer's dataset
     // figures); the per-image means stand beside them.
     ASSERT_TRUE(v.extras.count(kSegmentationCounts));

@@ -90,6 +90,17 @@ TEST(RunChecks, RuntimeRangeErrorsNameTheFileLineAndPath) {
       {"runtime:\n  disk_headroom_mb: -1\n", "exp.yaml:6: runtime.disk_headroom_mb: must be >= 0"},
       {"parallel:\n  perturbation: 0\n", "exp.yaml:6: parallel.perturbation: must be >= 1"},
       {"metrics:\n  iq_band: [80, 20]\n", "exp.yaml:6: metrics.iq_band: must be two percentiles"},
+      {"metrics:\n  perturbation: {removal: blur}\n", "exp.yaml:6: metrics.perturbation.removal:"},
+      {"metrics:\n  perturbation: {eraser: [0, 5]}\n",
+       "exp.yaml:6: metrics.perturbation.eraser: must be whole percentages from 1 to 100"},
+      {"metrics:\n  perturbation: {removal: zero, token: pad}\n",
+       "exp.yaml:6: metrics.perturbation.token: only removal: replace reads a token"},
+      {"metrics:\n  perturbation: {removal: replace, token: cls}\n",
+       "exp.yaml:6: metrics.perturbation.token: must be unk, pad, mask or a token id"},
+      {"metrics:\n  perturbation: {removal: replace, token: mask}\n",
+       "exp.yaml:6: metrics.perturbation.token: mask: the tokenizer of gpt2 has no mask token"},
+      {"metrics:\n  perturbation: {removal: replace, token: 99999}\n",
+       "exp.yaml:6: metrics.perturbation.token: 99999 is outside gpt2's vocabulary"},
   };
   for (const auto& [tail, says] : cases) {
     const std::string msg = check_error(head + tail);

@@ -911,7 +911,7 @@ TEST(Merge, ExtrasKeepTheirShapesAndRowsWithoutThemAreEmpty) {
   EXPECT_TRUE(t.extras.at("nothing").has(2));  // shape (0): present, no values
   EXPECT_EQ(t.extras.at("nothing").row(2).shape, std::vector<int64_t>{0});
 
-  // The layout, as documented in the README.
+  // The layout, as documented in docs/results.md.
   h5::File f = h5::File::open(s.output, h5::Access::kReadOnly);
   const std::string x = "models/m/explainers/atman/extras/heads/";
   EXPECT_EQ(f.root().open_dataset(x + "values").read_all<float>().size(), 6u);

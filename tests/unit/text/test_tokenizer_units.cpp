@@ -329,6 +329,17 @@ TEST(Tokenizer, UnkAndPadComeFromTokenizerConfigElseTheModelsUnkToken) {
       with_config("wordpiece_bert", R"({"unk_token": "[MASK]", "pad_token": "[PAD]"})");
   EXPECT_EQ(b2.unk_id(), b2.token_to_id("[MASK]"));
   EXPECT_EQ(b2.pad_id(), b2.token_to_id("[PAD]"));
+  // The mask token: BERT's [MASK] and RoBERTa's <mask> by name, none for GPT-2 and Llama; the
+  // config's mask_token wins.
+  EXPECT_EQ(bert.mask_id(), bert.token_to_id("[MASK]"));
+  ASSERT_TRUE(bert.mask_id().has_value());
+  const Tokenizer roberta = load("roberta_style");
+  EXPECT_EQ(roberta.mask_id(), roberta.token_to_id("<mask>"));
+  ASSERT_TRUE(roberta.mask_id().has_value());
+  EXPECT_FALSE(llama.mask_id().has_value());
+  EXPECT_FALSE(load("byte_level_bpe").mask_id().has_value());
+  EXPECT_EQ(with_config("wordpiece_bert", R"({"mask_token": "[PAD]"})").mask_id(),
+            bert.token_to_id("[PAD]"));
   test::expect_error([&] { with_config("wordpiece_bert", "{not json"); },
                      {"tokenizer_config.json: invalid JSON"});
   test::expect_error([&] { with_config("wordpiece_bert", R"({"unk_token": 3})"); },
