@@ -18,6 +18,7 @@
 #include "framework/common/error.h"
 #include "framework/config/config.h"
 #include "framework/model/family.h"
+#include "framework/model/generate.h"
 #include "framework/model/model.h"
 #include "framework/run/machine.h"
 #include "framework/run/overlays.h"
@@ -96,6 +97,38 @@ void print_image_grid(const Encoded& enc, const std::vector<double>& rel, int64_
   std::printf("\n");
 }
 
+// --generate N: the model's own continuation of the prompt (greedy, or sampled at --temperature
+// with --seed), up to N tokens, ending at the model's EOS or after the token that completes
+// --stop; it becomes the sample's target, as token ids (no re-tokenisation of its text).
+Generation generate_target(const Args& args, Model& model, const SampleEncoder& encoder,
+                           Sample& sample) {
+  XAI_CHECK(!model.spec().classifier(),
+            "explain: --generate continues a language model's prompt; this model is a classifier "
+            "(HINT: --target CLASS)");
+  GenerateOptions o;
+  o.max_new_tokens = args.get_int("generate", 20);
+  const std::string temperature = args.get_or("temperature", "0");
+  try {
+    o.temperature = std::stod(temperature);
+  } catch (const std::exception&) {
+    throw Error(str_cat("explain: --temperature must be a number (got '", temperature, "')"));
+  }
+  o.seed = static_cast<uint64_t>(args.get_int("seed", 0));
+  if (model.spec().eos_token_id) o.stop_ids.push_back(*model.spec().eos_token_id);
+  const Tokenizer& tok = encoder.tokenizer();
+  if (auto stop = args.get("stop")) {
+    XAI_CHECK(!stop->empty(), "explain: --stop needs a string");
+    o.stop = [&tok, text = *stop](const std::vector<int64_t>& ids) {
+      return tok.decode(ids).find(text) != std::string::npos;
+    };
+  }
+  const Encoding prompt = tok.encode(sample.prompt, /*add_special_tokens=*/true);
+  Generation g = generate(model, prompt.ids, o);
+  sample.target_ids = g.ids;
+  sample.target = tok.decode(g.ids, /*skip_special_tokens=*/false);
+  return g;
+}
+
 // Extras this small are printed in full on one line; larger ones only by shape (see --json).
 constexpr int64_t kExtraValuesShown = 16;
 
@@ -104,7 +137,7 @@ constexpr int64_t kExtraValuesShown = 16;
 int explain(const std::vector<std::string>& argv) {
   Args args("explain", argv,
             {"model", "prompt", "text-b", "image", "overlay", "tree", "target", "method", "set",
-             "device", "threads", "dtype"},
+             "device", "threads", "dtype", "generate", "temperature", "seed", "stop"},
             {"json", "no-color", "explain-special-tokens"});
   XAI_CHECK(args.positional().empty(), "explain: unexpected argument '", args.positional()[0],
             "' (HINT: --model DIR --prompt TEXT --target TEXT)");
@@ -126,7 +159,11 @@ int explain(const std::vector<std::string>& argv) {
     sample.pair_split = static_cast<int64_t>(sample.prompt.size()) + 1;
     sample.prompt += "\n" + args.get_or("text-b", "");
   }
-  const std::string target = args.require("target");
+  const bool generating = args.get("generate").has_value();
+  XAI_CHECK(!(generating && args.get("target")), "explain: give --target or --generate, not both");
+  XAI_CHECK(generating || !(args.get("temperature") || args.get("seed") || args.get("stop")),
+            "explain: --temperature, --seed and --stop go with --generate N");
+  const std::string target = generating ? std::string() : args.require("target");
   sample.explain_special_tokens = args.flag("explain-special-tokens");
   const std::string method = args.get_or("method", "atman");
   apply_threads_option(args, "explain");
@@ -145,8 +182,14 @@ int explain(const std::vector<std::string>& argv) {
                 ? " reads text, not images (HINT: --prompt TEXT)"
                 : " is an image model: give --image PATH (PNG or JPEG), not --prompt");
   const SampleEncoder encoder = folder_encoder(dir, model->spec());
-  // A classifier's target is a class (its label name or id); a language model's, text.
-  (model->spec().classifier() ? sample.label : sample.target) = target;
+  // A classifier's target is a class (its label name or id); a language model's, text, or what
+  // the model generates.
+  Generation generated;
+  if (generating) {
+    generated = generate_target(args, *model, encoder, sample);
+  } else {
+    (model->spec().classifier() ? sample.label : sample.target) = target;
+  }
   const Encoded enc = encoder.encode(sample, model->spec().max_positions, model->spec().labels);
   ExplainContext ctx;
   Explanation ex = explainer->explain(*model, enc, ctx);
@@ -203,11 +246,17 @@ int explain(const std::vector<std::string>& argv) {
     j["settings"] = settings;
     j["score_sign"] = sign;
     j["explain_special_tokens"] = sample.explain_special_tokens;
+    if (generating) {
+      j["generated"] = sample.target;
+      j["generated_ids"] = generated.ids;
+      j["stopped_by"] = generated.stopped_by;
+    }
     for (int64_t i = 0; i < T; ++i) {
       const bool explained = enc.explain_mask[i] != 0;
       nlohmann::ordered_json t;
       t["position"] = i;
       t["token"] = token_text(enc, sample, i);
+      t["id"] = enc.ids[static_cast<size_t>(i)];
       t["in"] = i < P ? "prompt" : "target";
       t["begin"] = enc.offsets[i].begin;
       t["end"] = enc.offsets[i].end;
@@ -272,6 +321,11 @@ int explain(const std::vector<std::string>& argv) {
                 static_cast<long long>(P), target_name(*model, encoder, enc.target_ids[0]).c_str(),
                 static_cast<long long>(enc.target_ids[0]));
   } else {
+    if (generating) {
+      std::printf("generated %lld token(s) (stopped by %s): '%s'\n",
+                  static_cast<long long>(generated.ids.size()), generated.stopped_by.c_str(),
+                  printable(sample.target).c_str());
+    }
     std::printf("%s on %s: %lld prompt tokens, %lld target token(s)\n", method.c_str(), dir.c_str(),
                 static_cast<long long>(P), static_cast<long long>(enc.num_targets()));
   }

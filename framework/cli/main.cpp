@@ -56,6 +56,8 @@ const Command kCommands[] = {
     {"explain", xai::cli::explain,
      "explain --model DIR --prompt TEXT [--text-b TEXT] --target TEXT [--method atman]\n"
      "        [--set param=value]... [--json] [--no-color]\n"
+     "explain --model DIR --prompt TEXT --generate N [--temperature T] [--seed S] [--stop STR]\n"
+     "        [...]  (the model's own answer, greedy unless --temperature, explained)\n"
      "explain --model DIR --image PATH --target LABEL [--overlay OUT.png] [...]\n"
      "        [--tree OUT.svg|OUT.json]  (attattr with --set tree=true: the attribution tree)\n"
      "      relevance of every prompt token (an image: every patch) for the target, one\n"

@@ -141,6 +141,23 @@ Encoded encode_classification(const Sample& sample, const Tokenizer& tokenizer, 
   return e;
 }
 
+// Token ids given as they are (a generation): each token's vocabulary string, and its byte span
+// in the decoded text (where the decoding of the ids before it ends, to where the decoding with
+// it ends; special tokens decode to nothing).
+Encoding given_ids(const std::vector<int64_t>& ids, const Tokenizer& tokenizer) {
+  Encoding e;
+  e.ids = ids;
+  size_t end = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    e.tokens.push_back(tokenizer.id_to_token(ids[i]));
+    const std::vector<int64_t> head(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    const size_t next = std::max(end, tokenizer.decode(head).size());
+    e.offsets.push_back({static_cast<int64_t>(end), static_cast<int64_t>(next)});
+    end = next;
+  }
+  return e;
+}
+
 }  // namespace
 
 int64_t Encoded::patch_grid() const {
@@ -162,7 +179,9 @@ Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t 
             "'), but the model is not a classifier (HINT: a *ForSequenceClassification "
             "checkpoint, or a dataset with next-token targets)");
   const Encoding prompt = tokenizer.encode(sample.prompt, /*add_special_tokens=*/true);
-  const Encoding target = tokenizer.encode(sample.target, /*add_special_tokens=*/false);
+  const Encoding target = sample.target_ids.empty()
+                              ? tokenizer.encode(sample.target, /*add_special_tokens=*/false)
+                              : given_ids(sample.target_ids, tokenizer);
   XAI_CHECK(prompt.size() > 0, "sample '", sample.id, "': the prompt encodes to no token");
   XAI_CHECK(target.size() > 0, "sample '", sample.id, "': the target '", sample.target,
             "' encodes to no token (HINT: a target needs at least one token to explain)");

@@ -19,6 +19,9 @@ struct Sample {
   std::string id;      // stable across runs: sharding and resume key
   std::string prompt;  // what the model reads (template applied)
   std::string target;  // what it should produce next (teacher-forced)
+  // The target as token ids (the model's own generation), used instead of encoding `target`,
+  // which then holds their decoded text; empty: `target` is encoded.
+  std::vector<int64_t> target_ids;
   // A classification sample (a classifier model): the class to explain, by its name in the
   // model's id2label or by its id ("2"); `target` is then unused. Empty: next-token targets.
   std::string label;

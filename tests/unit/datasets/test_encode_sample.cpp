@@ -57,6 +57,31 @@ TEST(EncodeSample, ByteLevelBpeWithoutBos) {
   EXPECT_EQ(e.num_targets(), 3);
 }
 
+TEST(EncodeSample, TargetIdsAreUsedAsGivenWithSpansInTheirDecodedText) {
+  // A generation's ids, " Oslo now" as the tokenizer splits it: the same encoding as the text.
+  const Tokenizer tok = fixture_tokenizer("byte_level_bpe");
+  Sample by_text = zoe();
+  Sample by_ids = zoe();
+  by_ids.target_ids = {360, 384, 475};
+  by_ids.target = tok.decode(by_ids.target_ids, false);
+  EXPECT_EQ(by_ids.target, " Oslo now");
+  const Encoded a = encode_sample(by_text, tok, 1024), b = encode_sample(by_ids, tok, 1024);
+  EXPECT_EQ(b.ids, a.ids);
+  EXPECT_EQ(b.target_ids, a.target_ids);
+  EXPECT_EQ(b.tokens, a.tokens);
+  EXPECT_EQ(b.offsets, a.offsets);
+  EXPECT_EQ(b.explain_mask, a.explain_mask);
+  // Ids the text would not tokenise to (" Oslo" as single bytes) are kept as they are.
+  const int64_t sp = *tok.token_to_id("Ġ"), o = *tok.token_to_id("O");
+  Sample odd = zoe();
+  odd.target_ids = {sp, o, 360};
+  odd.target = tok.decode(odd.target_ids, false);
+  const Encoded c = encode_sample(odd, tok, 1024);
+  EXPECT_EQ(c.target_ids, odd.target_ids);
+  EXPECT_EQ(c.offsets[16], (ByteSpan{0, 1}));  // " " of " O Oslo"
+  EXPECT_EQ(c.offsets[17], (ByteSpan{1, 2}));
+}
+
 TEST(EncodeSample, MetaspaceWithBosSkipsTheSpecialToken) {
   const Tokenizer tok = fixture_tokenizer("llama2_metaspace");
   Sample s = zoe();
