@@ -184,10 +184,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
     b.req.vocab_parallel = true;
     b.prefix = KVCache();
     if (b.start > 0) {
-      for (size_t l = 0; l < base.cache.keys.size(); ++l) {
-        b.prefix.keys.push_back(base.cache.keys[l].slice(2, 0, b.start));
-        b.prefix.values.push_back(base.cache.values[l].slice(2, 0, b.start));
-      }
+      b.prefix = base.cache.prefix(b.start);
       b.req.past = &b.prefix;
     }
     at::Tensor rows = target_pos.slice(0, b.t0) - b.start;  // (nt) positions within this call

@@ -50,8 +50,9 @@ Explanation Occlusion::explain(Model& model, const Encoded& sample, ExplainConte
   at::NoGradGuard no_grad;
   const SampleInput input = sample_input(model, sample);
   const at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(model.device());
-  auto values = [&](const ForwardRequest& req, const AttentionControl& ctl, int64_t B) {
-    const at::Tensor logits = model.forward(req, ctl).logits;  // (B, n, V)
+  // The target function of each row's logits (B, n, V): (B, n).
+  auto values = [&](const at::Tensor& logits) {
+    const int64_t B = logits.size(0);
     return target_function(logits.reshape({B * n, logits.size(2)}), targets.repeat({B}),
                            options_.common.target, model.vocab_slice())
         .view({B, n})
@@ -69,9 +70,7 @@ Explanation Occlusion::explain(Model& model, const Encoded& sample, ExplainConte
     req.logit_positions = logit_positions(sample).to(model.device());
     req.return_cache = reuse;
     ForwardResult r = model.forward(req);
-    clean = target_function(r.logits.reshape({n, r.logits.size(2)}), targets,
-                            options_.common.target, model.vocab_slice())
-                .to(at::kCPU, at::kDouble);  // (n)
+    clean = values(r.logits)[0];  // (n)
     cache = std::move(r.cache);
     out.cost.forward_passes += 1;
     out.cost.sequences += 1;
@@ -112,15 +111,9 @@ Explanation Occlusion::explain(Model& model, const Encoded& sample, ExplainConte
     const int64_t start = batch_start(gone);
     ForwardRequest req =
         removal_request(model, sample, input, gone, options_.removal, token, ctl, start);
-    KVCache prefix;
-    if (start > 0) {
-      for (size_t l = 0; l < cache.keys.size(); ++l) {
-        prefix.keys.push_back(cache.keys[l].slice(2, 0, start));
-        prefix.values.push_back(cache.values[l].slice(2, 0, start));
-      }
-      req.past = &prefix;
-    }
-    const at::Tensor f = values(req, ctl, B);  // (B, n)
+    const KVCache prefix = start > 0 ? cache.prefix(start) : KVCache();
+    if (start > 0) req.past = &prefix;
+    const at::Tensor f = values(model.forward(req, ctl).logits);  // (B, n)
     for (int64_t b = 0; b < B; ++b) {
       const at::Tensor drop = clean - f[b];  // (n)
       for (int64_t t : gone[static_cast<size_t>(b)]) {

@@ -45,28 +45,32 @@ const char* removal_name(Removal r) {
   return "?";
 }
 
-int64_t replacement_id(const std::string& token, const Model& model, const Encoded& s,
-                       const char* who) {
+int64_t replacement_id(const std::string& token, const ModelSpec& spec, std::optional<int64_t> unk,
+                       std::optional<int64_t> mask, const std::string& who) {
   int64_t id = -1;
   if (token == "unk") {
-    XAI_CHECK(s.unk_id.has_value(), who, ": token 'unk': the tokenizer has neither an UNK ",
+    XAI_CHECK(unk.has_value(), who, ": token 'unk': the tokenizer has neither an UNK ",
               "nor a PAD token (HINT: token: pad, or a token id)");
-    id = *s.unk_id;
+    id = *unk;
   } else if (token == "mask") {
-    XAI_CHECK(s.mask_id.has_value(), who, ": token 'mask': the tokenizer has no mask token ",
+    XAI_CHECK(mask.has_value(), who, ": token 'mask': the tokenizer has no mask token ",
               "(HINT: token: unk, pad, or a token id)");
-    id = *s.mask_id;
+    id = *mask;
   } else if (token == "pad") {
-    XAI_CHECK(model.spec().pad_token_id.has_value(), who,
-              ": token 'pad': ", model.spec().model_type,
+    XAI_CHECK(spec.pad_token_id.has_value(), who, ": token 'pad': ", spec.model_type,
               " has no pad_token_id in its config.json (HINT: token: unk, or a token id)");
-    id = *model.spec().pad_token_id;
+    id = *spec.pad_token_id;
   } else {
     id = std::stoll(token);
   }
-  XAI_CHECK(id >= 0 && id < model.spec().vocab_size, who, ": token ", id,
-            " is outside the model's vocabulary of ", model.spec().vocab_size);
+  XAI_CHECK(id >= 0 && id < spec.vocab_size, who, ": token ", id,
+            " is outside the model's vocabulary of ", spec.vocab_size);
   return id;
+}
+
+int64_t replacement_id(const std::string& token, const Model& model, const Encoded& s,
+                       const char* who) {
+  return replacement_id(token, model.spec(), s.unk_id, s.mask_id, who);
 }
 
 ForwardRequest removal_request(Model& model, const Encoded& s, const SampleInput& input,

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,13 +24,17 @@ enum class Removal { kDrop, kAttention, kReplace, kZero };
 
 // "drop", "attention", "replace" or "zero", as the YAML key `removal` names it.
 const char* removal_name(Removal removal);
-// The YAML value `node[key]` (default drop) and, for replace, `token` (unk | pad | mask | an id), each
-// checked with its file and line. `token` is left as it was for the other operators, and a
+// The YAML value `node[key]` (default drop) and, for replace, `token` (unk | pad | mask | an id),
+// each checked with its file and line. `token` is left as it was for the other operators, and a
 // `token` key beside another operator is an error.
 Removal read_removal(const ConfigNode& node, const char* key, std::string& token);
 
-// The id `replace` writes for `token`: the tokenizer's UNK (PAD when it has none), the model's
-// pad_token_id, the tokenizer's mask token, or the id itself; `who` names the caller in the error.
+// The id `replace` writes for `token`: the tokenizer's UNK (PAD when it has none: `unk`), the
+// model's pad_token_id, the tokenizer's mask token, or the id itself, checked against the
+// vocabulary; `who` begins each error. The first form takes the tokenizer's ids (the plan checks
+// every model with it before a run), the second the sample's.
+int64_t replacement_id(const std::string& token, const ModelSpec& spec, std::optional<int64_t> unk,
+                       std::optional<int64_t> mask, const std::string& who);
 int64_t replacement_id(const std::string& token, const Model& model, const Encoded& sample,
                        const char* who);
 

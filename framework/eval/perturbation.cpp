@@ -182,12 +182,10 @@ PerturbationCurves perturbation_curves(Model& model, const Encoded& sample,
   for (size_t j = 0; j < s.eraser.size(); ++j) {
     out.comprehensiveness.push_back(out.clean_prob - prob[comp_rows[j]]);
     out.sufficiency.push_back(out.clean_prob - prob[suff_rows[j]]);
+    out.comprehensiveness_mean += out.comprehensiveness.back();
+    out.sufficiency_mean += out.sufficiency.back();
   }
   if (!s.eraser.empty()) {
-    for (size_t j = 0; j < s.eraser.size(); ++j) {
-      out.comprehensiveness_mean += out.comprehensiveness[j];
-      out.sufficiency_mean += out.sufficiency[j];
-    }
     out.comprehensiveness_mean /= static_cast<double>(s.eraser.size());
     out.sufficiency_mean /= static_cast<double>(s.eraser.size());
   }

@@ -56,6 +56,15 @@ struct KVCache {
   bool empty() const { return keys.empty(); }
   int64_t length() const { return keys.empty() ? 0 : keys[0].size(2); }
   int64_t batch() const { return keys.empty() ? 0 : keys[0].size(0); }
+  // Views of the first `length` positions of every layer (no copy).
+  KVCache prefix(int64_t length) const {
+    KVCache c;
+    for (size_t l = 0; l < keys.size(); ++l) {
+      c.keys.push_back(keys[l].slice(2, 0, length));
+      c.values.push_back(values[l].slice(2, 0, length));
+    }
+    return c;
+  }
 };
 
 // How gradients flow backward through the model. The forward values never change; relevance

@@ -14,6 +14,7 @@
 #include "framework/common/error.h"
 #include "framework/io/results_reader.h"
 #include "framework/metrics/statistics.h"
+#include "framework/slurm/job_script.h"  // write_text_file: written whole or not at all
 
 namespace xai {
 namespace fs = std::filesystem;
@@ -237,28 +238,35 @@ ojson model_data(const ResultsReader& reader, const std::string& model,
   out["curves"] = curves;
 
   // Rank correlation between the methods: Spearman over each sample's explained positions, the
-  // mean over the samples both explained.
-  ojson matrix = ojson::array();
+  // mean over the samples both explained (each explainer's values read once; rho is symmetric, so
+  // each pair is computed once).
+  std::vector<std::vector<std::vector<double>>> values_at(tables.size());  // [e][sample]
+  for (size_t i = 0; i < N; ++i) {
+    const std::vector<uint8_t> mask = mask_of(i);
+    for (size_t e = 0; e < tables.size(); ++e) {
+      const int64_t j = row_of[e][i];
+      values_at[e].push_back(
+          j < 0 ? std::vector<double>()
+                : explained(tables[e].relevance.row_data(static_cast<size_t>(j)), mask));
+    }
+  }
+  std::vector<std::vector<ojson>> cell(tables.size(), std::vector<ojson>(tables.size()));
   for (size_t a = 0; a < tables.size(); ++a) {
-    ojson row = ojson::array();
-    for (size_t b = 0; b < tables.size(); ++b) {
+    for (size_t b = a; b < tables.size(); ++b) {
       double sum = 0;
       int64_t n = 0;
       for (size_t i = 0; i < N; ++i) {
-        const int64_t ja = row_of[a][i], jb = row_of[b][i];
-        if (ja < 0 || jb < 0) continue;
-        const std::vector<uint8_t> mask = mask_of(i);
-        const double rho =
-            spearman(explained(tables[a].relevance.row_data(static_cast<size_t>(ja)), mask),
-                     explained(tables[b].relevance.row_data(static_cast<size_t>(jb)), mask));
+        if (row_of[a][i] < 0 || row_of[b][i] < 0) continue;
+        const double rho = spearman(values_at[a][i], values_at[b][i]);
         if (!std::isfinite(rho)) continue;
         sum += rho;
         ++n;
       }
-      row.push_back(n ? num(sum / static_cast<double>(n)) : ojson(nullptr));
+      cell[a][b] = cell[b][a] = n ? num(sum / static_cast<double>(n)) : ojson(nullptr);
     }
-    matrix.push_back(row);
   }
+  ojson matrix = ojson::array();
+  for (const auto& row : cell) matrix.push_back(row);
   out["correlation"] = matrix;
   return out;
 }
@@ -268,17 +276,6 @@ std::string now_utc() {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&t));
   return buf;
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f << text;
-    f.close();
-    XAI_CHECK(f.good(), tmp, ": write failed");
-  }
-  fs::rename(tmp, path);
 }
 
 }  // namespace
@@ -347,7 +344,7 @@ std::string write_report(const std::string& dir, const ReportOptions& options) {
   const std::string out =
       options.output.empty() ? (fs::path(dir) / "report.html").string() : options.output;
   if (!fs::exists(manifest)) {
-    write_file(out, report_page(run_report_data(dir, options)));
+    write_text_file(out, report_page(run_report_data(dir, options)));
     return out;
   }
   // A sweep: each finished point's page, and the index.
@@ -371,7 +368,7 @@ std::string write_report(const std::string& dir, const ReportOptions& options) {
       row["done"] = r.value("complete", false);
       ReportOptions po = options;
       po.output = (pdir / "report.html").string();
-      write_file(po.output, report_page(run_report_data(pdir.string(), po)));
+      write_text_file(po.output, report_page(run_report_data(pdir.string(), po)));
       row["page"] = fs::relative(po.output, fs::path(out).parent_path()).generic_string();
       ojson summary = ojson::array();
       for (const auto& s : r.value("summary", ojson::array())) {
@@ -388,7 +385,7 @@ std::string write_report(const std::string& dir, const ReportOptions& options) {
     rows.push_back(row);
   }
   d["points"] = rows;
-  write_file(out, report_page(d));
+  write_text_file(out, report_page(d));
   return out;
 }
 

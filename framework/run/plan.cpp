@@ -86,32 +86,17 @@ const ExplainerEntry* occlusion_reference(const Plan& plan) {
 }
 
 // metrics.perturbation.removal: replace needs its token in every model before any work (else
-// every explanation of the run would fail at its metrics): unk (the tokenizer's UNK, or its PAD),
-// pad (the model's pad_token_id); an id is checked against each vocabulary. Image models replace
-// nothing, and are refused.
+// every explanation of the run would fail at its metrics), resolved as each sample will resolve
+// it (methods/removal.h). Image models replace nothing, and are refused.
 void check_replacement(const Plan& p, const ConfigNode& pert) {
-  const std::string& token = p.perturbation_test.token;
   for (const ModelEntry& m : p.models) {
     const ModelSpec spec = entry_spec(m);
     XAI_CHECK(!reads_images(spec), pert.where("removal"), "replace replaces a token, and ", m.name,
               " reads images (HINT: removal: drop, zero or attention)");
-    if (token == "pad") {
-      XAI_CHECK(spec.pad_token_id.has_value(), pert.where("token"), "pad: ", m.name,
-                " has no pad_token_id in its config.json (HINT: token: unk, or a token id)");
-    } else if (token == "mask") {
-      XAI_CHECK(entry_encoder(m).tokenizer().mask_id().has_value(), pert.where("token"),
-                "mask: the tokenizer of ", m.name,
-                " has no mask token (HINT: token: unk, pad, or a token id)");
-    } else if (token == "unk") {
-      const SampleEncoder enc = entry_encoder(m);
-      XAI_CHECK(enc.tokenizer().unk_id() || enc.tokenizer().pad_id(), pert.where("token"),
-                "unk: the tokenizer of ", m.name,
-                " has neither an UNK nor a PAD token (HINT: token: pad, or a token id)");
-    } else {
-      const int64_t id = std::stoll(token);
-      XAI_CHECK(id < spec.vocab_size, pert.where("token"), id, " is outside ", m.name,
-                "'s vocabulary of ", spec.vocab_size);
-    }
+    const SampleEncoder encoder = entry_encoder(m);
+    const Tokenizer& tok = encoder.tokenizer();
+    replacement_id(p.perturbation_test.token, spec, tok.unk_or_pad_id(), tok.mask_id(),
+                   pert.where("token") + m.name);
   }
 }
 

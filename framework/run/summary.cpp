@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "framework/common/error.h"
+#include "framework/eval/perturbation.h"
 #include "framework/io/fs_util.h"
 #include "framework/io/merge.h"
 #include "framework/io/results_reader.h"
@@ -315,9 +316,9 @@ MergedRun merge_run(const std::string& out_dir,
                              {"neg_auc", number_or_null(r.neg_auc)},
                              {"pos_acc", number_or_null(r.pos_acc)},
                              {"neg_acc", number_or_null(r.neg_acc)}};
-      for (const char* m : {"pos_auc_norm", "neg_auc_norm", "ins_auc_norm", "aopc_morf",
-                            "aopc_lerf", "comprehensiveness", "sufficiency"}) {
-        if (r.statistics.count(m)) row["perturbation"][m] = number_or_null(statistic_mean(r, m));
+      for (const MetricDef& m : perturbation_metrics()) {  // the others, from their statistics
+        if (!row["perturbation"].contains(m.name) && r.statistics.count(m.name))
+          row["perturbation"][m.name] = number_or_null(statistic_mean(r, m.name));
       }
     }
     nlohmann::ordered_json stats = nlohmann::ordered_json::object();

@@ -127,7 +127,7 @@ Encoded encode_classification(const Sample& sample, const Tokenizer& tokenizer, 
   e.prompt_len = T;
   e.readout = 0;
   e.target_ids = {class_id(sample.label, labels, what)};
-  e.unk_id = tokenizer.unk_id() ? tokenizer.unk_id() : tokenizer.pad_id();
+  e.unk_id = tokenizer.unk_or_pad_id();
   e.mask_id = tokenizer.mask_id();
   e.offsets = prompt.offsets;
   e.tokens = prompt.tokens;
@@ -193,7 +193,7 @@ Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t 
 
   Encoded e;
   e.prompt_len = static_cast<int64_t>(P);
-  e.unk_id = tokenizer.unk_id() ? tokenizer.unk_id() : tokenizer.pad_id();
+  e.unk_id = tokenizer.unk_or_pad_id();
   e.mask_id = tokenizer.mask_id();
   e.target_ids = target.ids;
   e.ids.reserve(T);

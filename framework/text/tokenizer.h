@@ -71,6 +71,8 @@ class Tokenizer {
   // tokenizer.json's model.unk_token. nullopt when there is none or it is not in the vocabulary.
   std::optional<int64_t> unk_id() const;
   std::optional<int64_t> pad_id() const;
+  // The UNK id, else the PAD id (inseq's IG baseline, occlusion's `unk`); nullopt: neither.
+  std::optional<int64_t> unk_or_pad_id() const { return unk_id() ? unk_id() : pad_id(); }
   // The mask token's id (BERT's [MASK], RoBERTa's <mask>): tokenizer_config.json's mask_token, else
   // a token named [MASK] or <mask>; nullopt when there is none.
   std::optional<int64_t> mask_id() const;

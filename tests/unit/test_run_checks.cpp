@@ -98,9 +98,11 @@ TEST(RunChecks, RuntimeRangeErrorsNameTheFileLineAndPath) {
       {"metrics:\n  perturbation: {removal: replace, token: cls}\n",
        "exp.yaml:6: metrics.perturbation.token: must be unk, pad, mask or a token id"},
       {"metrics:\n  perturbation: {removal: replace, token: mask}\n",
-       "exp.yaml:6: metrics.perturbation.token: mask: the tokenizer of gpt2 has no mask token"},
+       "exp.yaml:6: metrics.perturbation.token: gpt2: token 'mask': the tokenizer has no mask "
+       "token"},
       {"metrics:\n  perturbation: {removal: replace, token: 99999}\n",
-       "exp.yaml:6: metrics.perturbation.token: 99999 is outside gpt2's vocabulary"},
+       "exp.yaml:6: metrics.perturbation.token: gpt2: token 99999 is outside the model's "
+       "vocabulary of"},
   };
   for (const auto& [tail, says] : cases) {
     const std::string msg = check_error(head + tail);
