@@ -35,6 +35,9 @@ demo: build
 	$(XAI) report out/demo
 	$(XAI) explain --model datasets/toy/models/toy_gpt2 --target " Rome" --prompt "$$(printf \
 	  'Mara lives in Oslo. Ben works in Lima. Mara works in Rome.\nQuestion: Where does Mara work?\nAnswer:')"
+	$(XAI) explain --model datasets/toy/models/toy_gpt2 --generate 3 --granularity sentence \
+	  --set kappa=off --prompt "$$(printf \
+	  'Mara lives in Oslo. Ben works in Lima. Mara works in Rome.\nQuestion: Where does Mara work?\nAnswer:')"
 
 bench: build
 	scripts/bench.sh $(BUILD_DIR)

@@ -96,6 +96,7 @@ class Decorated : public Dataset {
   std::string id(int64_t i) const override { return inner_->id(i); }
   Sample get(int64_t i) const override { return inner_->get(i); }
   std::string locate(int64_t i) const override { return inner_->locate(i); }
+  int64_t generated_tokens() const override { return inner_->generated_tokens(); }
   int64_t skipped() const override { return inner_->skipped(); }
   std::string skipped_reason() const override { return inner_->skipped_reason(); }
 
@@ -120,6 +121,22 @@ class RenamedIds final : public Decorated {
 
  private:
   std::map<int64_t, std::string> renamed_;
+};
+
+// A dataset whose targets the model generates (dataset.target: generate).
+class GeneratedTargets final : public Decorated {
+ public:
+  GeneratedTargets(std::unique_ptr<Dataset> inner, Sample::Generate g)
+      : Decorated(std::move(inner)), generate_(std::move(g)) {}
+  Sample get(int64_t i) const override {
+    Sample s = Decorated::get(i);
+    s.generate = generate_;
+    return s;
+  }
+  int64_t generated_tokens() const override { return generate_.max_new_tokens; }
+
+ private:
+  Sample::Generate generate_;
 };
 
 // A dataset whose samples also explain the tokenizer's special tokens.
@@ -192,6 +209,14 @@ std::unique_ptr<Dataset> open_dataset(const std::string& type, const DatasetOpti
   XAI_CHECK(options.limit >= 0, "dataset: limit must not be negative (got ", options.limit, ")");
   std::unique_ptr<Dataset> d = open_unchecked(type, options);
   if (options.explain_special_tokens) d = std::make_unique<SpecialTokensExplained>(std::move(d));
+  XAI_CHECK(options.target == "given" || options.target == "generate",
+            "dataset: target must be given or generate (got '", options.target, "')");
+  if (options.target == "generate") {
+    XAI_CHECK(options.max_new_tokens >= 1 && options.max_new_tokens <= 4096,
+              "dataset: max_new_tokens must be 1 to 4096 (got ", options.max_new_tokens, ")");
+    d = std::make_unique<GeneratedTargets>(std::move(d),
+                                           Sample::Generate{options.max_new_tokens, options.stop});
+  }
   return check_unique_ids(std::move(d), options.rename_duplicate_ids);
 }
 
@@ -218,6 +243,14 @@ std::unique_ptr<Dataset> open_dataset(const ConfigNode& node) {
   o.rename_duplicate_ids =
       node.get_choice("duplicate_ids", "error", {"error", "rename"}) == "rename";
   o.explain_special_tokens = node.get_bool("explain_special_tokens", false);
+  o.target = node.get_choice("target", o.target, {"given", "generate"});
+  o.max_new_tokens = node.get_int("max_new_tokens", o.max_new_tokens);
+  XAI_CHECK(o.max_new_tokens >= 1 && o.max_new_tokens <= 4096, node.where("max_new_tokens"),
+            "must be 1 to 4096 tokens (got ", o.max_new_tokens, ")");
+  o.stop = node.get_string("stop", o.stop);
+  XAI_CHECK(o.target == "generate" || !(node.has("max_new_tokens") || node.has("stop")),
+            node.where(node.has("stop") ? "stop" : "max_new_tokens"),
+            "only target: generate generates (HINT: dataset.target: generate)");
   return open_dataset(type, o);
 }
 

@@ -36,6 +36,12 @@ struct DatasetOptions {
   // Explain the tokenizer's special tokens in the prompt too (a BOS, chat markers): off, they get
   // no score from any explainer; on, to see attention sinks. Sets Sample::explain_special_tokens.
   bool explain_special_tokens = false;
+  // "given": explain the dataset's targets; "generate": the model's own answers (up to
+  // max_new_tokens, ending at its EOS or after `stop`), scored by their exact match with the
+  // dataset's (Sample::generate).
+  std::string target = "given";
+  int64_t max_new_tokens = 16;
+  std::string stop;
 };
 
 class Dataset {
@@ -52,6 +58,9 @@ class Dataset {
   // Where sample i is in the source, for messages: "line 12" (JSONL), else "entry 13".
   virtual std::string locate(int64_t i) const;
   // Entries left out when reading, and why ("unanswerable (SQuAD v2 is_impossible)").
+  // dataset.target: generate: the most tokens the model generates as a sample's target (the
+  // planner sizes each sample by it); 0 when the targets are given.
+  virtual int64_t generated_tokens() const { return 0; }
   virtual int64_t skipped() const { return 0; }
   virtual std::string skipped_reason() const { return ""; }
 };

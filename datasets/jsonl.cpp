@@ -96,6 +96,18 @@ class JsonlDataset final : public Dataset {
       }
       return out;
     };
+    if (auto f = l.json.find("foil"); f != l.json.end() && !f->is_null()) {
+      // A contrast: another answer (text), or another class (a name or an id).
+      if (f->is_number_integer()) {
+        XAI_CHECK(!s.label.empty(), where,
+                  "field 'foil' is a number, and the line has no label "
+                  "(a language model's foil is text)");
+        s.foil = std::to_string(f->get<int64_t>());
+      } else {
+        s.foil = text("foil");
+      }
+      XAI_CHECK(!s.foil.empty(), where, "field 'foil' is empty");
+    }
     s.evidence = spans("evidence");
     s.explain = spans("explain");
     if (explain_all_) s.explain.clear();
@@ -109,7 +121,7 @@ class JsonlDataset final : public Dataset {
     Sample s;
     s.id = id(static_cast<int64_t>(&l - lines_.data()));
     for (const char* key :
-         {"prompt", "target", "text", "text_a", "text_b", "evidence", "explain"}) {
+         {"prompt", "target", "text", "text_a", "text_b", "evidence", "explain", "foil"}) {
       if (l.json.contains(key)) {
         throw Error(str_cat(where, "an image line has no '", key,
                             "' (it holds image, label and optionally mask)"));

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <map>
 #include <numeric>
 
 #include "framework/common/error.h"
@@ -35,12 +37,19 @@ AtMan::AtMan(AtManOptions options) : options_(std::move(options)) {
 std::vector<AtMan::Suppression> AtMan::plan(const at::Tensor& embeddings,
                                             const Encoded& sample) const {
   const int64_t T = sample.size(), P = sample.prompt_len;
-  std::vector<int64_t> positions;
-  for (int64_t i = 0; i < T; ++i) {
-    const bool in_prompt = i < P && sample.explain_mask[i];
-    const bool earlier_target = i >= P && options_.explain_targets;
-    if (in_prompt || earlier_target) positions.push_back(i);
+  // The units suppressed as one: each explained prompt position, or each segment.
+  std::vector<std::vector<int64_t>> units;
+  if (sample.segments.empty()) {
+    for (int64_t i = 0; i < P; ++i) {
+      if (sample.explain_mask[i]) units.push_back({i});
+    }
+  } else {
+    for (const Segment& g : sample.segments) {
+      units.emplace_back();
+      for (int64_t i = g.first; i < g.end; ++i) units.back().push_back(i);
+    }
   }
+  for (int64_t i = P; i < T && options_.explain_targets; ++i) units.push_back({i});
   at::Tensor cos;  // (T, T) float32 cosine similarity of layer-0 embeddings, clipped to [-1, 1]
   if (options_.kappa) {
     at::Tensor e = embeddings.to(at::kCPU, at::kFloat);
@@ -49,28 +58,38 @@ std::vector<AtMan::Suppression> AtMan::plan(const at::Tensor& embeddings,
   }
   const float f = static_cast<float>(options_.factor);
   std::vector<Suppression> out;
-  out.reserve(positions.size());
-  for (int64_t i : positions) {
+  out.reserve(units.size());
+  for (const std::vector<int64_t>& unit : units) {
     Suppression s;
-    s.position = i;
-    s.keys.push_back(i);
-    s.factors.push_back(f);
+    s.position = unit.front();
+    s.scored = unit;
+    s.keys = unit;
+    s.factors.assign(unit.size(), f);
     if (options_.kappa) {
-      const float* row = cos.data_ptr<float>() + i * T;
-      std::vector<int64_t> nb;
-      for (int64_t j = 0; j < T; ++j) {
-        if (j != i && row[j] >= *options_.kappa) nb.push_back(j);
+      // Each neighbour's multiplier: the one furthest from 1 any token of the unit gives it.
+      std::map<int64_t, float> neighbours;
+      for (int64_t i : unit) {
+        const float* row = cos.data_ptr<float>() + i * T;
+        std::vector<int64_t> nb;
+        for (int64_t j = 0; j < T; ++j) {
+          if (row[j] >= *options_.kappa && !std::binary_search(unit.begin(), unit.end(), j))
+            nb.push_back(j);
+        }
+        if (options_.top_k > 0 && static_cast<int64_t>(nb.size()) > options_.top_k) {
+          std::stable_sort(nb.begin(), nb.end(),
+                           [&](int64_t a, int64_t b) { return row[a] > row[b]; });
+          nb.resize(options_.top_k);
+        }
+        for (int64_t j : nb) {
+          const float c = row[j];
+          // Reference: (1 - s)(1 - cos) + s = 1 - f cos; outside [0, 1] the neighbour is
+          // untouched.
+          const float m = options_.cos_scaled ? (c < 0 || c > 1 ? 1.0f : (1 - f) * (1 - c) + f) : f;
+          auto [it, fresh] = neighbours.emplace(j, m);
+          if (!fresh && std::abs(1 - m) > std::abs(1 - it->second)) it->second = m;
+        }
       }
-      if (options_.top_k > 0 && static_cast<int64_t>(nb.size()) > options_.top_k) {
-        std::stable_sort(nb.begin(), nb.end(),
-                         [&](int64_t a, int64_t b) { return row[a] > row[b]; });
-        nb.resize(options_.top_k);
-        std::sort(nb.begin(), nb.end());
-      }
-      for (int64_t j : nb) {
-        const float c = row[j];
-        // Reference: (1 - s)(1 - cos) + s = 1 - f cos; outside [0, 1] the neighbour is untouched.
-        float m = options_.cos_scaled ? (c < 0 || c > 1 ? 1.0f : (1 - f) * (1 - c) + f) : f;
+      for (const auto& [j, m] : neighbours) {
         s.keys.push_back(j);
         s.factors.push_back(m);
       }
@@ -93,9 +112,8 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
   XAI_CHECK(T > 0 && n > 0 && P >= 1 && P - 1 + n == T, "atman: malformed sample (T = ", T,
             ", prompt_len = ", P, ", targets = ", n, ")");
   const at::Device dev = model.device();
-  const auto long_cpu = at::TensorOptions().dtype(at::kLong);
-  at::Tensor targets = at::tensor(sample.target_ids, long_cpu).to(dev);  // (n)
-  at::Tensor target_pos = logit_positions(sample);  // (n) where each target's logits are read
+  at::Tensor targets = sample_targets(sample, dev);  // (n), or (n, 2) with a contrast
+  at::Tensor target_pos = logit_positions(sample);   // (n) where each target's logits are read
   // A cached clean prefix serves only a causal model: in an encoder a suppressed key changes
   // every position, earlier ones included, and every target with them.
   const bool causal = is_causal(model.spec());
@@ -196,7 +214,7 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
     at::Tensor logits =
         options_.head_at_targets ? res_logits : res_logits.index_select(1, rows.to(dev));
     at::Tensor ce = target_cross_entropy(logits.reshape({b.nb * b.nt, logits.size(2)}),
-                                         targets.slice(0, b.t0).repeat({b.nb}), vocab)
+                                         repeat_targets(targets.slice(0, b.t0), b.nb), vocab)
                         .view({b.nb, b.nt})
                         .to(at::kCPU);  // (nb, nt)
     auto c = ce.accessor<double, 2>();
@@ -206,7 +224,8 @@ Explanation AtMan::explain_share(Model& model, const Encoded& sample, ExplainCon
       // rather than the rounding noise of a recomputation.
       const int64_t t_first = std::max<int64_t>(b.t0, first_changed(s.first_key()));
       for (int64_t t = t_first; t < n; ++t) {
-        pt[t][s.position] = static_cast<float>(c[r][t - b.t0] - clean_ce[t]);
+        const float v = static_cast<float>(c[r][t - b.t0] - clean_ce[t]);
+        for (int64_t p : s.scored) pt[t][p] = v;
       }
     }
     out.cost.forward_passes += 1;

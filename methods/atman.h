@@ -57,6 +57,7 @@ class AtMan final : public Explainer {
   void set_batch_units(int64_t units) override { options_.batch_size = units; }
   bool splits_perturbations() const override { return true; }
   bool runs_layer_major() const override { return true; }
+  bool perturbs_segments() const override { return true; }
   void check_model(const Model& model) const override;
   std::string settings() const override;
   std::string score_sign() const override;
@@ -64,12 +65,15 @@ class AtMan final : public Explainer {
 
   // One perturbation: key columns and their multipliers.
   struct Suppression {
-    int64_t position = 0;        // the explained token i
-    std::vector<int64_t> keys;   // i first, then its neighbours
-    std::vector<float> factors;  // multiplier per key
-    int64_t first_key() const;   // the earliest suppressed position
+    int64_t position = 0;         // the explained token i (a segment's first)
+    std::vector<int64_t> scored;  // the positions that get its score: i, or the segment's
+    std::vector<int64_t> keys;    // the scored positions first, then their neighbours ascending
+    std::vector<float> factors;   // multiplier per key
+    int64_t first_key() const;    // the earliest suppressed position
   };
-  // The suppressions for every position to explain, given layer-0 embeddings (T, D).
+  // The suppressions for every position to explain, given layer-0 embeddings (T, D); with
+  // Encoded::segments one per segment, all its tokens suppressed together and each neighbour
+  // (kappa) at the strongest of the factors its tokens give it.
   std::vector<Suppression> plan(const at::Tensor& embeddings, const Encoded& sample) const;
 
  private:

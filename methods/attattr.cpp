@@ -86,8 +86,12 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
   out.cost.sequences += 1;
   // F_t's class: the target token (teacher forcing) or the model's own argmax at p_t (the paper).
   const VocabSlice vocab = model.vocab_slice();
-  const at::Tensor labels =
-      options_.label == "predicted" ? vocab_argmax(clean.logits[0], vocab) : s.targets;
+  // With a contrast (s.targets (n, 2)), the predicted class against the foil.
+  at::Tensor labels = s.targets;
+  if (options_.label == "predicted") {
+    labels = vocab_argmax(clean.logits[0], vocab);
+    if (s.targets.dim() == 2) labels = at::stack({labels, s.targets.select(1, 1)}, 1);
+  }
 
   at::Tensor scores = at::zeros({s.n, s.T}, fopts);  // (n, T)
   at::Tensor importance = at::zeros({L, H}, fopts);  // (L, H)
@@ -118,7 +122,7 @@ Explanation AttAttr::explain(Model& model, const Encoded& sample, ExplainContext
       req.vocab_parallel = true;
       ForwardResult r = model.forward(req, ctl);  // logits (b, n, V), this rank's part of V
       at::Tensor f = target_function(r.logits.reshape({b * s.n, r.logits.size(2)}),
-                                     labels.repeat({b}), options_.common.target, vocab)
+                                     repeat_targets(labels, b), options_.common.target, vocab)
                          .view({b, s.n});
       for (int64_t t = static_cast<int64_t>(G.size()); t < s.n; ++t) {
         G.push_back(at::zeros({H, s.T, s.T}, fopts));  // one tensor each (assign would share)

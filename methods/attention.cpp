@@ -16,9 +16,8 @@ SampleTensors sample_tensors(const Model& model, const Encoded& sample, const ch
             ": malformed sample (T = ", s.T, ", prompt_len = ", s.P, ", targets = ", s.n,
             "; expected T = prompt_len + targets - 1)");
   const at::Device dev = model.device();
-  const auto long_cpu = at::TensorOptions().dtype(at::kLong);
   s.input = sample_input(model, sample);
-  s.targets = at::tensor(sample.target_ids, long_cpu).to(dev);
+  s.targets = sample_targets(sample, dev);
   s.positions = logit_positions(sample).to(dev);
   return s;
 }

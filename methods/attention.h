@@ -44,7 +44,7 @@ namespace attention_detail {
 struct SampleTensors {
   int64_t T = 0, P = 0, n = 0;
   SampleInput input;     // the ids (1, T) or an image's pixels, with token types
-  at::Tensor targets;    // (n) int64 on the model's device
+  at::Tensor targets;    // (n) int64 on the model's device, (n, 2) with a contrast (sample_targets)
   at::Tensor positions;  // (n) int64 on the model's device: Encoded::logit_position(t)
 };
 SampleTensors sample_tensors(const Model& model, const Encoded& sample, const char* method);

@@ -42,7 +42,7 @@ Explanation AttnLrp::explain(Model& model, const Encoded& sample, ExplainContext
   // The written-out attention and the rules need autograd, whatever the caller's mode.
   at::AutoGradMode grad_mode(true);
 
-  at::Tensor targets = at::tensor(sample.target_ids, at::kLong);  // (n)
+  at::Tensor targets = sample_targets(sample, at::kCPU);  // (n), or (n, 2) with a contrast
   const SampleInput in = sample_input(model, sample);
   at::Tensor e = in.embeddings(model).detach().requires_grad_(true);  // (1, T, D)
   ForwardRequest req;

@@ -38,7 +38,7 @@ Explanation CheferLrp::explain(Model& model, const Encoded& sample, ExplainConte
   const int64_t start = model_layer("chefer_lrp", "start_layer", options_.start_layer, L, true);
   at::AutoGradMode grad_mode(true);  // kept attention maps need the written-out path
 
-  at::Tensor targets = at::tensor(sample.target_ids, at::kLong);  // (n)
+  at::Tensor targets = sample_targets(sample, at::kCPU);  // (n), or (n, 2) with a contrast
   // The input requires grad only so that the attention maps join the graph; no gradient is read.
   // Both backward passes end at layer `start`'s maps: the layers below it run without a graph.
   ForwardRequest req;

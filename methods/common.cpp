@@ -13,12 +13,30 @@ at::Tensor logit_positions(const Encoded& sample) {
   return at::tensor(p, at::kLong);
 }
 
+at::Tensor sample_targets(const Encoded& sample, at::Device device) {
+  at::Tensor t = at::tensor(sample.target_ids, at::kLong);
+  if (!sample.foil_ids.empty()) {
+    XAI_CHECK(sample.foil_ids.size() == sample.target_ids.size(), "internal: ",
+              sample.foil_ids.size(), " foil tokens for ", sample.target_ids.size(), " targets");
+    t = at::stack({t, at::tensor(sample.foil_ids, at::kLong)}, 1);
+  }
+  return t.to(device);
+}
+
+at::Tensor repeat_targets(const at::Tensor& targets, int64_t times) {
+  return targets.dim() == 2 ? targets.repeat({times, 1}) : targets.repeat({times});
+}
+
 int64_t visible_positions(const Model& model, const Encoded& sample, int64_t t) {
   return is_causal(model.spec()) ? sample.logit_position(t) + 1 : sample.size();
 }
 
 at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targets,
                                 const VocabSlice& vocab) {
+  if (targets.dim() == 2) {  // [target, foil] pairs: a contrast
+    return target_cross_entropy(logits, targets.select(1, 0), vocab) -
+           target_cross_entropy(logits, targets.select(1, 1), vocab);
+  }
   XAI_CHECK(logits.dim() == 2 && targets.dim() == 1 && logits.size(0) == targets.size(0),
             "target_cross_entropy: logits (P, V) and targets (P) disagree");
   if (vocab_part(logits, vocab)) {

@@ -15,6 +15,7 @@
 #include "framework/model/memory.h"
 #include "framework/model/model.h"
 #include "framework/text/encoded.h"
+#include "framework/text/segments.h"
 
 namespace xai {
 
@@ -149,7 +150,47 @@ class Explainer {
   virtual bool runs_layer_major() const { return false; }
   // The planner's choice of the knob memory_need names (a batch that fits the budget).
   virtual void set_batch_units(int64_t units) { (void)units; }
+  // Whether explain() perturbs each of Encoded::segments as one (AtMan: one suppression per
+  // segment; occlusion: one removal), its token maps then giving every token of a segment the
+  // segment's score. The other methods score tokens, and a segment's score is their sum
+  // (add_segment_scores).
+  virtual bool perturbs_segments() const { return false; }
+
+  // The unit explained (the `granularity` key every method accepts, set by make_explainer, or
+  // `explain --granularity`): token by default.
+  const Granularity& granularity() const { return granularity_; }
+  void set_granularity(Granularity g) { granularity_ = std::move(g); }
+  // params_json() with "granularity" added when it is not token (so results made before it
+  // existed keep their parameters): what results and `explain --json` store.
+  std::string parameters_json() const;
+  // settings() with the granularity when it is not token, for headers and the summary's rows.
+  std::string settings_line() const;
+
+ private:
+  Granularity granularity_;
 };
+
+// Segments in results: Explanation::extras named kSegmentsExtra, kSegmentRelevanceExtra and
+// kSegmentPerTargetExtra (framework/text/segments.h), set by add_segment_scores.
+bool is_segment_extra(const std::string& name);
+
+// `sample` as `explainer` explains it: with Encoded::segments of its granularity over `prompt`
+// (the sample's text). `level` (optional) gets the level used (auto's choice). Throws xai::Error
+// as make_segments does (an image, an over-long prompt).
+Encoded with_segments(const Explainer& explainer, const std::string& prompt, const Encoded& sample,
+                      std::string* level = nullptr);
+
+// After keep_explained, for a sample with segments: the segments' scores as the three extras
+// above. `perturbed` (Explainer::perturbs_segments): read at each segment's first position (every
+// token of it holds the segment's score); else summed over its tokens (relevance and per-target
+// scores alike). Nothing for a sample without segments.
+void add_segment_scores(Explanation& ex, const Encoded& sample, bool perturbed);
+
+// For a sample with a contrast (Encoded::foil_ids): the extra kFoilIdsExtra (n_targets), each
+// target step's foil id (exact in float32 below 2^24), stored with the explanation so a reader
+// knows what the scores were contrasted with. Nothing otherwise.
+inline constexpr const char* kFoilIdsExtra = "foil_ids";
+void add_contrast(Explanation& ex, const Encoded& sample);
 
 // Explainers by name ("atman", ...), built from their YAML mapping. Unknown parameters are an
 // error naming the key and the nearest valid one; an unknown method names the known ones.
@@ -179,8 +220,16 @@ at::Tensor logit_positions(const Encoded& sample);
 // causal model (later ones are unseen), every position in an encoder.
 int64_t visible_positions(const Model& model, const Encoded& sample, int64_t t);
 
+// The sample's targets on `device`: ids (n), or with a contrast (Encoded::foil_ids) (n, 2)
+// [target, foil] pairs, for which target_function and target_cross_entropy give the target's
+// value minus the foil's. Every method that reads the targets takes them from here.
+at::Tensor sample_targets(const Encoded& sample, at::Device device);
+// `targets` (n) or (n, 2) repeated `times` over its rows (a batch of perturbed inputs).
+at::Tensor repeat_targets(const at::Tensor& targets, int64_t times);
+
 // (P, V) logits at the positions predicting target tokens (P rows), target ids (P) ->
-// cross-entropy per row, float64 accumulation for the log-sum-exp. `vocab` as for target_function.
+// cross-entropy per row, float64 accumulation for the log-sum-exp; (P, 2) [target, foil] pairs
+// -> the target's cross-entropy minus the foil's. `vocab` as for target_function.
 at::Tensor target_cross_entropy(const at::Tensor& logits, const at::Tensor& targets,
                                 const VocabSlice& vocab = {});
 

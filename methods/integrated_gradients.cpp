@@ -182,7 +182,7 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
   at::AutoGradMode grad_mode(true);
   const at::Device dev = model.device();
   const auto f32 = at::TensorOptions().dtype(at::kFloat).device(dev);
-  at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(dev);  // (n)
+  at::Tensor targets = sample_targets(sample, dev);  // (n), or (n, 2) with a contrast
   at::Tensor positions = logit_positions(sample).to(dev);                 // (n)
   const SampleInput input = sample_input(model, sample);
 
@@ -262,7 +262,7 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     req.vocab_parallel = true;
     ForwardResult res = model.forward(req);  // logits (b, n, V)
     at::Tensor f = target_function(res.logits.reshape({b * n, res.logits.size(2)}),
-                                   targets.repeat({b}), options_.common.target, model.vocab_slice())
+                                   repeat_targets(targets, b), options_.common.target, model.vocab_slice())
                        .view({b, n});
     for (int64_t t = 0; t < n; ++t) {
       // Weighting before the backward gives sum_k w_k df_t/dx_k in one pass per target.
@@ -294,7 +294,7 @@ Explanation IntegratedGradients::explain(Model& model, const Encoded& sample, Ex
     req.logit_positions = positions;
     req.vocab_parallel = true;
     ForwardResult res = model.forward(req);
-    ends = target_function(res.logits.reshape({2 * n, res.logits.size(2)}), targets.repeat({2}),
+    ends = target_function(res.logits.reshape({2 * n, res.logits.size(2)}), repeat_targets(targets, 2),
                            options_.common.target, model.vocab_slice())
                .view({2, n})
                .detach()

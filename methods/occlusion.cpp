@@ -49,11 +49,11 @@ Explanation Occlusion::explain(Model& model, const Encoded& sample, ExplainConte
                             : -1;
   at::NoGradGuard no_grad;
   const SampleInput input = sample_input(model, sample);
-  const at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(model.device());
+  const at::Tensor targets = sample_targets(sample, model.device());
   // The target function of each row's logits (B, n, V): (B, n).
   auto values = [&](const at::Tensor& logits) {
     const int64_t B = logits.size(0);
-    return target_function(logits.reshape({B * n, logits.size(2)}), targets.repeat({B}),
+    return target_function(logits.reshape({B * n, logits.size(2)}), repeat_targets(targets, B),
                            options_.common.target, model.vocab_slice())
         .view({B, n})
         .to(at::kCPU, at::kDouble);
@@ -75,8 +75,8 @@ Explanation Occlusion::explain(Model& model, const Encoded& sample, ExplainConte
     out.cost.forward_passes += 1;
     out.cost.sequences += 1;
   }
-  // Where a batch may start: before its first removed position, and for a drop before the token
-  // that takes over a dropped target's prediction.
+  // Where a batch may start: before its first removed position, and for a drop at the latest at
+  // the kept token that takes over a dropped target's prediction (the last one before it).
   auto batch_start = [&](const std::vector<std::vector<int64_t>>& gone) {
     if (!reuse) return int64_t{0};
     int64_t start = sample.size();
@@ -84,28 +84,54 @@ Explanation Occlusion::explain(Model& model, const Encoded& sample, ExplainConte
       start = std::min(start, g.front());
       if (options_.removal != Removal::kDrop) continue;
       for (int64_t i = 0; i < n; ++i) {
-        const int64_t p = sample.logit_position(i);
-        if (std::binary_search(g.begin(), g.end(), p)) start = std::min(start, p - 1);
+        int64_t p = sample.logit_position(i);
+        if (!std::binary_search(g.begin(), g.end(), p)) continue;
+        while (p > 0 && std::binary_search(g.begin(), g.end(), p)) --p;  // the last kept token
+        start = std::min(start, p);
       }
     }
     return std::max<int64_t>(0, start);
   };
-  // The windows: `window` consecutive explained positions, sliding by one.
-  std::vector<int64_t> explained;
-  for (int64_t t = 0; t < T; ++t) {
-    if (sample.explain_mask[static_cast<size_t>(t)]) explained.push_back(t);
+  // The units removed: each explained position, or each segment (Encoded::segments); the
+  // windows: `window` consecutive units, sliding by one.
+  std::vector<std::vector<int64_t>> units;
+  if (sample.segments.empty()) {
+    for (int64_t t = 0; t < T; ++t) {
+      if (sample.explain_mask[static_cast<size_t>(t)]) units.push_back({t});
+    }
+  } else {
+    for (const Segment& g : sample.segments) {
+      units.emplace_back();
+      for (int64_t t = g.first; t < g.end; ++t) units.back().push_back(t);
+    }
   }
-  const int64_t E = static_cast<int64_t>(explained.size());
+  const int64_t E = static_cast<int64_t>(units.size());
   const int64_t w = std::min<int64_t>(options_.window, std::max<int64_t>(E, 1));
   std::vector<std::vector<int64_t>> windows;
   for (int64_t k = 0; k + w <= E; ++k) {
-    windows.emplace_back(explained.begin() + k, explained.begin() + k + w);
+    std::vector<int64_t> g;
+    for (int64_t j = k; j < k + w; ++j) {
+      g.insert(g.end(), units[static_cast<size_t>(j)].begin(), units[static_cast<size_t>(j)].end());
+    }
+    windows.push_back(std::move(g));
   }
   at::Tensor sums = at::zeros({n, T}, at::kDouble);
   std::vector<double> count(static_cast<size_t>(T), 0.0);
   const int64_t W = static_cast<int64_t>(windows.size());
-  for (int64_t k0 = 0; k0 < W; k0 += options_.batch_size) {
-    const int64_t B = std::min(options_.batch_size, W - k0);
+  // Dropping text runs a batch as shortened sequences when its rows remove equally many tokens
+  // (removal_request); windows of segments differ in size, so a batch holds one size only (the
+  // mask form cannot move a dropped target's prediction to the token before it).
+  const bool by_size = options_.removal == Removal::kDrop && !sample.image();
+  if (by_size) {
+    std::stable_sort(windows.begin(), windows.end(),
+                     [](const auto& a, const auto& b) { return a.size() < b.size(); });
+  }
+  for (int64_t k0 = 0; k0 < W;) {
+    int64_t B = std::min(options_.batch_size, W - k0);
+    for (int64_t b = 1; b < B && by_size; ++b) {
+      if (windows[static_cast<size_t>(k0 + b)].size() != windows[static_cast<size_t>(k0)].size())
+        B = b;
+    }
     const std::vector<std::vector<int64_t>> gone(windows.begin() + k0, windows.begin() + k0 + B);
     AttentionControl ctl;
     const int64_t start = batch_start(gone);
@@ -123,7 +149,8 @@ Explanation Occlusion::explain(Model& model, const Encoded& sample, ExplainConte
     }
     out.cost.forward_passes += 1;
     out.cost.sequences += B;
-    if (ctx.progress) ctx.progress(k0 + B, W);
+    k0 += B;
+    if (ctx.progress) ctx.progress(k0, W);
   }
   for (int64_t t = 0; t < T; ++t) {
     if (count[static_cast<size_t>(t)] > 0) sums.select(1, t) /= count[static_cast<size_t>(t)];

@@ -37,8 +37,10 @@ struct OcclusionOptions {
 
 // per_target[t, j] = f_t(x) - f_t(x without the windows holding j), averaged over those windows
 // (f: the target function at target t's logit position; > 0: the position supports the target).
-// Only explained positions (Encoded::explain_mask) are removed; the others score 0. Cost: one
-// clean forward and ceil(windows / batch_size) forward calls.
+// Only explained positions (Encoded::explain_mask) are removed; the others score 0. With
+// Encoded::segments a segment is removed as one (a window is `window` consecutive segments) and
+// each of its tokens gets its score. Cost: one clean forward and ceil(windows / batch_size)
+// forward calls.
 class Occlusion final : public Explainer {
  public:
   explicit Occlusion(OcclusionOptions options);
@@ -46,6 +48,7 @@ class Occlusion final : public Explainer {
   std::string params_json() const override { return options_.to_json(); }
   MemoryNeed memory_need(const MemoryQuery& q) const override;
   void set_batch_units(int64_t units) override { options_.batch_size = units; }
+  bool perturbs_segments() const override { return true; }
   std::string settings() const override;
   std::string score_sign() const override;
   const OcclusionOptions& options() const { return options_; }

@@ -87,6 +87,10 @@ std::string CommonOptions::json_fields() const {
 
 at::Tensor target_function(const at::Tensor& logits, const at::Tensor& targets, TargetFunction f,
                            const VocabSlice& vocab) {
+  if (targets.dim() == 2) {  // [target, foil] pairs: a contrast
+    return target_function(logits, targets.select(1, 0), f, vocab) -
+           target_function(logits, targets.select(1, 1), f, vocab);
+  }
   XAI_CHECK(logits.dim() == 2 && targets.dim() == 1 && logits.size(0) == targets.size(0),
             "target_function: logits (P, V) and targets (P) disagree");
   if (vocab_part(logits, vocab)) {

@@ -56,7 +56,8 @@ struct CommonOptions {
   std::string json_fields() const;
 };
 
-// (P) values of the target function at (P, V) logits for target ids (P). `vocab`: the rows the
+// (P) values of the target function at (P, V) logits for target ids (P); for (P, 2) [target,
+// foil] pairs (a contrast: sample_targets) the target's value minus the foil's. `vocab`: the rows the
 // logits hold (Model::vocab_slice; under tensor parallelism with ForwardRequest::vocab_parallel,
 // this rank's part, reduced over its group); the default is the whole vocabulary.
 at::Tensor target_function(const at::Tensor& logits, const at::Tensor& targets, TargetFunction f,

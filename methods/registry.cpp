@@ -88,8 +88,17 @@ std::vector<std::string> explainer_methods() {
 std::unique_ptr<Explainer> make_explainer(const std::string& method, const ConfigNode& params) {
   for (const auto& r : kMethods) {
     if (method != r.method) continue;
+    // `granularity` is every method's key: read before the method's own (which finish() the node).
+    Granularity granularity;
     try {
-      return r.make(params);
+      granularity = parse_granularity(params.get_string("granularity", "token"));
+    } catch (const Error& e) {
+      throw Error(params.where("granularity") + e.what());
+    }
+    try {
+      std::unique_ptr<Explainer> x = r.make(params);
+      x->set_granularity(std::move(granularity));
+      return x;
     } catch (const OptionError& e) {  // a parameter out of range: say where it was written
       throw Error(params.where(e.key()) + e.what());
     }

@@ -52,7 +52,7 @@ void embedding_gradients(
   // The written-out attention runs only with grad mode on, whatever the caller's mode.
   at::AutoGradMode grad_mode(true);
   const at::Device dev = model.device();
-  at::Tensor targets = at::tensor(sample.target_ids, at::kLong).to(dev);  // (n)
+  at::Tensor targets = sample_targets(sample, dev);  // (n), or (n, 2) with a contrast
   const SampleInput input = sample_input(model, sample);
   // An image with a pixel visitor: the pixels are the leaf and the embeddings a node after the
   // patch projection, so one backward gives both gradients.

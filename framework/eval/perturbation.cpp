@@ -66,32 +66,50 @@ PerturbationCurves perturbation_curves(Model& model, const Encoded& sample,
                                        const PerturbationSettings& s) {
   XAI_CHECK(s.steps >= 2 && s.batch_size >= 1, "internal: perturbation steps ", s.steps);
   const int64_t T = sample.size();
-  XAI_CHECK(static_cast<int64_t>(relevance.size()) == T, "internal: ", relevance.size(),
-            " scores for ", T, " positions");
+  const bool segmented = !sample.segments.empty();
+  const int64_t U = segmented ? static_cast<int64_t>(sample.segments.size()) : T;
+  XAI_CHECK(static_cast<int64_t>(relevance.size()) == U, "internal: ", relevance.size(),
+            " scores for ", U, segmented ? " segments" : " positions");
   XAI_CHECK(!(sample.image() && s.removal == Removal::kReplace),
             "metrics.perturbation: removal 'replace' replaces a token, and this sample is an "
             "image (HINT: removal: drop, zero or attention)");
   // A language model's last prompt token predicts the first target: its own query reads it, so
   // hiding it from attention would not remove it; it stays.
   const int64_t last = sample.classification() ? T : sample.prompt_len - 1;
-  std::vector<int64_t> explained;
-  for (int64_t t = 0; t < last; ++t) {
-    if (sample.explain_mask[static_cast<size_t>(t)] &&
-        !std::isnan(relevance[static_cast<size_t>(t)]))
-      explained.push_back(t);
+  // The units removed together, in position order: each explained position, or each segment
+  // (its positions before `last`).
+  std::vector<std::vector<int64_t>> units;
+  std::vector<float> unit_relevance;
+  for (int64_t u = 0; u < U; ++u) {
+    if (std::isnan(relevance[static_cast<size_t>(u)])) continue;
+    std::vector<int64_t> positions;
+    const int64_t first = segmented ? sample.segments[static_cast<size_t>(u)].first : u;
+    const int64_t end = segmented ? sample.segments[static_cast<size_t>(u)].end : u + 1;
+    for (int64_t t = first; t < std::min(end, last); ++t) {
+      if (sample.explain_mask[static_cast<size_t>(t)]) positions.push_back(t);
+    }
+    if (positions.empty()) continue;
+    units.push_back(std::move(positions));
+    unit_relevance.push_back(relevance[static_cast<size_t>(u)]);
   }
-  XAI_CHECK(!explained.empty(), "perturbation: the sample has no explained position to remove");
-  auto rel = [&](int64_t t) { return relevance[static_cast<size_t>(t)]; };
-  std::vector<int64_t> most = explained, least = explained;
+  XAI_CHECK(!units.empty(), "perturbation: the sample has no explained position to remove");
+  auto rel = [&](int64_t u) { return unit_relevance[static_cast<size_t>(u)]; };
+  const int64_t n = static_cast<int64_t>(units.size());
+  std::vector<int64_t> most(static_cast<size_t>(n));
+  std::iota(most.begin(), most.end(), 0);
+  std::vector<int64_t> least = most;
   std::stable_sort(most.begin(), most.end(), [&](int64_t a, int64_t b) { return rel(a) > rel(b); });
   std::stable_sort(least.begin(), least.end(),
                    [&](int64_t a, int64_t b) { return rel(a) < rel(b); });
-  const int64_t n = static_cast<int64_t>(explained.size());
 
   // Every input to run, as the positions it removes (ascending): row 0 the clean input.
   std::vector<std::vector<int64_t>> gone = {{}};
   auto add = [&](const std::vector<int64_t>& order, int64_t from, int64_t to) {
-    std::vector<int64_t> g(order.begin() + from, order.begin() + to);
+    std::vector<int64_t> g;
+    for (int64_t k = from; k < to; ++k) {
+      const auto& p = units[static_cast<size_t>(order[static_cast<size_t>(k)])];
+      g.insert(g.end(), p.begin(), p.end());
+    }
     std::sort(g.begin(), g.end());
     gone.push_back(std::move(g));
     return gone.size() - 1;
@@ -122,7 +140,7 @@ PerturbationCurves perturbation_curves(Model& model, const Encoded& sample,
   // A causal model's text: no input changes the positions before the first explained one, so
   // their keys and values are computed once and every batch starts after them.
   const int64_t from = !sample.image() && sample.token_types.empty() && is_causal(model.spec())
-                           ? explained.front()
+                           ? units.front().front()
                            : 0;
   const KVCache prefix = from > 0 ? clean_prefix(model, input, from) : KVCache();
   if (from > 0) ++out.forward_passes;

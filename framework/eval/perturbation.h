@@ -63,7 +63,10 @@ struct PerturbationCurves {
 };
 
 // The curves of one explanation: `relevance` (T, NaN where not explained) ranks the positions
-// the sample explains (ties in position order). Throws xai::Error when nothing is explained.
+// the sample explains (ties in position order); for a sample with segments (Encoded::segments,
+// an explainer's granularity) it holds one score per segment (S), and whole segments are removed
+// and put back, the fractions and ERASER's k counting segments. Throws xai::Error when nothing is
+// explained.
 PerturbationCurves perturbation_curves(Model& model, const Encoded& sample,
                                        const std::vector<float>& relevance,
                                        const PerturbationSettings& settings);

@@ -47,6 +47,11 @@ Encoded encode_image_sample(const Sample& sample, const ImageProcessor& processo
   e.prompt_len = T;
   e.readout = 0;
   e.target_ids = {cls};
+  if (!sample.foil.empty()) {  // a contrast: another class
+    e.foil_ids = {class_id(sample.foil, labels, str_cat("sample '", sample.id, "''s foil"))};
+    XAI_CHECK(e.foil_ids != e.target_ids, what, ": the foil '", sample.foil,
+              "' is the class explained (HINT: a contrast needs another class)");
+  }
   e.pixels = std::move(pixels);
   e.pixel_shape = {3, S, S};
   e.explain_mask.assign(static_cast<size_t>(T), 1);

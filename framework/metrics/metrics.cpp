@@ -1,11 +1,13 @@
 #include "framework/metrics/metrics.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <numeric>
 
 #include "framework/common/error.h"
+#include "framework/text/unicode.h"
 
 namespace xai {
 
@@ -98,6 +100,47 @@ const std::vector<MetricDef>& sample_metrics() {
       {"pointing", true, "1 when the most relevant token is evidence (the pointing game)"},
   };
   return kDefs;
+}
+
+MetricDef exact_match_metric() {
+  return {"exact_match", true,
+          "the model's generated answer equals the dataset's after SQuAD's normalisation (1 or "
+          "0; dataset.target: generate)"};
+}
+
+std::string normalize_answer(const std::string& text) {
+  // Lower case (Unicode), ASCII punctuation removed (Python's string.punctuation), then the words
+  // split on whitespace, the articles dropped, joined by one space.
+  const std::string clean = text::utf8_lossy(text);
+  std::string out, word;
+  auto flush = [&] {
+    if (!word.empty() && word != "a" && word != "an" && word != "the") {
+      if (!out.empty()) out += ' ';
+      out += word;
+    }
+    word.clear();
+  };
+  for (size_t i = 0; i < clean.size();) {
+    const char32_t c = text::next_code_point(clean, i);
+    if (c < 0x80 && std::ispunct(static_cast<int>(c))) continue;
+    if (text::is_whitespace(c)) {
+      flush();
+    } else {
+      text::append_lowercase(word, c);
+    }
+  }
+  flush();
+  return out;
+}
+
+double exact_match(const std::string& prediction, const std::string& answer,
+                   const std::string& stop) {
+  std::string p = prediction;
+  if (!stop.empty()) {
+    const size_t at = p.find(stop);
+    if (at != std::string::npos) p = p.substr(0, at);
+  }
+  return normalize_answer(p) == normalize_answer(answer) ? 1.0 : 0.0;
 }
 
 }  // namespace xai

@@ -41,4 +41,16 @@ struct MetricDef {
 // "token_f1", "token_iou", "pointing") and their metadata.
 const std::vector<MetricDef>& sample_metrics();
 
+// SQuAD's exact match of a generated answer with the dataset's (dataset.target: generate): 1 when
+// they are equal after SQuAD's normalisation (lower case, ASCII punctuation removed, the articles
+// a, an, the removed, whitespace collapsed), else 0. `prediction` is cut at the first `stop` when
+// `stop` is not empty (the stop text ends the answer and is no part of it).
+double exact_match(const std::string& prediction, const std::string& answer,
+                   const std::string& stop = "");
+// The metric "exact_match" (higher is better) with its meaning, stored on every explanation of a
+// sample whose target the model generated.
+MetricDef exact_match_metric();
+// SQuAD's answer normalisation, as exact_match applies it.
+std::string normalize_answer(const std::string& text);
+
 }  // namespace xai

@@ -7,6 +7,8 @@
 #include "framework/common/error.h"
 #include "framework/common/rng.h"
 #include "framework/model/family.h"
+#include "framework/text/encoded.h"
+#include "framework/text/tokenizer.h"
 
 namespace xai {
 namespace {
@@ -75,6 +77,21 @@ Generation generate(Model& model, const std::vector<int64_t>& prompt, const Gene
     }
     input = {id};
   }
+  return g;
+}
+
+Generation generate_target(Model& model, const Tokenizer& tokenizer, Sample& sample,
+                           GenerateOptions options, const std::string& stop) {
+  if (model.spec().eos_token_id) options.stop_ids.push_back(*model.spec().eos_token_id);
+  if (!stop.empty()) {
+    options.stop = [&tokenizer, stop](const std::vector<int64_t>& ids) {
+      return tokenizer.decode(ids).find(stop) != std::string::npos;
+    };
+  }
+  const Encoding prompt = tokenizer.encode(sample.prompt, /*add_special_tokens=*/true);
+  Generation g = generate(model, prompt.ids, options);
+  sample.target_ids = g.ids;
+  sample.target = tokenizer.decode(g.ids, /*skip_special_tokens=*/false);
   return g;
 }
 

@@ -12,6 +12,9 @@
 
 namespace xai {
 
+class Tokenizer;
+struct Sample;
+
 struct GenerateOptions {
   int64_t max_new_tokens = 20;
   double temperature = 0;         // 0: greedy (argmax); > 0: sample softmax(logits / T)
@@ -32,5 +35,13 @@ struct Generation {
 // prompt plus max_new_tokens beyond the model's positions.
 Generation generate(Model& model, const std::vector<int64_t>& prompt,
                     const GenerateOptions& options);
+
+// The model's answer as `sample`'s target (xai explain --generate, dataset.target: generate): the
+// prompt encoded with the tokenizer's special tokens, generated with `options` plus the model's
+// EOS as a stop id and, when `stop` is not empty, an end after the token that completes that text;
+// then sample.target_ids are the generated ids (never re-tokenised) and sample.target their
+// decoded text.
+Generation generate_target(Model& model, const Tokenizer& tokenizer, Sample& sample,
+                           GenerateOptions options, const std::string& stop = "");
 
 }  // namespace xai

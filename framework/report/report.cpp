@@ -15,6 +15,7 @@
 #include "framework/io/results_reader.h"
 #include "framework/metrics/statistics.h"
 #include "framework/slurm/job_script.h"  // write_text_file: written whole or not at all
+#include "framework/text/segments.h"
 
 namespace xai {
 namespace fs = std::filesystem;
@@ -151,11 +152,39 @@ ojson model_data(const ResultsReader& reader, const std::string& model,
     } else {
       s["evidence"] = nullptr;
     }
-    ojson rel = ojson::object(), met = ojson::object();
+    ojson rel = ojson::object(), met = ojson::object(), segs = ojson::object();
     for (size_t e = 0; e < tables.size(); ++e) {
       const int64_t j = row_of[e][i];
       if (j < 0) continue;
       const ExplainerTable& x = tables[e];
+      if (const auto seg = x.extras.find(kSegmentsExtra);
+          seg != x.extras.end() && seg->second.has(static_cast<size_t>(j))) {
+        // Segments: each token shows its segment's relevance (scaled by the largest), and the
+        // view marks where each segment starts.
+        const ExtraArray spans = seg->second.row(static_cast<size_t>(j));
+        const ExtraArray sr = x.extras.at(kSegmentRelevanceExtra).row(static_cast<size_t>(j));
+        double top = 0;
+        for (float v : sr.values)
+          if (std::isfinite(v)) top = std::max(top, std::abs(static_cast<double>(v)));
+        ojson v = ojson::array(), starts = ojson::array();
+        for (int64_t t = 0; t < T; ++t) v.push_back(nullptr);
+        for (size_t k = 0; k < sr.values.size() && 4 * k + 1 < spans.values.size(); ++k) {
+          const auto first = static_cast<int64_t>(spans.values[4 * k]);
+          const auto end = static_cast<int64_t>(spans.values[4 * k + 1]);
+          starts.push_back(first);
+          for (int64_t t = std::max<int64_t>(first, 0); t < std::min(end, T); ++t)
+            v[static_cast<size_t>(t)] =
+                top > 0 ? std::round(1000.0 * sr.values[k] / top) / 1000.0 : 0.0;
+        }
+        rel[names[e]] = v;
+        segs[names[e]] = starts;
+        ojson m = ojson::object();
+        for (const auto& [name, col] : x.metrics)
+          if (std::isfinite(col[static_cast<size_t>(j)]))
+            m[name] = num(col[static_cast<size_t>(j)]);
+        met[names[e]] = m;
+        continue;
+      }
       const float* r = x.relevance.row_data(static_cast<size_t>(j));
       // Scaled by the largest |relevance| over the explained positions, 3 decimals.
       double top = 0;
@@ -177,6 +206,7 @@ ojson model_data(const ResultsReader& reader, const std::string& model,
       met[names[e]] = m;
     }
     s["relevance"] = rel;
+    s["segments"] = segs;
     s["metrics"] = met;
     samples.push_back(s);
   }

@@ -56,6 +56,7 @@ select, input, button { font: inherit; padding: 3px 6px; }
 .tok { border-radius: 2px; padding: 1px 0; }
 .tok.off { color: #9aa3ad; }
 .tok.ev { border-bottom: 2px solid #2f7d3a; }
+.tok.seg { border-left: 2px solid #5b6470; margin-left: 2px; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 12px; margin: 4px 0; }
 .legend span::before { content: ""; display: inline-block; width: 12px; height: 3px;
                        margin-right: 5px; vertical-align: middle; background: var(--c); }
@@ -221,13 +222,15 @@ const char* kScript = R"XAI(
         (m) => el('div', {}, el('b', { text: m.name + arrow(m.name) + ': ' }), m.description))));
   }
 
-  function tokensView(s, values) {
+  function tokensView(s, values, starts) {
     const box = el('div', { class: 'toks' });
     const T = Math.min(s.tokens.length, s.prompt_len || s.tokens.length);
+    const begins = new Set(starts || []);
     for (let t = 0; t < T; ++t) {
       const on = s.explain[t] === 1;
       const v = values ? values[t] : null;
-      const cls = 'tok' + (on ? '' : ' off') + (s.evidence && s.evidence[t] ? ' ev' : '');
+      const cls = 'tok' + (on ? '' : ' off') + (s.evidence && s.evidence[t] ? ' ev' : '') +
+        (begins.has(t) ? ' seg' : '');
       const span = el('span', { class: cls, title: on && v !== null && v !== undefined ? fmt(v, 3) : 'not explained' },
                       s.tokens[t]);
       if (on && v !== null && v !== undefined) span.style.background = heat(v);
@@ -285,7 +288,7 @@ const char* kScript = R"XAI(
           const tip = Object.entries(met).map(([k, v]) => k + ' ' + fmt(v)).join(', ');
           const who = el('div', { class: 'who', title: tip, text: e });
           if (s.grid) grid.append(el('div', { class: 'tile' }, who, gridView(s, s.relevance[e])));
-          else grid.append(who, tokensView(s, s.relevance[e]));
+          else grid.append(who, tokensView(s, s.relevance[e], (s.segments || {})[e]));
         }
         card.append(grid);
         return card;
@@ -301,7 +304,9 @@ const char* kScript = R"XAI(
     return section('samples', 'Samples',
       el('p', { class: 'note', text: 'Each method\u2019s relevance on the prompt\u2019s tokens, scaled by its largest |value| ' +
         'over the explained tokens: red supports the target, blue opposes it; grey tokens are not explained. ' +
-        'Hover a method\u2019s name for its metrics on the sample, a token for its value.' }),
+        'Hover a method\u2019s name for its metrics on the sample, a token for its value. ' +
+        'A method at segment granularity (words, sentences) shows each segment\u2019s relevance on its tokens, ' +
+        'a bar where each segment starts.' }),
       el('div', { class: 'controls' }, el('label', { text: 'model' }), pickModel, search, prev, next, info), wrap);
   }
 

@@ -90,7 +90,7 @@ RunFingerprint fingerprint_of(const Plan& plan) {
                     : fingerprint_model(m.path);
     f.models[m.name].dtype = m.dtype;
   }
-  for (const auto& e : plan.explainers) f.explainers[e.name] = e.impl->params_json();
+  for (const auto& e : plan.explainers) f.explainers[e.name] = e.impl->parameters_json();
   // What shapes each sample (not `limit`, which a resume may raise, nor `path`: a moved file): the
   // experiment's dataset, and each model's own (models[].dataset) under "models".
   const nlohmann::json config = nlohmann::json::parse(plan.resolved_json, nullptr, false);
@@ -229,6 +229,10 @@ ResultsMeta run_meta(Communicator& comm, const Plan& plan, const RunLayout& layo
     const auto& pert = perturbation_metrics();
     declared.insert(declared.end(), pert.begin(), pert.end());
   }
+  // dataset.target: generate: whether each generated answer matches the dataset's.
+  bool generates = false;
+  for (const ModelEntry& m : plan.models) generates = generates || m.dataset->generated_tokens() > 0;
+  if (generates) declared.push_back(exact_match_metric());
   // With a leave-one-out explainer in the run, every other one's rank correlation with it.
   if (occlusion_reference(plan) != nullptr) {
     declared.push_back({"spearman_occlusion", true,
@@ -240,8 +244,8 @@ ResultsMeta run_meta(Communicator& comm, const Plan& plan, const RunLayout& layo
   }
   for (const auto& e : plan.explainers) {
     ExplainerInfo info;
-    info.parameters_json = e.impl->params_json();
-    info.settings = e.impl->settings();
+    info.parameters_json = e.impl->parameters_json();
+    info.settings = e.impl->settings_line();
     for (const MetricDef& d : declared) info.metrics[d.name] = {d.higher_is_better, d.description};
     meta.explainers[e.name] = info;
   }

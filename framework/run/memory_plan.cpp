@@ -93,7 +93,11 @@ Longest longest_sample(const Plan& plan, const ModelEntry& m, const ModelSpec& s
   Longest l;
   for (int64_t i = 0; i < m.dataset->size(); ++i) {
     try {
-      const Encoded e = encoder.encode(m.dataset->get(i), spec.max_positions, spec.labels);
+      Sample sample = m.dataset->get(i);
+      // A generated target: as long as it may grow (dataset.max_new_tokens).
+      if (m.dataset->generated_tokens() > 0 && !encoder.images())
+        sample.target_ids.assign(static_cast<size_t>(m.dataset->generated_tokens()), 0);
+      const Encoded e = encoder.encode(sample, spec.max_positions, spec.labels);
       if (e.size() > l.tokens) {
         l.tokens = e.size();
         l.targets = std::max<int64_t>(1, e.num_targets());

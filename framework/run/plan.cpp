@@ -178,6 +178,13 @@ Plan read_plan(const Config& cfg, const std::string& path) {
     XAI_CHECK(names.insert(x.name).second, path, ": ", e.path(), ": explainer name '", x.name,
               "' is used twice (give each configuration its own name)");
     x.impl = make_explainer(x.method, e);
+    if (!x.impl->granularity().token()) {  // segments group the tokens of a text
+      for (const ModelEntry& m : p.models) {
+        XAI_CHECK(!reads_images(entry_spec(m)), e.where("granularity"), "'",
+                  x.impl->granularity().name(), "' groups the tokens of a text, and ", m.name,
+                  " reads images (HINT: granularity: token; an image is explained per patch)");
+      }
+    }
     p.explainers.push_back(std::move(x));
   }
   XAI_CHECK(!p.explainers.empty(), path, ": explainers: at least one explainer is required");
@@ -216,6 +223,11 @@ Plan read_plan(const Config& cfg, const std::string& path) {
     p.pruning.steps = pr.get_int("steps", p.pruning.steps);
     XAI_CHECK(p.pruning.steps >= 2 && p.pruning.steps <= 1000, pr.where("steps"),
               "must be 2 to 1000 points (got ", p.pruning.steps, ")");
+    for (const ModelEntry& m : p.models) {
+      XAI_CHECK(m.dataset->generated_tokens() == 0, metrics.where("pruning"),
+                "head pruning scores the dataset's own targets, and ", m.name,
+                "'s are generated (HINT: dataset.target: given for the pruning run)");
+    }
     pr.finish();
   } else {
     p.pruning.enabled = metrics.get_bool("pruning", false);

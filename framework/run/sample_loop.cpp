@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -26,6 +27,7 @@
 #include "framework/metrics/metrics.h"
 #include "framework/metrics/segmentation.h"
 #include "framework/metrics/statistics.h"
+#include "framework/model/generate.h"
 #include "framework/model/model.h"
 #include "framework/run/memory_meter.h"
 #include "framework/run/overlays.h"
@@ -64,7 +66,10 @@ ExtraArray to_extra(const at::Tensor& t) {
 void add_perturbation_test(Model& model, const Encoded& enc, const PerturbationSettings& settings,
                            ExplanationRecord& er) {
   const auto t0 = std::chrono::steady_clock::now();
-  const PerturbationCurves c = perturbation_curves(model, enc, er.relevance, settings);
+  // At segment granularity whole segments are removed, in the order of their relevance.
+  const auto seg = er.extras.find(kSegmentRelevanceExtra);
+  const PerturbationCurves c = perturbation_curves(
+      model, enc, enc.segments.empty() ? er.relevance : seg->second.values, settings);
   er.metrics["pos_auc"] = c.positive_auc;
   er.metrics["neg_auc"] = c.negative_auc;
   er.metrics["pos_acc"] = c.positive_auc_correct;
@@ -105,29 +110,58 @@ void add_occlusion_correlations(const Plan& plan, const Encoded& enc, SampleReco
   if (reference == nullptr) return;
   const auto ref = rec.explanations.find(reference->name);
   if (ref == rec.explanations.end()) return;  // it failed on this sample
-  auto explained = [&](const std::vector<float>& relevance) {
+  // The scores compared: the explained positions' relevance, or at segment granularity the
+  // segments' (compared only with the same segments).
+  auto explained = [&](const ExplanationRecord& e) {
     std::vector<double> v;
-    for (size_t i = 0; i < relevance.size() && i < enc.explain_mask.size(); ++i) {
-      if (enc.explain_mask[i]) v.push_back(relevance[i]);
+    if (const auto seg = e.extras.find(kSegmentRelevanceExtra); seg != e.extras.end()) {
+      for (float x : seg->second.values) v.push_back(x);
+      return v;
+    }
+    for (size_t i = 0; i < e.relevance.size() && i < enc.explain_mask.size(); ++i) {
+      if (enc.explain_mask[i]) v.push_back(e.relevance[i]);
     }
     return v;
   };
-  const std::vector<double> r = explained(ref->second.relevance);
+  auto segments_of = [](const ExplanationRecord& e) {
+    const auto seg = e.extras.find(kSegmentsExtra);
+    return seg == e.extras.end() ? std::vector<float>() : seg->second.values;
+  };
+  const std::vector<double> r = explained(ref->second);
+  const std::vector<float> ref_segments = segments_of(ref->second);
   for (auto& [name, er] : rec.explanations) {
     if (name == reference->name) continue;
-    const std::vector<double> x = explained(er.relevance);
-    if (x.size() != r.size()) continue;
+    const std::vector<double> x = explained(er);
+    if (x.size() != r.size() || segments_of(er) != ref_segments) continue;
     er.metrics["spearman_occlusion"] = spearman(x, r);
     er.metrics["kendall_occlusion"] = kendall_tau_b(x, r);
   }
 }
 
+// dataset.target: generate: the model's greedy answer replaces the sample's target (the dataset's
+// answer kept in meta "answer"); returns its exact match with the dataset's answer. A classifier
+// or an image model has no answer to generate: the sample fails, saying so.
+double answer_sample(Model& model, const SampleEncoder& encoder, Sample& sample) {
+  XAI_CHECK(!encoder.images() && !model.spec().classifier(),
+            "dataset.target: generate continues a language model's prompt; this model is a "
+            "classifier (HINT: target: given)");
+  GenerateOptions o;
+  o.max_new_tokens = sample.generate.max_new_tokens;
+  const std::string answer = sample.target;
+  generate_target(model, encoder.tokenizer(), sample, o, sample.generate.stop);
+  sample.meta["answer"] = answer;
+  return exact_match(sample.target, answer, sample.generate.stop);
+}
+
 // AP and AR of one explanation over the explained positions (|relevance|), and for an image with a
 // mask the segmentation metrics of the |relevance| map (its pixel counts into `counts`, set to
-// the image's then); empty when there is no evidence.
-std::map<std::string, double> sample_metrics_of(const std::vector<float>& relevance,
-                                                const Encoded& enc, ExtraArray* counts) {
+// the image's then); empty when there is no evidence. At segment granularity over the segments:
+// |segment relevance| against the segment's evidence (the most of its tokens': a sentence holding
+// the answer is evidence).
+std::map<std::string, double> sample_metrics_of(const ExplanationRecord& er, const Encoded& enc,
+                                                ExtraArray* counts) {
   if (enc.evidence_mask.empty()) return {};
+  const std::vector<float>& relevance = er.relevance;
   std::map<std::string, double> out;
   if (!enc.evidence_pixels.empty()) {  // an image with a mask: Chefer's segmentation metrics too
     std::vector<double> grid;
@@ -138,7 +172,17 @@ std::map<std::string, double> sample_metrics_of(const std::vector<float>& releva
     counts->shape = {static_cast<int64_t>(counts->values.size())};
   }
   std::vector<double> x, y;
-  for (int64_t i = 0; i < enc.size(); ++i) {
+  if (!enc.segments.empty()) {
+    const std::vector<float>& seg = er.extras.at(kSegmentRelevanceExtra).values;
+    for (size_t s = 0; s < enc.segments.size(); ++s) {
+      x.push_back(std::abs(static_cast<double>(seg[s])));
+      float e = 0;
+      for (int64_t i = enc.segments[s].first; i < enc.segments[s].end; ++i)
+        e = std::max(e, enc.evidence_mask[static_cast<size_t>(i)]);
+      y.push_back(e);
+    }
+  }
+  for (int64_t i = 0; i < enc.size() && enc.segments.empty(); ++i) {
     if (!enc.explain_mask[i]) continue;
     x.push_back(std::abs(static_cast<double>(relevance[i])));
     y.push_back(enc.evidence_mask[i]);
@@ -482,8 +526,10 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
       show(m.name, false);
       Sample sample;
       Encoded enc;
+      std::optional<double> matched;  // dataset.target: generate: the answer's exact match
       try {
         sample = m.dataset->get(i);
+        if (sample.generate.max_new_tokens > 0) matched = answer_sample(*model, encoder, sample);
         enc = encoder.encode(sample, model->spec().max_positions, model->spec().labels);
       } catch (const std::exception& e) {
         if (!group_root) continue;  // every member fails alike; the root records it
@@ -525,15 +571,23 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
           const auto layer_major = plan.layer_major.find(m.name + "/" + x.name);
           ctx.layer_major = layer_major != plan.layer_major.end();
           if (ctx.layer_major) ctx.layer_major_bytes = layer_major->second;
-          Explanation ex = x.impl->explain(*model, enc, ctx);
-          if (const std::string why = keep_explained(ex, enc); !why.empty()) throw Error(why);
+          // The sample as this explainer sees it: with its segments (granularity) when not token.
+          Encoded segmented;
+          if (!x.impl->granularity().token())
+            segmented = with_segments(*x.impl, sample.prompt, enc);
+          const Encoded& xenc = x.impl->granularity().token() ? enc : segmented;
+          Explanation ex = x.impl->explain(*model, xenc, ctx);
+          if (const std::string why = keep_explained(ex, xenc); !why.empty()) throw Error(why);
+          add_segment_scores(ex, xenc, x.impl->perturbs_segments());
+          add_contrast(ex, xenc);
           ExplanationRecord er;
           er.relevance = to_vector(ex.relevance);
           er.n_targets = ex.per_target.size(0);
           er.per_target = to_vector(ex.per_target);
           for (const auto& [name, t] : ex.extras) er.extras[name] = to_extra(t);
           ExtraArray counts;
-          er.metrics = sample_metrics_of(er.relevance, enc, &counts);
+          er.metrics = sample_metrics_of(er, xenc, &counts);
+          if (matched) er.metrics[exact_match_metric().name] = *matched;
           if (!counts.values.empty()) er.extras[kSegmentationCounts] = std::move(counts);
           er.cost = {{"seconds", ex.cost.seconds},
                      {"forward_passes", static_cast<double>(ex.cost.forward_passes)},
@@ -545,7 +599,7 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
           // of the replica runs them (the same inputs: the relevance is whole on each); the
           // group root records.
           if (plan.perturbation_test.enabled && layout.runs_every_method) {
-            add_perturbation_test(*model, enc, plan.perturbation_test, er);
+            add_perturbation_test(*model, xenc, plan.perturbation_test, er);
           }
           if (plan.overlays && sample.is_image() && group_root) {
             write_overlay(overlay_path(plan.out_dir, m.name, x.name, id), sample, enc, er.relevance,

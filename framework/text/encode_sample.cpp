@@ -127,6 +127,11 @@ Encoded encode_classification(const Sample& sample, const Tokenizer& tokenizer, 
   e.prompt_len = T;
   e.readout = 0;
   e.target_ids = {class_id(sample.label, labels, what)};
+  if (!sample.foil.empty()) {
+    e.foil_ids = {class_id(sample.foil, labels, what + "'s foil")};
+    XAI_CHECK(e.foil_ids != e.target_ids, what, ": the foil '", sample.foil,
+              "' is the class explained (HINT: a contrast needs another class)");
+  }
   e.unk_id = tokenizer.unk_or_pad_id();
   e.mask_id = tokenizer.mask_id();
   e.offsets = prompt.offsets;
@@ -196,6 +201,15 @@ Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t 
   e.unk_id = tokenizer.unk_or_pad_id();
   e.mask_id = tokenizer.mask_id();
   e.target_ids = target.ids;
+  if (!sample.foil.empty()) {  // a contrast: one foil token per target token
+    e.foil_ids = tokenizer.encode(sample.foil, /*add_special_tokens=*/false).ids;
+    XAI_CHECK(e.foil_ids.size() == e.target_ids.size(), "sample '", sample.id, "': the foil '",
+              sample.foil, "' encodes to ", e.foil_ids.size(), " token(s) and the target to ",
+              e.target_ids.size(), "; a contrast is taken token by token (HINT: a foil of as many "
+              "tokens, e.g. one word against one word)");
+    XAI_CHECK(e.foil_ids != e.target_ids, "sample '", sample.id, "': the foil '", sample.foil,
+              "' is the target itself (HINT: a contrast needs another answer)");
+  }
   e.ids.reserve(T);
   e.ids.insert(e.ids.end(), prompt.ids.begin(), prompt.ids.end());
   e.ids.insert(e.ids.end(), target.ids.begin(), target.ids.end() - 1);

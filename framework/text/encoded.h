@@ -22,6 +22,20 @@ struct Sample {
   // The target as token ids (the model's own generation), used instead of encoding `target`,
   // which then holds their decoded text; empty: `target` is encoded.
   std::vector<int64_t> target_ids;
+  // dataset.target: generate: the model answers the prompt itself (greedy, up to
+  // `max_new_tokens`, ending at its EOS or after the token that completes `stop`) and that answer
+  // becomes the target explained (target_ids); until then `target` is the dataset's answer, which
+  // the exact match compares with. max_new_tokens 0: `target` is explained as given.
+  struct Generate {
+    int64_t max_new_tokens = 0;
+    std::string stop;
+  };
+  Generate generate;
+  // A contrast (inseq's contrastive attribution): explain the target against this foil, f(target)
+  // - f(foil) at each target step. A language model's foil is text with as many tokens as the
+  // target (each foil token scored at its target token's position, after the real target's
+  // earlier tokens); a classifier's foil is a class (name or id). Empty: no contrast.
+  std::string foil;
   // A classification sample (a classifier model): the class to explain, by its name in the
   // model's id2label or by its id ("2"); `target` is then unused. Empty: next-token targets.
   std::string label;
@@ -48,10 +62,20 @@ struct Sample {
   bool is_image() const { return image != nullptr; }
 };
 
+// A run of consecutive explained prompt positions [first, end) explained as one (a word, a
+// sentence: framework/text/segments.h), and its bytes of the prompt (whitespace around trimmed;
+// empty for a special token).
+struct Segment {
+  int64_t first = 0, end = 0;
+  ByteSpan span;
+};
+
 struct Encoded {
   std::vector<int64_t> ids;         // (T) prompt tokens, then the target tokens except the last
   int64_t prompt_len = 0;           // target token t is predicted at position prompt_len - 1 + t
   std::vector<int64_t> target_ids;  // (n_targets); a classification sample's one class id
+  // (n_targets) the contrast's foil at each target step (Sample::foil); empty: no contrast.
+  std::vector<int64_t> foil_ids;
   // A classification sample: the position whose logits give the class (0, [CLS]); its ids are the
   // prompt's alone (prompt_len = T) and it has one target, the class. -1: next-token targets.
   int64_t readout = -1;
@@ -80,6 +104,9 @@ struct Encoded {
   // The tokenizer's UNK id, its PAD id when it has no UNK (inseq's IG baseline); nullopt: neither.
   std::optional<int64_t> unk_id;
   std::optional<int64_t> mask_id;  // the tokenizer's mask token ([MASK], <mask>); nullopt: none
+  // The explainer's segments (its granularity; set per explainer by the runner and `explain`,
+  // never by encode_sample): AtMan and occlusion perturb each as one; empty: token level.
+  std::vector<Segment> segments;
   int64_t size() const { return static_cast<int64_t>(ids.size()); }
   bool classification() const { return readout >= 0; }
   // The position whose logits target t is read from: the readout of a classification sample,

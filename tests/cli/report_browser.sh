@@ -38,7 +38,7 @@ if grep -q '<pre id="xai-errors">' "$work/dom.html"; then  # shown: it holds an 
   sed -n '/<pre id="xai-errors">/,/<\/pre>/p' "$work/dom.html" >&2
   fail "the page's script reported an error"
 fi
-# The tables and plots exist, with content: the summary's rows (2 models x 13 explainers), the
+# The tables and plots exist, with content: the summary's rows (2 models x 14 explainers), the
 # box plot, the three curves, the heatmap, the cost bars, samples with heat-coloured tokens, the
 # paired tests and the provenance.
 count() { grep -o "$1" "$work/dom.html" | wc -l; }
@@ -48,15 +48,16 @@ for id in summary-table plot-box plot-curves plot-corr plot-cost samples-list co
 done
 summary_rows=$(awk 'BEGIN { RS = "</table>" } /id="summary-table"/ { print; exit }' "$work/dom.html" |
   grep -o '<tr' | wc -l)
-[ "$summary_rows" -eq 27 ] || fail "the summary table has $summary_rows rows, not 1 + 26"
+[ "$summary_rows" -eq 29 ] || fail "the summary table has $summary_rows rows, not 1 + 28"
 [ "$(count 'class="boxplot"')" -eq 1 ] || fail "no box plot"
 [ "$(count 'class="curve"')" -eq 3 ] || fail "not the three deletion/insertion curves"
-[ "$(count '<polyline')" -ge 30 ] || fail "curves without their 13 lines each"
+[ "$(count '<polyline')" -ge 30 ] || fail "curves without their 14 lines each"
 [ "$(count 'class="heatmap"')" -eq 1 ] || fail "no correlation heatmap"
 [ "$(count 'class="bars"')" -eq 2 ] || fail "not the time and memory bars"
 [ "$(count 'class="sample"')" -eq 4 ] || fail "not 4 samples on the first page"
 [ "$(count 'class="tok')" -ge 400 ] || fail "too few tokens drawn"
 [ "$(count 'background: rgba')" -ge 100 ] || fail "tokens without heat colours"
+[ "$(count 'class="tok seg')" -ge 16 ] || fail "atman_sentence's segments are not marked"
 png_bytes=$(stat -c %s "$artefacts/report_demo.png")
 [ "$png_bytes" -gt 50000 ] || fail "screenshot of $png_bytes bytes: blank?"
 echo "report.browser: ok; page $page ($(stat -c %s "$page") bytes), screenshot $artefacts/report_demo.png"

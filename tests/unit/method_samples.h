@@ -1,6 +1,6 @@
-// Samples and comparisons the explainer tests share: an Encoded from token ids (every prompt
-// position explained), the prompts stored in the Python reference fixtures, and the relative error
-// the fixture checks use.
+// Samples and comparisons the explainer tests share: an explainer from YAML, an Encoded from token
+// ids (every prompt position explained), the prompts stored in the Python reference fixtures, and
+// the relative error the fixture checks use.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -9,10 +9,21 @@
 #include <string>
 #include <vector>
 
+#include "framework/config/config.h"
 #include "framework/tensor_io/safetensors.h"
 #include "framework/text/encoded.h"
+#include "methods/explainer.h"
 
 namespace xai::test {
+
+// An explainer from its YAML parameters ("{kappa: off}"), built as an experiment builds it (every
+// key read, else the test fails on the unknown one).
+inline std::unique_ptr<Explainer> build(const std::string& method, const std::string& params) {
+  Config c = Config::parse(params, "test");
+  auto e = make_explainer(method, c.root());
+  c.finish_all();
+  return e;
+}
 
 // ids (T) = prompt + targets[:-1] (teacher forcing), targets (n). Position k's byte span is
 // [k, k + 1): no zero-width span at 0, so leading_bos() is false (no BOS).

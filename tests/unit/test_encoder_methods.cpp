@@ -28,12 +28,7 @@ using test::class_sample;
 using test::fixture;
 using test::image_sample;
 
-std::unique_ptr<Explainer> build(const std::string& method, const std::string& params) {
-  Config c = Config::parse(params, "test");
-  auto e = make_explainer(method, c.root());
-  c.finish_all();
-  return e;
-}
+using test::build;
 
 class EncoderMethods : public ::testing::TestWithParam<std::string> {};
 

@@ -11,9 +11,14 @@
 #include <fstream>
 #include <map>
 
+#include "datasets/dataset.h"
 #include "framework/common/error.h"
+#include "framework/io/results_reader.h"
+#include "framework/metrics/metrics.h"
 #include "framework/model/generate.h"
 #include "framework/model/model.h"
+#include "framework/text/tokenizer.h"
+#include "tests/unit/run_util.h"
 #include "tests/unit/test_util.h"
 
 namespace xai {
@@ -107,6 +112,68 @@ TEST(Generate, RefusesClassifiersAndTooLongRuns) {
   o.max_new_tokens = 200;  // the fixture has 128 positions
   test::expect_error([&] { generate(*gpt2, {5, 6}, o); }, {"128 positions"});
   test::expect_error([&] { generate(*gpt2, {}, {}); }, {"the prompt has no token"});
+}
+
+// dataset.target: generate in a run: each sample's target is the model's greedy answer (the
+// tokens generate() gives for the encoded prompt, up to the stop text), stored as the sample's
+// target, and every explanation holds its exact match with the dataset's answer.
+TEST(Generate, ARunExplainsTheModelsOwnAnswersAndScoresTheirExactMatch) {
+  test::TempDir out;
+  const std::string yaml = out.path() + "/exp.yaml";
+  std::ofstream(yaml) << "name: gen\nmodels: [{name: toy, path: datasets/toy/models/toy_gpt2}]\n"
+                         "dataset: {type: toy, path: datasets/toy/data/test.json, limit: 6,\n"
+                         "          target: generate, max_new_tokens: 4, stop: \"\\n\"}\n"
+                         "explainers: [{name: saliency}, {name: atman, kappa: off}]\n"
+                         "runtime: {threads: 1, progress: off}\n";
+  const RunResult r = test::run_at_root(yaml, {"output=" + out.path() + "/run"});
+  ASSERT_EQ(r.failures, 0);
+  const ResultsReader reader(r.results_h5);
+  const SampleTable st = reader.samples("toy");
+  auto model = load_model(std::string(XAI_SOURCE_DIR) + "/datasets/toy/models/toy_gpt2");
+  const Tokenizer tok = Tokenizer::from_file(std::string(XAI_SOURCE_DIR) +
+                                             "/datasets/toy/models/toy_gpt2/tokenizer.json");
+  const std::unique_ptr<Dataset> given = open_dataset("toy", [] {
+    DatasetOptions o;
+    o.path = std::string(XAI_SOURCE_DIR) + "/datasets/toy/data/test.json";
+    o.limit = 6;
+    return o;
+  }());
+  double matched = 0;
+  for (size_t i = 0; i < st.ids.size(); ++i) {
+    int64_t k = 0;
+    while (given->id(k) != st.ids[i]) ++k;
+    const Sample s = given->get(k);
+    GenerateOptions o;
+    o.max_new_tokens = 4;
+    if (model->spec().eos_token_id) o.stop_ids = {*model->spec().eos_token_id};
+    o.stop = [&](const std::vector<int64_t>& ids) {
+      return tok.decode(ids).find('\n') != std::string::npos;
+    };
+    const Generation g = generate(*model, tok.encode(s.prompt, true).ids, o);
+    EXPECT_EQ(st.targets[i], tok.decode(g.ids, false)) << st.ids[i];
+    EXPECT_EQ(st.tokens.row_size(i),
+              static_cast<int64_t>(tok.encode(s.prompt, true).ids.size() + g.ids.size() - 1));
+    const double em = exact_match(st.targets[i], s.target, "\n");
+    for (const char* x : {"saliency", "atman"}) {
+      const ExplainerTable t = reader.explainer("toy", x);
+      EXPECT_EQ(t.metrics.at("exact_match")[i], em) << x << " " << st.ids[i];
+    }
+    matched += em;
+  }
+  EXPECT_GE(matched, 4) << "the toy model answers most toy questions";
+  EXPECT_TRUE(reader.explainer_info("toy", "saliency").metrics.count("exact_match"));
+  // Keys that only generation reads are refused without it, and pruning with it.
+  test::expect_error(
+      [&] {
+        test::run_at_root(yaml, {"output=" + out.path() + "/r2", "dataset.target=given"});
+      },
+      {"dataset.stop", "only target: generate generates"});
+  test::expect_error(
+      [&] {
+        test::run_at_root(yaml,
+                          {"output=" + out.path() + "/r3", "metrics.pruning.explainer=saliency"});
+      },
+      {"metrics.pruning", "generated"});
 }
 
 }  // namespace

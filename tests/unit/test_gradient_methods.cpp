@@ -48,12 +48,7 @@ Encoded random_sample(const Model& model, int64_t prompt_len, int64_t n_targets,
 }
 
 // The explainer a YAML mapping (given as JSON text, which is YAML) builds.
-std::unique_ptr<Explainer> build(const std::string& method, const std::string& params) {
-  Config c = Config::parse(params, "test");
-  auto e = make_explainer(method, c.root());
-  c.finish_all();
-  return e;
-}
+using test::build;
 
 Explanation run(Explainer& e, Model& m, const Encoded& s) {
   ExplainContext ctx;

@@ -64,6 +64,10 @@ TEST(MemoryPlan, EveryPairIsEstimatedOnTheLongestSampleWithoutLoadingWeights) {
     EXPECT_EQ(r.dtype, "float32");
     EXPECT_TRUE(r.fits);
   }
+  // dataset.target: generate: each sample as long as its prompt and the most tokens generated.
+  const MemoryPlan gen = plan_memory(
+      read_plan(yaml, {"dataset.target=generate", "dataset.max_new_tokens=40"}), at::kCPU, 1);
+  EXPECT_EQ(gen.rows[0].tokens, 301 + 40 - 1);  // BOS + 300 bytes, then 40 targets but the last
   // The weights of a gpt2 shape: tokens + positions + 2 layers + final norm, in float32.
   const double params =
       512 * 64 + 1024 * 64 +
@@ -280,7 +284,8 @@ TEST(MemoryPlan, EveryEstimateIsWithinFifteenPercentOfTheTensorPeak) {
     const MemoryPlan mp = plan_memory(plan, at::kCPU, 1);
     std::unique_ptr<Model> model = load_entry_model(plan.models[0], at::kCPU, "models[0]");
     const Encoded enc =
-        entry_encoder(plan.models[0]).encode(plan.models[0].dataset->get(0), model->spec().max_positions, {});
+        entry_encoder(plan.models[0])
+            .encode(plan.models[0].dataset->get(0), model->spec().max_positions, {});
     ASSERT_EQ(enc.size(), 128);
     MemoryMeter meter;
     {  // one-time tables (the attention kernel choice) before anything is measured

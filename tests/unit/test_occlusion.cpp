@@ -26,12 +26,7 @@ namespace {
 
 using test::fixture;
 
-std::unique_ptr<Explainer> build(const std::string& method, const std::string& params) {
-  Config c = Config::parse(params, "test");
-  auto e = make_explainer(method, c.root());
-  c.finish_all();
-  return e;
-}
+using test::build;
 
 // Target t's log-probability from one hand-built request.
 std::vector<double> logprobs(Model& m, ForwardRequest req, const Encoded& s,

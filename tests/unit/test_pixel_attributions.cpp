@@ -15,6 +15,7 @@
 #include "methods/explainer.h"
 #include "methods/integrated_gradients.h"
 #include "methods/saliency.h"
+#include "tests/unit/method_samples.h"
 #include "tests/unit/test_util.h"
 
 namespace xai {
@@ -22,12 +23,7 @@ namespace {
 
 std::string source_path(const std::string& rel) { return std::string(XAI_SOURCE_DIR) + "/" + rel; }
 
-std::unique_ptr<Explainer> build(const std::string& method, const std::string& params) {
-  Config c = Config::parse(params, "test");
-  auto e = make_explainer(method, c.root());
-  c.finish_all();
-  return e;
-}
+using test::build;
 
 // The class logit at [CLS] for pixels (C, H, W).
 double class_logit(Model& model, const at::Tensor& pixels, int64_t cls) {

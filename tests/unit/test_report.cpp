@@ -48,7 +48,8 @@ double spearman_by_ranks(const std::vector<double>& a, const std::vector<double>
   return sab / std::sqrt(saa * sbb);
 }
 
-// One small run (3 toy questions; saliency, occlusion and random; the faithfulness curves), made
+// One small run (3 toy questions; saliency, occlusion, random and input x gradient at sentence
+// granularity; the faithfulness curves), made
 // once for every test here.
 const std::string& run_dir() {
   static TempDir dir;
@@ -57,7 +58,8 @@ const std::string& run_dir() {
     std::ofstream(yaml) << "name: report_test\n"
                            "models: [{name: toy_gpt2, path: datasets/toy/models/toy_gpt2}]\n"
                            "dataset: {type: toy, path: datasets/toy/data/test.json, limit: 3}\n"
-                           "explainers: [{name: saliency}, {name: occlusion}, {name: random}]\n"
+                           "explainers: [{name: saliency}, {name: occlusion}, {name: random},\n"
+                           "  {name: ixg_s, method: input_x_gradient, granularity: sentence}]\n"
                            "metrics: {perturbation: {steps: 4, eraser: [10, 50]}}\n"
                            "runtime: {threads: 1, progress: off}\n";
     const RunResult r = test::run_at_root(yaml, {"output=" + dir.path() + "/run"});
@@ -74,7 +76,7 @@ TEST(Report, DataIsTheRunsOwn) {
   EXPECT_EQ(d["experiment"], "report_test");
   ASSERT_EQ(d["models"].size(), 1u);
   const ojson& m = d["models"][0];
-  EXPECT_EQ(m["explainers"], ojson::parse(R"(["saliency", "occlusion", "random"])"));
+  EXPECT_EQ(m["explainers"], ojson::parse(R"(["saliency", "occlusion", "random", "ixg_s"])"));
   const SampleTable st = reader.samples("toy_gpt2");
   ASSERT_EQ(m["samples"].size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
@@ -102,6 +104,24 @@ TEST(Report, DataIsTheRunsOwn) {
     }
     EXPECT_NEAR(s["metrics"]["saliency"]["ap"].get<double>(), x.metrics.at("ap")[i],
                 1e-3 * std::abs(x.metrics.at("ap")[i]) + 1e-9);
+    // Sentences: each token shows its segment's relevance over the largest segment's; the view
+    // marks each segment's first token.
+    const ExplainerTable g = reader.explainer("toy_gpt2", "ixg_s");
+    const ExtraArray spans = g.extras.at("segments").row(i);
+    const ExtraArray rel = g.extras.at("segment_relevance").row(i);
+    ASSERT_GE(rel.values.size(), 4u);
+    double most = 0;
+    for (float v : rel.values) most = std::max(most, std::abs(static_cast<double>(v)));
+    EXPECT_EQ(s["segments"]["ixg_s"].size(), rel.values.size());
+    EXPECT_FALSE(s["segments"].contains("saliency"));
+    for (size_t k = 0; k < rel.values.size(); ++k) {
+      const auto first = static_cast<int64_t>(spans.values[4 * k]);
+      EXPECT_EQ(s["segments"]["ixg_s"][k].get<int64_t>(), first);
+      for (auto t = first; t < static_cast<int64_t>(spans.values[4 * k + 1]); ++t) {
+        EXPECT_NEAR(s["relevance"]["ixg_s"][static_cast<size_t>(t)].get<double>(),
+                    rel.values[k] / most, 6e-4);
+      }
+    }
   }
   // Mean curves: the stored per-sample curves (MoRF row 0, LeRF 1, insertion 4) averaged.
   for (const char* e : {"saliency", "occlusion"}) {

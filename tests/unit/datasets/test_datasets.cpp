@@ -174,6 +174,47 @@ TEST(JsonlReader, ReadsSpansIdsAndReportsBadLinesFromGet) {
   EXPECT_TRUE(open_dataset("jsonl", o)->get(0).explain.empty());
 }
 
+// A line's foil (a contrast): text for a language model, a class name or id for a classifier.
+TEST(JsonlReader, ReadsAFoil) {
+  TempDir dir;
+  const std::string path = dir.file("foil.jsonl");
+  test::write_file(path,
+                   "{\"id\": \"a\", \"prompt\": \"Mara works in\", \"target\": \" Rome\", "
+                   "\"foil\": \" Lima\"}\n"
+                   "{\"id\": \"b\", \"text\": \"fine\", \"label\": 1, \"foil\": 0}\n"
+                   "{\"id\": \"c\", \"prompt\": \"x\", \"target\": \"y\", \"foil\": 3}\n"
+                   "{\"id\": \"d\", \"prompt\": \"x\", \"target\": \"y\", \"foil\": \"\"}\n");
+  DatasetOptions o;
+  o.path = path;
+  auto ds = open_dataset("jsonl", o);
+  EXPECT_EQ(ds->get(0).foil, " Lima");
+  EXPECT_EQ(ds->get(1).foil, "0");
+  expect_error([&] { ds->get(2); }, {"foil.jsonl:3", "field 'foil' is a number", "no label"});
+  expect_error([&] { ds->get(3); }, {"foil.jsonl:4", "field 'foil' is empty"});
+}
+
+// dataset.target: generate marks every sample with what to generate; the keys only it reads are
+// refused without it.
+TEST(Datasets, GeneratedTargetsCarryTheirSettings) {
+  DatasetOptions o;
+  o.path = std::string(XAI_SOURCE_DIR) + "/datasets/toy/data/test.json";
+  o.limit = 2;
+  o.target = "generate";
+  o.max_new_tokens = 5;
+  o.stop = "\n";
+  auto ds = open_dataset("toy", o);
+  EXPECT_EQ(ds->generated_tokens(), 5);
+  const Sample s = ds->get(1);
+  EXPECT_EQ(s.generate.max_new_tokens, 5);
+  EXPECT_EQ(s.generate.stop, "\n");
+  EXPECT_FALSE(s.target.empty()) << "the dataset's answer, for the exact match";
+  o.target = "given";
+  EXPECT_EQ(open_dataset("toy", o)->generated_tokens(), 0);
+  EXPECT_EQ(open_dataset("toy", o)->get(0).generate.max_new_tokens, 0);
+  o.target = "sample";
+  expect_error([&] { open_dataset("toy", o); }, {"target must be given or generate"});
+}
+
 TEST(DatasetRegistry, UnknownTypeListsTheKnownOnes) {
   expect_error([&] { open_dataset("sqad", DatasetOptions{}); },
                {"dataset type 'sqad'", "squad, jsonl, toy"});

@@ -67,5 +67,29 @@ TEST(Metrics, MismatchedSizesAreAnError) {
   EXPECT_THROW(average_recall({1}, {1, 0}), std::exception);
 }
 
+// SQuAD's normalisation, each expectation printed by the official evaluation script's
+// normalize_answer (Python) for the same text.
+TEST(Metrics, ExactMatchNormalisesAsSquadsScript) {
+  EXPECT_EQ(normalize_answer(" The Eiffel Tower."), "eiffel tower");
+  EXPECT_EQ(normalize_answer("an apple, a pear"), "apple pear");
+  EXPECT_EQ(normalize_answer("  Rome\n"), "rome");
+  EXPECT_EQ(normalize_answer("U.S.A."), "usa");
+  EXPECT_EQ(normalize_answer("the-theory"), "thetheory");
+  EXPECT_EQ(normalize_answer("Th\xC3\xA9\xC3\xA2tre  du   Soleil!"),
+            "th\xC3\xA9\xC3\xA2tre du soleil");
+  EXPECT_EQ(normalize_answer("\xC3\x89"
+                             "COLE"),
+            "\xC3\xA9"
+            "cole");  // Python: "École".lower()
+  EXPECT_EQ(normalize_answer("A"), "");
+  EXPECT_EQ(normalize_answer("they're anthem"), "theyre anthem");
+  EXPECT_EQ(exact_match(" Paris.", "paris"), 1.0);
+  EXPECT_EQ(exact_match(" Paris\nQuestion:", "Paris"), 0.0);
+  EXPECT_EQ(exact_match(" Paris\nQuestion:", "Paris", "\n"), 1.0);  // cut at the stop text
+  EXPECT_EQ(exact_match(" Lyon", "Paris", "\n"), 0.0);
+  EXPECT_STREQ(exact_match_metric().name, "exact_match");
+  EXPECT_TRUE(exact_match_metric().higher_is_better);
+}
+
 }  // namespace
 }  // namespace xai
