@@ -8,6 +8,7 @@
 
 #include "datasets/image_folder.h"
 #include "framework/common/error.h"
+#include "framework/text/chat.h"
 
 namespace xai {
 namespace {
@@ -69,6 +70,14 @@ class JsonlDataset final : public Dataset {
         s.prompt = text("text");
       }
       s.label = read_label(l.json, where);
+    } else if (l.json.contains("messages")) {  // a conversation, rendered per model
+      s.messages = parse_messages(l.json["messages"].dump(), where + "field 'messages'");
+      s.target = text("target");
+      for (const char* key : {"evidence", "explain", "prompt"}) {
+        XAI_CHECK(!l.json.contains(key), where, "a conversation has no '", key,
+                  "': its bytes depend on each model's chat template (the user turns are "
+                  "explained)");
+      }
     } else {
       s.prompt = text("prompt");
       s.target = text("target");

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "framework/cli/commands.h"
 #include "framework/cli/display.h"
@@ -23,6 +24,7 @@
 #include "framework/run/machine.h"
 #include "framework/run/overlays.h"
 #include "framework/run/plan.h"
+#include "framework/text/chat.h"
 #include "framework/text/encoded.h"
 #include "framework/text/sample_encoder.h"
 #include "methods/attribution_tree.h"
@@ -406,7 +408,8 @@ int explain(const std::vector<std::string>& argv) {
   Args args(
       "explain", argv,
       {"model", "prompt", "text-b", "image", "overlay", "tree", "target", "method", "set", "device",
-       "threads", "dtype", "generate", "temperature", "seed", "stop", "granularity", "foil"},
+       "threads", "dtype", "generate", "temperature", "seed", "stop", "granularity", "foil",
+       "messages"},
       {"json", "no-color", "explain-special-tokens"});
   XAI_CHECK(args.positional().empty(), "explain: unexpected argument '", args.positional()[0],
             "' (HINT: --model DIR --prompt TEXT --target TEXT)");
@@ -422,7 +425,17 @@ int explain(const std::vector<std::string>& argv) {
     XAI_CHECK(!args.get("overlay"),
               "explain: --overlay draws an image's explanation (HINT: "
               "--image PATH)");
-    sample.prompt = args.require("prompt");
+    if (auto file = args.get("messages")) {  // a conversation: the model's chat template
+      XAI_CHECK(!args.get("prompt") && !args.get("text-b"),
+                "explain: give --messages or --prompt, not both");
+      std::ifstream in(*file, std::ios::binary);
+      XAI_CHECK(in.good(), "explain: --messages: cannot read ", *file);
+      std::ostringstream text;
+      text << in.rdbuf();
+      sample.messages = parse_messages(text.str(), *file);
+    } else {
+      sample.prompt = args.require("prompt");
+    }
   }
   if (args.get("text-b").has_value()) {  // a text pair for a classifier: prompt, '\n', text b
     sample.pair_split = static_cast<int64_t>(sample.prompt.size()) + 1;
@@ -464,6 +477,7 @@ int explain(const std::vector<std::string>& argv) {
                 ? " reads text, not images (HINT: --prompt TEXT)"
                 : " is an image model: give --image PATH (PNG or JPEG), not --prompt");
   const SampleEncoder encoder = folder_encoder(dir, model->spec());
+  if (!encoder.images()) apply_chat_template(sample, encoder.tokenizer());
   // A classifier's target is a class (its label name or id); a language model's, text, or what
   // the model generates.
   Generation generated;

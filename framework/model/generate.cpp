@@ -7,6 +7,7 @@
 #include "framework/common/error.h"
 #include "framework/common/rng.h"
 #include "framework/model/family.h"
+#include "framework/text/chat.h"
 #include "framework/text/encoded.h"
 #include "framework/text/tokenizer.h"
 
@@ -88,7 +89,8 @@ Generation generate_target(Model& model, const Tokenizer& tokenizer, Sample& sam
       return tokenizer.decode(ids).find(stop) != std::string::npos;
     };
   }
-  const Encoding prompt = tokenizer.encode(sample.prompt, /*add_special_tokens=*/true);
+  apply_chat_template(sample, tokenizer);  // a conversation: its rendering (no second BOS)
+  const Encoding prompt = tokenizer.encode(sample.prompt, /*add_special_tokens=*/!sample.chat);
   Generation g = generate(model, prompt.ids, options);
   sample.target_ids = g.ids;
   sample.target = tokenizer.decode(g.ids, /*skip_special_tokens=*/false);

@@ -32,6 +32,7 @@
 #include "framework/run/memory_meter.h"
 #include "framework/run/overlays.h"
 #include "framework/run/plan.h"
+#include "framework/text/chat.h"
 #include "framework/run/progress.h"
 #include "framework/run/rank_calls.h"
 #include "framework/text/encoded.h"
@@ -529,6 +530,8 @@ LoopTotals run_samples(const Plan& plan, RunLayout& layout, const SampleWork& wo
       std::optional<double> matched;  // dataset.target: generate: the answer's exact match
       try {
         sample = m.dataset->get(i);
+        // A conversation: rendered once with this model's chat template (stored as the prompt).
+        if (!encoder.images()) apply_chat_template(sample, encoder.tokenizer());
         if (sample.generate.max_new_tokens > 0) matched = answer_sample(*model, encoder, sample);
         enc = encoder.encode(sample, model->spec().max_positions, model->spec().labels);
       } catch (const std::exception& e) {

@@ -183,7 +183,10 @@ Encoded encode_sample(const Sample& sample, const Tokenizer& tokenizer, int64_t 
   XAI_CHECK(sample.label.empty(), "sample '", sample.id, "' has a label ('", sample.label,
             "'), but the model is not a classifier (HINT: a *ForSequenceClassification "
             "checkpoint, or a dataset with next-token targets)");
-  const Encoding prompt = tokenizer.encode(sample.prompt, /*add_special_tokens=*/true);
+  XAI_CHECK(sample.messages.empty() || sample.chat, "sample '", sample.id,
+            "': internal: a conversation reached the encoder unrendered (apply_chat_template)");
+  // A rendered chat template holds its own special tokens (BOS included): none are added.
+  const Encoding prompt = tokenizer.encode(sample.prompt, /*add_special_tokens=*/!sample.chat);
   const Encoding target = sample.target_ids.empty()
                               ? tokenizer.encode(sample.target, /*add_special_tokens=*/false)
                               : given_ids(sample.target_ids, tokenizer);

@@ -31,6 +31,15 @@ struct Sample {
     std::string stop;
   };
   Generate generate;
+  // A conversation (a dataset's "messages", `explain --messages`): apply_chat_template renders
+  // it with the model's chat template into `prompt` (and `explain`: the user turns' text) and
+  // sets `chat`: the prompt then holds the template's special tokens, and encoding adds none (no
+  // second BOS). Empty: `prompt` is the text as given.
+  struct Message {
+    std::string role, content;
+  };
+  std::vector<Message> messages;
+  bool chat = false;
   // A contrast (inseq's contrastive attribution): explain the target against this foil, f(target)
   // - f(foil) at each target step. A language model's foil is text with as many tokens as the
   // target (each foil token scored at its target token's position, after the real target's

@@ -1,6 +1,8 @@
 // See sample_encoder.h.
 #include "framework/text/sample_encoder.h"
 
+#include "framework/text/chat.h"
+
 #include "framework/common/error.h"
 
 namespace xai {
@@ -25,6 +27,11 @@ Encoded SampleEncoder::encode(const Sample& sample, int64_t max_tokens,
   if (processor_) return encode_image_sample(sample, *processor_, geometry_, labels);
   XAI_CHECK(!sample.is_image(), "sample '", sample.id, "' is an image (", sample.image_path,
             "), and the model reads text (HINT: an image classifier such as ViT)");
+  if (!sample.messages.empty() && !sample.chat) {  // a conversation: the model's chat template
+    Sample rendered = sample;
+    apply_chat_template(rendered, *tokenizer_);
+    return encode_sample(rendered, *tokenizer_, max_tokens, labels);
+  }
   return encode_sample(sample, *tokenizer_, max_tokens, labels);
 }
 

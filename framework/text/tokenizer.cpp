@@ -211,6 +211,10 @@ struct Tokenizer::Impl {
   std::vector<int64_t> special_before;
   std::vector<int64_t> special_after;
   std::optional<int64_t> unk, pad, mask;
+  // tokenizer_config.json's chat_template (the default one of a list) and the texts of its
+  // bos_token and eos_token, which templates write.
+  std::optional<std::string> chat_template;
+  std::string bos_text, eos_text;
 
   std::optional<int64_t> id_of(const std::string& token) const {
     if (auto id = added.token_to_id(token)) return *id;
@@ -263,6 +267,23 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
   if (auto u = config_token(cfg, "unk_token", cfg_path.string())) impl->unk = impl->id_of(*u);
   if (auto p = config_token(cfg, "pad_token", cfg_path.string())) impl->pad = impl->id_of(*p);
   if (auto m = config_token(cfg, "mask_token", cfg_path.string())) impl->mask = impl->id_of(*m);
+  impl->bos_text = config_token(cfg, "bos_token", cfg_path.string()).value_or("");
+  impl->eos_text = config_token(cfg, "eos_token", cfg_path.string()).value_or("");
+  if (cfg.contains("chat_template") && !cfg["chat_template"].is_null()) {
+    const nlohmann::json& c = cfg["chat_template"];
+    if (c.is_string()) {
+      impl->chat_template = c.get<std::string>();
+    } else if (c.is_array()) {  // named templates: transformers' default is "default"
+      for (const auto& e : c) {
+        if (e.is_object() && e.value("name", "") == "default" && e.contains("template"))
+          impl->chat_template = e["template"].get<std::string>();
+      }
+    }
+    if (!impl->chat_template) {
+      throw Error(str_cat(cfg_path.string(), ": chat_template must be a string or a list of "
+                                             "{name, template} with a 'default'"));
+    }
+  }
   return t;
 }
 
@@ -450,5 +471,9 @@ std::optional<int64_t> Tokenizer::eos_id() const {
   if (impl_->special_after.empty()) return std::nullopt;
   return impl_->special_after.back();
 }
+
+const std::optional<std::string>& Tokenizer::chat_template() const { return impl_->chat_template; }
+const std::string& Tokenizer::bos_text() const { return impl_->bos_text; }
+const std::string& Tokenizer::eos_text() const { return impl_->eos_text; }
 
 }  // namespace xai

@@ -65,6 +65,11 @@ class Tokenizer {
   std::string id_to_token(int64_t id) const;  // throws on an id outside the vocabulary
   // Ids the post-processor would insert around a single sequence (e.g. BOS), in order.
   std::optional<int64_t> bos_id() const;
+  // tokenizer_config.json's chat_template (a list's "default"), when from_file found one; its
+  // bos_token and eos_token texts ("" when absent), which templates write.
+  const std::optional<std::string>& chat_template() const;
+  const std::string& bos_text() const;
+  const std::string& eos_text() const;
   std::optional<int64_t> eos_id() const;
   // The UNK and PAD tokens' ids, as transformers' AutoTokenizer has them: tokenizer_config.json's
   // unk_token / pad_token when from_file finds that file beside tokenizer.json, else (UNK only)
